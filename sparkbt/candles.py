@@ -1,0 +1,284 @@
+"""Candles: the canonical OHLCV frame, readers, validation and timeframes.
+
+The canonical frame (shared SEMANTICS.md) is indexed by a strictly increasing
+UTC ``DatetimeIndex`` named ``timestamp`` with float64 columns
+``open high low close volume``. ``frame.attrs`` carries ``timeframe`` (a string
+such as ``"4h"``), ``symbol`` and ``source`` when known.
+
+Readers accept CSV (also ``.csv.gz``), Parquet, Arrow IPC/Feather and pandas
+DataFrames, with the usual column spellings. Validation runs once, up front,
+and the first problem found is reported in one line naming the source, the
+row and timestamp, and the column.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import CandleError
+
+__all__ = [
+    "COLUMNS",
+    "format_timeframe",
+    "infer_timeframe",
+    "load_candles",
+    "parse_timeframe",
+    "validate_candles",
+]
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "open": ("open", "o", "open_price", "openprice"),
+    "high": ("high", "h", "high_price", "highprice"),
+    "low": ("low", "l", "low_price", "lowprice"),
+    "close": ("close", "c", "close_price", "closeprice", "last"),
+    "volume": ("volume", "v", "vol", "base_volume", "volume_base"),
+}
+_TIME_ALIASES = (
+    "timestamp", "time", "date", "datetime", "t", "ts", "open_time", "opentime",
+    "date_time", "time_utc", "timestamp_utc",
+)
+
+_TF_RE = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d|day|w|wk|week)s?\s*$", re.IGNORECASE)
+_TF_UNITS = {
+    "s": "s", "sec": "s", "m": "min", "min": "min", "h": "h", "hr": "h",
+    "d": "D", "day": "D", "w": "W", "wk": "W", "week": "W",
+}
+
+
+# --------------------------------------------------------------------------- timeframes
+def parse_timeframe(value: str | pd.Timedelta) -> pd.Timedelta:
+    """Parse ``"1m"``, ``"15m"``, ``"4h"``, ``"1d"``, ``"1w"`` (case-insensitive) to a Timedelta."""
+    if isinstance(value, pd.Timedelta):
+        td = value
+    else:
+        m = _TF_RE.match(str(value))
+        if not m:
+            raise CandleError(
+                f"timeframe: expected a number and a unit such as 1m, 15m, 1h, 4h, 1d, 1w "
+                f"(got {value!r})"
+            )
+        td = pd.Timedelta(int(m.group(1)), unit=_TF_UNITS[m.group(2).lower()])
+    if td <= pd.Timedelta(0):
+        raise CandleError(f"timeframe: must be positive (got {value!r})")
+    return td
+
+
+def format_timeframe(td: pd.Timedelta) -> str:
+    """Canonical short spelling of a bar period: ``4h``, ``15m``, ``1d``, ``1w``, ``90s``."""
+    secs = int(td.total_seconds())
+    if secs <= 0 or td != pd.Timedelta(seconds=secs):
+        return str(td)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if secs % size == 0:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+    """The median step between timestamps, or None with fewer than two bars."""
+    if len(index) < 2:
+        return None
+    steps = np.diff(index.asi8)
+    return pd.Timedelta(int(np.median(steps)), unit="ns")
+
+
+# --------------------------------------------------------------------------- reading
+def _read_file(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise CandleError(f"{path}: file not found")
+    if path.is_dir():
+        raise CandleError(f"{path}: is a folder, expected a CSV, Parquet or Arrow file")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if name.endswith((".feather", ".arrow", ".ipc")):
+            import pyarrow.feather as feather
+
+            return feather.read_table(path).to_pandas()
+        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+            sep = "\t" if name.endswith(".tsv") else ","
+            return pd.read_csv(path, sep=sep)
+    except CandleError:
+        raise
+    except Exception as exc:  # unreadable or corrupt file: one line, no traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CandleError(f"{path}: cannot read file ({first})") from exc
+    raise CandleError(
+        f"{path}: unknown file type, expected .csv, .csv.gz, .parquet, .feather or .arrow"
+    )
+
+
+def _find_column(df: pd.DataFrame, aliases: tuple[str, ...]) -> str | None:
+    lowered = {str(c).strip().lower(): c for c in df.columns}
+    for alias in aliases:
+        if alias in lowered:
+            return lowered[alias]
+    return None
+
+
+def _to_utc_index(values: Any, where: str) -> pd.DatetimeIndex:
+    """Timestamps as datetimes, ISO text, epoch seconds, ms, us or ns -> UTC ns index."""
+    if isinstance(values, pd.DatetimeIndex):
+        idx = values
+    else:
+        ser = pd.Series(values)
+        if ser.isna().any():
+            row = int(np.flatnonzero(ser.isna().to_numpy())[0]) + 1
+            raise CandleError(f"{where}: row {row}: column 'timestamp' is missing a value")
+        if pd.api.types.is_numeric_dtype(ser.dtype) and not pd.api.types.is_bool_dtype(ser.dtype):
+            num = ser.to_numpy(dtype="float64")
+            biggest = float(np.nanmax(np.abs(num))) if len(num) else 0.0
+            unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us" if biggest < 1e17 else "ns"
+            ints = ser.to_numpy()
+            if unit == "s" and not np.all(np.equal(np.mod(num, 1), 0)):
+                ints = num * 1e3
+                unit = "ms"
+            idx = pd.DatetimeIndex(pd.to_datetime(ints, unit=unit, utc=True))
+        else:
+            try:
+                idx = pd.DatetimeIndex(pd.to_datetime(ser, utc=True, format="ISO8601"))
+            except (ValueError, TypeError):
+                try:
+                    idx = pd.DatetimeIndex(pd.to_datetime(ser, utc=True, format="mixed"))
+                except (ValueError, TypeError) as exc:
+                    bad = _first_unparsable(ser)
+                    raise CandleError(
+                        f"{where}: row {bad[0]}: column 'timestamp' is not a date/time "
+                        f"(got {bad[1]!r}); expected ISO text or epoch seconds/milliseconds"
+                    ) from exc
+    if idx.tz is None:
+        idx = idx.tz_localize("UTC")
+    else:
+        idx = idx.tz_convert("UTC")
+    return idx.as_unit("ns").rename("timestamp")
+
+
+def _first_unparsable(ser: pd.Series) -> tuple[int, Any]:
+    for i, v in enumerate(ser.tolist()):
+        try:
+            pd.Timestamp(v)
+        except (ValueError, TypeError):
+            return i + 1, v
+    return 1, ser.iloc[0] if len(ser) else None
+
+
+def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    if df.shape[0] == 0:
+        raise CandleError(f"{where}: no candles (empty input)")
+    tcol = _find_column(df, _TIME_ALIASES)
+    if tcol is not None:
+        index = _to_utc_index(df[tcol].to_numpy() if df[tcol].dtype == object else df[tcol], where)
+    elif isinstance(df.index, pd.DatetimeIndex):
+        index = _to_utc_index(df.index, where)
+    elif df.index.name and str(df.index.name).strip().lower() in _TIME_ALIASES:
+        index = _to_utc_index(df.index.to_series(), where)
+    else:
+        raise CandleError(
+            f"{where}: missing column 'timestamp' (also accepted: time, date, datetime, t, "
+            f"open_time, or a DatetimeIndex)"
+        )
+    out = {}
+    for col in COLUMNS:
+        src = _find_column(df, _ALIASES[col])
+        if src is None:
+            have = ", ".join(map(str, df.columns))
+            raise CandleError(f"{where}: missing column '{col}' (columns found: {have})")
+        raw = df[src]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
+        bad = np.isnan(values) & ~pd.isna(raw).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise CandleError(
+                f"{where}: row {row + 1} ({_fmt_ts(index[row])}): column '{col}' is not a number "
+                f"(got {raw.iloc[row]!r})"
+            )
+        out[col] = values
+    return pd.DataFrame(out, index=index)
+
+
+def _fmt_ts(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
+    """Check a canonical frame against SEMANTICS.md; raise CandleError on the first problem."""
+    n = len(frame)
+    if n == 0:
+        raise CandleError(f"{where}: no candles (empty input)")
+    idx = frame.index
+    cols = {c: frame[c].to_numpy(dtype="float64") for c in COLUMNS}
+
+    def fail(row: int, msg: str) -> None:
+        raise CandleError(f"{where}: row {row + 1} ({_fmt_ts(idx[row])}): {msg}")
+
+    for c in COLUMNS:
+        nan = np.flatnonzero(~np.isfinite(cols[c]))
+        if len(nan):
+            fail(int(nan[0]), f"column '{c}' is missing (NaN or infinite); "
+                 "drop or fill such rows first, e.g. df.dropna()")
+    for c in ("open", "high", "low", "close"):
+        bad = np.flatnonzero(cols[c] <= 0)
+        if len(bad):
+            fail(int(bad[0]), f"column '{c}' must be > 0 (got {cols[c][bad[0]]!r})")
+    hi_bad = np.flatnonzero(cols["high"] < np.maximum(cols["open"], cols["close"]))
+    if len(hi_bad):
+        r = int(hi_bad[0])
+        fail(r, f"column 'high' ({cols['high'][r]!r}) is below max(open, close) "
+             f"({max(cols['open'][r], cols['close'][r])!r})")
+    lo_bad = np.flatnonzero(cols["low"] > np.minimum(cols["open"], cols["close"]))
+    if len(lo_bad):
+        r = int(lo_bad[0])
+        fail(r, f"column 'low' ({cols['low'][r]!r}) is above min(open, close) "
+             f"({min(cols['open'][r], cols['close'][r])!r})")
+    vol_bad = np.flatnonzero(cols["volume"] < 0)
+    if len(vol_bad):
+        r = int(vol_bad[0])
+        fail(r, f"column 'volume' must be >= 0 (got {cols['volume'][r]!r})")
+    steps = np.diff(idx.asi8)
+    dup = np.flatnonzero(steps == 0)
+    if len(dup):
+        fail(int(dup[0]) + 1, "duplicate timestamp (same as the previous row)")
+    back = np.flatnonzero(steps < 0)
+    if len(back):
+        r = int(back[0]) + 1
+        fail(r, f"timestamps are not sorted: earlier than the previous row "
+             f"({_fmt_ts(idx[r - 1])}); sort them first, e.g. df.sort_index()")
+
+
+def load_candles(
+    source: str | Path | pd.DataFrame,
+    *,
+    timeframe: str | None = None,
+    symbol: str | None = None,
+) -> pd.DataFrame:
+    """Read and validate candles from a file path or a DataFrame.
+
+    Returns the canonical frame. ``timeframe`` declares the bar period (else it is
+    inferred as the median step); both end up in ``frame.attrs``.
+    """
+    if isinstance(source, pd.DataFrame):
+        where, raw = "<DataFrame>", source
+    elif isinstance(source, (str, Path)):
+        path = Path(source).expanduser()
+        where, raw = str(path), _read_file(path)
+    else:
+        raise CandleError(
+            f"candles: expected a file path or a pandas DataFrame (got {type(source).__name__})"
+        )
+    frame = _normalise(raw, where)
+    validate_candles(frame, where)
+    attrs_in = source.attrs if isinstance(source, pd.DataFrame) else {}
+    declared = timeframe if timeframe is not None else attrs_in.get("timeframe")
+    tf = parse_timeframe(declared) if declared is not None else infer_timeframe(frame.index)
+    frame.attrs["timeframe"] = format_timeframe(tf) if tf is not None else None
+    frame.attrs["symbol"] = symbol or attrs_in.get("symbol")
+    frame.attrs["source"] = where if where != "<DataFrame>" else attrs_in.get("source", where)
+    return frame
