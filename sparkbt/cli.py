@@ -7,13 +7,27 @@ stderr and exit 2; nothing here computes anything itself.
 from __future__ import annotations
 
 import importlib
-import sys
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from .errors import DependencyError, InputError
 
+
+class _Group(TyperGroup):
+    """Root group: a user mistake anywhere below becomes one stderr line and exit 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except (InputError, DependencyError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="sparkbt",
     help="Vectorized backtesting research toolkit: run, sweep, serve, fetch data.",
     no_args_is_help=True,
@@ -49,24 +63,8 @@ def fail(message: str) -> typer.Exit:
 
 
 def main() -> None:
-    """Console-script entry point: user errors exit 2 with one line, no traceback."""
-    try:
-        app(standalone_mode=False)
-    except (InputError, DependencyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        raise
+    """Console-script entry point."""
+    app()
 
 
 if __name__ == "__main__":  # pragma: no cover
