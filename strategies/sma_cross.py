@@ -1,0 +1,21 @@
+"""Simple moving-average crossover."""
+
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.indicators import sma
+from sparkbt.registry import Param, constraint
+
+
+@constraint("fast < slow", "fast < slow")
+def sma_cross(
+    candles: pd.DataFrame,
+    fast: Annotated[int, Param(ge=1, le=100_000, help="fast SMA window, bars")] = 10,
+    slow: Annotated[int, Param(ge=2, le=100_000, help="slow SMA window, bars")] = 30,
+) -> pd.Series:
+    """sign(SMA_fast - SMA_slow) of close: long while fast > slow; 0 during warm-up."""
+    close = candles["close"].to_numpy()
+    diff = sma(close, fast) - sma(close, slow)
+    return pd.Series(np.nan_to_num(np.sign(diff)), index=candles.index)
