@@ -1,0 +1,179 @@
+"""Evidence on disk: content ids, atomic writes, and reading runs back.
+
+Layout under the evidence root (``--evidence-dir``, ``$SPARKBT_EVIDENCE_DIR``
+or ``./evidence``)::
+
+    backtest/<id>/report.json, trades.parquet, fills.parquet, equity.parquet
+    sweep/<id>/sweep.json, results.parquet, ...
+
+An id is a hash of everything that determines the numbers (data fingerprint,
+strategy and its source, parameters, config, engine version), so the same
+inputs give the same id and the same bytes apart from the ``timing`` block.
+A folder is written under a temporary name and renamed into place: a failed
+run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import EvidenceNotFound
+
+__all__ = [
+    "RunEvidence",
+    "content_id",
+    "data_fingerprint",
+    "default_evidence_dir",
+    "dump_json",
+    "read_evidence",
+    "write_parquet",
+    "write_atomic",
+]
+
+
+def default_evidence_dir() -> Path:
+    """``$SPARKBT_EVIDENCE_DIR`` or ``./evidence``."""
+    return Path(os.environ.get("SPARKBT_EVIDENCE_DIR") or "evidence")
+
+
+def data_fingerprint(candles: pd.DataFrame) -> str:
+    """sha256 of the canonical candle bytes: timestamps (ns) and the five float64 columns."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(candles.index.asi8, dtype="<i8").tobytes())
+    for col in ("open", "high", "low", "close", "volume"):
+        h.update(np.ascontiguousarray(candles[col].to_numpy(), dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+def dump_json(obj: Any) -> str:
+    """Deterministic JSON text (no NaN/Infinity: they must be None already)."""
+    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def content_id(payload: dict[str, Any]) -> str:
+    """A short stable id (20 hex chars) of a JSON-able payload."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet with fixed settings so equal frames give equal bytes."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+
+
+def write_atomic(final: Path, writers: dict[str, Callable[[Path], None]]) -> Path:
+    """Create ``final/`` with one file per writer, all or nothing.
+
+    Files go to a temporary sibling folder which is renamed into place. An
+    existing folder of the same id (same inputs) is swapped out only after the
+    new one is complete.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        for name, write in writers.items():
+            write(tmp / name)
+        for name in writers:
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+@dataclass
+class RunEvidence:
+    """A stored backtest: the report plus its tables, as pandas objects."""
+
+    path: Path
+    report: dict[str, Any]
+    trades: pd.DataFrame = field(repr=False)
+    fills: pd.DataFrame = field(repr=False)
+    equity: pd.DataFrame = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return str(self.report["id"])
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return dict(self.report["stats"])
+
+    kind = "backtest"
+
+
+def _read_run(path: Path) -> RunEvidence:
+    report = json.loads((path / "report.json").read_text())
+    return RunEvidence(
+        path=path,
+        report=report,
+        trades=pd.read_parquet(path / "trades.parquet"),
+        fills=pd.read_parquet(path / "fills.parquet"),
+        equity=pd.read_parquet(path / "equity.parquet").set_index("timestamp"),
+    )
+
+
+# marker file -> loader; other kinds (sweeps) register themselves here
+LOADERS: dict[str, Callable[[Path], Any]] = {"report.json": _read_run}
+KINDS: list[str] = ["backtest", "sweep", "walkforward"]
+
+
+def _locate(ref: str | Path, root: Path) -> Path:
+    p = Path(ref).expanduser()
+    if p.is_dir():
+        return p
+    if p.is_file() and p.name in LOADERS:
+        return p.parent
+    text = str(ref).strip()
+    if text and "/" not in text and text not in {".", ".."}:
+        hits = [root / kind / text for kind in KINDS if (root / kind / text).is_dir()]
+        if not hits:  # unique prefix of an id
+            hits = [
+                d for kind in KINDS if (root / kind).is_dir()
+                for d in sorted((root / kind).glob(f"{text}*")) if d.is_dir()
+                and not d.name.startswith(".")
+            ]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            names = ", ".join(h.name for h in hits[:5])
+            raise EvidenceNotFound(f"evidence id {text!r} is ambiguous (matches {names})")
+    raise EvidenceNotFound(
+        f"no evidence for {str(ref)!r} (looked for a folder, or an id under {root}/"
+        f"{{{','.join(KINDS)}}})"
+    )
+
+
+def read_evidence(ref: str | Path, evidence_dir: str | Path | None = None) -> Any:
+    """Load a stored run (or sweep) by id, id prefix, folder or marker-file path."""
+    root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
+    path = _locate(ref, root)
+    for marker, loader in LOADERS.items():
+        if (path / marker).is_file():
+            with contextlib.suppress(FileNotFoundError):
+                return loader(path)
+            raise EvidenceNotFound(f"{path}: evidence folder is incomplete")
+    raise EvidenceNotFound(f"{path}: not an evidence folder (no {' or '.join(LOADERS)})")

@@ -1,0 +1,168 @@
+"""The result of one backtest, as pandas objects, and its evidence on disk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .evidence import default_evidence_dir, dump_json, write_atomic, write_parquet
+from .version import ENGINE_VERSION, __version__
+
+__all__ = ["BacktestResult", "fills_frame", "trades_frame"]
+
+TRADE_COLUMNS = (
+    "id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "units", "pnl",
+    "return", "entry_fee", "exit_fee", "bars_held", "open",
+)
+
+
+def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """TRADE_DTYPE records of one column -> the trades table (open trades: exit = last bar)."""
+    return pd.DataFrame(
+        {
+            "id": np.arange(len(records), dtype=np.int64),
+            "side": np.where(records["side"] > 0, "long", "short"),
+            "entry_time": index[records["entry_bar"]],
+            "exit_time": index[records["exit_bar"]],
+            "entry_price": records["entry_price"],
+            "exit_price": records["exit_price"],
+            "units": records["units"],
+            "pnl": records["pnl"],
+            "return": records["ret"],
+            "entry_fee": records["entry_fee"],
+            "exit_fee": records["exit_fee"],
+            "bars_held": (records["exit_bar"] - records["entry_bar"]).astype(np.int64),
+            "open": records["is_open"].astype(bool),
+        },
+        columns=list(TRADE_COLUMNS),
+    )
+
+
+def fills_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """FILL_DTYPE records of one column -> the fills table."""
+    return pd.DataFrame(
+        {
+            "timestamp": index[records["bar"]],
+            "side": np.where(records["side"] > 0, "buy", "sell"),
+            "units": records["units"],
+            "price": records["price"],
+            "fee": records["fee"],
+        }
+    )
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key == "max_drawdown_duration":
+        return str(pd.Timedelta(seconds=float(value)))
+    if key in {"total_trades", "closed_trades", "open_trades"}:
+        return f"{int(value):,}"
+    if key in {"total_return", "benchmark_return", "cagr", "max_drawdown", "exposure",
+               "win_rate", "avg_return", "best_trade", "worst_trade"}:
+        return f"{value * 100:,.2f}%"
+    if key in {"pnl", "final_equity", "avg_pnl", "expectancy", "total_fees"}:
+        return f"{value:,.2f}"
+    return f"{value:,.3f}"
+
+
+@dataclass
+class BacktestResult:
+    """One backtest: stats (dict), trades/fills (DataFrames), equity/position (Series)."""
+
+    run_id: str
+    strategy: str
+    params: dict[str, Any]
+    config: dict[str, Any]
+    stats: dict[str, Any]
+    metadata: dict[str, Any]
+    candles: pd.DataFrame = field(repr=False)
+    targets: pd.Series = field(repr=False)
+    equity: pd.Series = field(repr=False)
+    position: pd.Series = field(repr=False)
+    trades: pd.DataFrame = field(repr=False)
+    fills: pd.DataFrame = field(repr=False)
+    duration_ms: float = field(default=0.0, repr=False)
+    created_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        repr=False,
+    )
+
+    @property
+    def drawdown(self) -> pd.Series:
+        """Fall from the running peak of equity, as a positive fraction."""
+        return (1.0 - self.equity / self.equity.cummax()).rename("drawdown")
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The content of report.json."""
+        return {
+            "id": self.run_id,
+            "engine_version": ENGINE_VERSION,
+            "sparkbt_version": __version__,
+            "strategy": self.strategy,
+            "params": self.params,
+            "config": self.config,
+            "stats": self.stats,
+            "metadata": self.metadata,
+            "timing": {"created_at": self.created_at, "duration_ms": round(self.duration_ms, 3)},
+        }
+
+    def equity_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "timestamp": self.equity.index,
+                "equity": self.equity.to_numpy(),
+                "units": self.position.to_numpy(),
+                "target": self.targets.to_numpy(),
+                "drawdown": self.drawdown.to_numpy(),
+            }
+        )
+
+    def save(self, evidence_dir: str | Path | None = None) -> Path:
+        """Write ``<evidence_dir>/backtest/<id>/`` atomically; return the folder."""
+        root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
+        report = dump_json(self.report)
+        return write_atomic(
+            root / "backtest" / self.run_id,
+            {
+                "report.json": lambda p: p.write_text(report),
+                "trades.parquet": lambda p: write_parquet(self.trades, p),
+                "fills.parquet": lambda p: write_parquet(self.fills, p),
+                "equity.parquet": lambda p: write_parquet(self.equity_frame(), p),
+            },
+        )
+
+    def __repr__(self) -> str:
+        s = self.stats
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return (
+            f"<BacktestResult {self.run_id} {self.strategy}({params}) "
+            f"{self.metadata.get('symbol') or ''} {self.metadata.get('timeframe') or ''} "
+            f"return={_fmt('total_return', s['total_return'])} "
+            f"sharpe={_fmt('sharpe', s['sharpe'])} "
+            f"max_dd={_fmt('max_drawdown', s['max_drawdown'])} trades={s['total_trades']}>"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:right'>{html.escape(_fmt(k, v))}</td></tr>"
+            for k, v in self.stats.items()
+        )
+        params = html.escape(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        meta = self.metadata
+        return (
+            f"<div><b>{html.escape(self.strategy)}</b>({params}) on "
+            f"{html.escape(str(meta.get('symbol') or 'candles'))} "
+            f"{html.escape(str(meta.get('timeframe') or ''))}, {meta['candle_count']:,} bars "
+            f"{html.escape(meta['start'][:10])} → {html.escape(meta['end'][:10])}"
+            f"<br><small>run {self.run_id} · engine v{ENGINE_VERSION}</small>"
+            f"<table>{rows}</table></div>"
+        )

@@ -1,0 +1,153 @@
+"""``backtest()``: validate → signals → kernel → stats → result object."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import kernels
+from .candles import load_candles, parse_timeframe
+from .errors import ConfigError
+from .evidence import content_id, data_fingerprint
+from .registry import Strategy, get_strategy
+from .result import BacktestResult, fills_frame, trades_frame
+from .stats import compute_stats, stats_row
+from .version import ENGINE_VERSION
+
+__all__ = ["Config", "backtest"]
+
+DIRECTIONS = {"long": kernels.LONG, "short": kernels.SHORT, "both": kernels.BOTH}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Simulation settings (SEMANTICS.md "Inputs"), validated on creation."""
+
+    cash: float = 10_000.0
+    fees: float = 0.0
+    slippage: float = 0.0
+    direction: str = "long"
+
+    def __post_init__(self) -> None:
+        def number(name: str, value: Any) -> float:
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                out = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name}: expected a number (got {value!r})") from None
+            if not math.isfinite(out):
+                raise ConfigError(f"{name}: expected a finite number (got {value!r})")
+            object.__setattr__(self, name, out)
+            return out
+
+        if number("cash", self.cash) <= 0:
+            raise ConfigError(f"cash: must be > 0 (got {self.cash!r})")
+        for name in ("fees", "slippage"):
+            v = number(name, getattr(self, name))
+            if not 0.0 <= v < 1.0:
+                raise ConfigError(
+                    f"{name}: must be a fraction in [0, 1), e.g. 0.001 for 0.1% (got {v!r})"
+                )
+        d = str(self.direction).strip().lower()
+        if d not in DIRECTIONS:
+            raise ConfigError(f"direction: expected long, short or both (got {self.direction!r})")
+        object.__setattr__(self, "direction", d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cash": self.cash, "fees": self.fees, "slippage": self.slippage,
+                "direction": self.direction}
+
+
+def period_ns(candles: pd.DataFrame) -> int:
+    """Bar period in ns: the declared timeframe, else the median step (1 day for one bar)."""
+    tf = candles.attrs.get("timeframe")
+    if tf:
+        return int(parse_timeframe(tf).value)
+    if len(candles) > 1:
+        return int(np.median(np.diff(candles.index.asi8)))
+    return 86_400 * 10**9
+
+
+def run_identity(
+    candles: pd.DataFrame, strategy: Strategy, params: Mapping[str, Any], config: Config,
+    data_sha256: str | None = None,
+) -> dict[str, Any]:
+    """Everything that determines a run's numbers: the id is a hash of this."""
+    return {
+        "engine_version": ENGINE_VERSION,
+        "data_sha256": data_sha256 or data_fingerprint(candles),
+        "symbol": candles.attrs.get("symbol"),
+        "timeframe": candles.attrs.get("timeframe"),
+        "strategy": strategy.name,
+        "strategy_sha256": strategy.source_sha256,
+        "params": dict(params),
+        "config": config.to_dict(),
+    }
+
+
+def backtest(
+    candles: pd.DataFrame,
+    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
+    *,
+    cash: float = 10_000.0,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    direction: str = "long",
+    timeframe: str | None = None,
+    symbol: str | None = None,
+    **params: Any,
+) -> BacktestResult:
+    """Backtest one strategy on candles with fill-at-close semantics.
+
+    ``strategy`` is a registered name, ``"file.py:function"``, or a function
+    ``(candles, **params) -> Series``. Remaining keyword arguments are the
+    strategy's parameters, validated against its schema.
+    """
+    started = time.perf_counter()
+    config = Config(cash, fees, slippage, direction)
+    strat = get_strategy(strategy)
+    checked = strat.validate(params)
+    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    targets = strat.signals(frame, checked)
+    close = frame["close"].to_numpy()
+    prepared = kernels.prepare_targets(targets.to_numpy(), DIRECTIONS[config.direction])
+    sim = kernels.simulate(close, prepared, config.cash, config.fees, config.slippage)
+    ts = frame.index.asi8
+    stats = stats_row(
+        compute_stats(
+            sim.equity, sim.units, sim.trades, cash=config.cash, close=close, ts_ns=ts,
+            period_ns=period_ns(frame),
+        ),
+        0,
+    )
+    identity = run_identity(frame, strat, checked, config)
+    return BacktestResult(
+        run_id=content_id(identity),
+        strategy=strat.name,
+        params=checked,
+        config=config.to_dict(),
+        stats=stats,
+        metadata={
+            "symbol": identity["symbol"],
+            "timeframe": identity["timeframe"],
+            "start": frame.index[0].isoformat(),
+            "end": frame.index[-1].isoformat(),
+            "candle_count": len(frame),
+            "data_sha256": identity["data_sha256"],
+            "strategy_sha256": strat.source_sha256,
+        },
+        candles=frame,
+        targets=pd.Series(prepared[:, 0], index=frame.index, name="target"),
+        equity=pd.Series(sim.equity[:, 0], index=frame.index, name="equity"),
+        position=pd.Series(sim.units[:, 0], index=frame.index, name="units"),
+        trades=trades_frame(sim.trades, frame.index),
+        fills=fills_frame(sim.fills, frame.index),
+        duration_ms=(time.perf_counter() - started) * 1e3,
+    )

@@ -1,0 +1,204 @@
+"""Statistics (shared SEMANTICS.md): one pure function per metric, many columns at once.
+
+Every function takes arrays (equity ``(n, m)``, trade records with a ``col``
+field, ...) and returns one value per column, so the same code serves a single
+backtest (``m == 1``) and a sweep chunk. Stats never know how they were made.
+Undefined values are NaN here; :func:`json_safe` turns them into ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "STAT_KEYS",
+    "compute_stats",
+    "json_safe",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "sharpe",
+    "sortino",
+    "trade_stats",
+]
+
+STAT_KEYS: tuple[str, ...] = (
+    "total_return",
+    "pnl",
+    "final_equity",
+    "benchmark_return",
+    "cagr",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "exposure",
+    "total_trades",
+    "closed_trades",
+    "open_trades",
+    "win_rate",
+    "avg_pnl",
+    "avg_return",
+    "best_trade",
+    "worst_trade",
+    "profit_factor",
+    "expectancy",
+    "total_fees",
+)
+"""Keys of ``stats`` in the order reports show them. ``max_drawdown_duration`` is in seconds."""
+
+_DAY_NS = 86_400 * 10**9
+
+
+def bar_returns(equity: np.ndarray, cash: float) -> np.ndarray:
+    """``r[t] = equity[t] / equity[t-1] - 1`` with ``equity[-1] = cash``."""
+    prev = np.empty_like(equity)
+    prev[0] = cash
+    prev[1:] = equity[:-1]
+    return equity / prev - 1.0
+
+
+def max_drawdown(equity: np.ndarray) -> np.ndarray:
+    """Largest fall from a running peak of the equity curve, as a positive fraction."""
+    peak = np.maximum.accumulate(equity, axis=0)
+    return np.max(1.0 - equity / peak, axis=0)
+
+
+def max_drawdown_duration(equity: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
+    """Longest time (seconds) from a peak until equity first regains it (or the last bar)."""
+    n, m = equity.shape
+    peak = np.maximum.accumulate(equity, axis=0)
+    at_peak = equity >= peak
+    last_peak = np.where(at_peak, np.arange(n)[:, None], 0)
+    np.maximum.accumulate(last_peak, axis=0, out=last_peak)
+    ts = ts_ns.astype(np.int64)
+    # a drawdown period is measured at the bar that ends it: the recovery bar, or
+    # any bar still under water (the longest of those is the last one)
+    under_prev = np.zeros((n, m), dtype=bool)
+    under_prev[1:] = ~at_peak[:-1]
+    start = np.empty_like(last_peak)
+    start[0] = 0
+    start[1:] = last_peak[:-1]
+    dur = np.where(under_prev, ts[:, None] - ts[start], 0)
+    dur = np.maximum(dur, np.where(~at_peak, ts[:, None] - ts[last_peak], 0))
+    return dur.max(axis=0) / 1e9
+
+
+def sharpe(r: np.ndarray, ann: float) -> np.ndarray:
+    """mean(r) / std(r, ddof=1) * sqrt(ann); NaN when undefined."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.std(r, axis=0, ddof=1) if r.shape[0] > 1 else np.full(r.shape[1], np.nan)
+        out = np.mean(r, axis=0) / sd * math.sqrt(ann)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def sortino(r: np.ndarray, ann: float) -> np.ndarray:
+    """mean(r) * ann / (sqrt(mean(min(r, 0)^2)) * sqrt(ann)); NaN when undefined."""
+    down = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2, axis=0)) * math.sqrt(ann)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.mean(r, axis=0) * ann / down
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def trade_stats(trades: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    """Counts and closed-trade statistics per column from TRADE_DTYPE records."""
+    col = trades["col"]
+    is_open = trades["is_open"]
+    closed = ~is_open
+    cc = col[closed]
+    pnl = trades["pnl"][closed]
+    ret = trades["ret"][closed]
+    n_closed = np.bincount(cc, minlength=m).astype(np.float64)
+    n_open = np.bincount(col[is_open], minlength=m).astype(np.float64)
+    wins = np.bincount(cc, weights=(pnl > 0).astype(np.float64), minlength=m)
+    sum_pnl = np.bincount(cc, weights=pnl, minlength=m)
+    sum_ret = np.bincount(cc, weights=ret, minlength=m)
+    gains = np.bincount(cc, weights=np.where(pnl > 0, pnl, 0.0), minlength=m)
+    losses = np.bincount(cc, weights=np.where(pnl < 0, -pnl, 0.0), minlength=m)
+    best = np.full(m, -np.inf)
+    worst = np.full(m, np.inf)
+    np.maximum.at(best, cc, ret)
+    np.minimum.at(worst, cc, ret)
+    fees = np.bincount(col, weights=trades["entry_fee"] + trades["exit_fee"], minlength=m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        avg_pnl = sum_pnl / n_closed
+        out = {
+            "total_trades": n_closed + n_open,
+            "closed_trades": n_closed,
+            "open_trades": n_open,
+            "win_rate": wins / n_closed,
+            "avg_pnl": avg_pnl,
+            "avg_return": sum_ret / n_closed,
+            "best_trade": np.where(n_closed > 0, best, np.nan),
+            "worst_trade": np.where(n_closed > 0, worst, np.nan),
+            "profit_factor": np.where(losses > 0, gains / losses, np.nan),
+            "expectancy": avg_pnl,
+            "total_fees": fees,
+        }
+    return out
+
+
+def compute_stats(
+    equity: np.ndarray,
+    units: np.ndarray,
+    trades: np.ndarray,
+    *,
+    cash: float,
+    close: np.ndarray,
+    ts_ns: np.ndarray,
+    period_ns: int,
+) -> dict[str, np.ndarray]:
+    """Every key of :data:`STAT_KEYS`, one value per column."""
+    n, m = equity.shape
+    ann = 365 * _DAY_NS / period_ns
+    r = bar_returns(equity, cash)
+    final = equity[-1]
+    mdd = max_drawdown(equity)
+    span_ns = int(ts_ns[-1] - ts_ns[0])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if span_ns > 0:
+            cagr = (final / cash) ** (365.25 * _DAY_NS / span_ns) - 1.0
+        else:
+            cagr = np.full(m, np.nan)
+        calmar = np.where(mdd > 0, cagr / mdd, np.nan)
+    out: dict[str, np.ndarray] = {
+        "total_return": final / cash - 1.0,
+        "pnl": final - cash,
+        "final_equity": final.astype(np.float64),
+        "benchmark_return": np.full(m, close[-1] / close[0] - 1.0),
+        "cagr": np.where(np.isfinite(cagr), cagr, np.nan),
+        "max_drawdown": mdd,
+        "max_drawdown_duration": max_drawdown_duration(equity, ts_ns),
+        "sharpe": sharpe(r, ann),
+        "sortino": sortino(r, ann),
+        "calmar": np.where(np.isfinite(calmar), calmar, np.nan),
+        "exposure": np.mean(units != 0.0, axis=0),
+    }
+    out.update(trade_stats(trades, m))
+    return {k: out[k] for k in STAT_KEYS}
+
+
+def json_safe(value: Any) -> Any:
+    """Plain Python numbers for JSON: NaN/inf -> None, whole trade counts -> int."""
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def stats_row(stats: dict[str, np.ndarray], j: int) -> dict[str, Any]:
+    """Column ``j`` of vectorised stats as a JSON-safe dict (counts as ints)."""
+    row = {k: json_safe(v[j]) for k, v in stats.items()}
+    for k in ("total_trades", "closed_trades", "open_trades"):
+        if row.get(k) is not None:
+            row[k] = int(row[k])
+    return row
