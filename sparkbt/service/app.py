@@ -1,0 +1,245 @@
+"""The HTTP API: ``create_app(settings)`` builds a fresh FastAPI app with its own
+job store, worker pool, metrics registry and audit log.
+
+Routes (reads are public, the one write needs ``x-admin-token``)::
+
+    POST /api/backtest/start        validate, record as queued, 201 {"id", "status"}
+    GET  /api/backtest/{id}         one job: status, timestamps, stats, evidence, error
+    GET  /api/backtest              jobs newest first (?status=queued|running|done|failed&limit=)
+    GET  /api/backtest/{id}/report  the run's report.json (engine jobs once done)
+    GET  /metrics                   Prometheus text format
+    GET  /healthz                   liveness plus queue and worker counts
+
+The start request never runs or loads anything heavy: it checks the token,
+the body size, the JSON, the strategy and its parameters (registry), that
+candles exist (a file-existence check), inserts one SQLite row and wakes the
+dispatcher. Errors are ``{"detail": "<one clear line>"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import InputError
+from . import engine
+from .audit import AuditLog
+from .jobs import Job, JobStore
+from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
+from .settings import IMPLS, Settings
+from .workers import WorkerPool
+
+__all__ = ["StartRequest", "create_app"]
+
+
+class StartRequest(BaseModel):
+    """Body of ``POST /api/backtest/start``; every field optional, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    pair: str = Field("ETHUSDT", min_length=1, max_length=32)
+    timeframe: str = Field("4h", min_length=1, max_length=16)
+    strategy: str = Field("sma_cross", min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    notes: str = Field("", max_length=2000)
+    fees: float = Field(0.0, ge=0.0, lt=1.0)
+    slippage: float = Field(0.0, ge=0.0, lt=1.0)
+    direction: Literal["long", "short", "both"] = "long"
+
+
+class Rejected(Exception):
+    """A start request refused with an HTTP status and a one-line reason."""
+
+    def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.body = status, detail, body
+
+
+def _validation_message(exc: ValidationError | RequestValidationError) -> str:
+    """``fees: Input should be greater than or equal to 0 (got -1)``, joined by ``; ``."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""
+        parts.append(f"{loc or 'body'}: {err['msg']}{got}"[:300])
+    return "; ".join(parts)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Service:
+    """The parts of one running service, shared by the routes."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.store = JobStore(settings.db_file)
+        self.audit = AuditLog(settings.audit_file)
+        self.metrics = ServiceMetrics(registry, IMPLS, lambda: self.store.counts()["queued"])
+        self.pool = WorkerPool(settings, self.store, self._finished)
+        self._token = settings.admin_token.encode("utf-8")
+
+    def _finished(self, job: Job, duration_ms: float) -> None:
+        self.metrics.run_finished(job.status, job.impl, duration_ms)
+        self.audit.job(job.status, job, error=job.error, run_id=job.run_id)
+
+    def authorized(self, request: Request) -> bool:
+        given = request.headers.get("x-admin-token")
+        if given is None:
+            return False
+        return hmac.compare_digest(given.encode("latin-1"), self._token)
+
+    async def read_body(self, request: Request) -> bytes:
+        """The request body, refusing (413) anything over the limit before and while reading."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise Rejected(422, "Content-Length: expected a number of bytes")
+            if int(declared) > limit:
+                raise Rejected(413, f"body too large: {declared} bytes (limit {limit})")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise Rejected(413, f"body too large: over {limit} bytes (limit {limit})")
+        return bytes(body)
+
+    def parse(self, body: bytes) -> dict[str, Any]:
+        """Decode, validate and canonicalise a start body (422 on any fault)."""
+        try:
+            raw = json.loads(body, parse_constant=_reject_constant) if body.strip() else {}
+        except (ValueError, RecursionError) as exc:
+            raise Rejected(422, f"malformed JSON body: {exc}"[:300]) from None
+        if not isinstance(raw, dict):
+            raise Rejected(422, f"body: expected a JSON object (got {type(raw).__name__})")
+        try:
+            req = StartRequest.model_validate(raw)
+        except ValidationError as exc:
+            raise Rejected(422, _validation_message(exc), raw) from None
+        try:
+            pair, tf, strategy, params = engine.check_request(
+                req.pair, req.timeframe, req.strategy, req.params, self.settings.data_dir
+            )
+        except InputError as exc:
+            raise Rejected(422, str(exc), raw) from None
+        return req.model_dump() | {
+            "pair": pair, "timeframe": tf, "strategy": strategy, "params": params
+        }
+
+    async def start(self, request: Request) -> JSONResponse:
+        client_ip = request.client.host if request.client else None
+        agent = (request.headers.get("user-agent") or "")[:256] or None
+        try:
+            if not self.authorized(request):
+                raise Rejected(401, "unauthorized")
+            job = self.store.create(
+                self.parse(await self.read_body(request)), self.settings.impl, client_ip, agent
+            )
+        except Rejected as exc:
+            self.metrics.rejected.labels(code=str(exc.status)).inc()
+            self.audit.write(
+                "rejected", request=exc.body, client_ip=client_ip, user_agent=agent,
+                status=exc.status, reason=exc.detail,
+            )
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        self.pool.notify()
+        self.metrics.starts.inc()
+        self.audit.job("start", job, impl=job.impl, notes=job.request.get("notes"))
+        return JSONResponse({"id": job.id, "status": job.status}, status_code=201)
+
+    def job_or_404(self, job_id: str) -> Job:
+        job = self.store.get(job_id) if len(job_id) <= 64 else None
+        if job is None:
+            raise Rejected(404, f"no job with id {job_id[:64]!r}")
+        return job
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> FastAPI:
+    """A new app for ``settings``; metrics go to ``registry`` (a fresh one by default)."""
+    svc = Service(settings, registry if registry is not None else CollectorRegistry())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        _requeued, failed = svc.store.recover(settings.max_attempts)
+        for job in failed:
+            svc.audit.job("failed", job, error=job.error)
+        svc.pool.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(svc.pool.stop)
+            svc.store.close()
+
+    app = FastAPI(title="sparkbt backtest service", lifespan=lifespan)
+    app.state.service = svc
+
+    @app.exception_handler(Rejected)
+    async def _rejected(_: Request, exc: Rejected) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.post("/api/backtest/start", status_code=201)
+    async def start_backtest(request: Request) -> JSONResponse:
+        t0 = time.perf_counter()
+        try:
+            return await svc.start(request)
+        finally:
+            svc.metrics.enqueue_latency.observe((time.perf_counter() - t0) * 1000.0)
+
+    @app.get("/api/backtest")
+    async def list_backtests(
+        status: Literal["queued", "running", "done", "failed"] | None = None,
+        limit: int = Query(50, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        jobs = [j.public() for j in svc.store.list(status, limit)]
+        return {"jobs": jobs, "count": len(jobs)}
+
+    @app.get("/api/backtest/{job_id}")
+    async def get_backtest(job_id: str) -> dict[str, Any]:
+        return svc.job_or_404(job_id).public()
+
+    @app.get("/api/backtest/{job_id}/report")
+    async def get_report(job_id: str) -> Any:
+        job = svc.job_or_404(job_id)
+        if job.status != "done":
+            raise Rejected(409, f"job {job.id} is {job.status}: a report exists once it is done")
+        if job.evidence is None:
+            raise Rejected(404, f"job {job.id} ran with impl={job.impl}: it wrote no report")
+        try:
+            return await run_in_threadpool(engine.read_report, job.evidence)
+        except InputError as exc:
+            raise Rejected(404, str(exc)) from None
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        counts = svc.store.counts()
+        return {
+            "status": "ok",
+            "impl": settings.impl,
+            "workers": svc.pool.alive(),
+            "busy": svc.pool.busy(),
+            "queued": counts["queued"],
+            "running": counts["running"],
+        }
+
+    return app

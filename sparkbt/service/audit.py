@@ -1,0 +1,69 @@
+"""The audit log: one JSON object per line for every start, done, failed and rejected event.
+
+Appended with one ``write`` of one line under a lock, from the request loop and
+the dispatcher thread alike, so lines never interleave. The admin token is
+never passed in, so it cannot be logged; a rejected request records the reason
+and whatever of the body could be parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .jobs import Job
+
+__all__ = ["EVENTS", "AuditLog"]
+
+EVENTS = ("start", "done", "failed", "rejected")
+_FIELDS = ("pair", "timeframe", "strategy", "params")
+
+
+class AuditLog:
+    """Append-only JSON-lines file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write(
+        self,
+        event: str,
+        *,
+        job_id: str | None = None,
+        request: dict[str, Any] | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """Append one event line."""
+        if event not in EVENTS:
+            raise ValueError(f"audit event must be one of {EVENTS} (got {event!r})")
+        req = request or {}
+        record: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "event": event,
+            "job_id": job_id,
+            **{k: req.get(k) for k in _FIELDS},
+            "client_ip": client_ip,
+            "user_agent": user_agent,
+            **extra,
+        }
+        line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def job(self, event: str, job: Job, **extra: Any) -> None:
+        """Append an event about a stored job (its request, client ip and user agent)."""
+        self.write(
+            event,
+            job_id=job.id,
+            request=job.request,
+            client_ip=job.client_ip,
+            user_agent=job.user_agent,
+            **extra,
+        )

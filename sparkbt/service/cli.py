@@ -1,0 +1,214 @@
+"""``sparkbt serve`` and the ``sparkbt jobs start|status|list`` client commands.
+
+Registered on the root app by :func:`register`; FastAPI, uvicorn and httpx are
+imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import InputError
+from .client import DEFAULT_URL, ServiceClient, ServiceError
+
+__all__ = ["register"]
+
+jobs_app = typer.Typer(
+    help="Start and inspect backtests on a running `sparkbt serve`.", no_args_is_help=True
+)
+
+
+class Impl(StrEnum):
+    engine = "engine"
+    mock = "mock"
+
+
+class Status(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(4010, min=1, max=65535, help="TCP port."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes running backtests [default: number of cores]."
+    ),
+    job_timeout: float = typer.Option(
+        600.0, min=0.001, help="Seconds a job may run before its worker is killed."
+    ),
+    db: Path | None = typer.Option(
+        None, help="SQLite job database [default: EVIDENCE_DIR/service/jobs.sqlite]."
+    ),
+    evidence_dir: Path | None = typer.Option(
+        None, help="Evidence folder [default: $SPARKBT_EVIDENCE_DIR or ./evidence]."
+    ),
+    data_dir: Path | None = typer.Option(
+        None, help="Candle store [default: $SPARKBT_DATA_DIR or ./data]."
+    ),
+    audit_log: Path | None = typer.Option(
+        None, help="JSON-lines audit log [default: EVIDENCE_DIR/audit.jsonl]."
+    ),
+    impl: Impl = typer.Option(
+        Impl.engine, envvar="BACKTEST_IMPL",
+        help="engine runs sparkbt; mock is the legacy rollback.",
+    ),
+    log_level: str = typer.Option("warning", help="uvicorn log level."),
+) -> None:
+    """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
+    from ..errors import require
+    from ..store import default_data_dir
+    from .settings import Settings, default_evidence_dir
+
+    settings = Settings.from_env(
+        host=host,
+        port=port,
+        workers=workers,
+        job_timeout=job_timeout,
+        db_path=db.resolve() if db else None,
+        evidence_dir=(evidence_dir or default_evidence_dir()).resolve(),
+        data_dir=(data_dir or default_data_dir()).resolve(),
+        audit_log=audit_log.resolve() if audit_log else None,
+        impl=impl.value,
+    )
+    uvicorn = require("uvicorn", "service")
+    from .app import create_app
+
+    app = create_app(settings)
+    typer.echo(
+        f"sparkbt service on http://{host}:{port} (impl={settings.impl}, "
+        f"workers={settings.workers}, db={settings.db_file})",
+        err=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _client(url: str, token: str | None) -> ServiceClient:
+    return ServiceClient(url, token)
+
+
+def _emit(obj: Any, as_json: bool, human: str) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True) if as_json else human)
+
+
+def _parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if params_json:
+        try:
+            loaded = json.loads(params_json)
+        except ValueError as exc:
+            raise InputError(f"--params: expected a JSON object ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise InputError("--params: expected a JSON object such as '{\"fast\": 10}'")
+        out.update(loaded)
+    for item in pairs:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param: expected NAME=VALUE (got {item!r})")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def _describe(job: dict[str, Any]) -> str:
+    lines = [f"{job['id']}  {job['status']}  {job['strategy']} {job['params']} "
+             f"{job['pair']} {job['timeframe']} (impl={job['impl']})"]
+    for key in ("created_at", "started_at", "finished_at", "run_id", "evidence", "error"):
+        if job.get(key):
+            lines.append(f"  {key}: {job[key]}")
+    for key in ("total_return", "sharpe", "max_drawdown", "total_trades"):
+        if job.get("stats") and key in job["stats"]:
+            lines.append(f"  {key}: {job['stats'][key]}")
+    return "\n".join(lines)
+
+
+_URL = typer.Option(DEFAULT_URL, "--url", envvar="SPARKBT_URL", help="Service base URL.")
+_TOKEN = typer.Option(None, "--token", envvar="SPARKBT_ADMIN_TOKEN", help="Admin token.")
+_JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+def _run(fn: Any) -> Any:
+    """Call the service; its refusals exit 2 (client error) or 1 (server/unreachable)."""
+    try:
+        return fn()
+    except ServiceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2 if 400 <= exc.status < 500 else 1) from None
+
+
+@jobs_app.command("start")
+def jobs_start(
+    pair: str = typer.Option("ETHUSDT", help="Symbol."),
+    timeframe: str = typer.Option("4h", help="Bar size."),
+    strategy: str = typer.Option("sma_cross", help="Registered strategy name."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter NAME=VALUE."),
+    params: str | None = typer.Option(None, "--params", help="Parameters as a JSON object."),
+    notes: str = typer.Option("", help="Free text stored with the job."),
+    fees: float | None = typer.Option(None, help="Fee fraction per fill."),
+    slippage: float | None = typer.Option(None, help="Slippage fraction per fill."),
+    direction: str | None = typer.Option(None, help="long, short or both."),
+    wait: bool = typer.Option(False, "--wait", help="Wait until the job is done or failed."),
+    wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
+    url: str = _URL,
+    token: str | None = _TOKEN,
+    as_json: bool = _JSON,
+) -> None:
+    """Queue a backtest and print its id (with --wait, its final status)."""
+    body: dict[str, Any] = {
+        "pair": pair, "timeframe": timeframe, "strategy": strategy,
+        "params": _parse_params(param, params), "notes": notes,
+    }
+    body |= {k: v for k, v in
+             {"fees": fees, "slippage": slippage, "direction": direction}.items() if v is not None}
+    with _client(url, token) as client:
+        job = _run(lambda: client.start(**body))
+        if wait:
+            job = _run(lambda: client.wait(job["id"], timeout=wait_timeout))
+            _emit(job, as_json, _describe(job))
+            raise typer.Exit(0 if job["status"] == "done" else 1)
+        _emit(job, as_json, f"{job['id']} {job['status']}")
+
+
+@jobs_app.command("status")
+def jobs_status(
+    job_id: str = typer.Argument(..., help="Job id."),
+    url: str = _URL,
+    as_json: bool = _JSON,
+) -> None:
+    """Show one job: status, timestamps, stats or error."""
+    with _client(url, None) as client:
+        job = _run(lambda: client.status(job_id))
+    _emit(job, as_json, _describe(job))
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Status | None = typer.Option(None, help="Only jobs with this status."),
+    limit: int = typer.Option(20, min=1, max=1000, help="At most this many, newest first."),
+    url: str = _URL,
+    as_json: bool = _JSON,
+) -> None:
+    """List jobs, newest first."""
+    with _client(url, None) as client:
+        jobs = _run(lambda: client.list(status.value if status else None, limit))
+    human = "\n".join(
+        f"{j['id']}  {j['status']:<7}  {j['created_at']}  {j['strategy']} {j['pair']} "
+        f"{j['timeframe']} {j['params']}" for j in jobs
+    ) or "no jobs"
+    _emit(jobs, as_json, human)
+
+
+def register(app: typer.Typer, data_app: typer.Typer) -> None:
+    """Add ``serve`` and the ``jobs`` group to the root CLI."""
+    del data_app  # the service adds nothing under `sparkbt data`
+    app.command("serve")(serve)
+    app.add_typer(jobs_app, name="jobs")

@@ -1,0 +1,104 @@
+"""A small synchronous client of the backtest service (used by ``sparkbt jobs``).
+
+Errors the server reports come back as :class:`ServiceError` carrying the
+HTTP status and the server's one-line ``detail``; a server that cannot be
+reached is a :class:`ServiceError` with status 0.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Any
+
+from ..errors import SparkbtError, require
+
+__all__ = ["DEFAULT_URL", "ServiceClient", "ServiceError"]
+
+DEFAULT_URL = "http://127.0.0.1:4010"
+FINAL_STATUSES = ("done", "failed")
+
+
+class ServiceError(SparkbtError):
+    """The service refused a request (``status`` is its HTTP status, 0 if unreachable)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServiceClient:
+    """Calls one service at ``url``; the token is sent only with writes."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        transport: Any = None,
+    ) -> None:
+        httpx = require("httpx", "service")
+        self.url = url.rstrip("/")
+        self.token = token
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        self._httpx = httpx
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except self._httpx.HTTPError as exc:
+            raise ServiceError(0, f"cannot reach the service at {self.url}: {exc}") from None
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("detail", resp.text)
+            except ValueError:
+                detail = resp.text
+            raise ServiceError(resp.status_code, f"HTTP {resp.status_code}: {detail}")
+        return resp.json()
+
+    def start(self, **body: Any) -> dict[str, Any]:
+        """Queue a backtest; ``body`` holds pair, timeframe, strategy, params, notes, ..."""
+        if not self.token:
+            raise ServiceError(401, "no admin token: pass --token or set SPARKBT_ADMIN_TOKEN")
+        return dict(
+            self._call("POST", "/api/backtest/start", json=body,
+                       headers={"x-admin-token": self.token})
+        )
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/backtest/{job_id}"))
+
+    def list(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return list(self._call("GET", "/api/backtest", params=params)["jobs"])
+
+    def report(self, job_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/backtest/{job_id}/report"))
+
+    def wait(self, job_id: str, timeout: float = 600.0, poll: float = 0.25) -> dict[str, Any]:
+        """Poll a job until it is done or failed; ServiceError if ``timeout`` passes first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.status(job_id)
+            if job["status"] in FINAL_STATUSES:
+                return job
+            if time.monotonic() > deadline:
+                raise ServiceError(0, f"job {job_id} still {job['status']} after {timeout:g} s")
+            time.sleep(poll)

@@ -1,0 +1,87 @@
+"""The one place the service touches the sparkbt engine.
+
+The request path calls :func:`check_request` (cheap: the strategy registry and
+file-existence checks, never candle loading); worker processes call
+:func:`run_engine`, which does exactly what ``sparkbt run`` does, so the same
+inputs give the same run id and the same evidence folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..candles import format_timeframe, parse_timeframe
+from ..errors import CandleError, EvidenceNotFound
+from ..store import CandleStore, normalise_symbol, sample_path
+
+__all__ = ["check_request", "read_report", "run_engine"]
+
+
+def check_request(
+    pair: str,
+    timeframe: str,
+    strategy: str,
+    params: Mapping[str, Any],
+    data_dir: Path | None,
+) -> tuple[str, str, str, dict[str, Any]]:
+    """Validate a start request without running it; raise an InputError naming the fault.
+
+    Returns the canonical (pair, timeframe, strategy name, validated params).
+    """
+    from ..registry import get_strategy
+
+    strat = get_strategy(strategy)
+    clean = strat.validate(params)
+    sym = normalise_symbol(pair)
+    tf = format_timeframe(parse_timeframe(timeframe))
+    if not CandleStore(data_dir).exists(sym, tf) and sample_path(sym, tf) is None:
+        raise CandleError(
+            f"pair/timeframe: no candles for {sym} {tf} in the data store; "
+            "fetch them first (`sparkbt data fetch`)"
+        )
+    return sym, tf, strat.name, clean
+
+
+def run_engine(
+    request: Mapping[str, Any], evidence_dir: Path, data_dir: Path | None
+) -> dict[str, Any]:
+    """Run one backtest like ``sparkbt run`` and save its evidence.
+
+    Returns ``{"run_id", "evidence", "stats"}`` (all JSON-safe).
+    """
+    from ..registry import get_strategy
+    from ..simulate import backtest
+    from ..store import resolve_candles
+
+    candles = resolve_candles(request["pair"], request["timeframe"], data_dir)
+    result = backtest(
+        candles,
+        get_strategy(request["strategy"]),
+        fees=request["fees"],
+        slippage=request["slippage"],
+        direction=request["direction"],
+        **request["params"],
+    )
+    path = Path(result.save(evidence_dir)).resolve()
+    return {"run_id": result.run_id, "evidence": str(path), "stats": result.stats}
+
+
+def read_report(evidence: str | Path) -> dict[str, Any]:
+    """The report.json of a run saved in the evidence folder ``evidence``."""
+    path = Path(evidence) / "report.json"
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise EvidenceNotFound(f"{path}: the run's report is gone from the evidence folder") \
+            from None
+
+
+def warm_up() -> None:
+    """Import the engine ahead of the first job so it does not pay the import time."""
+    from ..registry import list_strategies
+    from ..simulate import backtest  # noqa: F401
+
+    list_strategies()  # discovers and imports the strategy modules

@@ -1,0 +1,259 @@
+"""The durable job store: one SQLite table in WAL mode.
+
+A job is written once, as ``queued``, inside the start request; the dispatcher
+moves it to ``running`` when it hands it to a worker and to ``done`` or
+``failed`` when the worker answers (or dies, or times out). Every transition is
+a single committed statement, so a crash of the server at any point leaves
+each job in a state that :meth:`JobStore.recover` understands at the next
+start: ``running`` rows were interrupted and go back to ``queued`` (or fail
+once they have been interrupted ``max_attempts`` times, so one poisonous job
+cannot crash-loop the service).
+
+WAL with ``synchronous=NORMAL`` survives a crash or ``kill -9`` of the process
+without losing a committed job; only an OS crash or power loss can drop the
+last few commits. The server is the only writer; one connection guarded by a
+lock serves the request loop and the dispatcher thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STATUSES", "Job", "JobStore"]
+
+STATUSES = ("queued", "running", "done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    status      TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    impl        TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    client_ip   TEXT,
+    user_agent  TEXT,
+    created_at  REAL NOT NULL,
+    started_at  REAL,
+    finished_at REAL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    worker_pid  INTEGER,
+    run_id      TEXT,
+    evidence    TEXT,
+    stats       TEXT,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+"""
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the job table."""
+
+    id: str
+    status: str
+    impl: str
+    request: dict[str, Any]
+    client_ip: str | None
+    user_agent: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    worker_pid: int | None
+    run_id: str | None
+    evidence: str | None
+    stats: dict[str, Any] | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        return cls(
+            id=row["id"],
+            status=row["status"],
+            impl=row["impl"],
+            request=json.loads(row["request"]),
+            client_ip=row["client_ip"],
+            user_agent=row["user_agent"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            attempts=row["attempts"],
+            worker_pid=row["worker_pid"],
+            run_id=row["run_id"],
+            evidence=row["evidence"],
+            stats=json.loads(row["stats"]) if row["stats"] is not None else None,
+            error=row["error"],
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The JSON the API returns: no client ip or user agent (those go to the audit log)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "impl": self.impl,
+            **self.request,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "attempts": self.attempts,
+            "run_id": self.run_id,
+            "evidence": self.evidence,
+            "stats": self.stats,
+            "error": self.error,
+        }
+
+
+class JobStore:
+    """Jobs in one SQLite file; safe to share between the event loop and the dispatcher thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Job | None:
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return Job.from_row(row) if row is not None else None
+
+    def create(
+        self,
+        request: dict[str, Any],
+        impl: str,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Job:
+        """Record a new queued job and return it (the id is a random UUID)."""
+        job = self._one(
+            "INSERT INTO jobs (id, status, impl, request, client_ip, user_agent, created_at)"
+            " VALUES (?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
+            (
+                uuid.uuid4().hex,
+                impl,
+                json.dumps(request, sort_keys=True),
+                client_ip,
+                user_agent,
+                time.time(),
+            ),
+        )
+        assert job is not None  # INSERT ... RETURNING always yields the row
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def list(self, status: str | None = None, limit: int = 50) -> list[Job]:
+        """Jobs newest first, optionally only those with one status."""
+        sql, args = "SELECT * FROM jobs", ()
+        if status is not None:
+            sql, args = sql + " WHERE status = ?", (status,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+        return [Job.from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs in each status (every status present, zero if none)."""
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        return {s: 0 for s in STATUSES} | {r[0]: r[1] for r in rows}
+
+    def claim_next(self, worker_pid: int) -> Job | None:
+        """Move the oldest queued job to ``running`` for one worker, or return None."""
+        return self._one(
+            "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1,"
+            " worker_pid = ?, error = NULL"
+            " WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1)"
+            " RETURNING *",
+            (time.time(), worker_pid),
+        )
+
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        run_id: str | None = None,
+        evidence: str | None = None,
+        stats: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Job | None:
+        """Close a running job as ``done`` or ``failed``; None if it was not running."""
+        if status not in ("done", "failed"):
+            raise ValueError(f"finish: status must be done or failed (got {status!r})")
+        return self._one(
+            "UPDATE jobs SET status = ?, finished_at = ?, run_id = ?, evidence = ?, stats = ?,"
+            " error = ? WHERE id = ? AND status = 'running' RETURNING *",
+            (
+                status,
+                time.time(),
+                run_id,
+                evidence,
+                json.dumps(stats) if stats is not None else None,
+                error,
+                job_id,
+            ),
+        )
+
+    def requeue(self, job_id: str) -> None:
+        """Give a running job back to the queue without counting the attempt (clean shutdown)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, worker_pid = NULL,"
+                " attempts = MAX(attempts - 1, 0) WHERE id = ? AND status = 'running'",
+                (job_id,),
+            )
+
+    def recover(self, max_attempts: int) -> tuple[list[Job], list[Job]]:
+        """At startup: requeue interrupted ``running`` jobs; fail those interrupted too often.
+
+        Returns (requeued, failed).
+        """
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                failed = self._db.execute(
+                    "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
+                    " WHERE status = 'running' AND attempts >= ? RETURNING *",
+                    (
+                        now,
+                        f"interrupted {max_attempts} times (server crashed or restarted "
+                        "while it ran); not retried again",
+                        max_attempts,
+                    ),
+                ).fetchall()
+                requeued = self._db.execute(
+                    "UPDATE jobs SET status = 'queued', started_at = NULL, worker_pid = NULL"
+                    " WHERE status = 'running' RETURNING *"
+                ).fetchall()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return [Job.from_row(r) for r in requeued], [Job.from_row(r) for r in failed]
