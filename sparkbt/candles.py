@@ -41,14 +41,32 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "v", "vol", "base_volume", "volume_base"),
 }
 _TIME_ALIASES = (
-    "timestamp", "time", "date", "datetime", "t", "ts", "open_time", "opentime",
-    "date_time", "time_utc", "timestamp_utc",
+    "timestamp",
+    "time",
+    "date",
+    "datetime",
+    "t",
+    "ts",
+    "open_time",
+    "opentime",
+    "date_time",
+    "time_utc",
+    "timestamp_utc",
 )
 
 _TF_RE = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d|day|w|wk|week)s?\s*$", re.IGNORECASE)
 _TF_UNITS = {
-    "s": "s", "sec": "s", "m": "min", "min": "min", "h": "h", "hr": "h",
-    "d": "D", "day": "D", "w": "W", "wk": "W", "week": "W",
+    "s": "s",
+    "sec": "s",
+    "m": "min",
+    "min": "min",
+    "h": "h",
+    "hr": "h",
+    "d": "D",
+    "day": "D",
+    "w": "W",
+    "wk": "W",
+    "week": "W",
 }
 
 
@@ -136,7 +154,15 @@ def _to_utc_index(values: Any, where: str) -> pd.DatetimeIndex:
         if pd.api.types.is_numeric_dtype(ser.dtype) and not pd.api.types.is_bool_dtype(ser.dtype):
             num = ser.to_numpy(dtype="float64")
             biggest = float(np.nanmax(np.abs(num))) if len(num) else 0.0
-            unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us" if biggest < 1e17 else "ns"
+            unit = (
+                "s"
+                if biggest < 1e11
+                else "ms"
+                if biggest < 1e14
+                else "us"
+                if biggest < 1e17
+                else "ns"
+            )
             ints = ser.to_numpy()
             if unit == "s" and not np.all(np.equal(np.mod(num, 1), 0)):
                 ints = num * 1e3
@@ -154,10 +180,7 @@ def _to_utc_index(values: Any, where: str) -> pd.DatetimeIndex:
                         f"{where}: row {bad[0]}: column 'timestamp' is not a date/time "
                         f"(got {bad[1]!r}); expected ISO text or epoch seconds/milliseconds"
                     ) from exc
-    if idx.tz is None:
-        idx = idx.tz_localize("UTC")
-    else:
-        idx = idx.tz_convert("UTC")
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     return idx.as_unit("ns").rename("timestamp")
 
 
@@ -174,6 +197,12 @@ def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
     if df.shape[0] == 0:
         raise CandleError(f"{where}: no candles (empty input)")
     tcol = _find_column(df, _TIME_ALIASES)
+    if (
+        tcol is None
+        and len(df.columns)
+        and str(df.columns[0]).strip().lower() in {"", "unnamed: 0", "index"}
+    ):
+        tcol = df.columns[0]  # a CSV written with its DatetimeIndex: first column unnamed
     if tcol is not None:
         index = _to_utc_index(df[tcol].to_numpy() if df[tcol].dtype == object else df[tcol], where)
     elif isinstance(df.index, pd.DatetimeIndex):
@@ -222,8 +251,11 @@ def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
     for c in COLUMNS:
         nan = np.flatnonzero(~np.isfinite(cols[c]))
         if len(nan):
-            fail(int(nan[0]), f"column '{c}' is missing (NaN or infinite); "
-                 "drop or fill such rows first, e.g. df.dropna()")
+            fail(
+                int(nan[0]),
+                f"column '{c}' is missing (NaN or infinite); "
+                "drop or fill such rows first, e.g. df.dropna()",
+            )
     for c in ("open", "high", "low", "close"):
         bad = np.flatnonzero(cols[c] <= 0)
         if len(bad):
@@ -231,13 +263,19 @@ def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
     hi_bad = np.flatnonzero(cols["high"] < np.maximum(cols["open"], cols["close"]))
     if len(hi_bad):
         r = int(hi_bad[0])
-        fail(r, f"column 'high' ({cols['high'][r]!r}) is below max(open, close) "
-             f"({max(cols['open'][r], cols['close'][r])!r})")
+        fail(
+            r,
+            f"column 'high' ({cols['high'][r]!r}) is below max(open, close) "
+            f"({max(cols['open'][r], cols['close'][r])!r})",
+        )
     lo_bad = np.flatnonzero(cols["low"] > np.minimum(cols["open"], cols["close"]))
     if len(lo_bad):
         r = int(lo_bad[0])
-        fail(r, f"column 'low' ({cols['low'][r]!r}) is above min(open, close) "
-             f"({min(cols['open'][r], cols['close'][r])!r})")
+        fail(
+            r,
+            f"column 'low' ({cols['low'][r]!r}) is above min(open, close) "
+            f"({min(cols['open'][r], cols['close'][r])!r})",
+        )
     vol_bad = np.flatnonzero(cols["volume"] < 0)
     if len(vol_bad):
         r = int(vol_bad[0])
@@ -249,8 +287,11 @@ def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
     back = np.flatnonzero(steps < 0)
     if len(back):
         r = int(back[0]) + 1
-        fail(r, f"timestamps are not sorted: earlier than the previous row "
-             f"({_fmt_ts(idx[r - 1])}); sort them first, e.g. df.sort_index()")
+        fail(
+            r,
+            f"timestamps are not sorted: earlier than the previous row "
+            f"({_fmt_ts(idx[r - 1])}); sort them first, e.g. df.sort_index()",
+        )
 
 
 def load_candles(

@@ -55,7 +55,7 @@ class DependencyError(SparkbtError, ImportError):
     """An optional dependency (extra) is missing."""
 
 
-def require(module: str, extra: str):  # noqa: ANN201 - returns a module
+def require(module: str, extra: str):
     """Import an optional dependency or explain which extra installs it."""
     import importlib
 

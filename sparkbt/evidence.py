@@ -40,8 +40,8 @@ __all__ = [
     "default_evidence_dir",
     "dump_json",
     "read_evidence",
-    "write_parquet",
     "write_atomic",
+    "write_parquet",
 ]
 
 
@@ -152,9 +152,11 @@ def _locate(ref: str | Path, root: Path) -> Path:
         hits = [root / kind / text for kind in KINDS if (root / kind / text).is_dir()]
         if not hits:  # unique prefix of an id
             hits = [
-                d for kind in KINDS if (root / kind).is_dir()
-                for d in sorted((root / kind).glob(f"{text}*")) if d.is_dir()
-                and not d.name.startswith(".")
+                d
+                for kind in KINDS
+                if (root / kind).is_dir()
+                for d in sorted((root / kind).glob(f"{text}*"))
+                if d.is_dir() and not d.name.startswith(".")
             ]
         if len(hits) == 1:
             return hits[0]

@@ -20,13 +20,21 @@ from .errors import ConfigError
 __all__ = ["Condition", "compile_condition"]
 
 _BIN = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
 _CMP = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
 }
 
 
@@ -45,7 +53,9 @@ class Condition:
         return f"Condition({self.text!r})"
 
 
-def compile_condition(text: str, allowed: set[str] | None = None, *, what: str = "where") -> Condition:
+def compile_condition(
+    text: str, allowed: set[str] | None = None, *, what: str = "where"
+) -> Condition:
     """Parse ``text``; names must be in ``allowed`` (if given). Raises ConfigError."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
@@ -94,7 +104,9 @@ def compile_condition(text: str, allowed: set[str] | None = None, *, what: str =
             return boolop
         if isinstance(node, ast.Compare) and all(type(o) in _CMP for o in node.ops):
             first = build(node.left)
-            rest = [(_CMP[type(o)], build(c)) for o, c in zip(node.ops, node.comparators, strict=True)]
+            rest = [
+                (_CMP[type(o)], build(c)) for o, c in zip(node.ops, node.comparators, strict=True)
+            ]
 
             def compare(env: Mapping[str, Any]) -> Any:
                 left, out = first(env), True

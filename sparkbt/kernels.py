@@ -171,7 +171,7 @@ def simulate_discrete(
 ) -> SimOutput:
     """Exact simulation of targets in {-1, 0, +1} in whole-array passes."""
     pos = np.asarray(targets, dtype=np.float64)
-    n, m = pos.shape
+    _n, _m = pos.shape
     equity, cap, eidx = discrete_equity(close, pos, cash, fees, slippage)
     buy, sell = 1.0 + slippage, 1.0 - slippage
     pe_bar = np.where(pos > 0, close[eidx] * buy, close[eidx] * sell)
@@ -184,7 +184,7 @@ def simulate_discrete(
 def _discrete_trades(
     close: np.ndarray, pos: np.ndarray, cap: np.ndarray, fees: float, slippage: float
 ) -> np.ndarray:
-    n, m = pos.shape
+    n, _m = pos.shape
     prev = np.zeros_like(pos)
     prev[1:] = pos[:-1]
     change = pos != prev
@@ -275,7 +275,9 @@ def simulate_fractional(
         c, u = float(cash), 0.0
         cash_after = np.empty(len(orders))
         units_after = np.empty(len(orders))
-        trade: list | None = None  # [side, entry_bar, in_units, in_value, in_fee, out_units, out_value, out_fee]
+        trade: list | None = (
+            None  # [side, entry_bar, in_units, in_value, in_fee, out_units, out_value, out_fee]
+        )
         for k, t in enumerate(orders):
             x_old, x_new, cl = prev[t, col], pos[t, col], close[t]
             if x_old != 0.0 and (x_new == 0.0 or np.sign(x_new) != np.sign(x_old)):
@@ -319,7 +321,7 @@ def simulate_fractional(
     return SimOutput(equity, units_out, fills, trades)
 
 
-def _fill_out(c, u, qty, cl, buy, sell, fees, t, col, fills, trade):  # noqa: ANN001, ANN202
+def _fill_out(c, u, qty, cl, buy, sell, fees, t, col, fills, trade):
     """Reduce the position by ``qty`` units at this bar's close (sell a long, buy back a short)."""
     if u > 0:
         px = cl * sell
@@ -339,7 +341,7 @@ def _fill_out(c, u, qty, cl, buy, sell, fees, t, col, fills, trade):  # noqa: AN
     return c, u
 
 
-def _close_trade(trade, bar, col, is_open, last_close=0.0, left=0.0):  # noqa: ANN001, ANN202
+def _close_trade(trade, bar, col, is_open, last_close=0.0, left=0.0):
     side, entry_bar, in_u, in_v, in_fee, out_u, out_v, out_fee = trade
     if is_open:  # the rest of the position is valued at the last close, no exit fee
         out_v += abs(left) * last_close
@@ -348,5 +350,17 @@ def _close_trade(trade, bar, col, is_open, last_close=0.0, left=0.0):  # noqa: A
     exit_price = out_v / out_u if out_u else last_close
     gross = (out_v - in_v) if side > 0 else (in_v - out_v)
     pnl = gross - in_fee - out_fee
-    return (col, side, entry_bar, bar, in_u, entry_price, exit_price, in_fee, out_fee,
-            pnl, pnl / in_v, is_open)
+    return (
+        col,
+        side,
+        entry_bar,
+        bar,
+        in_u,
+        entry_price,
+        exit_price,
+        in_fee,
+        out_fee,
+        pnl,
+        pnl / in_v,
+        is_open,
+    )

@@ -115,8 +115,12 @@ class ParamSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "type": _TYPES[self.type], "default": self.default,
-            "min": self.ge, "max": self.le, "help": self.help,
+            "name": self.name,
+            "type": _TYPES[self.type],
+            "default": self.default,
+            "min": self.ge,
+            "max": self.le,
+            "help": self.help,
         }
 
 
@@ -169,7 +173,9 @@ class Strategy:
         for cond, message in self.constraints:
             if not bool(cond(out)):
                 shown = ", ".join(f"{n}={out[n]!r}" for n in sorted(cond.names))
-                raise StrategyError(f"{self.name}: {message or cond.text} is required (got {shown})")
+                raise StrategyError(
+                    f"{self.name}: {message or cond.text} is required (got {shown})"
+                )
         return out
 
     def signals(self, candles: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
@@ -328,9 +334,7 @@ def get_strategy(ref: str | Callable[..., pd.Series] | Strategy) -> Strategy:
         return known[text]
     near = difflib.get_close_matches(text, list(known), n=1)
     hint = f"; did you mean '{near[0]}'?" if near else ""
-    raise StrategyError(
-        f"unknown strategy '{text}' (available: {', '.join(sorted(known))}){hint}"
-    )
+    raise StrategyError(f"unknown strategy '{text}' (available: {', '.join(sorted(known))}){hint}")
 
 
 def _strategies_in_file_any(path: Path, func: str) -> Strategy:

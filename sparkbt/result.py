@@ -17,8 +17,19 @@ from .version import ENGINE_VERSION, __version__
 __all__ = ["BacktestResult", "fills_frame", "trades_frame"]
 
 TRADE_COLUMNS = (
-    "id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "units", "pnl",
-    "return", "entry_fee", "exit_fee", "bars_held", "open",
+    "id",
+    "side",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "units",
+    "pnl",
+    "return",
+    "entry_fee",
+    "exit_fee",
+    "bars_held",
+    "open",
 )
 
 
@@ -64,8 +75,17 @@ def _fmt(key: str, value: Any) -> str:
         return str(pd.Timedelta(seconds=float(value)))
     if key in {"total_trades", "closed_trades", "open_trades"}:
         return f"{int(value):,}"
-    if key in {"total_return", "benchmark_return", "cagr", "max_drawdown", "exposure",
-               "win_rate", "avg_return", "best_trade", "worst_trade"}:
+    if key in {
+        "total_return",
+        "benchmark_return",
+        "cagr",
+        "max_drawdown",
+        "exposure",
+        "win_rate",
+        "avg_return",
+        "best_trade",
+        "worst_trade",
+    }:
         return f"{value * 100:,.2f}%"
     if key in {"pnl", "final_equity", "avg_pnl", "expectancy", "total_fees"}:
         return f"{value:,.2f}"

@@ -61,8 +61,12 @@ class Config:
         object.__setattr__(self, "direction", d)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cash": self.cash, "fees": self.fees, "slippage": self.slippage,
-                "direction": self.direction}
+        return {
+            "cash": self.cash,
+            "fees": self.fees,
+            "slippage": self.slippage,
+            "direction": self.direction,
+        }
 
 
 def period_ns(candles: pd.DataFrame) -> int:
@@ -76,7 +80,10 @@ def period_ns(candles: pd.DataFrame) -> int:
 
 
 def run_identity(
-    candles: pd.DataFrame, strategy: Strategy, params: Mapping[str, Any], config: Config,
+    candles: pd.DataFrame,
+    strategy: Strategy,
+    params: Mapping[str, Any],
+    config: Config,
     data_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Everything that determines a run's numbers: the id is a hash of this."""
@@ -122,7 +129,12 @@ def backtest(
     ts = frame.index.asi8
     stats = stats_row(
         compute_stats(
-            sim.equity, sim.units, sim.trades, cash=config.cash, close=close, ts_ns=ts,
+            sim.equity,
+            sim.units,
+            sim.trades,
+            cash=config.cash,
+            close=close,
+            ts_ns=ts,
             period_ns=period_ns(frame),
         ),
         0,

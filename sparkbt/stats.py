@@ -154,7 +154,7 @@ def compute_stats(
     period_ns: int,
 ) -> dict[str, np.ndarray]:
     """Every key of :data:`STAT_KEYS`, one value per column."""
-    n, m = equity.shape
+    _n, m = equity.shape
     ann = 365 * _DAY_NS / period_ns
     r = bar_returns(equity, cash)
     final = equity[-1]

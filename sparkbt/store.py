@@ -20,7 +20,6 @@ import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -92,9 +91,7 @@ class CandleStore:
         """Every (symbol, timeframe) in the store, sorted."""
         if not self.root.is_dir():
             return []
-        return sorted(
-            (p.parent.name, p.stem) for p in self.root.glob("*/*.parquet") if p.is_file()
-        )
+        return sorted((p.parent.name, p.stem) for p in self.root.glob("*/*.parquet") if p.is_file())
 
     @contextlib.contextmanager
     def _locked(self, path: Path) -> Iterator[None]:
@@ -148,8 +145,7 @@ class CandleStore:
 def sample_path(symbol: str = DEFAULT_SYMBOL, timeframe: str = DEFAULT_TIMEFRAME) -> Path | None:
     """Path of a packaged sample file, or None if sparkbt ships none for that pair."""
     tf = format_timeframe(parse_timeframe(timeframe))
-    ref = resources.files("sparkbt") / "_data" / f"{normalise_symbol(symbol)}-{tf}.parquet"
-    path = Path(str(ref))
+    path = Path(__file__).resolve().parent / "_data" / f"{normalise_symbol(symbol)}-{tf}.parquet"
     return path if path.is_file() else None
 
 

@@ -55,9 +55,7 @@ def synthetic_candles(
     body_lo = np.minimum(open_, close)
     high = body_hi * np.exp(np.abs(rng.normal(0.0, 0.6, n)) * sigma)
     low = body_lo * np.exp(-np.abs(rng.normal(0.0, 0.6, n)) * sigma)
-    volume = np.round(
-        rng.lognormal(7.0, 0.5, n) * (1.0 + 40.0 * np.abs(logret) / sigma.mean()), 4
-    )
+    volume = np.round(rng.lognormal(7.0, 0.5, n) * (1.0 + 40.0 * np.abs(logret) / sigma.mean()), 4)
     index = pd.date_range(start, periods=n, freq=tf, tz="UTC", unit="ns", name="timestamp")
     frame = pd.DataFrame(
         {

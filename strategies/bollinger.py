@@ -22,6 +22,8 @@ def bollinger(
     prev_side = np.concatenate([[np.nan], side[:-1]])
     crossed = (side != prev_side) & ~np.isnan(prev_side) & ~np.isnan(side)
     target = np.where(
-        close < mid - width, 1.0, np.where(close > mid + width, -1.0, np.where(crossed, 0.0, np.nan))
+        close < mid - width,
+        1.0,
+        np.where(close > mid + width, -1.0, np.where(crossed, 0.0, np.nan)),
     )
     return pd.Series(target, index=candles.index)

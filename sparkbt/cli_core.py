@@ -1,0 +1,263 @@
+"""Core commands: ``run``, ``strategies``, ``show``, ``data validate``, ``data list``."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .errors import StrategyError
+
+
+def _strategy_epilog() -> str:
+    try:
+        from .registry import list_strategies
+
+        lines = []
+        for s in list_strategies():
+            params = " ".join(f"--{p.name} {_type_name(p)}={p.default!r}" for p in s.params)
+            lines.append(f"{s.name}: {params or '(no parameters)'}")
+        return "Strategy parameters (pass as --NAME VALUE):\n\n" + "\n\n".join(lines)
+    except Exception:  # never break --help
+        return "Strategy parameters: see `sparkbt strategies`."
+
+
+def _type_name(p: Any) -> str:
+    return p.type.__name__.upper()
+
+
+def parse_strategy_args(args: list[str], strategy: Any) -> dict[str, str]:
+    """``["--fast", "10", "--slow=30"]`` -> {"fast": "10", "slow": "30"}, checked by name."""
+    names = {p.name: p for p in strategy.params}
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--") or len(tok) < 3:
+            raise StrategyError(
+                f"unexpected argument {tok!r}: strategy parameters look like --NAME VALUE"
+            )
+        key, sep, val = tok[2:].partition("=")
+        key = key.replace("-", "_")
+        if key not in names:
+            near = difflib.get_close_matches(key, list(names), n=1)
+            hint = f"; did you mean '--{near[0]}'?" if near else ""
+            known = ", ".join(f"--{n}" for n in names) or "none"
+            raise StrategyError(
+                f"{strategy.name}: unknown option '--{key}' (strategy parameters: {known}){hint}"
+            )
+        if not sep:
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if names[key].type is bool and (nxt is None or nxt.startswith("--")):
+                val = "true"
+            elif nxt is None:
+                raise StrategyError(f"{strategy.name}: option '--{key}' needs a value")
+            else:
+                val = nxt
+                i += 1
+        out[key] = val
+        i += 1
+    return out
+
+
+def _print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .result import _fmt
+
+    console = Console()
+    meta = report.get("metadata", {})
+    params = ", ".join(f"{k}={v}" for k, v in report.get("params", {}).items())
+    cfg = report.get("config", {})
+    table = Table(title=f"{title}: {report['strategy']}({params})")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, value in report["stats"].items():
+        table.add_row(key, _fmt(key, value))
+    console.print(table)
+    console.print(
+        f"{meta.get('symbol') or 'candles'} {meta.get('timeframe') or ''} · "
+        f"{meta.get('candle_count', 0):,} bars {str(meta.get('start', ''))[:10]} → "
+        f"{str(meta.get('end', ''))[:10]} · cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
+        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · run {report['id']}"
+    )
+    if path is not None:
+        console.print(f"evidence: {path}")
+
+
+def run(
+    ctx: typer.Context,
+    strategy: str = typer.Option(
+        "sma_cross",
+        "--strategy",
+        "-s",
+        help="Strategy name (see `sparkbt strategies`) or path/to/file.py:function.",
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Candle file (CSV, Parquet, Feather/Arrow). Overrides --symbol."
+    ),
+    symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol to read from the candle store."),
+    timeframe: str | None = typer.Option(
+        None,
+        "--timeframe",
+        "-t",
+        help="Bar period (1m, 15m, 1h, 4h, 1d...). Store lookups default to 4h; with --data it "
+        "declares the period (else inferred from the median step).",
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Candle store folder [env SPARKBT_DATA_DIR, default ./data]."
+    ),
+    fees: float = typer.Option(
+        0.0, "--fees", help="Fee per fill, fraction of traded value (0.001 = 0.1%)."
+    ),
+    slippage: float = typer.Option(
+        0.0, "--slippage", help="Fill price slippage, fraction of the close."
+    ),
+    cash: float = typer.Option(10_000.0, "--cash", help="Starting cash, quote currency."),
+    direction: str = typer.Option("long", "--direction", help="long, short or both."),
+    evidence_dir: Path | None = typer.Option(
+        None,
+        "--evidence-dir",
+        help="Where runs are stored [env SPARKBT_EVIDENCE_DIR, default ./evidence].",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly the report JSON on stdout."),
+    no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),
+) -> None:
+    """Backtest one strategy and store its evidence.
+
+    Example: sparkbt run --strategy sma_cross --fast 10 --slow 30 --fees 0.001
+    """
+    from .candles import load_candles
+    from .evidence import dump_json
+    from .registry import get_strategy
+    from .simulate import Config, backtest
+    from .store import resolve_candles
+
+    Config(cash, fees, slippage, direction)  # bad config fails before any data is read
+    strat = get_strategy(strategy)
+    params = strat.validate(parse_strategy_args(list(ctx.args), strat))
+    if data is not None:
+        candles = load_candles(
+            data, timeframe=timeframe, symbol=symbol if symbol != "ETHUSDT" else None
+        )
+    else:
+        candles = resolve_candles(symbol, timeframe or "4h", data_dir)
+    result = backtest(
+        candles, strat, cash=cash, fees=fees, slippage=slippage, direction=direction, **params
+    )
+    path = None if no_save else result.save(evidence_dir)
+    if as_json:
+        typer.echo(dump_json(result.report), nl=False)
+    else:
+        _print_stats_table("backtest", result.report, path)
+
+
+def strategies(
+    as_json: bool = typer.Option(False, "--json", help="Print the schemas as JSON."),
+) -> None:
+    """List strategies with their parameters (type, default, valid range)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .registry import list_strategies
+
+    found = list_strategies()
+    if as_json:
+        typer.echo(json.dumps([s.schema() for s in found], indent=2))
+        return
+    table = Table(title="strategies")
+    table.add_column("name")
+    table.add_column("parameters")
+    table.add_column("description")
+    for s in found:
+        params = "\n".join(
+            f"--{p.name} {_type_name(p)} = {p.default!r}{p._range_text()}" for p in s.params
+        )
+        cons = "\n".join(f"requires {c.text}" for c, _ in s.constraints)
+        table.add_row(s.name, "\n".join(x for x in (params, cons) if x) or "—", s.doc)
+    Console().print(table)
+
+
+def show(
+    ref: str = typer.Argument(..., help="Run id (or unique prefix) or evidence folder."),
+    evidence_dir: Path | None = typer.Option(
+        None, "--evidence-dir", help="Evidence root [env SPARKBT_EVIDENCE_DIR, default ./evidence]."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored JSON."),
+) -> None:
+    """Print a stored run or sweep."""
+    from .evidence import RunEvidence, dump_json, read_evidence
+
+    ev = read_evidence(ref, evidence_dir)
+    if not isinstance(ev, RunEvidence):
+        from .sweep.cli import show_sweep
+
+        show_sweep(ev, as_json)
+        return
+    if as_json:
+        typer.echo(dump_json(ev.report), nl=False)
+    else:
+        _print_stats_table("stored run", ev.report, ev.path)
+
+
+def data_validate(
+    path: Path = typer.Argument(..., help="Candle file to check (CSV, Parquet, Feather/Arrow)."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Declared bar period."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Validate a candle file against the canonical schema; exit 2 on the first problem."""
+    import numpy as np
+
+    from .candles import load_candles, parse_timeframe
+
+    frame = load_candles(path, timeframe=timeframe)
+    tf = frame.attrs.get("timeframe")
+    gaps = 0
+    if tf and len(frame) > 1:
+        gaps = int(np.count_nonzero(np.diff(frame.index.asi8) > parse_timeframe(tf).value))
+    summary = {
+        "path": str(path),
+        "rows": len(frame),
+        "start": frame.index[0].isoformat(),
+        "end": frame.index[-1].isoformat(),
+        "timeframe": tf,
+        "gaps": gaps,
+        "valid": True,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(
+            f"ok: {path}: {summary['rows']:,} candles, {summary['start']} → {summary['end']}, "
+            f"timeframe {tf}, {gaps} gap(s) longer than one bar"
+        )
+
+
+def data_list(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
+) -> None:
+    """List the symbols and timeframes in the local candle store."""
+    from .store import CandleStore
+
+    store = CandleStore(data_dir)
+    entries = store.list()
+    if not entries:
+        typer.echo(f"no candles in {store.root}")
+    for sym, tf in entries:
+        typer.echo(f"{sym} {tf} {store.path(sym, tf)}")
+
+
+def register(app: typer.Typer, data_app: typer.Typer) -> None:
+    app.command(
+        "run",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        epilog=_strategy_epilog(),
+    )(run)
+    app.command("strategies")(strategies)
+    app.command("show")(show)
+    data_app.command("validate")(data_validate)
+    data_app.command("list")(data_list)
