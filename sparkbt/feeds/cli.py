@@ -20,7 +20,7 @@ __all__ = ["register"]
 
 _GRAPH = typer.Option(None, "--graph-url", help="Klines host (env SPARKBT_BTCTURK_GRAPH_URL).")
 _REST = typer.Option(None, "--rest-url", help="API host (env SPARKBT_BTCTURK_REST_URL).")
-_DATA = typer.Option(None, "--data-dir", help="Candle store root (env SPARKBT_DATA_DIR, else ./data).")
+_DATA = typer.Option(None, "--data-dir", help="Store root (env SPARKBT_DATA_DIR, else ./data).")
 _RETRIES = typer.Option(5, "--max-retries", min=0, help="Retries per request (5xx, timeouts).")
 
 
