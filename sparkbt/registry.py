@@ -199,7 +199,7 @@ class Strategy:
         if len(bad) or not np.all(np.isfinite(finite)):
             row = int(bad[0]) if len(bad) else 0
             raise StrategyError(
-                f"{self.name}: target at row {row + 1} is {values[row]!r}; targets must be in "
+                f"{self.name}: target at row {row + 1} is {float(values[row])!r}; targets must be in "
                 "[-1, 1] (NaN means 'no opinion')"
             )
         return pd.Series(values, index=candles.index, name="target")

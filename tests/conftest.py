@@ -1,0 +1,62 @@
+"""Shared fixtures and hypothesis strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+import sparkbt as sb
+
+settings.register_profile(
+    "sparkbt", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("sparkbt")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    """Every test gets its own evidence and data folders (never the repo's)."""
+    monkeypatch.setenv("SPARKBT_EVIDENCE_DIR", str(tmp_path / "evidence"))
+    monkeypatch.setenv("SPARKBT_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def sample() -> pd.DataFrame:
+    return sb.resolve_candles("ETHUSDT", "4h", "/nonexistent-store")
+
+
+def make_candles(close, start="2024-01-01", freq="1h") -> pd.DataFrame:
+    close = np.asarray(close, dtype=float)
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    idx = pd.date_range(start, periods=len(close), freq=freq, tz="UTC", name="timestamp")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.01,
+            "low": np.minimum(open_, close) * 0.99,
+            "close": close,
+            "volume": np.full(len(close), 100.0),
+        },
+        index=idx,
+    )
+
+
+@st.composite
+def closes(draw, min_size=2, max_size=60):
+    """Positive price paths: a start price and bounded multiplicative steps."""
+    n = draw(st.integers(min_size, max_size))
+    start = draw(st.floats(1.0, 1000.0))
+    steps = draw(
+        st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=n - 1, max_size=n - 1)
+    )
+    return start * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
+
+
+discrete_target = st.sampled_from([-1.0, 0.0, 1.0, np.nan])
+fractional_target = st.one_of(
+    st.sampled_from([-1.0, 0.0, 1.0, np.nan, 0.5, -0.5]),
+    st.floats(-1.0, 1.0, allow_nan=False),
+)
