@@ -237,6 +237,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             "status": "ok",
             "impl": settings.impl,
             "workers": svc.pool.alive(),
+            "ready": svc.pool.ready(),
+            "worker_pids": svc.pool.pids(),
             "busy": svc.pool.busy(),
             "queued": counts["queued"],
             "running": counts["running"],

@@ -130,6 +130,10 @@ class WorkerPool:
     def alive(self) -> int:
         return sum(1 for s in self._slots if s.process.is_alive())
 
+    def ready(self) -> int:
+        """Workers that have started up and can take a job."""
+        return sum(1 for s in self._slots if s.ready and s.process.is_alive())
+
     def busy(self) -> int:
         return sum(1 for s in self._slots if s.job is not None)
 
@@ -218,6 +222,8 @@ class WorkerPool:
                         time.sleep(1.0)  # died while starting: do not respawn in a hot loop
                 self._replace(i)
             elif slot.job is not None and time.monotonic() - slot.started > limit:
+                slot.process.kill()  # dead before the job is reported failed
+                slot.process.join(5.0)
                 self._fail(slot, f"timed out after {limit:g} s; worker killed")
                 self._replace(i)
 
