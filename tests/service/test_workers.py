@@ -18,8 +18,7 @@ def test_mock_impl_turns_done_without_evidence_and_counts(launch) -> None:
     jobs = [srv.wait(i) for i in ids]
     assert [j["status"] for j in jobs] == ["done"] * 3
     assert all(j["impl"] == "mock" and j["evidence"] is None for j in jobs)
-    took = [j for j in jobs]
-    assert all(j["finished_at"] > j["started_at"] for j in took)
+    assert all(j["finished_at"] > j["started_at"] for j in jobs)
     assert not (srv.evidence / "backtest").exists()
     resp = srv.get(f"/api/backtest/{ids[0]}/report")
     assert resp.status_code == 404
