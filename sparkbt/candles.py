@@ -259,27 +259,27 @@ def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
     for c in ("open", "high", "low", "close"):
         bad = np.flatnonzero(cols[c] <= 0)
         if len(bad):
-            fail(int(bad[0]), f"column '{c}' must be > 0 (got {cols[c][bad[0]]!r})")
+            fail(int(bad[0]), f"column '{c}' must be > 0 (got {float(cols[c][bad[0]])!r})")
     hi_bad = np.flatnonzero(cols["high"] < np.maximum(cols["open"], cols["close"]))
     if len(hi_bad):
         r = int(hi_bad[0])
         fail(
             r,
-            f"column 'high' ({cols['high'][r]!r}) is below max(open, close) "
-            f"({max(cols['open'][r], cols['close'][r])!r})",
+            f"column 'high' ({float(cols['high'][r])!r}) is below max(open, close) "
+            f"({float(max(cols['open'][r], cols['close'][r]))!r})",
         )
     lo_bad = np.flatnonzero(cols["low"] > np.minimum(cols["open"], cols["close"]))
     if len(lo_bad):
         r = int(lo_bad[0])
         fail(
             r,
-            f"column 'low' ({cols['low'][r]!r}) is above min(open, close) "
-            f"({min(cols['open'][r], cols['close'][r])!r})",
+            f"column 'low' ({float(cols['low'][r])!r}) is above min(open, close) "
+            f"({float(min(cols['open'][r], cols['close'][r]))!r})",
         )
     vol_bad = np.flatnonzero(cols["volume"] < 0)
     if len(vol_bad):
         r = int(vol_bad[0])
-        fail(r, f"column 'volume' must be >= 0 (got {cols['volume'][r]!r})")
+        fail(r, f"column 'volume' must be >= 0 (got {float(cols['volume'][r])!r})")
     steps = np.diff(idx.asi8)
     dup = np.flatnonzero(steps == 0)
     if len(dup):

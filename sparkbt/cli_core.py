@@ -83,10 +83,11 @@ def _print_stats_table(title: str, report: dict[str, Any], path: Path | None) ->
         f"{meta.get('symbol') or 'candles'} {meta.get('timeframe') or ''} · "
         f"{meta.get('candle_count', 0):,} bars {str(meta.get('start', ''))[:10]} → "
         f"{str(meta.get('end', ''))[:10]} · cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
-        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · run {report['id']}"
+        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · run {report['id']}",
+        soft_wrap=True,
     )
     if path is not None:
-        console.print(f"evidence: {path}")
+        typer.echo(f"evidence: {path}")
 
 
 def run(

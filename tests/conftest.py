@@ -31,7 +31,7 @@ def sample() -> pd.DataFrame:
 def make_candles(close, start="2024-01-01", freq="1h") -> pd.DataFrame:
     close = np.asarray(close, dtype=float)
     open_ = np.concatenate([[close[0]], close[:-1]])
-    idx = pd.date_range(start, periods=len(close), freq=freq, tz="UTC", name="timestamp")
+    idx = pd.date_range(start, periods=len(close), freq=freq, tz="UTC", name="timestamp", unit="ns")
     return pd.DataFrame(
         {
             "open": open_,
@@ -49,9 +49,7 @@ def closes(draw, min_size=2, max_size=60):
     """Positive price paths: a start price and bounded multiplicative steps."""
     n = draw(st.integers(min_size, max_size))
     start = draw(st.floats(1.0, 1000.0))
-    steps = draw(
-        st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=n - 1, max_size=n - 1)
-    )
+    steps = draw(st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=n - 1, max_size=n - 1))
     return start * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
 
 

@@ -64,8 +64,16 @@ def reference_simulate(close, targets, cash=10_000.0, fees=0.0, slippage=0.0, di
                 price = close[t] * (1 + slippage) if side > 0 else close[t] * (1 - slippage)
                 qty = commit / (price * (1 + fees))
                 if trade is None:
-                    trade = dict(side=side, entry_bar=t, in_units=0.0, in_value=0.0, in_fee=0.0,
-                                 out_units=0.0, out_value=0.0, out_fee=0.0)
+                    trade = dict(
+                        side=side,
+                        entry_bar=t,
+                        in_units=0.0,
+                        in_value=0.0,
+                        in_fee=0.0,
+                        out_units=0.0,
+                        out_value=0.0,
+                        out_fee=0.0,
+                    )
                 fee = fill(t, side, qty, price)
                 trade["in_units"] += qty
                 trade["in_value"] += qty * price
@@ -87,6 +95,13 @@ def _finish(tr, bar, is_open):
     if tr["side"] < 0:
         gross = -gross
     pnl = gross - tr["in_fee"] - tr["out_fee"]
-    return dict(side=tr["side"], entry_bar=tr["entry_bar"], exit_bar=bar, units=tr["in_units"],
-                pnl=pnl, ret=pnl / tr["in_value"], fees=tr["in_fee"] + tr["out_fee"],
-                is_open=is_open)
+    return dict(
+        side=tr["side"],
+        entry_bar=tr["entry_bar"],
+        exit_bar=bar,
+        units=tr["in_units"],
+        pnl=pnl,
+        ret=pnl / tr["in_value"],
+        fees=tr["in_fee"] + tr["out_fee"],
+        is_open=is_open,
+    )

@@ -26,13 +26,15 @@ def test_hand_computed_long_round_trip_with_fees_and_slippage():
     units = 10_000 / (buy * 1.01)
     sell = 120 * 0.995
     cash_after = units * sell * (1 - 0.01)
-    np.testing.assert_allclose(out.equity[:, 0], [10_000, units * 100, units * 110,
-                                                  cash_after, cash_after], rtol=1e-13)
+    np.testing.assert_allclose(
+        out.equity[:, 0], [10_000, units * 100, units * 110, cash_after, cash_after], rtol=1e-13
+    )
     (tr,) = out.trades
     assert tr["side"] == 1 and tr["entry_bar"] == 1 and tr["exit_bar"] == 3
     assert not tr["is_open"]
-    np.testing.assert_allclose(tr["pnl"], units * sell - units * buy - units * buy * 0.01
-                               - units * sell * 0.01, rtol=1e-12)
+    np.testing.assert_allclose(
+        tr["pnl"], units * sell - units * buy - units * buy * 0.01 - units * sell * 0.01, rtol=1e-12
+    )
     np.testing.assert_allclose(tr["pnl"], cash_after - 10_000, rtol=1e-12)
     assert list(out.fills["side"]) == [1, -1]
     np.testing.assert_allclose(out.fills["price"], [buy, sell])
@@ -45,9 +47,11 @@ def test_hand_computed_short_then_reversal():
     cash = 10_000 + u_short * 100 * (1 - 0.001)
     cash -= u_short * 80 * 1.001  # buy back
     u_long = cash / (80 * 1.001)
-    np.testing.assert_allclose(out.equity[:, 0],
-                               [10_000 + u_short * 100 * 0.999 - u_short * 100,
-                                u_long * 80, u_long * 90], rtol=1e-13)
+    np.testing.assert_allclose(
+        out.equity[:, 0],
+        [10_000 + u_short * 100 * 0.999 - u_short * 100, u_long * 80, u_long * 90],
+        rtol=1e-13,
+    )
     assert [(f["bar"], f["side"]) for f in out.fills] == [(0, -1), (1, 1), (1, 1)]
     short, long_ = out.trades
     assert short["side"] == -1 and short["exit_bar"] == 1 and not short["is_open"]
@@ -65,24 +69,26 @@ def test_nan_means_hold_and_direction_clips():
 
 def _compare_with_reference(close, targets, direction, fees, slippage):
     out = run(close, targets, direction, fees, slippage)
-    eq, units, fills, trades = reference_simulate(close, np.asarray(targets, float), 10_000.0,
-                                                  fees, slippage, direction)
+    eq, units, fills, trades = reference_simulate(
+        close, np.asarray(targets, float), 10_000.0, fees, slippage, direction
+    )
     np.testing.assert_allclose(out.equity[:, 0], eq, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(out.units[:, 0], units, rtol=1e-9, atol=1e-9)
     assert len(out.fills) == len(fills)
     np.testing.assert_allclose(out.fills["units"], [f[2] for f in fills], rtol=1e-9, atol=1e-12)
     assert out.fills["side"].tolist() == [f[1] for f in fills]
     assert len(out.trades) == len(trades)
-    np.testing.assert_allclose(out.trades["pnl"], [t["pnl"] for t in trades], rtol=1e-9,
-                               atol=1e-6)
+    np.testing.assert_allclose(out.trades["pnl"], [t["pnl"] for t in trades], rtol=1e-9, atol=1e-6)
     assert out.trades["is_open"].tolist() == [t["is_open"] for t in trades]
     assert out.trades["exit_bar"].tolist() == [t["exit_bar"] for t in trades]
 
 
 @given(
-    data=st.data(), close=closes(),
+    data=st.data(),
+    close=closes(),
     direction=st.sampled_from(["long", "short", "both"]),
-    fees=st.sampled_from([0.0, 0.001, 0.01]), slippage=st.sampled_from([0.0, 0.0005]),
+    fees=st.sampled_from([0.0, 0.001, 0.01]),
+    slippage=st.sampled_from([0.0, 0.0005]),
 )
 def test_discrete_kernel_matches_reference(data, close, direction, fees, slippage):
     targets = data.draw(st.lists(discrete_target, min_size=len(close), max_size=len(close)))
@@ -90,9 +96,11 @@ def test_discrete_kernel_matches_reference(data, close, direction, fees, slippag
 
 
 @given(
-    data=st.data(), close=closes(),
+    data=st.data(),
+    close=closes(),
     direction=st.sampled_from(["long", "short", "both"]),
-    fees=st.sampled_from([0.0, 0.002]), slippage=st.sampled_from([0.0, 0.001]),
+    fees=st.sampled_from([0.0, 0.002]),
+    slippage=st.sampled_from([0.0, 0.001]),
 )
 def test_fractional_kernel_matches_reference(data, close, direction, fees, slippage):
     targets = data.draw(st.lists(fractional_target, min_size=len(close), max_size=len(close)))

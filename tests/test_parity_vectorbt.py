@@ -16,8 +16,17 @@ import sparkbt as sb
 vbt = pytest.importorskip("vectorbt")
 bt_test = pytest.importorskip("backtesting.test")
 
-KEYS = ("total_return", "total_trades", "win_rate", "max_drawdown", "sharpe", "sortino",
-        "profit_factor", "expectancy", "total_fees")
+KEYS = (
+    "total_return",
+    "total_trades",
+    "win_rate",
+    "max_drawdown",
+    "sharpe",
+    "sortino",
+    "profit_factor",
+    "expectancy",
+    "total_fees",
+)
 
 
 def vectorbt_stats(close, targets, direction, fees, slippage, freq):
@@ -27,12 +36,18 @@ def vectorbt_stats(close, targets, direction, fees, slippage, freq):
         if direction == "long":
             pf = vbt.Portfolio.from_signals(close, targets > 0, targets <= 0, **kw)
         elif direction == "short":
-            pf = vbt.Portfolio.from_signals(close, targets < 0, targets >= 0,
-                                            direction="shortonly", **kw)
+            pf = vbt.Portfolio.from_signals(
+                close, targets < 0, targets >= 0, direction="shortonly", **kw
+            )
         else:
-            pf = vbt.Portfolio.from_signals(close, targets > 0, targets == 0,
-                                            short_entries=targets < 0,
-                                            short_exits=targets == 0, **kw)
+            pf = vbt.Portfolio.from_signals(
+                close,
+                targets > 0,
+                targets == 0,
+                short_entries=targets < 0,
+                short_exits=targets == 0,
+                **kw,
+            )
         closed = pf.trades.closed
         return {
             "total_return": pf.total_return(),
@@ -52,10 +67,12 @@ def vectorbt_stats(close, targets, direction, fees, slippage, freq):
 @pytest.mark.parametrize("fast,slow", [(10, 30), (5, 50)])
 def test_sma_cross_matches_vectorbt(dataset, timeframe, direction, fast, slow):
     candles = sb.load_candles(getattr(bt_test, dataset), timeframe=timeframe)
-    res = sb.backtest(candles, "sma_cross", fast=fast, slow=slow, fees=0.001, slippage=0.0005,
-                      direction=direction)
-    ref, ref_equity = vectorbt_stats(candles["close"], res.targets, direction, 0.001, 0.0005,
-                                     timeframe)
+    res = sb.backtest(
+        candles, "sma_cross", fast=fast, slow=slow, fees=0.001, slippage=0.0005, direction=direction
+    )
+    ref, ref_equity = vectorbt_stats(
+        candles["close"], res.targets, direction, 0.001, 0.0005, timeframe
+    )
     assert res.stats["closed_trades"] > 5  # a meaningful comparison
     np.testing.assert_allclose(res.equity.to_numpy(), ref_equity, rtol=1e-9)
     for key in KEYS:

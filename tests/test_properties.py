@@ -21,11 +21,15 @@ def fixed(targets):
     return strat
 
 
-@given(close=closes(), fees=st.sampled_from([0.0, 0.01]), direction=st.sampled_from(
-    ["long", "short", "both"]))
+@given(
+    close=closes(),
+    fees=st.sampled_from([0.0, 0.01]),
+    direction=st.sampled_from(["long", "short", "both"]),
+)
 def test_flat_signal_gives_flat_equity(close, fees, direction):
-    res = sb.backtest(make_candles(close), fixed(np.zeros(len(close))), fees=fees,
-                      direction=direction)
+    res = sb.backtest(
+        make_candles(close), fixed(np.zeros(len(close))), fees=fees, direction=direction
+    )
     assert (res.equity == 10_000.0).all()
     assert res.stats["total_trades"] == 0 and res.stats["total_fees"] == 0.0
     assert res.stats["max_drawdown"] == 0.0 and res.stats["exposure"] == 0.0
@@ -35,13 +39,18 @@ def test_flat_signal_gives_flat_equity(close, fees, direction):
 def test_always_long_without_fees_is_buy_and_hold(close):
     res = sb.backtest(make_candles(close), "buy_and_hold", cash=1_000.0)
     np.testing.assert_allclose(res.equity, 1_000.0 * close / close[0], rtol=1e-12)
-    assert res.stats["total_return"] == pytest.approx(res.stats["benchmark_return"], rel=1e-9,
-                                                      abs=1e-12)
+    assert res.stats["total_return"] == pytest.approx(
+        res.stats["benchmark_return"], rel=1e-9, abs=1e-12
+    )
     assert res.stats["open_trades"] == 1 and res.stats["closed_trades"] == 0
 
 
-@given(data=st.data(), close=closes(), k=st.floats(0.01, 100.0),
-       direction=st.sampled_from(["long", "short", "both"]))
+@given(
+    data=st.data(),
+    close=closes(),
+    k=st.floats(0.01, 100.0),
+    direction=st.sampled_from(["long", "short", "both"]),
+)
 def test_scaling_prices_leaves_returns_unchanged(data, close, k, direction):
     targets = data.draw(st.lists(fractional_target, min_size=len(close), max_size=len(close)))
     a = sb.backtest(make_candles(close), fixed(targets), fees=0.001, direction=direction)
@@ -53,13 +62,18 @@ def test_scaling_prices_leaves_returns_unchanged(data, close, k, direction):
 def test_fees_never_raise_pnl(data, close, direction):
     targets = data.draw(st.lists(discrete_target, min_size=len(close), max_size=len(close)))
     free = sb.backtest(make_candles(close), fixed(targets), direction=direction)
-    paid = sb.backtest(make_candles(close), fixed(targets), fees=0.002, slippage=0.001,
-                       direction=direction)
+    paid = sb.backtest(
+        make_candles(close), fixed(targets), fees=0.002, slippage=0.001, direction=direction
+    )
     assert paid.stats["pnl"] <= free.stats["pnl"] + 1e-9 * 10_000
 
 
-@given(data=st.data(), close=closes(), direction=st.sampled_from(["long", "short", "both"]),
-       fees=st.sampled_from([0.0, 0.001]))
+@given(
+    data=st.data(),
+    close=closes(),
+    direction=st.sampled_from(["long", "short", "both"]),
+    fees=st.sampled_from([0.0, 0.001]),
+)
 def test_accounting_identities(data, close, direction, fees):
     targets = data.draw(st.lists(fractional_target, min_size=len(close), max_size=len(close)))
     res = sb.backtest(make_candles(close), fixed(targets), fees=fees, direction=direction)

@@ -60,8 +60,9 @@ def test_trade_stats_by_hand():
 
 def test_undefined_ratios_are_null_in_json():
     idx = pd.date_range("2024-01-01", periods=3, freq="1D", tz="UTC")
-    candles = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0},
-                           index=idx)
+    candles = pd.DataFrame(
+        {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0}, index=idx
+    )
     res = sb.backtest(candles, "buy_and_hold")
     for key in ("win_rate", "profit_factor", "sharpe", "sortino", "calmar", "avg_pnl"):
         assert res.stats[key] is None, key
@@ -72,9 +73,16 @@ def test_undefined_ratios_are_null_in_json():
 
 def test_cagr_uses_the_calendar():
     idx = pd.DatetimeIndex(["2020-01-01", "2020-01-02", "2021-01-01"], tz="UTC")
-    candles = pd.DataFrame({"open": [1.0, 1.0, 2.0], "high": [1.0, 1.0, 2.0],
-                            "low": [1.0, 1.0, 2.0], "close": [1.0, 1.0, 2.0],
-                            "volume": 0.0}, index=idx)
+    candles = pd.DataFrame(
+        {
+            "open": [1.0, 1.0, 2.0],
+            "high": [1.0, 1.0, 2.0],
+            "low": [1.0, 1.0, 2.0],
+            "close": [1.0, 1.0, 2.0],
+            "volume": 0.0,
+        },
+        index=idx,
+    )
     res = sb.backtest(candles, "buy_and_hold")
     days = (idx[-1] - idx[0]).days
     assert res.stats["cagr"] == pytest.approx(2.0 ** (365.25 / days) - 1)

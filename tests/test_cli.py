@@ -1,0 +1,143 @@
+"""The core CLI through typer's runner: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sparkbt.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_run_json_is_exactly_the_report(tmp_path):
+    res = invoke(
+        "run",
+        "--strategy",
+        "sma_cross",
+        "--fast",
+        "10",
+        "--slow",
+        "30",
+        "--fees",
+        "0.001",
+        "--json",
+        "--evidence-dir",
+        str(tmp_path),
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["params"] == {"fast": 10, "slow": 30}
+    assert report["metadata"]["symbol"] == "ETHUSDT"
+    assert report["metadata"]["timeframe"] == "4h"
+    stored = tmp_path / "backtest" / report["id"] / "report.json"
+    assert json.loads(stored.read_text()) == report
+
+
+def test_run_table_ends_with_the_evidence_path(tmp_path):
+    res = invoke("run", "--fast=5", "--slow", "20", "--evidence-dir", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert "sharpe" in res.stdout and "max_drawdown" in res.stdout
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("evidence: ") and str(tmp_path) in last
+    shown = invoke("show", last.split("/")[-1], "--evidence-dir", str(tmp_path), "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["params"]["fast"] == 5
+
+
+def test_run_reads_a_file_and_the_store(tmp_path, sample):
+    path = tmp_path / "c.parquet"
+    sample.iloc[:500].to_parquet(path)
+    res = invoke("run", "--data", str(path), "--json", "--no-save")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["metadata"]["candle_count"] == 500
+    import sparkbt as sb
+
+    sb.CandleStore(tmp_path / "store").merge(
+        "BTCTRY", "1h", sb.synthetic_candles(300, timeframe="1h")
+    )
+    res = invoke(
+        "run",
+        "--symbol",
+        "BTCTRY",
+        "--timeframe",
+        "1h",
+        "--data-dir",
+        str(tmp_path / "store"),
+        "--json",
+        "--no-save",
+    )
+    assert res.exit_code == 0, res.output
+    meta = json.loads(res.stdout)["metadata"]
+    assert (meta["symbol"], meta["timeframe"], meta["candle_count"]) == ("BTCTRY", "1h", 300)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--strategy", "sma_crss"], "did you mean 'sma_cross'"),
+        (["--fast", "10", "--slw", "30"], "unknown option '--slw'"),
+        (["--fast", "40", "--slow", "30"], "fast < slow is required"),
+        (["--fast", "x"], "parameter 'fast' must be an int"),
+        (["--fast"], "option '--fast' needs a value"),
+        (["--fees", "2"], "fees: must be a fraction"),
+        (["--direction", "up"], "direction: expected long, short or both"),
+        (["--cash", "-5"], "cash: must be > 0"),
+        (["--data", "/nonexistent/c.csv"], "file not found"),
+        (["--symbol", "NOPE", "--timeframe", "1h"], "no candles for NOPE 1h"),
+        (["--timeframe", "fortnight"], "timeframe: expected"),
+    ],
+)
+def test_run_user_mistakes_exit_2_with_one_line(tmp_path, args, message):
+    res = invoke("run", *args, "--evidence-dir", str(tmp_path))
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in res.output
+    assert not (tmp_path / "backtest").exists()
+
+
+def test_strategies_and_data_validate(tmp_path, sample):
+    res = invoke("strategies", "--json")
+    assert res.exit_code == 0
+    names = {s["name"] for s in json.loads(res.stdout)}
+    assert {"sma_cross", "buy_and_hold"} <= names
+    assert "sma_cross" in invoke("strategies").stdout
+    good = tmp_path / "good.csv"
+    sample.iloc[:10].reset_index().to_csv(good, index=False)
+    res = invoke("data", "validate", str(good), "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["rows"] == 10
+    bad = tmp_path / "bad.csv"
+    frame = sample.iloc[:10].reset_index()
+    frame.loc[4, "high"] = 1.0
+    frame.to_csv(bad, index=False)
+    res = invoke("data", "validate", str(bad))
+    assert res.exit_code == 2 and "row 5" in res.stderr and "'high'" in res.stderr
+
+
+def test_show_unknown_id_exits_2(tmp_path):
+    res = invoke("show", "deadbeef", "--evidence-dir", str(tmp_path))
+    assert res.exit_code == 2 and "no evidence for 'deadbeef'" in res.stderr
+
+
+def test_help_explains_options():
+    res = invoke("run", "--help")
+    assert res.exit_code == 0
+    for opt in (
+        "--strategy",
+        "--data",
+        "--symbol",
+        "--timeframe",
+        "--fees",
+        "--slippage",
+        "--cash",
+        "--direction",
+        "--evidence-dir",
+        "--json",
+        "sma_cross: --fast",
+    ):
+        assert opt in res.stdout, opt

@@ -1,0 +1,88 @@
+"""Evidence: content ids, determinism, atomic writes, reading back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import sparkbt as sb
+
+
+def test_same_inputs_same_id_and_identical_bytes(sample, tmp_path):
+    a = sb.backtest(sample, "sma_cross", fast=10, slow=30, fees=0.001)
+    b = sb.backtest(sample.copy(), "sma_cross", fast=10, slow=30, fees=0.001)
+    assert a.run_id == b.run_id
+    pa, pb = a.save(tmp_path / "one"), b.save(tmp_path / "two")
+    for name in ("trades.parquet", "fills.parquet", "equity.parquet"):
+        assert (pa / name).read_bytes() == (pb / name).read_bytes(), name
+    ra, rb = (json.loads((p / "report.json").read_text()) for p in (pa, pb))
+    ra.pop("timing"), rb.pop("timing")
+    assert ra == rb
+
+
+def test_any_input_change_changes_the_id(sample):
+    base = sb.backtest(sample, "sma_cross", fast=10, slow=30).run_id
+    assert sb.backtest(sample, "sma_cross", fast=11, slow=30).run_id != base
+    assert sb.backtest(sample, "sma_cross", fast=10, slow=30, fees=0.001).run_id != base
+    assert sb.backtest(sample, "sma_cross", fast=10, slow=30, direction="both").run_id != base
+    changed = sample.copy()
+    changed.iloc[-1, changed.columns.get_loc("volume")] += 1
+    assert sb.backtest(changed, "sma_cross", fast=10, slow=30).run_id != base
+
+
+def test_report_layout_and_read_back(sample, tmp_path):
+    res = sb.backtest(sample, "sma_cross", fast=10, slow=30)
+    path = res.save(tmp_path)
+    assert path == tmp_path / "backtest" / res.run_id
+    report = json.loads((path / "report.json").read_text())
+    assert set(report) >= {
+        "id",
+        "engine_version",
+        "strategy",
+        "params",
+        "config",
+        "stats",
+        "metadata",
+        "timing",
+    }
+    assert set(report["metadata"]) >= {
+        "symbol",
+        "timeframe",
+        "start",
+        "end",
+        "candle_count",
+        "data_sha256",
+    }
+    assert set(report["timing"]) == {"created_at", "duration_ms"}
+    ev = sb.read_evidence(res.run_id[:8], tmp_path)
+    assert ev.report == report
+    assert len(ev.trades) == len(res.trades) and len(ev.equity) == len(sample)
+    assert sb.read_evidence(path).id == res.run_id
+    assert sb.read_evidence(path / "report.json").id == res.run_id
+
+
+def test_missing_evidence(tmp_path):
+    with pytest.raises(sb.EvidenceNotFound, match="no evidence for 'abc'"):
+        sb.read_evidence("abc", tmp_path)
+
+
+def test_failed_write_leaves_nothing(sample, tmp_path, monkeypatch):
+    res = sb.backtest(sample, "sma_cross")
+    import sparkbt.result as result_mod
+
+    def boom(frame, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(result_mod, "write_parquet", boom)
+    with pytest.raises(OSError, match="disk full"):
+        res.save(tmp_path)
+    assert list((tmp_path / "backtest").iterdir()) == []
+
+
+def test_rewrite_replaces_atomically(sample, tmp_path):
+    res = sb.backtest(sample, "sma_cross")
+    first = res.save(tmp_path)
+    second = res.save(tmp_path)
+    assert first == second and (second / "report.json").is_file()
+    assert [p.name for p in (tmp_path / "backtest").iterdir()] == [res.run_id]
