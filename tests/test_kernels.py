@@ -75,7 +75,7 @@ def _compare_with_reference(close, targets, direction, fees, slippage):
     np.testing.assert_allclose(out.equity[:, 0], eq, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(out.units[:, 0], units, rtol=1e-9, atol=1e-9)
     assert len(out.fills) == len(fills)
-    np.testing.assert_allclose(out.fills["units"], [f[2] for f in fills], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out.fills["units"], [f[2] for f in fills], rtol=1e-9, atol=1e-6)
     assert out.fills["side"].tolist() == [f[1] for f in fills]
     assert len(out.trades) == len(trades)
     np.testing.assert_allclose(out.trades["pnl"], [t["pnl"] for t in trades], rtol=1e-9, atol=1e-6)
