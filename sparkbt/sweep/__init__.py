@@ -1,0 +1,23 @@
+"""Parameter sweeps and walk-forward evaluation (issue 3).
+
+``sweep(candles, "sma_cross", fast=range(5, 51), slow=range(20, 201, 5), where="fast < slow")``
+returns one row per combination with every stat of ``STAT_KEYS``;
+``walk_forward(...)`` picks the best parameters on each training window and
+reports them out of sample. Modules: ``grid`` (combinations), ``fast`` (signal
+rows), ``kernel`` (lean stats pass), ``engine`` (chunking, ``sweep``),
+``executors`` (local processes, Dask), ``walkforward``, ``evidence``, ``cli``.
+"""
+
+from .engine import sweep
+from .evidence import SweepEvidence, heatmap, rank, save_sweep
+from .walkforward import WalkForwardResult, walk_forward
+
+__all__ = [
+    "SweepEvidence",
+    "WalkForwardResult",
+    "heatmap",
+    "rank",
+    "save_sweep",
+    "sweep",
+    "walk_forward",
+]

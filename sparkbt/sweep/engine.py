@@ -1,0 +1,284 @@
+"""``sweep()``: a grid of combinations → chunks of target rows → stats, under a memory budget.
+
+Combinations are cut into chunks of rows; a chunk is one ``(rows, n)`` matrix
+of targets, built by the strategy's fast path (indicators once per window) or
+by one ``signals`` call per combination, and reduced to one stats row per
+combination by the lean all-in pass (:mod:`.kernel`) or, for fractional
+targets, by the core kernels. The chunk height is the smaller of a
+cache-friendly size and what ``max_memory`` allows per worker, so memory stays
+bounded whatever the grid size. Each row's numbers depend only on its own
+combination, so results are identical for any chunk size, worker count or
+executor; rows come back in grid order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import kernels
+from ..candles import load_candles
+from ..errors import ConfigError
+from ..evidence import data_fingerprint
+from ..registry import Strategy, get_strategy
+from ..simulate import DIRECTIONS, Config, period_ns
+from ..stats import STAT_KEYS, compute_stats
+from ..version import ENGINE_VERSION
+from .fast import IndicatorCache, fast_path, generic_rows
+from .grid import build_grid, normalise_grid
+from .kernel import discrete_rows, sweep_stats
+
+__all__ = ["SweepJob", "default_max_memory", "parse_memory", "plan_chunks", "run_chunk", "sweep"]
+
+Progress = Callable[[int, int], None]
+_COUNTS = ("total_trades", "closed_trades", "open_trades")
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
+          "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40}
+
+
+def parse_memory(value: int | float | str) -> int:
+    """Bytes from ``2GB``, ``500MB``, ``1.5G`` or a number of bytes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        out = int(value)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(value))
+        unit = m.group(2).upper() if m else ""
+        if not m or unit not in _UNITS:
+            raise ConfigError(f"max_memory: expected a size like 2GB or 500MB (got {value!r})")
+        out = int(float(m.group(1)) * _UNITS[unit])
+    if out <= 0:
+        raise ConfigError(f"max_memory: must be > 0 (got {value!r})")
+    return out
+
+
+def default_max_memory() -> int:
+    """A quarter of physical RAM (psutil if present, else sysconf), at least 256 MiB."""
+    try:
+        import psutil
+
+        total = int(psutil.virtual_memory().total)
+    except ImportError:  # pragma: no cover - psutil is optional
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = 8 * 2**30
+    return max(total // 4, 256 * 2**20)
+
+
+@dataclass
+class SweepJob:
+    """Everything a worker needs to turn rows ``[lo, hi)`` of ``combos`` into stats."""
+
+    frame: pd.DataFrame
+    strategy: Strategy
+    config: Config
+    combos: pd.DataFrame
+    start: int = 0  # first simulated bar (signals see the bars before it: warm-up)
+    cache_bytes: int = 256 * 2**20
+    _cache: IndicatorCache | None = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = None
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.frame["close"].to_numpy()
+
+    def cache(self) -> IndicatorCache:
+        with self._lock:
+            if self._cache is None:
+                self._cache = IndicatorCache(self.close, self.cache_bytes)
+            return self._cache
+
+    def bytes_per_row(self) -> int:
+        """Peak working memory of one combination in a chunk (measured, with margin)."""
+        n = len(self.frame)
+        return n * (72 if fast_path(self.strategy) else 160)
+
+
+def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Stats of combinations ``lo..hi-1`` of the job (one value per combination)."""
+    combos = job.combos.iloc[lo:hi]
+    fast = fast_path(job.strategy)
+    if fast is not None:
+        cache = job.cache()
+        with job._lock:  # the indicator cache is shared by threads of one worker
+            raw = fast(cache, {k: combos[k].to_numpy() for k in combos.columns})
+    else:
+        raw = generic_rows(job.strategy, job.frame, combos.to_dict("records"))
+    code = DIRECTIONS[job.config.direction]
+    if np.isnan(raw).any():
+        pos = np.ascontiguousarray(kernels.prepare_targets(raw.T, code).T)
+    else:
+        pos = raw
+        if code == kernels.LONG:
+            np.maximum(pos, 0.0, out=pos)
+        elif code == kernels.SHORT:
+            np.minimum(pos, 0.0, out=pos)
+    del raw
+    s = job.start
+    if s:
+        pos = np.ascontiguousarray(pos[:, s:])
+    frame = job.frame.iloc[s:] if s else job.frame
+    close = frame["close"].to_numpy()
+    ts = frame.index.asi8
+    cfg = job.config
+    pn = period_ns(job.frame)
+    if discrete_rows(pos):
+        return sweep_stats(close, pos, cash=cfg.cash, fees=cfg.fees, slippage=cfg.slippage,
+                           ts_ns=ts, period_ns=pn)
+    sim = kernels.simulate(close, np.ascontiguousarray(pos.T), cfg.cash, cfg.fees, cfg.slippage)
+    return compute_stats(sim.equity, sim.units, sim.trades, cash=cfg.cash, close=close,
+                         ts_ns=ts, period_ns=pn)
+
+
+def plan_chunks(
+    job: SweepJob, workers: int, max_memory: int, chunk_size: int | None = None
+) -> list[tuple[int, int]]:
+    """Row ranges ``[lo, hi)`` whose working memory fits ``max_memory`` across workers."""
+    total = len(job.combos)
+    if chunk_size is not None:
+        if int(chunk_size) < 1:
+            raise ConfigError(f"chunk_size: must be >= 1 (got {chunk_size!r})")
+        rows = int(chunk_size)
+    else:
+        n = len(job.frame)
+        per_worker = max_memory // max(workers, 1)
+        fixed = job.frame.memory_usage(deep=False).sum() + job.cache_bytes
+        room = per_worker - fixed
+        need = job.bytes_per_row()
+        if room < need:
+            raise ConfigError(
+                f"max_memory {max_memory / 2**20:,.0f} MiB is too small for {n:,} candles "
+                f"with {workers} worker(s): one combination needs about "
+                f"{(need + fixed) / 2**20:,.0f} MiB per worker"
+            )
+        cache_rows = max(2, 3_000_000 // max(n, 1))  # keep a chunk's arrays near the CPU caches
+        rows = max(1, min(room // need, cache_rows))
+        # enough chunks to keep every worker busy
+        rows = max(1, min(rows, -(-total // max(workers * 4, 1))))
+    return [(lo, min(lo + rows, total)) for lo in range(0, total, rows)]
+
+
+def _assemble(combos: pd.DataFrame, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    out = combos.reset_index(drop=True).copy()
+    for key in STAT_KEYS:
+        col = np.concatenate([p[key] for p in parts]) if parts else np.zeros(0)
+        out[key] = col.astype(np.int64) if key in _COUNTS else col.astype(np.float64)
+    return out
+
+
+def sweep_identity(
+    frame: pd.DataFrame, strategy: Strategy, grid: Mapping[str, list[Any]], config: Config, *,
+    where: str | None, samples: int | None, seed: int | None,
+) -> dict[str, Any]:
+    """Everything that determines a sweep's numbers: its evidence id is a hash of this."""
+    return {
+        "kind": "sweep",
+        "engine_version": ENGINE_VERSION,
+        "data_sha256": data_fingerprint(frame),
+        "symbol": frame.attrs.get("symbol"),
+        "timeframe": frame.attrs.get("timeframe"),
+        "strategy": strategy.name,
+        "strategy_sha256": strategy.source_sha256,
+        "grid": {k: list(v) for k, v in grid.items()},
+        "where": where or None,
+        "samples": None if samples is None else int(samples),
+        "seed": None if samples is None else (0 if seed is None else int(seed)),
+        "config": config.to_dict(),
+    }
+
+
+def sweep(
+    candles: pd.DataFrame,
+    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
+    *,
+    cash: float = 10_000.0,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    direction: str = "long",
+    where: str | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    max_memory: int | str | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+    timeframe: str | None = None,
+    symbol: str | None = None,
+    **grid: Any,
+) -> pd.DataFrame:
+    """Backtest every combination of a parameter grid; one row per combination.
+
+    ``grid`` maps parameter names to values (scalar, range, list, or text
+    ``"5:50"`` / ``"20:200:5"`` / ``"5,8,13"``); ``where`` filters combinations
+    (``"fast < slow"``); ``samples``/``seed`` draw a seeded subset. Each row holds
+    the parameters and every stat of ``STAT_KEYS``, equal to ``backtest`` for that
+    combination. ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
+    ``distributed.Client``) spreads chunks over a cluster. ``df.attrs["sweep"]``
+    carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
+    """
+    from .executors import run_chunks
+
+    started = time.perf_counter()
+    config = Config(cash, fees, slippage, direction)
+    strat = get_strategy(strategy)
+    values = normalise_grid(strat, grid)
+    combos = build_grid(strat, grid, where=where, samples=samples, seed=seed)
+    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    budget = parse_memory(max_memory) if max_memory is not None else default_max_memory()
+    n_workers = _workers(workers, executor)
+    job = SweepJob(frame, strat, config, combos, cache_bytes=_cache_bytes(budget, n_workers, frame))
+    chunks = plan_chunks(job, n_workers, budget, chunk_size)
+    parts = run_chunks(job, chunks, executor=executor, workers=n_workers, scheduler=scheduler,
+                       progress=progress)
+    out = _assemble(combos, parts)
+    seconds = time.perf_counter() - started
+    out.attrs["sweep"] = sweep_identity(frame, strat, values, config, where=where,
+                                        samples=samples, seed=seed)
+    out.attrs["sweep"]["params"] = list(combos.columns)
+    out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1]
+    out.attrs["timing"] = {
+        "seconds": round(seconds, 6),
+        "combinations": len(out),
+        "candles": len(frame),
+        "combinations_per_second": round(len(out) / seconds, 3) if seconds > 0 else None,
+        "executor": executor,
+        "workers": n_workers,
+        "chunks": len(chunks),
+        "max_memory": budget,
+    }
+    return out
+
+
+def _workers(workers: int | None, executor: str) -> int:
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"executor: expected local or dask (got {executor!r})")
+    if workers is None:
+        return os.cpu_count() or 1
+    if int(workers) < 1:
+        raise ConfigError(f"workers: must be >= 1 (got {workers!r})")
+    return int(workers)
+
+
+def _cache_bytes(budget: int, workers: int, frame: pd.DataFrame) -> int:
+    """A quarter of each worker's share for cached indicators (at least 8 arrays)."""
+    return max(budget // max(workers, 1) // 4, 8 * len(frame) * 8)

@@ -1,0 +1,161 @@
+"""Parameter grids: value lists, range syntax, ``where`` filters, seeded sampling.
+
+A grid maps parameter names to values: a scalar, a ``range``, a list/array, or
+text in the CLI's range syntax (``"5:50"`` and ``"20:200:5"`` are inclusive,
+``"5,8,13"`` is a list). Every value is coerced and range-checked against the
+strategy's schema, so a sweep row holds exactly the parameters ``backtest``
+would get. Combinations are the Cartesian product in schema order (the last
+parameter varies fastest); the ``where`` condition and the strategy's own
+constraints drop combinations; ``samples=N, seed=S`` then keeps N of the rest,
+chosen by a seeded generator and kept in grid order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..expr import compile_condition
+from ..registry import ParamSpec, Strategy
+
+__all__ = ["MAX_COMBINATIONS", "build_grid", "parse_values"]
+
+MAX_COMBINATIONS = 20_000_000
+"""Largest Cartesian product enumerated before filtering (use ``samples`` with coarser steps)."""
+
+
+def _number(text: str, spec: ParamSpec, whole: str) -> Any:
+    try:
+        return spec.type(text) if spec.type is not bool else text
+    except ValueError:
+        raise ConfigError(
+            f"--{spec.name}: cannot read {text!r} in {whole!r} as {spec.type.__name__} "
+            "(use START:STOP[:STEP] inclusive, or a comma list like 5,8,13)"
+        ) from None
+
+
+def parse_values(text: str, spec: ParamSpec) -> list[Any]:
+    """Parse ``"5:50"``, ``"20:200:5"`` (inclusive), ``"5,8,13"`` or ``"7"`` for one parameter."""
+    s = str(text).strip()
+    if not s:
+        raise ConfigError(f"--{spec.name}: empty value (use START:STOP[:STEP] or a comma list)")
+    if ":" in s:
+        if spec.type not in (int, float):
+            raise ConfigError(f"--{spec.name}: ranges need a numeric parameter (got {s!r})")
+        parts = s.split(":")
+        if len(parts) not in (2, 3) or any(not p.strip() for p in parts):
+            raise ConfigError(
+                f"--{spec.name}: invalid range {s!r} (expected START:STOP or START:STOP:STEP)"
+            )
+        start, stop = (_number(p.strip(), spec, s) for p in parts[:2])
+        step = _number(parts[2].strip(), spec, s) if len(parts) == 3 else spec.type(1)
+        if step <= 0:
+            raise ConfigError(f"--{spec.name}: range step must be > 0 (got {s!r})")
+        if start > stop:
+            raise ConfigError(f"--{spec.name}: range {s!r} is empty (start > stop)")
+        if spec.type is int:
+            return list(range(start, stop + 1, step))
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        return [round(start + i * step, 12) for i in range(count)]
+    items = [p.strip() for p in s.split(",")]
+    if any(not p for p in items):
+        raise ConfigError(f"--{spec.name}: empty item in list {s!r}")
+    return [_number(p, spec, s) for p in items]
+
+
+def _values(name: str, raw: Any, spec: ParamSpec, strategy: Strategy) -> list[Any]:
+    if isinstance(raw, str):
+        raw = parse_values(raw, spec)
+    elif isinstance(raw, (range, list, tuple, np.ndarray, pd.Series, pd.Index)) or (
+        isinstance(raw, Iterable) and not isinstance(raw, (bytes, Mapping))
+    ):
+        raw = list(raw)
+    else:
+        raw = [raw]
+    if not raw:
+        raise ConfigError(f"{strategy.name}: empty grid for '{name}' (give at least one value)")
+    out: list[Any] = []
+    for v in raw:
+        c = spec.coerce(v.item() if isinstance(v, np.generic) else v, strategy.name)
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def normalise_grid(strategy: Strategy, grid: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Every parameter of the schema with its list of values (defaults for the rest)."""
+    specs = {p.name: p for p in strategy.params}
+    unknown = [k for k in grid if k not in specs]
+    if unknown:
+        strategy.validate({unknown[0]: None})  # raises with a did-you-mean hint
+    return {
+        name: _values(name, grid[name], spec, strategy) if name in grid else [spec.default]
+        for name, spec in specs.items()
+    }
+
+
+def build_grid(
+    strategy: Strategy,
+    grid: Mapping[str, Any],
+    *,
+    where: str | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """The combinations to run, one row each, columns in schema order."""
+    values = normalise_grid(strategy, grid)
+    sizes = [len(v) for v in values.values()]
+    total = math.prod(sizes)
+    if total > MAX_COMBINATIONS:
+        raise ConfigError(
+            f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); "
+            "use coarser steps"
+        )
+    idx = np.indices(sizes).reshape(len(sizes), -1) if sizes else np.zeros((0, 1), int)
+    cols = {
+        name: np.asarray(vals, dtype=object if strategy.params[i].type is str else None)[idx[i]]
+        for i, (name, vals) in enumerate(values.items())
+    }
+    keep = np.ones(total, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for cond, _msg in strategy.constraints:
+            keep &= np.broadcast_to(np.asarray(cond(cols), dtype=bool), (total,))
+        after_constraints = int(keep.sum())
+        if where is not None and str(where).strip():
+            cond = compile_condition(str(where), set(values), what="where")
+            keep &= np.broadcast_to(np.asarray(cond(cols), dtype=bool), (total,))
+    if not keep.any():
+        if where and after_constraints:
+            raise ConfigError(
+                f"where {where!r} filters out every combination ({after_constraints:,} in the grid)"
+            )
+        texts = " and ".join(c.text for c, _ in strategy.constraints)
+        raise ConfigError(
+            f"{strategy.name}: no combination of the grid satisfies {texts} ({total:,} tried)"
+        )
+    rows = np.flatnonzero(keep)
+    if samples is not None:
+        if int(samples) < 1:
+            raise ConfigError(f"samples: must be >= 1 (got {samples!r})")
+        if int(samples) < len(rows):
+            rng = np.random.default_rng(0 if seed is None else int(seed))
+            rows = np.sort(rng.choice(rows, size=int(samples), replace=False))
+    frame = pd.DataFrame({name: col[rows] for name, col in cols.items()})
+    for p in strategy.params:
+        if p.type is int:
+            frame[p.name] = frame[p.name].astype(np.int64)
+        elif p.type is float:
+            frame[p.name] = frame[p.name].astype(np.float64)
+        elif p.type is bool:
+            frame[p.name] = frame[p.name].astype(bool)
+    return frame
+
+
+def combo_params(frame: pd.DataFrame, i: int) -> dict[str, Any]:
+    """Row ``i`` of a combination frame as plain Python parameters."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in frame.iloc[i].items()}

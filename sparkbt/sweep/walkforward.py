@@ -1,0 +1,159 @@
+"""Walk-forward evaluation: pick on a training window, judge on the window after it.
+
+Folds roll through the candles: train on bars ``[s, s+train)``, test on
+``[s+train, s+train+test)``, then move ``s`` by ``step`` (default ``test``, so
+test windows tile the data). On each training window the full sweep runs and
+the best combination by ``metric`` is kept; it is then simulated on the test
+window alone (starting with fresh cash at the first test bar; its indicators
+are warmed up on the training bars before it, which only look back in time).
+The fold table puts in-sample and out-of-sample figures side by side, and the
+summary says how much of the in-sample edge survived.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..candles import load_candles
+from ..errors import ConfigError
+from ..registry import Strategy, get_strategy
+from ..simulate import Config, period_ns
+from ..stats import STAT_KEYS, json_safe
+from .engine import SweepJob, run_chunk, sweep
+from .evidence import rank
+
+__all__ = ["WalkForwardResult", "parse_bars", "walk_forward"]
+
+_SHOWN = ("total_return", "sharpe", "max_drawdown", "total_trades")
+
+
+def parse_bars(value: int | str, frame: pd.DataFrame, what: str) -> int:
+    """Bars from a count (``720``) or a duration (``"180d"``, ``"12h"``) at the candles' period."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        bars = int(value)
+    else:
+        text = str(value).strip()
+        if re.fullmatch(r"\d+", text):
+            bars = int(text)
+        else:
+            try:
+                td = pd.Timedelta(text)
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    f"{what}: expected a number of bars or a duration like 180d or 12h "
+                    f"(got {value!r})"
+                ) from None
+            bars = round(td.value / period_ns(frame))
+    if bars < 2:
+        raise ConfigError(f"{what}: must span at least 2 bars (got {value!r})")
+    return bars
+
+
+@dataclass
+class WalkForwardResult:
+    """Per-fold table, out-of-sample stats per fold, and an in- vs out-of-sample summary."""
+
+    folds: pd.DataFrame
+    oos: pd.DataFrame = field(repr=False)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = [{k: json_safe(v) for k, v in r.items()} for r in self.folds.to_dict("records")]
+        return {"summary": {k: json_safe(v) for k, v in self.summary.items()}, "folds": rows}
+
+
+def _summary(folds: pd.DataFrame, metric: str) -> dict[str, Any]:
+    is_m = folds[f"is_{metric}"].to_numpy(dtype=float)
+    oos_m = folds[f"oos_{metric}"].to_numpy(dtype=float)
+    oos_tr = folds["oos_total_return"].to_numpy(dtype=float)
+    is_mean = float(np.nanmean(is_m)) if np.isfinite(is_m).any() else float("nan")
+    oos_mean = float(np.nanmean(oos_m)) if np.isfinite(oos_m).any() else float("nan")
+    return {
+        "folds": len(folds),
+        "metric": metric,
+        "in_sample_mean": is_mean,
+        "out_of_sample_mean": oos_mean,
+        "efficiency": oos_mean / is_mean if np.isfinite(is_mean) and is_mean != 0 else None,
+        "oos_compounded_return": float(np.prod(1.0 + oos_tr) - 1.0),
+        "oos_positive_share": float(np.mean(oos_tr > 0)),
+    }
+
+
+def walk_forward(
+    candles: pd.DataFrame,
+    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
+    *,
+    train: int | str,
+    test: int | str,
+    step: int | str | None = None,
+    metric: str = "sharpe",
+    cash: float = 10_000.0,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    direction: str = "long",
+    where: str | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    max_memory: int | str | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    scheduler: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    timeframe: str | None = None,
+    symbol: str | None = None,
+    **grid: Any,
+) -> WalkForwardResult:
+    """Best parameters per training window (by ``metric``), evaluated on the next test window."""
+    config = Config(cash, fees, slippage, direction)
+    strat = get_strategy(strategy)
+    rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
+    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    n_train = parse_bars(train, frame, "train")
+    n_test = parse_bars(test, frame, "test")
+    n_step = parse_bars(step, frame, "step") if step is not None else n_test
+    starts = list(range(0, len(frame) - n_train - n_test + 1, n_step))
+    if not starts:
+        raise ConfigError(
+            f"walk-forward: {len(frame):,} candles are fewer than train + test "
+            f"({n_train:,} + {n_test:,} bars)"
+        )
+    opts = {"cash": cash, "fees": fees, "slippage": slippage, "direction": direction,
+            "where": where, "samples": samples, "seed": seed, "max_memory": max_memory,
+            "workers": workers, "executor": executor, "scheduler": scheduler}
+    rows, oos_rows = [], []
+    for k, s in enumerate(starts):
+        train_frame = frame.iloc[s : s + n_train]
+        fold_progress = None
+        if progress is not None:
+            def fold_progress(done: int, total: int, k: int = k) -> None:
+                progress(k * total + done, len(starts) * total)
+        ins = sweep(train_frame, strat, progress=fold_progress, **opts, **grid)
+        best = rank(ins, metric).iloc[0]
+        params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
+        combo = pd.DataFrame({p: [v] for p, v in params.items()})
+        job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
+        oos = run_chunk(job, 0, 1)
+        idx = frame.index
+        row: dict[str, Any] = {
+            "fold": k,
+            "train_start": idx[s], "train_end": idx[s + n_train - 1],
+            "test_start": idx[s + n_train], "test_end": idx[s + n_train + n_test - 1],
+            **{p: (v.item() if isinstance(v, np.generic) else v) for p, v in params.items()},
+            f"is_{metric}": float(best[metric]),
+            f"oos_{metric}": float(oos[metric][0]),
+        }
+        for key in _SHOWN:
+            if key != metric:
+                row[f"is_{key}"] = float(best[key])
+                row[f"oos_{key}"] = float(oos[key][0])
+        rows.append(row)
+        oos_rows.append({"fold": k, **params, **{key: oos[key][0] for key in STAT_KEYS}})
+    folds = pd.DataFrame(rows)
+    return WalkForwardResult(folds=folds, oos=pd.DataFrame(oos_rows),
+                             summary=_summary(folds, metric))
