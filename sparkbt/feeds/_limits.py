@@ -69,7 +69,7 @@ class RateLimiter:
                     await self._sleep(self._blocked_until - now)
                     continue
                 self._refill()
-                if self._tokens >= 1.0:
+                if self._tokens >= 1.0 - 1e-9:  # tolerance: float steps can stall just below
                     self._tokens -= 1.0
                     return
                 await self._sleep((1.0 - self._tokens) / self.rate)

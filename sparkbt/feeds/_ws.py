@@ -62,6 +62,7 @@ class TradeStream:
         metrics: FeedMetrics | None = None,
         open_timeout: float = 10.0,
         healthy_after: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url, self.symbols = url, list(symbols)
         self.stale_after, self.open_timeout = stale_after, open_timeout
@@ -71,6 +72,9 @@ class TradeStream:
         self.metrics = metrics
         self.connections = 0
         self.last_error = ""
+        self.errors: list[str] = []  # why each attempt ended, in order
+        self.clock = clock
+        self.last_message_at: float | None = None  # clock() of the last frame received
         self.connected = False
 
     async def run(self, on_connect: OnConnect, on_trades: OnTrades) -> None:
@@ -90,6 +94,7 @@ class TradeStream:
                 self.last_error = f"{type(exc).__name__}: {exc}"
             finally:
                 self.connected = False
+            self.errors.append(self.last_error)
             log.warning("btcturk websocket: %s; reconnecting", self.last_error)
             if time.monotonic() - started >= self.healthy_after:
                 failures = 0
@@ -120,6 +125,7 @@ class TradeStream:
                 await self._dispatch(raw, on_trades)
 
     async def _dispatch(self, raw: str | bytes, on_trades: OnTrades) -> None:
+        self.last_message_at = self.clock()
         try:
             msg_type, body = json.loads(raw)
             msg_type = int(msg_type)

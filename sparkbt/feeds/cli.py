@@ -121,9 +121,10 @@ def feed_btcturk(
     stop_metrics = None
     if metrics_port is not None:
         try:
-            stop_metrics = serve_metrics(metrics, metrics_port, metrics_addr)
+            port, stop_metrics = serve_metrics(metrics, metrics_port, metrics_addr)
         except OSError as exc:
             raise InputError(f"--metrics-port {metrics_port}: cannot listen ({exc})") from exc
+        typer.echo(f"metrics on http://{metrics_addr}:{port}/metrics", err=True)
     status = _StatusLine(quiet)
     try:
         summary = asyncio.run(_run_feed(feed, duration, status))

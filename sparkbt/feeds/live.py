@@ -95,7 +95,7 @@ class LiveFeed:
         self.pairs = {s: _Pair(s, None) for s in (normalise_symbol(x) for x in symbols)}
         self.stream = TradeStream(
             self.endpoints.ws, list(self.pairs), stale_after=stale_after, backoff=backoff,
-            budget=budget, metrics=self.metrics, healthy_after=healthy_after,
+            budget=budget, metrics=self.metrics, healthy_after=healthy_after, clock=clock,
         )
         self.gaps_backfilled = 0
 
@@ -106,8 +106,16 @@ class LiveFeed:
     async def _on_connect(self) -> None:
         now = self.now_ms()
         start = period_start(now, self.period_ms)
+        last = self.stream.last_message_at
         for pair in self.pairs.values():
             self._drain(pair)
+            if pair.builder is not None:
+                # The old socket may have been silent or lossy since its last frame, while
+                # the clock kept closing candles: trust nothing after that frame's period.
+                trusted = pair.builder.live_from_ms if last is None else int(last * 1000)
+                rewind = period_start(trusted, self.period_ms)
+                if pair.covered_ms is not None and rewind < pair.covered_ms:
+                    pair.covered_ms = rewind
             pair.builder = CandleBuilder(self.period, start, self.grace_ms)
             self._queue_gap(pair, start + self.period_ms)
 
@@ -149,7 +157,7 @@ class LiveFeed:
             lo = upto_ms - self.period_ms  # empty store: from this run's first period
         if lo < upto_ms:
             pair.gaps.append((lo, upto_ms))
-        pair.covered_ms = max(upto_ms, pair.covered_ms or upto_ms)
+        pair.covered_ms = upto_ms
 
     def _drain(self, pair: _Pair, *, flush: bool = False) -> None:
         """Move final candles of the current builder to ``pending``; advance coverage."""
@@ -174,8 +182,10 @@ class LiveFeed:
         """Fetch every queued gap that has ended (``final``: up to the last ended period)."""
         now = self.now_ms()
         last_end = period_start(now, self.period_ms)
-        keep = []
-        for lo, hi in sorted(set(pair.gaps)):
+        # Take the queue: gaps queued while we await the network are kept, not overwritten.
+        todo, pair.gaps = sorted(set(pair.gaps)), []
+        keep: list[tuple[int, int]] = []
+        for lo, hi in todo:
             if final:
                 hi = min(hi, last_end)
             elif hi + self.delay_ms > now:
@@ -200,7 +210,7 @@ class LiveFeed:
                 pair.backfilled += len(frame)
             self.metrics.gaps_backfilled.inc()
             self.gaps_backfilled += 1
-        pair.gaps = keep
+        pair.gaps = keep + pair.gaps
 
     # ------------------------------------------------------------------ running
     def _start_coverage(self) -> None:

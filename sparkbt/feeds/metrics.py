@@ -67,8 +67,10 @@ class FeedMetrics:
         return float("nan") if self._last is None else max(0.0, self._clock() - self._last)
 
 
-def serve_metrics(metrics: FeedMetrics, port: int, addr: str = "127.0.0.1") -> Callable[[], None]:
-    """Serve ``/metrics`` on ``addr:port`` in a thread; returns a function that stops it."""
+def serve_metrics(
+    metrics: FeedMetrics, port: int, addr: str = "127.0.0.1"
+) -> tuple[int, Callable[[], None]]:
+    """Serve ``/metrics`` on ``addr:port`` in a thread; returns the bound port and a stopper."""
     from prometheus_client import start_http_server
 
     server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
@@ -78,4 +80,4 @@ def serve_metrics(metrics: FeedMetrics, port: int, addr: str = "127.0.0.1") -> C
         server.server_close()
         thread.join(timeout=5)
 
-    return stop
+    return int(server.server_port), stop
