@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,9 @@ import pandas as pd
 
 from .. import kernels
 from ..candles import load_candles
-from ..errors import ConfigError
+from ..errors import ConfigError, StrategyError
 from ..evidence import data_fingerprint
-from ..registry import Strategy, get_strategy
+from ..registry import Strategy, builtin_dir, get_strategy
 from ..simulate import DIRECTIONS, Config, period_ns
 from ..stats import STAT_KEYS, compute_stats
 from ..version import ENGINE_VERSION
@@ -90,9 +91,18 @@ class SweepJob:
         state = dict(self.__dict__)
         state["_cache"] = None
         state.pop("_lock", None)
+        ref = _strategy_ref(self.strategy)
+        if ref is not None:  # workers load strategy files themselves (functions in them
+            state["strategy"] = ref  # live in modules only the registry can import)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        ref = state["strategy"]
+        if isinstance(ref, tuple):
+            strat = get_strategy(ref[0])
+            if strat.source_sha256 != ref[1]:
+                raise StrategyError(f"{ref[0]}: strategy source differs on this worker")
+            state["strategy"] = strat
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
@@ -110,6 +120,16 @@ class SweepJob:
         """Peak working memory of one combination in a chunk (measured, with margin)."""
         n = len(self.frame)
         return n * (72 if fast_path(self.strategy) else 160)
+
+
+def _strategy_ref(strategy: Strategy) -> tuple[str, str] | None:
+    """``(reference, source sha)`` for a strategy defined in a file, else None."""
+    origin = Path(strategy.origin) if strategy.origin else None
+    if origin is None or origin.suffix != ".py" or not origin.is_file():
+        return None
+    if origin.resolve() == (builtin_dir() / f"{strategy.name}.py").resolve():
+        return strategy.name, strategy.source_sha256
+    return f"{origin}:{strategy.name}", strategy.source_sha256
 
 
 def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:

@@ -84,7 +84,7 @@ def generic_rows(
     strategy: Strategy, frame: pd.DataFrame, combos: list[dict[str, Any]]
 ) -> np.ndarray:
     """Raw target rows ``(m, n)``: one ``Strategy.signals`` call per combination."""
-    out = np.empty((len(combos), len(frame)))
+    out = np.empty((len(combos), len(frame)))  # combos may be [{}]: a strategy without params
     for k, params in enumerate(combos):
         out[k] = strategy.signals(frame, params).to_numpy()
     return out

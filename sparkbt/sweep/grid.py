@@ -116,7 +116,7 @@ def build_grid(
             f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); "
             "use coarser steps"
         )
-    idx = np.indices(sizes).reshape(len(sizes), -1) if sizes else np.zeros((0, 1), int)
+    idx = np.indices(sizes).reshape(len(sizes), total)
     cols = {
         name: np.asarray(vals, dtype=object if strategy.params[i].type is str else None)[idx[i]]
         for i, (name, vals) in enumerate(values.items())
@@ -145,7 +145,7 @@ def build_grid(
         if int(samples) < len(rows):
             rng = np.random.default_rng(0 if seed is None else int(seed))
             rows = np.sort(rng.choice(rows, size=int(samples), replace=False))
-    frame = pd.DataFrame({name: col[rows] for name, col in cols.items()})
+    frame = pd.DataFrame({name: col[rows] for name, col in cols.items()}, index=range(len(rows)))
     for p in strategy.params:
         if p.type is int:
             frame[p.name] = frame[p.name].astype(np.int64)

@@ -1,0 +1,295 @@
+"""``sparkbt sweep`` and ``sparkbt walk-forward``: parse, hand off, print.
+
+Strategy parameters are free options checked against the strategy's schema:
+``--fast 5:50 --slow 20:200:5`` (inclusive ranges) or ``--fast 5,8,13``. A
+progress bar (combinations done, rate, ETA) goes to stderr so ``--json``
+output on stdout stays machine-readable. User mistakes raise InputError
+subclasses; the root group prints them as one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import StrategyError
+
+__all__ = ["parse_grid_args", "register", "show_sweep"]
+
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def parse_grid_args(args: list[str], strategy: Any) -> dict[str, str]:
+    """``["--fast", "5:50", "--slow=20:200:5"]`` -> {"fast": "5:50", ...}, names checked."""
+    names = [p.name for p in strategy.params]
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--") or len(tok) < 3:
+            raise StrategyError(
+                f"unexpected argument {tok!r}: strategy parameters look like --NAME 5:50"
+            )
+        key, sep, val = tok[2:].partition("=")
+        key = key.replace("-", "_")
+        if key not in names:
+            near = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean '--{near[0]}'?" if near else ""
+            known = ", ".join(f"--{n}" for n in names) or "none"
+            raise StrategyError(
+                f"{strategy.name}: unknown option '--{key}' (strategy parameters: {known}){hint}"
+            )
+        if not sep:
+            if i + 1 >= len(args):
+                raise StrategyError(f"{strategy.name}: option '--{key}' needs a value")
+            val = args[i + 1]
+            i += 1
+        out[key] = val
+        i += 1
+    return out
+
+
+@contextmanager
+def _progress_bar(enabled: bool, label: str):
+    """A rich progress bar on stderr; yields ``update(done, total)``."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    class Rate(TextColumn):
+        def render(self, task: Any) -> Any:
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} combos/s" if speed else "… combos/s")
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), Rate(""),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _candles(data: Path | None, symbol: str, timeframe: str | None, data_dir: Path | None) -> Any:
+    from ..candles import load_candles
+    from ..store import resolve_candles
+
+    if data is not None:
+        sym = symbol if symbol != "ETHUSDT" else None
+        return load_candles(data, timeframe=timeframe, symbol=sym)
+    return resolve_candles(symbol, timeframe or "4h", data_dir)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "—" if v != v else f"{v:,.4g}"
+    return str(v)
+
+
+def _print_top(title: str, frame: Any, metric: str, params: list[str], top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cols = [*params, metric, *[k for k in ("total_return", "sharpe", "max_drawdown",
+                                            "total_trades", "win_rate") if k != metric]]
+    table = Table(title=title)
+    for c in cols:
+        table.add_column(c, justify="right", style="bold" if c == metric else None)
+    for row in frame.head(top).to_dict("records"):
+        table.add_row(*(_fmt(row[c]) for c in cols))
+    Console().print(table)
+
+
+def show_sweep(evidence: Any, as_json: bool = False) -> None:
+    """Print a stored sweep (for ``sparkbt show``): its top table, or sweep.json with --json."""
+    from ..evidence import dump_json
+
+    if as_json:
+        typer.echo(dump_json(evidence.meta), nl=False)
+        return
+    meta = evidence.meta
+    ident = meta["identity"]
+    metric = meta.get("metric", "sharpe")
+    _print_top(f"sweep {meta['id']}: {ident['strategy']} · top by {metric}",
+               evidence.top(10, metric), metric, meta.get("params", []), 10)
+    cfg = ident["config"]
+    typer.echo(f"{meta['combinations']:,} combinations · {ident.get('symbol') or 'candles'} "
+               f"{ident.get('timeframe') or ''} · fees {cfg['fees']} · {cfg['direction']} · "
+               f"evidence: {evidence.path}")
+
+
+def sweep_cmd(
+    ctx: typer.Context,
+    strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Name or file.py:fn."),
+    data: Path | None = typer.Option(None, "--data", help="Candle file; overrides --symbol."),
+    symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period (4h, 1d...)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
+    fees: float = typer.Option(0.0, "--fees", help="Fee per fill, fraction (0.001 = 0.1%)."),
+    slippage: float = typer.Option(0.0, "--slippage", help="Fill slippage, fraction."),
+    cash: float = typer.Option(10_000.0, "--cash", help="Starting cash."),
+    direction: str = typer.Option("long", "--direction", help="long, short or both."),
+    where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
+    metric: str = typer.Option("sharpe", "--metric", help="Stat that ranks combinations."),
+    top: int = typer.Option(10, "--top", help="Rows of the top table."),
+    samples: int | None = typer.Option(None, "--samples", help="Random subset of N combinations."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of --samples (default 0)."),
+    executor: str = typer.Option("local", "--executor", help="local or dask."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask tcp://host:port."),
+    workers: int | None = typer.Option(None, "--workers", help="Local processes [CPU count]."),
+    max_memory: str | None = typer.Option(None, "--max-memory", help="Budget, e.g. 2GB [RAM/4]."),
+    evidence_dir: Path | None = typer.Option(None, "--evidence-dir", help="Evidence root."),
+    no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Sweep a parameter grid: --fast 5:50 --slow 20:200:5 (inclusive) or --fast 5,8,13.
+
+    Example: sparkbt sweep --strategy sma_cross --fast 5:50 --slow 20:200:5 --where "fast<slow"
+    """
+    from ..evidence import dump_json
+    from ..registry import get_strategy
+    from ..simulate import Config
+    from .engine import parse_memory, sweep
+    from .evidence import rank, save_sweep
+    from .grid import build_grid
+
+    Config(cash, fees, slippage, direction)
+    strat = get_strategy(strategy)
+    grid = parse_grid_args(list(ctx.args), strat)
+    build_grid(strat, grid, where=where, samples=samples, seed=seed)  # fail before reading data
+    rank(_empty_stats(), metric)
+    budget = parse_memory(max_memory) if max_memory is not None else None
+    candles = _candles(data, symbol, timeframe, data_dir)
+    with _progress_bar(not quiet, "sweep") as update:
+        results = sweep(candles, strat, cash=cash, fees=fees, slippage=slippage,
+                        direction=direction, where=where, samples=samples, seed=seed,
+                        max_memory=budget, workers=workers, executor=executor,
+                        scheduler=scheduler, progress=update, **grid)
+    path = None if no_save else save_sweep(results, evidence_dir, metric=metric, top=top)
+    ranked = rank(results, metric)
+    if as_json:
+        from ..stats import json_safe
+
+        payload = {
+            "id": path.name if path else None,
+            "path": str(path) if path else None,
+            "combinations": len(results),
+            "metric": metric,
+            "top": [{k: json_safe(v) for k, v in r.items()}
+                    for r in ranked.head(top).to_dict("records")],
+            "timing": results.attrs["timing"],
+        }
+        typer.echo(dump_json(payload), nl=False)
+        return
+    params = results.attrs["sweep"]["params"]
+    _print_top(f"{strat.name}: top {top} of {len(results):,} by {metric}", ranked, metric,
+               params, top)
+    t = results.attrs["timing"]
+    typer.echo(f"{t['combinations']:,} combinations × {t['candles']:,} candles in "
+               f"{t['seconds']:.2f}s ({t['executor']}, {t['workers']} workers)")
+    if path is not None:
+        typer.echo(f"evidence: {path}")
+
+
+def _empty_stats() -> Any:
+    import pandas as pd
+
+    from ..stats import STAT_KEYS
+
+    return pd.DataFrame(columns=list(STAT_KEYS))
+
+
+def walk_forward_cmd(
+    ctx: typer.Context,
+    strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Name or file.py:fn."),
+    train: str = typer.Option(..., "--train", help="Training window: bars (720) or 90d."),
+    test: str = typer.Option(..., "--test", help="Test window: bars or duration."),
+    step: str | None = typer.Option(None, "--step", help="Fold step [the test window]."),
+    data: Path | None = typer.Option(None, "--data", help="Candle file; overrides --symbol."),
+    symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
+    fees: float = typer.Option(0.0, "--fees", help="Fee per fill, fraction."),
+    slippage: float = typer.Option(0.0, "--slippage", help="Fill slippage, fraction."),
+    cash: float = typer.Option(10_000.0, "--cash", help="Starting cash."),
+    direction: str = typer.Option("long", "--direction", help="long, short or both."),
+    where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
+    metric: str = typer.Option("sharpe", "--metric", help="Stat that picks the best combination."),
+    samples: int | None = typer.Option(None, "--samples", help="Random subset per fold."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of --samples."),
+    executor: str = typer.Option("local", "--executor", help="local or dask."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address."),
+    workers: int | None = typer.Option(None, "--workers", help="Local processes."),
+    max_memory: str | None = typer.Option(None, "--max-memory", help="Budget, e.g. 2GB."),
+    as_json: bool = typer.Option(False, "--json", help="Print folds and summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Walk-forward: best parameters per training window, judged on the next test window.
+
+    Example: sparkbt walk-forward --fast 5:50 --slow 20:200:10 --train 180d --test 60d
+    """
+    from ..evidence import dump_json
+    from ..registry import get_strategy
+    from ..simulate import Config
+    from .engine import parse_memory
+    from .evidence import rank
+    from .grid import build_grid
+    from .walkforward import walk_forward
+
+    Config(cash, fees, slippage, direction)
+    strat = get_strategy(strategy)
+    grid = parse_grid_args(list(ctx.args), strat)
+    build_grid(strat, grid, where=where, samples=samples, seed=seed)
+    rank(_empty_stats(), metric)
+    budget = parse_memory(max_memory) if max_memory is not None else None
+    candles = _candles(data, symbol, timeframe, data_dir)
+    with _progress_bar(not quiet, "walk-forward") as update:
+        wf = walk_forward(candles, strat, train=train, test=test, step=step, metric=metric,
+                          cash=cash, fees=fees, slippage=slippage, direction=direction,
+                          where=where, samples=samples, seed=seed, max_memory=budget,
+                          workers=workers, executor=executor, scheduler=scheduler,
+                          progress=update, **grid)
+    if as_json:
+        typer.echo(dump_json(wf.to_dict()), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"walk-forward {strat.name}: best by {metric} per fold")
+    shown = [c for c in wf.folds.columns if c not in ("train_start", "train_end", "test_end")]
+    for c in shown:
+        table.add_column(c, justify="right")
+    for row in wf.folds.to_dict("records"):
+        table.add_row(*(str(row[c])[:10] if c == "test_start" else _fmt(row[c]) for c in shown))
+    console = Console()
+    console.print(table)
+    s = wf.summary
+    console.print(
+        f"{s['folds']} folds · {metric}: in-sample {_fmt(s['in_sample_mean'])} → out-of-sample "
+        f"{_fmt(s['out_of_sample_mean'])} (efficiency {_fmt(s['efficiency'])}) · OOS compounded "
+        f"return {s['oos_compounded_return']:+.2%} · {s['oos_positive_share']:.0%} folds positive"
+    )
+
+
+def register(app: typer.Typer, data_app: typer.Typer) -> None:
+    """Add ``sweep`` and ``walk-forward`` to the root CLI."""
+    app.command("sweep", context_settings=_EXTRA)(sweep_cmd)
+    app.command("walk-forward", context_settings=_EXTRA)(walk_forward_cmd)

@@ -1,0 +1,31 @@
+"""Fast many-parameter paths are bit-identical to the strategies' own functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sparkbt as sb
+from sparkbt.sweep.fast import IndicatorCache, fast_path, generic_rows
+
+
+@pytest.mark.parametrize("name", ["sma_cross", "ema_cross"])
+def test_fast_rows_equal_signals(candles, name) -> None:
+    strat = sb.get_strategy(name)
+    rows = fast_path(strat)
+    assert rows is not None
+    combos = [{"fast": f, "slow": s} for f in (2, 5, 17) for s in (20, 64)]
+    cache = IndicatorCache(candles["close"].to_numpy(), max_bytes=0)  # forces evictions
+    got = rows(cache, {k: np.array([c[k] for c in combos]) for k in ("fast", "slow")})
+    want = generic_rows(strat, candles, combos)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_user_override_with_a_builtin_name_uses_the_generic_path(tmp_path) -> None:
+    src = tmp_path / "sma_cross.py"
+    src.write_text("import pandas as pd\n\ndef sma_cross(candles, fast: int = 1, slow: int = 2):\n"
+                   "    return pd.Series(1.0, index=candles.index)\n")
+    strat = sb.get_strategy(f"{src}:sma_cross")
+    assert strat.name == "sma_cross"
+    assert fast_path(strat) is None
+    assert fast_path(sb.get_strategy("rsi_reversion")) is None
