@@ -97,9 +97,11 @@ def test_feed_runs_for_a_duration_and_serves_metrics(fake, tmp_path):
     result = invoke("feed", "btcturk", "--symbols", "BTCTRY,ETHTRY", "--timeframe", "1m",
                     "--ws-url", fake.ws_url, "--graph-url", fake.url, "--rest-url", fake.url,
                     "--data-dir", str(tmp_path / "d"), "--duration", "0.8",
-                    "--metrics-port", "0", "--quiet")
+                    "--metrics-port", "0")
     assert result.exit_code == 0, result.output
     assert "metrics on http://127.0.0.1:" in result.output
+    assert "btcturk 1m " in result.output  # the status line (not a tty)
+    assert "| last msg " in result.output
     assert "BTCTRY 1m: 0 live candles" in result.output
     assert "ETHTRY 1m:" in result.output
 
@@ -125,3 +127,18 @@ def test_feed_bad_input_exits_2(fake, tmp_path, args, message):
 def test_help_lists_the_commands():
     assert "btcturk" in invoke("data", "fetch", "--help").output
     assert "--stale-after" in invoke("feed", "btcturk", "--help").output
+
+
+def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
+    data = str(tmp_path / "data")
+    fetched = invoke("data", "fetch", "btcturk", "--symbol", "BTCTRY", "--since", "2024-01-01",
+                     "--until", "2024-01-06", "--graph-url", fake.url, "--rest-url", fake.url,
+                     "--data-dir", data)
+    assert fetched.exit_code == 0, fetched.output
+    run_help = invoke("run", "--help")
+    if run_help.exit_code != 0 or "--symbol" not in run_help.output:
+        pytest.skip("`sparkbt run --symbol` is not in this checkout yet")
+    ran = invoke("run", "--symbol", "BTCTRY", "--timeframe", "1h", "--data-dir", data,
+                 "--strategy", "sma_cross", "--fast", "3", "--slow", "8", "--json")
+    assert ran.exit_code == 0, ran.output
+    assert "BTCTRY" in ran.output
