@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..candles import load_candles
-from ..errors import ConfigError
+from ..candles import load_candles, parse_timeframe
+from ..errors import CandleError, ConfigError
 from ..registry import Strategy, get_strategy
 from ..simulate import Config, period_ns
 from ..stats import STAT_KEYS, json_safe
@@ -43,7 +43,11 @@ def parse_bars(value: int | str, frame: pd.DataFrame, what: str) -> int:
             bars = int(text)
         else:
             try:
-                td = pd.Timedelta(text)
+                td = parse_timeframe(text)  # 180d, 12h, 2w (pandas deprecates lower-case d)
+            except CandleError:
+                td = None
+            try:
+                td = td if td is not None else pd.Timedelta(text)
             except (ValueError, TypeError):
                 raise ConfigError(
                     f"{what}: expected a number of bars or a duration like 180d or 12h "
@@ -64,7 +68,11 @@ class WalkForwardResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [{k: json_safe(v) for k, v in r.items()} for r in self.folds.to_dict("records")]
+        rows = [
+            {k: v.isoformat() if isinstance(v, pd.Timestamp) else json_safe(v)
+             for k, v in r.items()}
+            for r in self.folds.to_dict("records")
+        ]
         return {"summary": {k: json_safe(v) for k, v in self.summary.items()}, "folds": rows}
 
 

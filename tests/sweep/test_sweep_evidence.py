@@ -1,0 +1,52 @@
+"""Sweep evidence: content id, atomic folder, heatmap, read back through read_evidence."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import sparkbt.sweep.evidence as sweep_evidence
+from sparkbt.evidence import read_evidence
+from sparkbt.sweep import SweepEvidence, save_sweep, sweep
+
+
+@pytest.fixture
+def results(candles) -> pd.DataFrame:
+    return sweep(candles, "sma_cross", fast="3:15:3", slow=[20, 40], fees=0.001, workers=1)
+
+
+def test_saved_sweep_reads_back(results, tmp_path) -> None:
+    path = save_sweep(results, tmp_path, metric="total_return", top=3)
+    assert path.parent == tmp_path / "sweep"
+    assert sorted(p.name for p in path.iterdir()) == ["heatmap.png", "results.parquet",
+                                                       "sweep.json"]
+    assert (path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = json.loads((path / "sweep.json").read_text())
+    assert meta["id"] == path.name and meta["combinations"] == len(results)
+    assert [r["total_return"] for r in meta["top"]] == sorted(
+        results.total_return, reverse=True)[:3]
+    ev = read_evidence(path.name[:8], tmp_path)
+    assert isinstance(ev, SweepEvidence) and ev.id == path.name
+    pd.testing.assert_frame_equal(ev.results, results.reset_index(drop=True))
+
+
+def test_id_depends_on_inputs_not_timing(candles, results, tmp_path) -> None:
+    again = sweep(candles, "sma_cross", fast="3:15:3", slow=[20, 40], fees=0.001, workers=2)
+    other = sweep(candles, "sma_cross", fast="3:15:3", slow=[20, 40], fees=0.002, workers=1)
+    a, b = save_sweep(results, tmp_path), save_sweep(again, tmp_path)
+    assert a == b
+    assert save_sweep(other, tmp_path) != a
+    assert (a / "results.parquet").read_bytes() == (b / "results.parquet").read_bytes()
+
+
+def test_failed_write_leaves_nothing(results, tmp_path, monkeypatch) -> None:
+    def boom(frame, path):
+        path.write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sweep_evidence, "write_parquet", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_sweep(results, tmp_path)
+    assert list((tmp_path / "sweep").iterdir()) == []
