@@ -22,6 +22,7 @@ from .result import BacktestResult
 from .simulate import Config, backtest
 from .stats import STAT_KEYS
 from .store import CandleStore, resolve_candles
+from .sweep import sweep, walk_forward
 from .synthetic import synthetic_candles
 from .version import ENGINE_VERSION, __version__
 
@@ -47,5 +48,7 @@ __all__ = [
     "load_candles",
     "read_evidence",
     "resolve_candles",
+    "sweep",
     "synthetic_candles",
+    "walk_forward",
 ]
