@@ -193,9 +193,23 @@ def _first_unparsable(ser: pd.Series) -> tuple[int, Any]:
     return 1, ser.iloc[0] if len(ser) else None
 
 
+def _is_canonical(df: pd.DataFrame) -> bool:
+    idx = df.index
+    return (
+        isinstance(idx, pd.DatetimeIndex)
+        and str(idx.dtype) == "datetime64[ns, UTC]"
+        and all(c in df.columns and df[c].dtype == np.float64 for c in COLUMNS)
+    )
+
+
 def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
     if df.shape[0] == 0:
         raise CandleError(f"{where}: no candles (empty input)")
+    if _is_canonical(df):  # already the canonical schema: no conversion, no copy
+        out = df.loc[:, list(COLUMNS)]
+        out.index = out.index.rename("timestamp")
+        out.attrs = {}
+        return out
     tcol = _find_column(df, _TIME_ALIASES)
     if (
         tcol is None

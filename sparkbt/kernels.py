@@ -127,43 +127,40 @@ def discrete_equity(
     """Equity ``(n, m)`` for all-in targets, plus cash-at-entry and entry-bar arrays.
 
     Cash after each closed round trip is ``cash * prod(g)`` with per-trade factor
-    ``g``; within a trade equity is that cash times a mark-to-close factor.
+    ``g``; within a trade equity is that cash times a mark-to-close factor. Both
+    are affine in ``q = close / entry close``: for a long, mark ``q / (b(1+f))``;
+    for a short, ``1 + (1-f)/(1+f) - q / (s(1+f))`` (``b``, ``s``: slippage-adjusted
+    buy and sell multipliers), so each is one gather and one multiply-add.
     """
     n, m = pos.shape
-    prev = np.zeros_like(pos)
-    prev[1:] = pos[:-1]
-    eidx = _entry_index(pos, prev)
+    side = np.sign(pos).astype(np.int8)  # -1, 0, +1
+    prev = np.zeros_like(side)
+    prev[1:] = side[:-1]
+    eidx = _entry_index(side, prev)
     ce = close[eidx]  # entry close of the trade held at each bar
-    cl = close[:, None]
     buy, sell = 1.0 + slippage, 1.0 - slippage
     lo, hi = 1.0 - fees, 1.0 + fees
+    # tables indexed by side + 1 (short, flat, long)
+    mark_a = np.array([1.0 + lo / hi, 1.0, 0.0])
+    mark_b = np.array([-1.0 / (sell * hi), 0.0, 1.0 / (buy * hi)])
+    exit_a = np.array([1.0 + lo / hi, 1.0, 0.0])
+    exit_b = np.array([-buy / sell, 0.0, sell * lo / (buy * hi)])
     # per-trade growth factor booked at the bar where the trade closes
-    exits = (pos != prev) & (prev != 0)
+    exits = (side != prev) & (prev != 0)
     g = np.ones((n, m))
     if exits.any():
         r, c = np.nonzero(exits)
-        ce_prev = ce[r - 1, c]
-        px = close[r]
-        is_long = prev[r, c] > 0
-        pe_l = ce_prev * buy
-        pe_s = ce_prev * sell
-        units_l = 1.0 / (pe_l * hi)
-        units_s = 1.0 / (pe_s * hi)
-        g_long = units_l * px * sell * lo
-        g_short = 1.0 + units_s * pe_s * lo - units_s * px * buy * hi
-        g[r, c] = np.where(is_long, g_long, g_short)
+        k = prev[r, c] + 1
+        g[r, c] = exit_a[k] + exit_b[k] * (close[r] / ce[r - 1, c])
     cap = np.cumprod(g, axis=0)
     cap *= cash  # cash at hand while flat; cash committed at entry while in a trade
-    mark = np.ones((n, m))
-    lng = pos > 0
-    sht = pos < 0
-    if lng.any():
-        mark[lng] = (cl / (ce * buy * hi))[lng]
-    if sht.any():
-        pes = ce * sell
-        u = 1.0 / (pes * hi)
-        mark[sht] = (1.0 + u * pes * lo - u * cl)[sht]
-    return cap * mark, cap, eidx
+    k = side + 1
+    q = close[:, None] / ce
+    mark = np.take(mark_b, k)
+    mark *= q
+    mark += np.take(mark_a, k)
+    mark *= cap
+    return mark, cap, eidx
 
 
 def simulate_discrete(
@@ -171,11 +168,13 @@ def simulate_discrete(
 ) -> SimOutput:
     """Exact simulation of targets in {-1, 0, +1} in whole-array passes."""
     pos = np.asarray(targets, dtype=np.float64)
-    _n, _m = pos.shape
     equity, cap, eidx = discrete_equity(close, pos, cash, fees, slippage)
-    buy, sell = 1.0 + slippage, 1.0 - slippage
-    pe_bar = np.where(pos > 0, close[eidx] * buy, close[eidx] * sell)
-    units = np.where(pos != 0, np.sign(pos) * cap / (pe_bar * (1.0 + fees)), 0.0)
+    per_unit = np.array(
+        [-1.0 / ((1.0 - slippage) * (1.0 + fees)), 0.0, 1.0 / ((1.0 + slippage) * (1.0 + fees))]
+    )
+    units = np.take(per_unit, np.sign(pos).astype(np.int8) + 1)
+    units *= cap
+    units /= close[eidx]
     trades = _discrete_trades(close, pos, cap, fees, slippage)
     fills = _fills_from_trades(trades)
     return SimOutput(equity, units, fills, trades)

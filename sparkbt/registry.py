@@ -193,11 +193,13 @@ class Strategy:
             raise StrategyError(
                 f"{self.name}: returned {len(raw)} targets for {len(candles)} candles"
             )
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-        finite = values[~np.isnan(values)]
-        bad = np.flatnonzero((np.abs(values) > 1.0) & ~np.isnan(values))
-        if len(bad) or not np.all(np.isfinite(finite)):
-            row = int(bad[0]) if len(bad) else 0
+        if raw.dtype == np.float64:
+            values = raw.to_numpy()
+        else:
+            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(np.abs(values) > 1.0)  # NaN compares False: allowed
+        if len(bad):
+            row = int(bad[0])
             raise StrategyError(
                 f"{self.name}: target at row {row + 1} is {float(values[row])!r}; targets must be in "
                 "[-1, 1] (NaN means 'no opinion')"

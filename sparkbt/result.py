@@ -5,13 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import html
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .evidence import default_evidence_dir, dump_json, write_atomic, write_parquet
+from .evidence import (
+    content_id,
+    data_fingerprint,
+    default_evidence_dir,
+    dump_json,
+    write_atomic,
+    write_parquet,
+)
 from .version import ENGINE_VERSION, __version__
 
 __all__ = ["BacktestResult", "fills_frame", "trades_frame"]
@@ -96,12 +104,11 @@ def _fmt(key: str, value: Any) -> str:
 class BacktestResult:
     """One backtest: stats (dict), trades/fills (DataFrames), equity/position (Series)."""
 
-    run_id: str
     strategy: str
     params: dict[str, Any]
     config: dict[str, Any]
     stats: dict[str, Any]
-    metadata: dict[str, Any]
+    strategy_sha256: str
     candles: pd.DataFrame = field(repr=False)
     targets: pd.Series = field(repr=False)
     equity: pd.Series = field(repr=False)
@@ -113,6 +120,41 @@ class BacktestResult:
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         repr=False,
     )
+
+    @cached_property
+    def data_sha256(self) -> str:
+        """Fingerprint of the candles (computed on first use: hashing is not free)."""
+        return data_fingerprint(self.candles)
+
+    @cached_property
+    def run_id(self) -> str:
+        """Content id: data, strategy and its source, params, config, engine version."""
+        return content_id(
+            {
+                "engine_version": ENGINE_VERSION,
+                "data_sha256": self.data_sha256,
+                "symbol": self.candles.attrs.get("symbol"),
+                "timeframe": self.candles.attrs.get("timeframe"),
+                "strategy": self.strategy,
+                "strategy_sha256": self.strategy_sha256,
+                "params": self.params,
+                "config": self.config,
+            }
+        )
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the run was made of: symbol, timeframe, span, size and fingerprints."""
+        index = self.candles.index
+        return {
+            "symbol": self.candles.attrs.get("symbol"),
+            "timeframe": self.candles.attrs.get("timeframe"),
+            "start": index[0].isoformat(),
+            "end": index[-1].isoformat(),
+            "candle_count": len(index),
+            "data_sha256": self.data_sha256,
+            "strategy_sha256": self.strategy_sha256,
+        }
 
     @property
     def drawdown(self) -> pd.Series:

@@ -14,7 +14,6 @@ import pandas as pd
 from . import kernels
 from .candles import load_candles, parse_timeframe
 from .errors import ConfigError
-from .evidence import content_id, data_fingerprint
 from .registry import Strategy, get_strategy
 from .result import BacktestResult, fills_frame, trades_frame
 from .stats import compute_stats, stats_row
@@ -79,26 +78,6 @@ def period_ns(candles: pd.DataFrame) -> int:
     return 86_400 * 10**9
 
 
-def run_identity(
-    candles: pd.DataFrame,
-    strategy: Strategy,
-    params: Mapping[str, Any],
-    config: Config,
-    data_sha256: str | None = None,
-) -> dict[str, Any]:
-    """Everything that determines a run's numbers: the id is a hash of this."""
-    return {
-        "engine_version": ENGINE_VERSION,
-        "data_sha256": data_sha256 or data_fingerprint(candles),
-        "symbol": candles.attrs.get("symbol"),
-        "timeframe": candles.attrs.get("timeframe"),
-        "strategy": strategy.name,
-        "strategy_sha256": strategy.source_sha256,
-        "params": dict(params),
-        "config": config.to_dict(),
-    }
-
-
 def backtest(
     candles: pd.DataFrame,
     strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
@@ -139,22 +118,12 @@ def backtest(
         ),
         0,
     )
-    identity = run_identity(frame, strat, checked, config)
     return BacktestResult(
-        run_id=content_id(identity),
         strategy=strat.name,
         params=checked,
         config=config.to_dict(),
         stats=stats,
-        metadata={
-            "symbol": identity["symbol"],
-            "timeframe": identity["timeframe"],
-            "start": frame.index[0].isoformat(),
-            "end": frame.index[-1].isoformat(),
-            "candle_count": len(frame),
-            "data_sha256": identity["data_sha256"],
-            "strategy_sha256": strat.source_sha256,
-        },
+        strategy_sha256=strat.source_sha256,
         candles=frame,
         targets=pd.Series(prepared[:, 0], index=frame.index, name="target"),
         equity=pd.Series(sim.equity[:, 0], index=frame.index, name="equity"),

@@ -68,23 +68,27 @@ def max_drawdown(equity: np.ndarray) -> np.ndarray:
 
 
 def max_drawdown_duration(equity: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
-    """Longest time (seconds) from a peak until equity first regains it (or the last bar)."""
+    """Longest time (seconds) from a peak until equity first regains it (or the last bar).
+
+    Only the bars at a running peak matter: a drawdown lasts from one such bar to
+    the next when there are bars under water between them, and from the last one
+    to the final bar when the curve ends under water.
+    """
     n, m = equity.shape
     peak = np.maximum.accumulate(equity, axis=0)
-    at_peak = equity >= peak
-    last_peak = np.where(at_peak, np.arange(n)[:, None], 0)
-    np.maximum.accumulate(last_peak, axis=0, out=last_peak)
+    cols, bars = np.nonzero((equity >= peak).T)  # sorted by column, then bar
     ts = ts_ns.astype(np.int64)
-    # a drawdown period is measured at the bar that ends it: the recovery bar, or
-    # any bar still under water (the longest of those is the last one)
-    under_prev = np.zeros((n, m), dtype=bool)
-    under_prev[1:] = ~at_peak[:-1]
-    start = np.empty_like(last_peak)
-    start[0] = 0
-    start[1:] = last_peak[:-1]
-    dur = np.where(under_prev, ts[:, None] - ts[start], 0)
-    dur = np.maximum(dur, np.where(~at_peak, ts[:, None] - ts[last_peak], 0))
-    return dur.max(axis=0) / 1e9
+    out = np.zeros(m)
+    same = cols[1:] == cols[:-1]
+    gap = same & (bars[1:] > bars[:-1] + 1)
+    if gap.any():
+        dur = ts[bars[1:][gap]] - ts[bars[:-1][gap]]
+        np.maximum.at(out, cols[1:][gap], dur / 1e9)
+    last = np.ones(len(cols), dtype=bool)
+    last[:-1] = ~same  # the last peak bar of each column
+    tail = (ts[n - 1] - ts[bars[last]]) / 1e9
+    np.maximum.at(out, cols[last], tail)
+    return out
 
 
 def sharpe(r: np.ndarray, ann: float) -> np.ndarray:
