@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-import sparkbt.sweep.evidence as sweep_evidence
 from sparkbt.evidence import read_evidence
 from sparkbt.sweep import SweepEvidence, save_sweep, sweep
+from sparkbt.sweep import evidence as sweep_evidence
 
 
 @pytest.fixture
