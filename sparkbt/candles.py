@@ -258,6 +258,12 @@ def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
         raise CandleError(f"{where}: no candles (empty input)")
     idx = frame.index
     cols = {c: frame[c].to_numpy(dtype="float64") for c in COLUMNS}
+    o, h, lo, c, v = (cols[k] for k in COLUMNS)
+    # fast path: one combined mask (NaN fails every comparison); diagnose only on failure
+    good = (lo > 0) & (lo <= o) & (lo <= c) & (h >= o) & (h >= c) & (v >= 0)
+    good &= np.isfinite(h) & np.isfinite(v)
+    if good.all() and (len(idx) < 2 or bool(np.all(np.diff(idx.asi8) > 0))):
+        return
 
     def fail(row: int, msg: str) -> None:
         raise CandleError(f"{where}: row {row + 1} ({_fmt_ts(idx[row])}): {msg}")

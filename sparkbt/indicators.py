@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["ema", "rolling_max", "rolling_min", "rolling_std", "rsi", "sma"]
+__all__ = ["ema", "rolling_max", "rolling_min", "rolling_std", "rsi", "sma", "sma_many"]
 
 
 def _check_window(window: int) -> int:
@@ -21,16 +21,24 @@ def _check_window(window: int) -> int:
 
 def sma(x: np.ndarray, window: int) -> np.ndarray:
     """Simple moving average over ``window`` bars (cumulative-sum form, centred for precision)."""
-    w = _check_window(window)
+    return sma_many(x, (window,))[0]
+
+
+def sma_many(x: np.ndarray, windows: tuple[int, ...] | list[int]) -> list[np.ndarray]:
+    """Several SMAs of one series sharing one cumulative sum (equal to :func:`sma` each)."""
+    ws = [_check_window(w) for w in windows]
     x = np.asarray(x, dtype=np.float64)
-    out = np.full(x.shape, np.nan)
-    if w > len(x):
-        return out
-    offset = x[: min(len(x), 1024)].mean()  # small magnitudes keep the running sum exact-ish
+    offset = x[: min(len(x), 1024)].mean() if len(x) else 0.0
     cs = np.cumsum(x - offset)
-    out[w - 1] = cs[w - 1] / w
-    out[w:] = (cs[w:] - cs[:-w]) / w
-    out[w - 1 :] += offset
+    out = []
+    for w in ws:
+        ma = np.full(x.shape, np.nan)
+        if w <= len(x):
+            ma[w - 1] = cs[w - 1] / w
+            np.subtract(cs[w:], cs[:-w], out=ma[w:])
+            ma[w:] /= w
+            ma[w - 1 :] += offset
+        out.append(ma)
     return out
 
 

@@ -20,6 +20,7 @@ Fills and trades are numpy structured arrays (they map straight to Arrow).
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -27,8 +28,11 @@ import numpy as np
 __all__ = [
     "FILL_DTYPE",
     "TRADE_DTYPE",
+    "OrderBook",
     "SimOutput",
+    "discrete_equity",
     "is_discrete",
+    "order_book",
     "prepare_targets",
     "simulate",
     "simulate_discrete",
@@ -87,19 +91,19 @@ def prepare_targets(raw: np.ndarray, direction: int) -> np.ndarray:
         np.maximum.accumulate(idx, axis=0, out=idx)
         t = t[idx, np.arange(m)[None, :]]
         t[np.isnan(t)] = 0.0
+    if direction == LONG:
+        t = np.maximum(t, 0.0)
+    elif direction == SHORT:
+        t = np.minimum(t, 0.0)
     else:
         t = t.copy()
-    if direction == LONG:
-        np.maximum(t, 0.0, out=t)
-    elif direction == SHORT:
-        np.minimum(t, 0.0, out=t)
-    t[t == 0.0] = 0.0  # no negative zeros: -0.0 must not look like a short
+    t += 0.0  # no negative zeros: -0.0 + 0.0 is +0.0, so -0.0 never looks like a short
     return t
 
 
 def is_discrete(targets: np.ndarray) -> bool:
     """True when every target is -1, 0 or +1."""
-    return bool(np.all((targets == 0.0) | (np.abs(targets) == 1.0)))
+    return bool(np.array_equal(targets, targets.astype(np.int8)))
 
 
 def simulate(
@@ -112,55 +116,98 @@ def simulate(
 
 
 # --------------------------------------------------------------------------- all-in path
-def _entry_index(pos: np.ndarray, prev: np.ndarray) -> np.ndarray:
-    """For every bar, the bar at which the position held there was opened (0 if flat)."""
-    n = pos.shape[0]
-    entry = (pos != prev) & (pos != 0)
-    idx = np.where(entry, np.arange(n)[:, None], 0)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    return idx
+class OrderBook(NamedTuple):
+    """The orders of all-in targets, sorted by (column, bar), and what follows from them.
+
+    Between two orders a column's equity is ``a + b * close`` and its units are
+    ``u``: constants of the segment that the order starts. Every array has one
+    entry per order; ``seg`` maps each bar to its segment in ``a``/``b``/``u``,
+    whose first entry per column is the flat segment before any order.
+    """
+
+    cols: np.ndarray
+    bars: np.ndarray
+    side: np.ndarray  # side after the order: -1, 0, +1
+    cap: np.ndarray  # cash after the order (committed to the trade it opens, if any)
+    a: np.ndarray
+    b: np.ndarray
+    u: np.ndarray
+    seg: np.ndarray  # (n, m) index into a/b/u
+
+
+def order_book(
+    close: np.ndarray, pos: np.ndarray, cash: float, fees: float, slippage: float
+) -> OrderBook:
+    """Orders, cash and per-segment equity coefficients of targets in {-1, 0, +1}.
+
+    A round trip multiplies cash by a factor affine in ``q = exit close / entry
+    close``; cash is its running product. A position held from an order on is
+    marked as ``cash * (alpha + beta * q)``. Only the sparse orders are computed
+    one by one (as arrays); the bars get one cumulative sum and two gathers.
+    """
+    n, m = pos.shape
+    side = pos.astype(np.int8)
+    change = np.empty((n, m), dtype=bool)
+    np.not_equal(side[0], 0, out=change[0])
+    np.not_equal(side[1:], side[:-1], out=change[1:])
+    cols, bars = np.nonzero(change.T)  # sorted by column, then bar
+    new = side[bars, cols]
+    first = np.ones(len(cols), dtype=bool)
+    first[1:] = cols[1:] != cols[:-1]
+    old = np.zeros(len(cols), dtype=np.int8)
+    old[1:] = new[:-1]
+    old[first] = 0
+    prev_bar = np.zeros(len(cols), dtype=np.int64)
+    prev_bar[1:] = bars[:-1]
+    buy, sell = 1.0 + slippage, 1.0 - slippage
+    lo, hi = 1.0 - fees, 1.0 + fees
+    # tables indexed by side + 1 (short, flat, long)
+    exit_a = np.array([1.0 + lo / hi, 1.0, 0.0])
+    exit_b = np.array([-buy / sell, 0.0, sell * lo / (buy * hi)])
+    mark_a = np.array([1.0 + lo / hi, 1.0, 0.0])
+    mark_b = np.array([-1.0 / (sell * hi), 0.0, 1.0 / (buy * hi)])
+    per_unit = np.array([-1.0 / (sell * hi), 0.0, 1.0 / (buy * hi)])
+    g = exit_a[old + 1] + exit_b[old + 1] * (close[bars] / close[prev_bar])
+    cap = np.empty(len(cols))
+    if m == 1:
+        np.cumprod(g, out=cap)
+    else:
+        bounds = np.append(np.flatnonzero(first), len(cols))
+        for lo_k, hi_k in itertools.pairwise(bounds):
+            np.cumprod(g[lo_k:hi_k], out=cap[lo_k:hi_k])
+    cap *= cash
+    entry_close = close[bars]
+    k = new + 1
+    # one leading flat segment per column, then one segment per order
+    counts = np.bincount(cols, minlength=m)
+    start = np.zeros(m, dtype=np.int64)
+    start[1:] = np.cumsum(counts + 1)[:-1]
+    slot = np.arange(len(cols)) + cols + 1
+    size = len(cols) + m
+    a = np.full(size, float(cash))
+    b = np.zeros(size)
+    u = np.zeros(size)
+    a[slot] = cap * mark_a[k]
+    b[slot] = cap * mark_b[k] / entry_close
+    u[slot] = cap * per_unit[k] / entry_close
+    seg = np.cumsum(change, axis=0)
+    seg += start
+    return OrderBook(cols, bars, new, cap, a, b, u, seg)
 
 
 def discrete_equity(
     close: np.ndarray, pos: np.ndarray, cash: float, fees: float, slippage: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Equity ``(n, m)`` for all-in targets, plus cash-at-entry and entry-bar arrays.
+) -> np.ndarray:
+    """Equity ``(n, m)`` of targets in {-1, 0, +1}."""
+    book = order_book(close, pos, cash, fees, slippage)
+    return _equity(close, book)
 
-    Cash after each closed round trip is ``cash * prod(g)`` with per-trade factor
-    ``g``; within a trade equity is that cash times a mark-to-close factor. Both
-    are affine in ``q = close / entry close``: for a long, mark ``q / (b(1+f))``;
-    for a short, ``1 + (1-f)/(1+f) - q / (s(1+f))`` (``b``, ``s``: slippage-adjusted
-    buy and sell multipliers), so each is one gather and one multiply-add.
-    """
-    n, m = pos.shape
-    side = np.sign(pos).astype(np.int8)  # -1, 0, +1
-    prev = np.zeros_like(side)
-    prev[1:] = side[:-1]
-    eidx = _entry_index(side, prev)
-    ce = close[eidx]  # entry close of the trade held at each bar
-    buy, sell = 1.0 + slippage, 1.0 - slippage
-    lo, hi = 1.0 - fees, 1.0 + fees
-    # tables indexed by side + 1 (short, flat, long)
-    mark_a = np.array([1.0 + lo / hi, 1.0, 0.0])
-    mark_b = np.array([-1.0 / (sell * hi), 0.0, 1.0 / (buy * hi)])
-    exit_a = np.array([1.0 + lo / hi, 1.0, 0.0])
-    exit_b = np.array([-buy / sell, 0.0, sell * lo / (buy * hi)])
-    # per-trade growth factor booked at the bar where the trade closes
-    exits = (side != prev) & (prev != 0)
-    g = np.ones((n, m))
-    if exits.any():
-        r, c = np.nonzero(exits)
-        k = prev[r, c] + 1
-        g[r, c] = exit_a[k] + exit_b[k] * (close[r] / ce[r - 1, c])
-    cap = np.cumprod(g, axis=0)
-    cap *= cash  # cash at hand while flat; cash committed at entry while in a trade
-    k = side + 1
-    q = close[:, None] / ce
-    mark = np.take(mark_b, k)
-    mark *= q
-    mark += np.take(mark_a, k)
-    mark *= cap
-    return mark, cap, eidx
+
+def _equity(close: np.ndarray, book: OrderBook) -> np.ndarray:
+    equity = book.b[book.seg]
+    equity *= close[:, None]
+    equity += book.a[book.seg]
+    return equity
 
 
 def simulate_discrete(
@@ -168,50 +215,35 @@ def simulate_discrete(
 ) -> SimOutput:
     """Exact simulation of targets in {-1, 0, +1} in whole-array passes."""
     pos = np.asarray(targets, dtype=np.float64)
-    equity, cap, eidx = discrete_equity(close, pos, cash, fees, slippage)
-    per_unit = np.array(
-        [-1.0 / ((1.0 - slippage) * (1.0 + fees)), 0.0, 1.0 / ((1.0 + slippage) * (1.0 + fees))]
-    )
-    units = np.take(per_unit, np.sign(pos).astype(np.int8) + 1)
-    units *= cap
-    units /= close[eidx]
-    trades = _discrete_trades(close, pos, cap, fees, slippage)
-    fills = _fills_from_trades(trades)
-    return SimOutput(equity, units, fills, trades)
+    book = order_book(close, pos, cash, fees, slippage)
+    trades = _discrete_trades(close, book, fees, slippage)
+    return SimOutput(_equity(close, book), book.u[book.seg], _fills_from_trades(trades), trades)
 
 
 def _discrete_trades(
-    close: np.ndarray, pos: np.ndarray, cap: np.ndarray, fees: float, slippage: float
+    close: np.ndarray, book: OrderBook, fees: float, slippage: float
 ) -> np.ndarray:
-    n, _m = pos.shape
-    prev = np.zeros_like(pos)
-    prev[1:] = pos[:-1]
-    change = pos != prev
-    # column-major so records come out sorted by (col, bar)
-    ec, eb = np.nonzero((change & (pos != 0)).T)
-    xc, xb = np.nonzero((change & (prev != 0)).T)
-    out = np.zeros(len(eb), dtype=TRADE_DTYPE)
-    if len(eb) == 0:
+    """One record per round trip: it opens at an order to ±1 and closes at the next order."""
+    n = len(close)
+    ek = np.flatnonzero(book.side != 0)
+    out = np.zeros(len(ek), dtype=TRADE_DTYPE)
+    if len(ek) == 0:
         return out
-    # the k-th exit of a column closes its k-th entry
-    key_e = ec * (n + 1) + eb
-    key_x = xc * (n + 1) + xb
-    j = np.searchsorted(key_x, key_e, side="right")
-    closed = j < len(key_x)
-    closed[closed] = xc[j[closed]] == ec[closed]
-    side = np.sign(pos[eb, ec]).astype(np.int8)
+    nxt = np.minimum(ek + 1, len(book.cols) - 1)
+    closed = (ek + 1 < len(book.cols)) & (book.cols[nxt] == book.cols[ek])
+    side = book.side[ek]
     is_long = side > 0
-    cap_e = cap[eb, ec]
+    eb = book.bars[ek]
     pe = np.where(is_long, close[eb] * (1.0 + slippage), close[eb] * (1.0 - slippage))
-    units = cap_e / (pe * (1.0 + fees))
-    xbar = np.where(closed, xb[np.minimum(j, len(xb) - 1)] if len(xb) else n - 1, n - 1)
+    units = book.cap[ek] / (pe * (1.0 + fees))
+    xbar = np.where(closed, book.bars[nxt], n - 1)
     px_fill = np.where(is_long, close[xbar] * (1.0 - slippage), close[xbar] * (1.0 + slippage))
     px = np.where(closed, px_fill, close[n - 1])
     entry_fee = units * pe * fees
     exit_fee = np.where(closed, units * px * fees, 0.0)
     gross = np.where(is_long, units * px - units * pe, units * pe - units * px)
     pnl = gross - entry_fee - exit_fee
-    out["col"] = ec
+    out["col"] = book.cols[ek]
     out["side"] = side
     out["entry_bar"] = eb
     out["exit_bar"] = xbar

@@ -201,8 +201,8 @@ class Strategy:
         if len(bad):
             row = int(bad[0])
             raise StrategyError(
-                f"{self.name}: target at row {row + 1} is {float(values[row])!r}; targets must be in "
-                "[-1, 1] (NaN means 'no opinion')"
+                f"{self.name}: target at row {row + 1} is {float(values[row])!r}; "
+                "targets must be in [-1, 1] (NaN means 'no opinion')"
             )
         return pd.Series(values, index=candles.index, name="target")
 

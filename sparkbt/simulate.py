@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ from .errors import ConfigError
 from .registry import Strategy, get_strategy
 from .result import BacktestResult, fills_frame, trades_frame
 from .stats import compute_stats, stats_row
-from .version import ENGINE_VERSION
 
 __all__ = ["Config", "backtest"]
 

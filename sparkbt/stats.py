@@ -61,13 +61,16 @@ def bar_returns(equity: np.ndarray, cash: float) -> np.ndarray:
     return equity / prev - 1.0
 
 
-def max_drawdown(equity: np.ndarray) -> np.ndarray:
+def max_drawdown(equity: np.ndarray, peak: np.ndarray | None = None) -> np.ndarray:
     """Largest fall from a running peak of the equity curve, as a positive fraction."""
-    peak = np.maximum.accumulate(equity, axis=0)
-    return np.max(1.0 - equity / peak, axis=0)
+    if peak is None:
+        peak = np.maximum.accumulate(equity, axis=0)
+    return 1.0 - np.min(equity / peak, axis=0)
 
 
-def max_drawdown_duration(equity: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
+def max_drawdown_duration(
+    equity: np.ndarray, ts_ns: np.ndarray, peak: np.ndarray | None = None
+) -> np.ndarray:
     """Longest time (seconds) from a peak until equity first regains it (or the last bar).
 
     Only the bars at a running peak matter: a drawdown lasts from one such bar to
@@ -75,7 +78,8 @@ def max_drawdown_duration(equity: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
     to the final bar when the curve ends under water.
     """
     n, m = equity.shape
-    peak = np.maximum.accumulate(equity, axis=0)
+    if peak is None:
+        peak = np.maximum.accumulate(equity, axis=0)
     cols, bars = np.nonzero((equity >= peak).T)  # sorted by column, then bar
     ts = ts_ns.astype(np.int64)
     out = np.zeros(m)
@@ -162,7 +166,8 @@ def compute_stats(
     ann = 365 * _DAY_NS / period_ns
     r = bar_returns(equity, cash)
     final = equity[-1]
-    mdd = max_drawdown(equity)
+    peak = np.maximum.accumulate(equity, axis=0)
+    mdd = max_drawdown(equity, peak)
     span_ns = int(ts_ns[-1] - ts_ns[0])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if span_ns > 0:
@@ -177,7 +182,7 @@ def compute_stats(
         "benchmark_return": np.full(m, close[-1] / close[0] - 1.0),
         "cagr": np.where(np.isfinite(cagr), cagr, np.nan),
         "max_drawdown": mdd,
-        "max_drawdown_duration": max_drawdown_duration(equity, ts_ns),
+        "max_drawdown_duration": max_drawdown_duration(equity, ts_ns, peak),
         "sharpe": sharpe(r, ann),
         "sortino": sortino(r, ann),
         "calmar": np.where(np.isfinite(calmar), calmar, np.nan),

@@ -5,7 +5,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from sparkbt.indicators import sma
+from sparkbt.indicators import sma_many
 from sparkbt.registry import Param, constraint
 
 
@@ -17,5 +17,7 @@ def sma_cross(
 ) -> pd.Series:
     """sign(SMA_fast - SMA_slow) of close: long while fast > slow; 0 during warm-up."""
     close = candles["close"].to_numpy()
-    diff = sma(close, fast) - sma(close, slow)
-    return pd.Series(np.nan_to_num(np.sign(diff)), index=candles.index)
+    fast_ma, slow_ma = sma_many(close, (fast, slow))
+    target = np.sign(fast_ma - slow_ma)
+    target[np.isnan(target)] = 0.0  # warm-up: flat
+    return pd.Series(target, index=candles.index)
