@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -18,7 +17,7 @@ from .errors import DependencyError, InputError
 class _Group(TyperGroup):
     """Root group: a user mistake anywhere below becomes one stderr line and exit 2."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: typer.Context):  # type: ignore[no-untyped-def]
         try:
             return super().invoke(ctx)
         except (InputError, DependencyError) as exc:
