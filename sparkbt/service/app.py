@@ -5,7 +5,7 @@ Routes (reads are public, the one write needs ``x-admin-token``)::
 
     POST /api/backtest/start        validate, record as queued, 201 {"id", "status"}
     GET  /api/backtest/{id}         one job: status, timestamps, stats, evidence, error
-    GET  /api/backtest              jobs newest first (?status=queued|running|done|failed&limit=)
+    GET  /api/backtest              jobs newest first (?status=...&limit=1..10000, default 50)
     GET  /api/backtest/{id}/report  the run's report.json (engine jobs once done)
     GET  /metrics                   Prometheus text format
     GET  /healthz                   liveness plus queue and worker counts
@@ -205,7 +205,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     @app.get("/api/backtest")
     async def list_backtests(
         status: Literal["queued", "running", "done", "failed"] | None = None,
-        limit: int = Query(50, ge=1, le=1000),
+        limit: int = Query(50, ge=1, le=10_000),
     ) -> dict[str, Any]:
         jobs = [j.public() for j in svc.store.list(status, limit)]
         return {"jobs": jobs, "count": len(jobs)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,20 @@ from ..errors import CandleError, EvidenceNotFound
 from ..store import CandleStore, normalise_symbol, sample_path
 
 __all__ = ["check_request", "read_report", "run_engine"]
+
+
+@lru_cache(maxsize=256)
+def _strategy(name: str) -> Any:
+    """The registry's strategy (the registry itself caches discovery per process)."""
+    from ..registry import get_strategy
+
+    return get_strategy(name)
+
+
+@lru_cache(maxsize=256)
+def _sample(symbol: str, timeframe: str) -> Path | None:
+    """Packaged sample files never change while the service runs."""
+    return sample_path(symbol, timeframe)
 
 
 def check_request(
@@ -31,13 +46,11 @@ def check_request(
 
     Returns the canonical (pair, timeframe, strategy name, validated params).
     """
-    from ..registry import get_strategy
-
-    strat = get_strategy(strategy)
+    strat = _strategy(strategy)
     clean = strat.validate(params)
     sym = normalise_symbol(pair)
     tf = format_timeframe(parse_timeframe(timeframe))
-    if not CandleStore(data_dir).exists(sym, tf) and sample_path(sym, tf) is None:
+    if not CandleStore(data_dir).exists(sym, tf) and _sample(sym, tf) is None:
         raise CandleError(
             f"pair/timeframe: no candles for {sym} {tf} in the data store; "
             "fetch them first (`sparkbt data fetch`)"

@@ -123,7 +123,13 @@ class WorkerPool:
         self._thread.start()
 
     def notify(self) -> None:
-        """Wake the dispatcher (a job was queued). Never blocks."""
+        """Wake the dispatcher (a job was queued) if a worker is idle. Never blocks.
+
+        With every worker busy the dispatcher will look at the queue anyway when a
+        worker answers, so a burst of starts does not wake it once per request.
+        """
+        if not any(s.ready and s.job is None for s in self._slots):
+            return
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_w, b"\0")
 
