@@ -19,11 +19,13 @@ dispatcher. Errors are ``{"detail": "<one clear line>"}``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hmac
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from pathlib import Path
+from typing import IO, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,7 +34,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from . import engine
 from .audit import AuditLog
 from .jobs import Job, JobStore
@@ -80,16 +82,38 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _lock_database(db: Path) -> IO[bytes]:
+    """Hold an exclusive lock beside the job database for the life of the service.
+
+    A second service on the same database would requeue the first one's running
+    jobs at its start and run every job twice, so it is refused.
+    """
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(db.with_name(db.name + ".lock"), "a+b")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise ConfigError(f"{db}: another sparkbt service is using this job database") from None
+    return fh
+
+
 class Service:
     """The parts of one running service, shared by the routes."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self.settings = settings
+        self._db_lock = _lock_database(settings.db_file)
         self.store = JobStore(settings.db_file)
         self.audit = AuditLog(settings.audit_file)
         self.metrics = ServiceMetrics(registry, IMPLS, lambda: self.store.counts()["queued"])
         self.pool = WorkerPool(settings, self.store, self._finished)
         self._token = settings.admin_token.encode("utf-8")
+
+    def close(self) -> None:
+        """Close the database and release its lock (after the pool has stopped)."""
+        self.store.close()
+        self._db_lock.close()
 
     def _finished(self, job: Job, duration_ms: float) -> None:
         self.metrics.run_finished(job.status, job.impl, duration_ms)
@@ -181,7 +205,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             yield
         finally:
             await run_in_threadpool(svc.pool.stop)
-            svc.store.close()
+            svc.close()
 
     app = FastAPI(title="sparkbt backtest service", lifespan=lifespan)
     app.state.service = svc

@@ -57,7 +57,7 @@ def serve(
         None, help="JSON-lines audit log [default: EVIDENCE_DIR/audit.jsonl]."
     ),
     impl: Impl = typer.Option(
-        Impl.engine, envvar="BACKTEST_IMPL",
+        Impl.engine, envvar="BACKTEST_IMPL", case_sensitive=False,
         help="engine runs sparkbt; mock is the legacy rollback.",
     ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),

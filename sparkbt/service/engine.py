@@ -78,8 +78,15 @@ def run_engine(
         direction=request["direction"],
         **request["params"],
     )
-    path = Path(result.save(evidence_dir)).resolve()
-    return {"run_id": result.run_id, "evidence": str(path), "stats": result.stats}
+    try:
+        path = Path(result.save(evidence_dir))
+    except OSError:
+        # Evidence is content-addressed: if an identical job saved the same run id at
+        # the same moment (and won the rename), its folder is exactly ours.
+        path = Path(evidence_dir) / "backtest" / result.run_id
+        if not (path / "report.json").is_file():
+            raise
+    return {"run_id": result.run_id, "evidence": str(path.resolve()), "stats": result.stats}
 
 
 def read_report(evidence: str | Path) -> dict[str, Any]:

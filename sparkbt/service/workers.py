@@ -112,13 +112,14 @@ class WorkerPool:
         }
         self._slots: list[_Slot] = []
         self._stop = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        os.set_blocking(self._wake_r, False)
+        self._wake_r, self._wake_w = -1, -1
         self._thread = threading.Thread(target=self._loop, name="sparkbt-dispatcher", daemon=True)
 
     # ---- public
     def start(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
         self._slots = [self._spawn() for _ in range(self.settings.workers)]
         self._thread.start()
 
@@ -164,8 +165,9 @@ class WorkerPool:
             self._reap(slot)
         self._slots = []
         for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
+            if fd >= 0:
                 os.close(fd)
+        self._wake_r, self._wake_w = -1, -1
 
     # ---- process management
     def _spawn(self) -> _Slot:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import psutil
 import pytest
 
-from .conftest import Server, wait_exited
+from .conftest import Server, free_port, wait_exited
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +92,30 @@ def test_clean_restart_requeues_running_jobs_without_counting_an_attempt(launch)
     assert job["status"] == "done"
     assert job["attempts"] == 1
     assert time.monotonic() - started >= 0.5
+
+
+def test_a_worker_that_dies_fails_its_job_and_is_replaced(launch) -> None:
+    srv: Server = launch("die", impl="mock", workers=1, mock_seconds=30)
+    job_id = srv.start_job()
+    srv.wait(job_id, until=("running",))
+    victim = srv.workers[0]
+    os.kill(victim, signal.SIGKILL)
+    job = srv.wait(job_id, timeout=10)
+    assert job["status"] == "failed"
+    assert job["error"] == "worker process died (exit code -9) while running the job"
+    deadline = time.monotonic() + 15
+    while (health := srv.get("/healthz").json())["ready"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert victim not in health["worker_pids"]
+
+
+def test_a_second_service_on_the_same_database_is_refused(launch) -> None:
+    srv: Server = launch("twice", impl="mock", workers=1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparkbt.cli", "serve", "--port", str(free_port()), *srv.args],
+        cwd=srv.root, env=srv.env, capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "another sparkbt service is using this job database" in proc.stderr
+    assert srv.get("/healthz").status_code == 200
