@@ -132,7 +132,14 @@ class OrderBook(NamedTuple):
     a: np.ndarray
     b: np.ndarray
     u: np.ndarray
-    seg: np.ndarray  # (n, m) index into a/b/u
+    seg: np.ndarray | None  # (n, m) index into a/b/u; None for one column (use lengths)
+    lengths: np.ndarray | None  # one column: bars in each segment
+
+    def per_bar(self, values: np.ndarray) -> np.ndarray:
+        """Expand per-segment ``values`` (a, b or u) to an ``(n, m)`` per-bar array."""
+        if self.seg is None:
+            return np.repeat(values, self.lengths)[:, None]
+        return values[self.seg]
 
 
 def order_book(
@@ -190,9 +197,12 @@ def order_book(
     a[slot] = cap * mark_a[k]
     b[slot] = cap * mark_b[k] / entry_close
     u[slot] = cap * per_unit[k] / entry_close
+    if m == 1:  # segments are contiguous runs: np.repeat is cheaper than a gather
+        lengths = np.diff(np.concatenate([[0], bars, [n]]))
+        return OrderBook(cols, bars, new, cap, a, b, u, None, lengths)
     seg = np.cumsum(change, axis=0)
     seg += start
-    return OrderBook(cols, bars, new, cap, a, b, u, seg)
+    return OrderBook(cols, bars, new, cap, a, b, u, seg, None)
 
 
 def discrete_equity(
@@ -204,9 +214,9 @@ def discrete_equity(
 
 
 def _equity(close: np.ndarray, book: OrderBook) -> np.ndarray:
-    equity = book.b[book.seg]
+    equity = book.per_bar(book.b)
     equity *= close[:, None]
-    equity += book.a[book.seg]
+    equity += book.per_bar(book.a)
     return equity
 
 
@@ -217,7 +227,7 @@ def simulate_discrete(
     pos = np.asarray(targets, dtype=np.float64)
     book = order_book(close, pos, cash, fees, slippage)
     trades = _discrete_trades(close, book, fees, slippage)
-    return SimOutput(_equity(close, book), book.u[book.seg], _fills_from_trades(trades), trades)
+    return SimOutput(_equity(close, book), book.per_bar(book.u), _fills_from_trades(trades), trades)
 
 
 def _discrete_trades(

@@ -113,13 +113,23 @@ class BacktestResult:
     targets: pd.Series = field(repr=False)
     equity: pd.Series = field(repr=False)
     position: pd.Series = field(repr=False)
-    trades: pd.DataFrame = field(repr=False)
-    fills: pd.DataFrame = field(repr=False)
+    trade_records: np.ndarray = field(repr=False)  # kernels.TRADE_DTYPE
+    fill_records: np.ndarray = field(repr=False)  # kernels.FILL_DTYPE
     duration_ms: float = field(default=0.0, repr=False)
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         repr=False,
     )
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """One row per round trip (built on first use from the kernel's records)."""
+        return trades_frame(self.trade_records, self.candles.index)
+
+    @cached_property
+    def fills(self) -> pd.DataFrame:
+        """One row per fill: timestamp, side, units, price, fee."""
+        return fills_frame(self.fill_records, self.candles.index)
 
     @cached_property
     def data_sha256(self) -> str:

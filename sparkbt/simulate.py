@@ -15,7 +15,7 @@ from . import kernels
 from .candles import load_candles, parse_timeframe
 from .errors import ConfigError
 from .registry import Strategy, get_strategy
-from .result import BacktestResult, fills_frame, trades_frame
+from .result import BacktestResult
 from .stats import compute_stats, stats_row
 
 __all__ = ["Config", "backtest"]
@@ -127,7 +127,7 @@ def backtest(
         targets=pd.Series(prepared[:, 0], index=frame.index, name="target"),
         equity=pd.Series(sim.equity[:, 0], index=frame.index, name="equity"),
         position=pd.Series(sim.units[:, 0], index=frame.index, name="units"),
-        trades=trades_frame(sim.trades, frame.index),
-        fills=fills_frame(sim.fills, frame.index),
+        trade_records=sim.trades,
+        fill_records=sim.fills,
         duration_ms=(time.perf_counter() - started) * 1e3,
     )
