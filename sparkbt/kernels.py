@@ -120,9 +120,10 @@ class OrderBook(NamedTuple):
     """The orders of all-in targets, sorted by (column, bar), and what follows from them.
 
     Between two orders a column's equity is ``a + b * close`` and its units are
-    ``u``: constants of the segment that the order starts. Every array has one
-    entry per order; ``seg`` maps each bar to its segment in ``a``/``b``/``u``,
-    whose first entry per column is the flat segment before any order.
+    ``u``: constants of the segment that the order starts. ``a``/``b``/``u`` hold
+    one leading flat segment per column, then one entry per order; ``lengths`` is
+    the number of bars of each segment, so the segments tile the bars column by
+    column and one ``np.repeat`` expands them.
     """
 
     cols: np.ndarray
@@ -132,14 +133,12 @@ class OrderBook(NamedTuple):
     a: np.ndarray
     b: np.ndarray
     u: np.ndarray
-    seg: np.ndarray | None  # (n, m) index into a/b/u; None for one column (use lengths)
-    lengths: np.ndarray | None  # one column: bars in each segment
+    lengths: np.ndarray  # bars in each segment, column-major
 
     def per_bar(self, values: np.ndarray) -> np.ndarray:
-        """Expand per-segment ``values`` (a, b or u) to an ``(n, m)`` per-bar array."""
-        if self.seg is None:
-            return np.repeat(values, self.lengths)[:, None]
-        return values[self.seg]
+        """Expand per-segment ``values`` (a, b or u) to ``(n, m)``, each column contiguous."""
+        m = len(self.lengths) - len(self.cols)
+        return np.repeat(values, self.lengths).reshape(m, -1).T
 
 
 def order_book(
@@ -150,11 +149,12 @@ def order_book(
     A round trip multiplies cash by a factor affine in ``q = exit close / entry
     close``; cash is its running product. A position held from an order on is
     marked as ``cash * (alpha + beta * q)``. Only the sparse orders are computed
-    one by one (as arrays); the bars get one cumulative sum and two gathers.
+    one by one (as arrays); the bars get one ``np.repeat`` per quantity. Works on
+    either memory layout; column-contiguous (``rows.T``) suits many columns best.
     """
     n, m = pos.shape
     side = pos.astype(np.int8)
-    change = np.empty((n, m), dtype=bool)
+    change = np.empty_like(side, dtype=bool)
     np.not_equal(side[0], 0, out=change[0])
     np.not_equal(side[1:], side[:-1], out=change[1:])
     cols, bars = np.nonzero(change.T)  # sorted by column, then bar
@@ -197,12 +197,12 @@ def order_book(
     a[slot] = cap * mark_a[k]
     b[slot] = cap * mark_b[k] / entry_close
     u[slot] = cap * per_unit[k] / entry_close
-    if m == 1:  # segments are contiguous runs: np.repeat is cheaper than a gather
-        lengths = np.diff(np.concatenate([[0], bars, [n]]))
-        return OrderBook(cols, bars, new, cap, a, b, u, None, lengths)
-    seg = np.cumsum(change, axis=0)
-    seg += start
-    return OrderBook(cols, bars, new, cap, a, b, u, seg, None)
+    # segment starts, as flat column-major bar indices: column starts and orders
+    flat = np.empty(size, dtype=np.int64)
+    flat[start] = np.arange(m) * n
+    flat[slot] = cols * n + bars
+    lengths = np.diff(np.append(flat, m * n))
+    return OrderBook(cols, bars, new, cap, a, b, u, lengths)
 
 
 def discrete_equity(

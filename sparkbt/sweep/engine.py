@@ -3,8 +3,8 @@
 Combinations are cut into chunks of rows; a chunk is one ``(rows, n)`` matrix
 of targets, built by the strategy's fast path (indicators once per window) or
 by one ``signals`` call per combination, and reduced to one stats row per
-combination by the lean all-in pass (:mod:`.kernel`) or, for fractional
-targets, by the core kernels. The chunk height is the smaller of a
+combination by the core kernels and statistics, which work on many columns at
+once (the same code as a single backtest). The chunk height is the smaller of a
 cache-friendly size and what ``max_memory`` allows per worker, so memory stays
 bounded whatever the grid size. Each row's numbers depend only on its own
 combination, so results are identical for any chunk size, worker count or
@@ -35,7 +35,6 @@ from ..stats import STAT_KEYS, compute_stats
 from ..version import ENGINE_VERSION
 from .fast import IndicatorCache, fast_path, generic_rows
 from .grid import build_grid, normalise_grid
-from .kernel import discrete_rows, sweep_stats
 
 __all__ = ["SweepJob", "default_max_memory", "parse_memory", "plan_chunks", "run_chunk", "sweep"]
 
@@ -160,10 +159,9 @@ def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
     ts = frame.index.asi8
     cfg = job.config
     pn = period_ns(job.frame)
-    if discrete_rows(pos):
-        return sweep_stats(close, pos, cash=cfg.cash, fees=cfg.fees, slippage=cfg.slippage,
-                           ts_ns=ts, period_ns=pn)
-    sim = kernels.simulate(close, np.ascontiguousarray(pos.T), cfg.cash, cfg.fees, cfg.slippage)
+    # (bars, combinations) with each combination contiguous: the core kernels and
+    # stats reduce along memory in this layout
+    sim = kernels.simulate(close, pos.T, cfg.cash, cfg.fees, cfg.slippage)
     return compute_stats(sim.equity, sim.units, sim.trades, cash=cfg.cash, close=close,
                          ts_ns=ts, period_ns=pn)
 
