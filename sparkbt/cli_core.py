@@ -63,6 +63,19 @@ def parse_strategy_args(args: list[str], strategy: Any) -> dict[str, str]:
     return out
 
 
+def candles_from_options(
+    data: Path | None, symbol: str, timeframe: str | None, data_dir: Path | None
+) -> Any:
+    """Candles for ``--data`` (a file) or ``--symbol/--timeframe`` (store, then sample)."""
+    from .candles import load_candles
+    from .store import DEFAULT_SYMBOL, DEFAULT_TIMEFRAME, resolve_candles
+
+    if data is not None:
+        sym = symbol if symbol != DEFAULT_SYMBOL else None
+        return load_candles(data, timeframe=timeframe, symbol=sym)
+    return resolve_candles(symbol, timeframe or DEFAULT_TIMEFRAME, data_dir)
+
+
 def _print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -132,21 +145,14 @@ def run(
 
     Example: sparkbt run --strategy sma_cross --fast 10 --slow 30 --fees 0.001
     """
-    from .candles import load_candles
     from .evidence import dump_json
     from .registry import get_strategy
     from .simulate import Config, backtest
-    from .store import resolve_candles
 
     Config(cash, fees, slippage, direction)  # bad config fails before any data is read
     strat = get_strategy(strategy)
     params = strat.validate(parse_strategy_args(list(ctx.args), strat))
-    if data is not None:
-        candles = load_candles(
-            data, timeframe=timeframe, symbol=symbol if symbol != "ETHUSDT" else None
-        )
-    else:
-        candles = resolve_candles(symbol, timeframe or "4h", data_dir)
+    candles = candles_from_options(data, symbol, timeframe, data_dir)
     result = backtest(
         candles, strat, cash=cash, fees=fees, slippage=slippage, direction=direction, **params
     )

@@ -9,48 +9,17 @@ subclasses; the root group prints them as one line and exits 2.
 
 from __future__ import annotations
 
-import difflib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from ..errors import StrategyError
+from ..cli_core import candles_from_options, parse_strategy_args
 
-__all__ = ["parse_grid_args", "register", "show_sweep"]
+__all__ = ["register", "show_sweep"]
 
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def parse_grid_args(args: list[str], strategy: Any) -> dict[str, str]:
-    """``["--fast", "5:50", "--slow=20:200:5"]`` -> {"fast": "5:50", ...}, names checked."""
-    names = [p.name for p in strategy.params]
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        tok = args[i]
-        if not tok.startswith("--") or len(tok) < 3:
-            raise StrategyError(
-                f"unexpected argument {tok!r}: strategy parameters look like --NAME 5:50"
-            )
-        key, sep, val = tok[2:].partition("=")
-        key = key.replace("-", "_")
-        if key not in names:
-            near = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean '--{near[0]}'?" if near else ""
-            known = ", ".join(f"--{n}" for n in names) or "none"
-            raise StrategyError(
-                f"{strategy.name}: unknown option '--{key}' (strategy parameters: {known}){hint}"
-            )
-        if not sep:
-            if i + 1 >= len(args):
-                raise StrategyError(f"{strategy.name}: option '--{key}' needs a value")
-            val = args[i + 1]
-            i += 1
-        out[key] = val
-        i += 1
-    return out
 
 
 @contextmanager
@@ -85,16 +54,6 @@ def _progress_bar(enabled: bool, label: str):
             bar.update(task, completed=done, total=total)
 
         yield update
-
-
-def _candles(data: Path | None, symbol: str, timeframe: str | None, data_dir: Path | None) -> Any:
-    from ..candles import load_candles
-    from ..store import resolve_candles
-
-    if data is not None:
-        sym = symbol if symbol != "ETHUSDT" else None
-        return load_candles(data, timeframe=timeframe, symbol=sym)
-    return resolve_candles(symbol, timeframe or "4h", data_dir)
 
 
 def _fmt(v: Any) -> str:
@@ -173,11 +132,11 @@ def sweep_cmd(
 
     Config(cash, fees, slippage, direction)
     strat = get_strategy(strategy)
-    grid = parse_grid_args(list(ctx.args), strat)
+    grid = parse_strategy_args(list(ctx.args), strat)
     build_grid(strat, grid, where=where, samples=samples, seed=seed)  # fail before reading data
     rank(_empty_stats(), metric)
     budget = parse_memory(max_memory) if max_memory is not None else None
-    candles = _candles(data, symbol, timeframe, data_dir)
+    candles = candles_from_options(data, symbol, timeframe, data_dir)
     with _progress_bar(not quiet, "sweep") as update:
         results = sweep(candles, strat, cash=cash, fees=fees, slippage=slippage,
                         direction=direction, where=where, samples=samples, seed=seed,
@@ -256,11 +215,11 @@ def walk_forward_cmd(
 
     Config(cash, fees, slippage, direction)
     strat = get_strategy(strategy)
-    grid = parse_grid_args(list(ctx.args), strat)
+    grid = parse_strategy_args(list(ctx.args), strat)
     build_grid(strat, grid, where=where, samples=samples, seed=seed)
     rank(_empty_stats(), metric)
     budget = parse_memory(max_memory) if max_memory is not None else None
-    candles = _candles(data, symbol, timeframe, data_dir)
+    candles = candles_from_options(data, symbol, timeframe, data_dir)
     with _progress_bar(not quiet, "walk-forward") as update:
         wf = walk_forward(candles, strat, train=train, test=test, step=step, metric=metric,
                           cash=cash, fees=fees, slippage=slippage, direction=direction,
