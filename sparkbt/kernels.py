@@ -9,8 +9,9 @@ Two paths:
 
 * :func:`simulate_discrete` for targets in {-1, 0, +1} (all-in / flat). Every
   round trip multiplies the cash by a factor that only depends on its entry and
-  exit prices, so cash is one ``cumprod`` and equity one multiply: a handful of
-  whole-array passes, no per-bar loop.
+  exit prices, so cash is a running product over the (sparse) orders, and
+  equity between two orders is ``a + b * close``: the bars cost a change
+  detection, one ``np.repeat`` per quantity and a multiply-add. No per-bar loop.
 * :func:`simulate_fractional` for targets anywhere in [-1, 1]. An order's size
   depends on equity at that bar, so it walks the *orders* (not the bars) of a
   column; equity between orders is again one array pass.
@@ -30,7 +31,6 @@ __all__ = [
     "TRADE_DTYPE",
     "OrderBook",
     "SimOutput",
-    "discrete_equity",
     "is_discrete",
     "order_book",
     "prepare_targets",
@@ -203,14 +203,6 @@ def order_book(
     flat[slot] = cols * n + bars
     lengths = np.diff(np.append(flat, m * n))
     return OrderBook(cols, bars, new, cap, a, b, u, lengths)
-
-
-def discrete_equity(
-    close: np.ndarray, pos: np.ndarray, cash: float, fees: float, slippage: float
-) -> np.ndarray:
-    """Equity ``(n, m)`` of targets in {-1, 0, +1}."""
-    book = order_book(close, pos, cash, fees, slippage)
-    return _equity(close, book)
 
 
 def _equity(close: np.ndarray, book: OrderBook) -> np.ndarray:
