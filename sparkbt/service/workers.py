@@ -12,8 +12,9 @@ outcome in SQLite and calls ``on_finish`` (metrics, audit). A worker that dies
 or times out is killed and replaced, and its job is marked ``failed`` with the
 reason; the service keeps running.
 
-Workers run at a lower CPU priority (``nice``) so that, with every core busy
-running backtests, the request loop still answers within its latency budget.
+Workers run at the lowest CPU priority (``nice 19``) so that, with every core
+busy running backtests, the request loop still answers within its latency
+budget; idle CPU still goes to the workers.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ __all__ = ["WORKER_NICE", "WorkerPool"]
 
 log = logging.getLogger("sparkbt.service")
 
-WORKER_NICE = 10
+WORKER_NICE = 19
 _IDLE_POLL_SECONDS = 1.0
 
 OnFinish = Callable[[Job, float], None]
