@@ -39,22 +39,22 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(4010, min=1, max=65535, help="TCP port."),
     workers: int | None = typer.Option(
-        None, min=1, help="Worker processes running backtests [default: number of cores]."
+        None, min=1, help="Worker processes running backtests (default: number of cores)."
     ),
     job_timeout: float = typer.Option(
         600.0, min=0.001, help="Seconds a job may run before its worker is killed."
     ),
     db: Path | None = typer.Option(
-        None, help="SQLite job database [default: EVIDENCE_DIR/service/jobs.sqlite]."
+        None, help="SQLite job database (default: EVIDENCE_DIR/service/jobs.sqlite)."
     ),
     evidence_dir: Path | None = typer.Option(
-        None, help="Evidence folder [default: $SPARKBT_EVIDENCE_DIR or ./evidence]."
+        None, help="Evidence folder (default: $SPARKBT_EVIDENCE_DIR or ./evidence)."
     ),
     data_dir: Path | None = typer.Option(
-        None, help="Candle store [default: $SPARKBT_DATA_DIR or ./data]."
+        None, help="Candle store (default: $SPARKBT_DATA_DIR or ./data)."
     ),
     audit_log: Path | None = typer.Option(
-        None, help="JSON-lines audit log [default: EVIDENCE_DIR/audit.jsonl]."
+        None, help="JSON-lines audit log (default: EVIDENCE_DIR/audit.jsonl)."
     ),
     impl: Impl = typer.Option(
         Impl.engine, envvar="BACKTEST_IMPL", case_sensitive=False,

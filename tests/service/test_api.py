@@ -13,7 +13,7 @@ from sparkbt.cli import app as cli_app
 
 from .conftest import TOKEN, Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 def test_healthz_reports_workers(engine_server: Server) -> None:

@@ -15,6 +15,7 @@ from sparkbt.cli import app
 from .conftest import TOKEN, Server, free_port
 
 runner = CliRunner()
+pytestmark = pytest.mark.timeout(60)
 
 
 def test_serve_refuses_to_start_without_a_token(tmp_path) -> None:
@@ -45,6 +46,14 @@ def test_serve_refuses_to_start_without_a_token(tmp_path) -> None:
 def test_serve_bad_options_exit_2(args: list[str]) -> None:
     res = runner.invoke(app, ["serve", *args], env={"SPARKBT_ADMIN_TOKEN": TOKEN})
     assert res.exit_code == 2, res.output
+
+
+def test_serve_help_lists_every_option() -> None:
+    res = runner.invoke(app, ["serve", "--help"])
+    assert res.exit_code == 0
+    for opt in ("--host", "--port", "--workers", "cores", "--job-timeout", "--db",
+                "--evidence-dir", "--data-dir", "--audit-log", "BACKTEST_IMPL"):
+        assert opt in res.stdout, opt
 
 
 def test_serve_bad_backtest_impl_env_exits_2() -> None:

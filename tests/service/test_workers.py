@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import Server, free_port, wait_exited
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 def test_mock_impl_turns_done_without_evidence_and_counts(launch) -> None:
