@@ -54,6 +54,8 @@ def main() -> None:
     # we measure it at its best
     close = candles["close"].tz_convert(None)
 
+    last_pf = {}
+
     def theirs():
         fast = vbt.MA.run(close, 10).ma
         slow = vbt.MA.run(close, 30).ma
@@ -66,6 +68,7 @@ def main() -> None:
             init_cash=10_000.0,
             freq="1min",
         )
+        last_pf["pf"] = pf
         closed = pf.trades.closed
         return {
             "total_return": pf.total_return(),
@@ -86,6 +89,14 @@ def main() -> None:
     print(
         f"vectorbt  best {vbest * 1e3:8.1f} ms   median {vmed * 1e3:8.1f} ms   "
         f"trades {vres['trades']:,}  return {vres['total_return']:.6f}"
+    )
+    ours_eq = res.equity.to_numpy()
+    theirs_eq = last_pf["pf"].value().to_numpy()
+    alive = ours_eq > 1e-3 * 10_000.0  # vectorbt stops trading once cash is dust
+    rel = np.abs(ours_eq[alive] / theirs_eq[alive] - 1).max()
+    print(
+        f"agreement equity curves equal to {rel:.1e} relative over the {alive.sum():,} bars "
+        "where equity > 0.1% of the starting cash"
     )
     print(
         f"ratio     sparkbt takes {best / vbest:.2f}x vectorbt's time "
