@@ -149,15 +149,21 @@ class WorkerPool:
         return [s.pid for s in self._slots]
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop dispatching, give running jobs back to the queue, end the workers."""
+        """Stop dispatching, give running jobs back to the queue, end the workers.
+
+        Idle workers are asked to exit; busy ones are terminated at once (their job
+        is queued again and reruns at the next start; evidence writes are atomic).
+        """
         self._stop.set()
         self.notify()
         if self._thread.is_alive():
             self._thread.join(timeout)
         for slot in self._slots:
-            if slot.job is not None:
+            if slot.job is not None:  # back to the queue; no point finishing it now
                 self.store.requeue(slot.job.id)
                 slot.job = None
+                slot.process.terminate()
+                continue
             with contextlib.suppress(OSError):
                 slot.conn.send(None)
         deadline = time.monotonic() + timeout
