@@ -157,7 +157,11 @@ def order_book(
     change = np.empty_like(side, dtype=bool)
     np.not_equal(side[0], 0, out=change[0])
     np.not_equal(side[1:], side[:-1], out=change[1:])
-    cols, bars = np.nonzero(change.T)  # sorted by column, then bar
+    if m == 1:
+        bars = np.flatnonzero(change)
+        cols = np.zeros(len(bars), dtype=np.int64)
+    else:
+        cols, bars = np.nonzero(change.T)  # sorted by column, then bar
     new = side[bars, cols]
     first = np.ones(len(cols), dtype=bool)
     first[1:] = cols[1:] != cols[:-1]
@@ -261,26 +265,24 @@ def _discrete_trades(
 
 
 def _fills_from_trades(trades: np.ndarray) -> np.ndarray:
-    """Entry and exit fills of all-in round trips, exits before entries on a bar."""
-    closed = trades[~trades["is_open"]]
-    fills = np.zeros(len(trades) + len(closed), dtype=FILL_DTYPE)
+    """Entry and exit fills of all-in round trips, in (column, bar) order.
+
+    Trades are sorted by (column, entry bar) and each exits at or before the
+    next one's entry, so entry, exit, entry, exit... is already in order, with
+    a reversal's exit before its entry on the same bar. Open trades have no exit.
+    """
     k = len(trades)
-    fills["col"][:k] = trades["col"]
-    fills["bar"][:k] = trades["entry_bar"]
-    fills["side"][:k] = trades["side"]
-    fills["units"][:k] = trades["units"]
-    fills["price"][:k] = trades["entry_price"]
-    fills["fee"][:k] = trades["entry_fee"]
-    fills["col"][k:] = closed["col"]
-    fills["bar"][k:] = closed["exit_bar"]
-    fills["side"][k:] = -closed["side"]
-    fills["units"][k:] = closed["units"]
-    fills["price"][k:] = closed["exit_price"]
-    fills["fee"][k:] = closed["exit_fee"]
-    is_exit = np.zeros(len(fills), dtype=np.int8)
-    is_exit[k:] = 1
-    order = np.lexsort((-is_exit, fills["bar"], fills["col"]))
-    return fills[order]
+    both = np.zeros(2 * k, dtype=FILL_DTYPE)
+    entry, exit_ = both[0::2], both[1::2]
+    entry["col"] = exit_["col"] = trades["col"]
+    entry["bar"], exit_["bar"] = trades["entry_bar"], trades["exit_bar"]
+    entry["side"], exit_["side"] = trades["side"], -trades["side"]
+    entry["units"] = exit_["units"] = trades["units"]
+    entry["price"], exit_["price"] = trades["entry_price"], trades["exit_price"]
+    entry["fee"], exit_["fee"] = trades["entry_fee"], trades["exit_fee"]
+    keep = np.ones(2 * k, dtype=bool)
+    keep[1::2] = ~trades["is_open"]
+    return both[keep]
 
 
 # --------------------------------------------------------------------------- fractional path

@@ -80,7 +80,12 @@ def max_drawdown_duration(
     n, m = equity.shape
     if peak is None:
         peak = np.maximum.accumulate(equity, axis=0)
-    cols, bars = np.nonzero((equity >= peak).T)  # sorted by column, then bar
+    at_peak = equity >= peak
+    if m == 1:
+        bars = np.flatnonzero(at_peak)
+        cols = np.zeros(len(bars), dtype=np.int64)
+    else:
+        cols, bars = np.nonzero(at_peak.T)  # sorted by column, then bar
     ts = ts_ns.astype(np.int64)
     out = np.zeros(m)
     same = cols[1:] == cols[:-1]
