@@ -36,6 +36,7 @@ TRADE_COLUMNS = (
     "return",
     "entry_fee",
     "exit_fee",
+    "fees",
     "bars_held",
     "open",
 )
@@ -56,6 +57,7 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
             "return": records["ret"],
             "entry_fee": records["entry_fee"],
             "exit_fee": records["exit_fee"],
+            "fees": records["entry_fee"] + records["exit_fee"],
             "bars_held": (records["exit_bar"] - records["entry_bar"]).astype(np.int64),
             "open": records["is_open"].astype(bool),
         },
