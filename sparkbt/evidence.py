@@ -16,6 +16,7 @@ run leaves nothing half-written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -80,8 +81,9 @@ def write_atomic(final: Path, writers: dict[str, Callable[[Path], None]]) -> Pat
     """Create ``final/`` with one file per writer, all or nothing.
 
     Files go to a temporary sibling folder which is renamed into place. An
-    existing folder of the same id (same inputs) is swapped out only after the
-    new one is complete.
+    existing folder of the same id (same inputs, so the same content apart from
+    timing) is swapped out only after the new one is complete; when another
+    process stores the same id at the same moment, one complete copy wins.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
@@ -91,17 +93,30 @@ def write_atomic(final: Path, writers: dict[str, Callable[[Path], None]]) -> Pat
         for name in writers:
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
+        _install(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _install(tmp: Path, final: Path) -> None:
+    """Rename a complete folder into place, replacing an older copy of the same id."""
+    for _ in range(5):
+        try:
+            os.rename(tmp, final)  # fails if final exists and is not empty
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{tmp.name[-8:]}")
+        try:
+            os.rename(final, old)
+        except FileNotFoundError:
+            continue  # another writer moved it away first: try again
+        shutil.rmtree(old, ignore_errors=True)
+    # still contended after retries: a complete copy of the same content is in place
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass

@@ -86,3 +86,25 @@ def test_rewrite_replaces_atomically(sample, tmp_path):
     second = res.save(tmp_path)
     assert first == second and (second / "report.json").is_file()
     assert [p.name for p in (tmp_path / "backtest").iterdir()] == [res.run_id]
+
+
+def test_concurrent_saves_of_the_same_run_leave_one_complete_copy(sample, tmp_path):
+    import threading
+
+    res = sb.backtest(sample, "sma_cross")
+    errors = []
+
+    def save():
+        try:
+            res.save(tmp_path)
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [p.name for p in (tmp_path / "backtest").iterdir()] == [res.run_id]
+    assert sb.read_evidence(res.run_id, tmp_path).id == res.run_id
