@@ -78,14 +78,7 @@ def run_engine(
         direction=request["direction"],
         **request["params"],
     )
-    try:
-        path = Path(result.save(evidence_dir))
-    except OSError:
-        # Evidence is content-addressed: if an identical job saved the same run id at
-        # the same moment (and won the rename), its folder is exactly ours.
-        path = Path(evidence_dir) / "backtest" / result.run_id
-        if not (path / "report.json").is_file():
-            raise
+    path = Path(result.save(evidence_dir))  # concurrent saves of one id are safe
     return {"run_id": result.run_id, "evidence": str(path.resolve()), "stats": result.stats}
 
 
