@@ -250,7 +250,9 @@ def _spec_from_function(name: str, fn: Callable, origin: str, sha: str) -> Strat
 
 
 def _load_module(path: Path) -> ModuleType:
-    modname = "sparkbt_user_strategies." + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    """Import a strategy file by path; an edited file (new mtime) is imported afresh."""
+    stamp = f"{path}:{path.stat().st_mtime_ns}"
+    modname = "sparkbt_user_strategies." + hashlib.sha1(stamp.encode()).hexdigest()[:12]
     if modname in sys.modules:
         return sys.modules[modname]
     spec = importlib.util.spec_from_file_location(modname, path)
@@ -296,8 +298,18 @@ def _search_dirs() -> list[Path]:
     return out
 
 
-@lru_cache(maxsize=8)
 def _discover(dirs: tuple[Path, ...]) -> dict[str, Strategy]:
+    """Strategies of the folders; rescanned when a folder's or file's mtime changes."""
+    stamps = tuple(
+        (p, p.stat().st_mtime_ns) for d in dirs for p in [d, *sorted(d.glob("*.py"))]
+    )
+    return _discover_cached(dirs, stamps)
+
+
+@lru_cache(maxsize=8)
+def _discover_cached(
+    dirs: tuple[Path, ...], stamps: tuple[tuple[Path, int], ...]
+) -> dict[str, Strategy]:
     found: dict[str, Strategy] = {}
     for d in dirs:
         for path in sorted(d.glob("*.py")):

@@ -107,3 +107,19 @@ def test_function_objects_work(sample):
         return pd.Series(0.0, index=candles.index)
 
     assert sb.backtest(sample, flat).stats["total_trades"] == 0
+
+
+def test_edited_and_new_strategy_files_are_picked_up(tmp_path, monkeypatch):
+    import os
+
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    path = folder / "momentum.py"
+    path.write_text(USER)
+    assert get_strategy("momentum").param_names == ["lookback"]
+    path.write_text(USER.replace("lookback", "window"))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert get_strategy("momentum").param_names == ["window"]
+    (folder / "other.py").write_text(USER.replace("def momentum", "def other"))
+    assert "other" in {s.name for s in list_strategies()}
