@@ -300,9 +300,7 @@ def _search_dirs() -> list[Path]:
 
 def _discover(dirs: tuple[Path, ...]) -> dict[str, Strategy]:
     """Strategies of the folders; rescanned when a folder's or file's mtime changes."""
-    stamps = tuple(
-        (p, p.stat().st_mtime_ns) for d in dirs for p in [d, *sorted(d.glob("*.py"))]
-    )
+    stamps = tuple((p, p.stat().st_mtime_ns) for d in dirs for p in [d, *sorted(d.glob("*.py"))])
     return _discover_cached(dirs, stamps)
 
 

@@ -16,8 +16,11 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_the_three_notebooks_exist() -> None:
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "sweep.ipynb",
-                                           "custom_strategy.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {
+        "quickstart.ipynb",
+        "sweep.ipynb",
+        "custom_strategy.ipynb",
+    }
 
 
 @pytest.mark.slow
@@ -30,8 +33,9 @@ def test_notebook_runs(path: Path, monkeypatch) -> None:
     )
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the checkout, even without pip install -e
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=240,
-                                     resources={"metadata": {"path": str(ROOT)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=240, resources={"metadata": {"path": str(ROOT)}}
+    )
     client.execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors

@@ -49,8 +49,14 @@ MSG_TRADE_SNAPSHOT = 421
 MSG_TRADE = 422
 
 _RESOLUTIONS: dict[str, str] = {
-    "1m": "1", "5m": "5", "15m": "15", "30m": "30", "1h": "60", "4h": "240",
-    "1d": "1D", "1w": "1W",
+    "1m": "1",
+    "5m": "5",
+    "15m": "15",
+    "30m": "30",
+    "1h": "60",
+    "4h": "240",
+    "1d": "1D",
+    "1w": "1W",
 }
 
 
@@ -75,9 +81,7 @@ def resolution_for(timeframe: str) -> tuple[str, pd.Timedelta]:
     td = parse_timeframe(timeframe)
     tf = format_timeframe(td)
     if tf not in _RESOLUTIONS:
-        raise InputError(
-            f"timeframe: BTCTurk serves {', '.join(_RESOLUTIONS)} (got {timeframe!r})"
-        )
+        raise InputError(f"timeframe: BTCTurk serves {', '.join(_RESOLUTIONS)} (got {timeframe!r})")
     return _RESOLUTIONS[tf], td
 
 

@@ -93,8 +93,14 @@ class _Acc:
         self.volume += t.amount
 
     def candle(self, start_ms: int) -> Candle:
-        return Candle(start_ms, float(self.open), float(self.high), float(self.low),
-                      float(self.close), float(self.volume))
+        return Candle(
+            start_ms,
+            float(self.open),
+            float(self.high),
+            float(self.low),
+            float(self.close),
+            float(self.volume),
+        )
 
 
 class CandleBuilder:

@@ -146,7 +146,13 @@ async def fetch_history(
             if on_page is not None:
                 on_page(received)
     return FetchResult(
-        symbol=sym, timeframe=timeframe, start=start, end=end, received=received,
-        added=added, updated=updated, total=None if last is None else last.total,
+        symbol=sym,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        received=received,
+        added=added,
+        updated=updated,
+        total=None if last is None else last.total,
         path=str(store.path(sym, timeframe)),
     )

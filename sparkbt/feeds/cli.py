@@ -115,8 +115,12 @@ def feed_btcturk(
         raise InputError(f"--timeframe: the live feed builds up to 1d candles (got {timeframe!r})")
     metrics = FeedMetrics()
     feed = LiveFeed(
-        pairs, timeframe, store=CandleStore(data_dir), metrics=metrics,
-        endpoints=Endpoints.resolve(graph_url, rest_url, ws_url), stale_after=stale_after,
+        pairs,
+        timeframe,
+        store=CandleStore(data_dir),
+        metrics=metrics,
+        endpoints=Endpoints.resolve(graph_url, rest_url, ws_url),
+        stale_after=stale_after,
     )
     stop_metrics = None
     if metrics_port is not None:

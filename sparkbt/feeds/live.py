@@ -94,8 +94,14 @@ class LiveFeed:
         self.rest = rest or BtcturkRest(self.endpoints, metrics=self.metrics)
         self.pairs = {s: _Pair(s, None) for s in (normalise_symbol(x) for x in symbols)}
         self.stream = TradeStream(
-            self.endpoints.ws, list(self.pairs), stale_after=stale_after, backoff=backoff,
-            budget=budget, metrics=self.metrics, healthy_after=healthy_after, clock=clock,
+            self.endpoints.ws,
+            list(self.pairs),
+            stale_after=stale_after,
+            backoff=backoff,
+            budget=budget,
+            metrics=self.metrics,
+            healthy_after=healthy_after,
+            clock=clock,
         )
         self.gaps_backfilled = 0
 
@@ -197,8 +203,10 @@ class LiveFeed:
                 continue
             try:
                 frame = await self.rest.klines(
-                    pair.symbol, self.timeframe,
-                    pd.Timestamp(lo, unit="ms", tz="UTC"), pd.Timestamp(hi, unit="ms", tz="UTC"),
+                    pair.symbol,
+                    self.timeframe,
+                    pd.Timestamp(lo, unit="ms", tz="UTC"),
+                    pd.Timestamp(hi, unit="ms", tz="UTC"),
                 )
             except ExchangeError as exc:
                 log.warning("btcturk %s: backfill failed, will retry: %s", pair.symbol, exc)

@@ -23,35 +23,46 @@ class FeedMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.rest_requests = Counter(
-            "btcturk_rest_requests", "REST requests by HTTP status (or 'error').", ["status"],
+            "btcturk_rest_requests",
+            "REST requests by HTTP status (or 'error').",
+            ["status"],
             registry=r,
         )
         self.messages = Counter(
-            "btcturk_messages", "WebSocket messages received, by message type.", ["type"],
+            "btcturk_messages",
+            "WebSocket messages received, by message type.",
+            ["type"],
             registry=r,
         )
         self.reconnects = Counter(
-            "btcturk_reconnects", "WebSocket reconnections after the first connection.",
+            "btcturk_reconnects",
+            "WebSocket reconnections after the first connection.",
             registry=r,
         )
         self.stale = Counter(
-            "btcturk_stale_reconnects", "Reconnections forced by the staleness watchdog.",
+            "btcturk_stale_reconnects",
+            "Reconnections forced by the staleness watchdog.",
             registry=r,
         )
         self.gaps_backfilled = Counter(
-            "btcturk_gaps_backfilled", "Gaps filled from REST klines after (re)connecting.",
+            "btcturk_gaps_backfilled",
+            "Gaps filled from REST klines after (re)connecting.",
             registry=r,
         )
         self.candles_written = Counter(
-            "btcturk_candles_written", "Candles merged into the store, by source.", ["source"],
+            "btcturk_candles_written",
+            "Candles merged into the store, by source.",
+            ["source"],
             registry=r,
         )
         self.duplicate_trades = Counter(
-            "btcturk_duplicate_trades", "Trades dropped because their id was already seen.",
+            "btcturk_duplicate_trades",
+            "Trades dropped because their id was already seen.",
             registry=r,
         )
         self.last_message_age = Gauge(
-            "btcturk_last_message_age_seconds", "Seconds since the last WebSocket message.",
+            "btcturk_last_message_age_seconds",
+            "Seconds since the last WebSocket message.",
             registry=r,
         )
         self._clock = clock

@@ -160,7 +160,10 @@ class Service:
         except InputError as exc:
             raise Rejected(422, str(exc), raw) from None
         return req.model_dump() | {
-            "pair": pair, "timeframe": tf, "strategy": strategy, "params": params
+            "pair": pair,
+            "timeframe": tf,
+            "strategy": strategy,
+            "params": params,
         }
 
     async def start(self, request: Request) -> JSONResponse:
@@ -175,8 +178,12 @@ class Service:
         except Rejected as exc:
             self.metrics.rejected.labels(code=str(exc.status)).inc()
             self.audit.write(
-                "rejected", request=exc.body, client_ip=client_ip, user_agent=agent,
-                status=exc.status, reason=exc.detail,
+                "rejected",
+                request=exc.body,
+                client_ip=client_ip,
+                user_agent=agent,
+                status=exc.status,
+                reason=exc.detail,
             )
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         self.pool.notify()

@@ -57,7 +57,9 @@ def serve(
         None, help="JSON-lines audit log (default: EVIDENCE_DIR/audit.jsonl)."
     ),
     impl: Impl = typer.Option(
-        Impl.engine, envvar="BACKTEST_IMPL", case_sensitive=False,
+        Impl.engine,
+        envvar="BACKTEST_IMPL",
+        case_sensitive=False,
         help="engine runs sparkbt; mock is the legacy rollback.",
     ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
@@ -120,8 +122,10 @@ def _parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
 
 
 def _describe(job: dict[str, Any]) -> str:
-    lines = [f"{job['id']}  {job['status']}  {job['strategy']} {job['params']} "
-             f"{job['pair']} {job['timeframe']} (impl={job['impl']})"]
+    lines = [
+        f"{job['id']}  {job['status']}  {job['strategy']} {job['params']} "
+        f"{job['pair']} {job['timeframe']} (impl={job['impl']})"
+    ]
     for key in ("created_at", "started_at", "finished_at", "run_id", "evidence", "error"):
         if job.get(key):
             lines.append(f"  {key}: {job[key]}")
@@ -164,11 +168,17 @@ def jobs_start(
 ) -> None:
     """Queue a backtest and print its id (with --wait, its final status)."""
     body: dict[str, Any] = {
-        "pair": pair, "timeframe": timeframe, "strategy": strategy,
-        "params": _parse_params(param, params), "notes": notes,
+        "pair": pair,
+        "timeframe": timeframe,
+        "strategy": strategy,
+        "params": _parse_params(param, params),
+        "notes": notes,
     }
-    body |= {k: v for k, v in
-             {"fees": fees, "slippage": slippage, "direction": direction}.items() if v is not None}
+    body |= {
+        k: v
+        for k, v in {"fees": fees, "slippage": slippage, "direction": direction}.items()
+        if v is not None
+    }
     with _client(url, token) as client:
         job = _run(lambda: client.start(**body))
         if wait:
@@ -200,10 +210,14 @@ def jobs_list(
     """List jobs, newest first."""
     with _client(url, None) as client:
         jobs = _run(lambda: client.list(status.value if status else None, limit))
-    human = "\n".join(
-        f"{j['id']}  {j['status']:<7}  {j['created_at']}  {j['strategy']} {j['pair']} "
-        f"{j['timeframe']} {j['params']}" for j in jobs
-    ) or "no jobs"
+    human = (
+        "\n".join(
+            f"{j['id']}  {j['status']:<7}  {j['created_at']}  {j['strategy']} {j['pair']} "
+            f"{j['timeframe']} {j['params']}"
+            for j in jobs
+        )
+        or "no jobs"
+    )
     _emit(jobs, as_json, human)
 
 

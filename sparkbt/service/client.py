@@ -76,8 +76,9 @@ class ServiceClient:
         if not self.token:
             raise ServiceError(401, "no admin token: pass --token or set SPARKBT_ADMIN_TOKEN")
         return dict(
-            self._call("POST", "/api/backtest/start", json=body,
-                       headers={"x-admin-token": self.token})
+            self._call(
+                "POST", "/api/backtest/start", json=body, headers={"x-admin-token": self.token}
+            )
         )
 
     def status(self, job_id: str) -> dict[str, Any]:

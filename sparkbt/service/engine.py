@@ -88,8 +88,9 @@ def read_report(evidence: str | Path) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise EvidenceNotFound(f"{path}: the run's report is gone from the evidence folder") \
-            from None
+        raise EvidenceNotFound(
+            f"{path}: the run's report is gone from the evidence folder"
+        ) from None
 
 
 def warm_up() -> None:

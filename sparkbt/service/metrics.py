@@ -15,7 +15,21 @@ __all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics"]
 
 # Run durations: a mock run is ~3.5 s, engine runs go from ~10 ms to minutes.
 _RUN_BUCKETS_MS = (
-    10, 25, 50, 100, 250, 500, 1000, 2500, 3500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    3500,
+    5000,
+    10_000,
+    30_000,
+    60_000,
+    300_000,
+    900_000,
 )
 # Start-request handling: the SLO is p95 < 100 ms, so resolve well below it.
 _ENQUEUE_BUCKETS_MS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 250, 500, 1000)
@@ -32,29 +46,38 @@ class ServiceMetrics:
     ) -> None:
         self.registry = registry
         self.runs = Counter(
-            "bt_runs", "Finished backtest jobs by outcome and implementation.",
-            ("status", "impl"), registry=registry,
+            "bt_runs",
+            "Finished backtest jobs by outcome and implementation.",
+            ("status", "impl"),
+            registry=registry,
         )
         self.latency = Histogram(
-            "bt_latency_ms", "Run duration of a backtest job in a worker, in milliseconds.",
-            ("impl",), buckets=_RUN_BUCKETS_MS, registry=registry,
+            "bt_latency_ms",
+            "Run duration of a backtest job in a worker, in milliseconds.",
+            ("impl",),
+            buckets=_RUN_BUCKETS_MS,
+            registry=registry,
         )
         self.enqueue_latency = Histogram(
             "bt_enqueue_latency_ms",
             "Handling time of POST /api/backtest/start inside the server, in milliseconds.",
-            buckets=_ENQUEUE_BUCKETS_MS, registry=registry,
+            buckets=_ENQUEUE_BUCKETS_MS,
+            registry=registry,
         )
         self.queue_depth = Gauge(
             "bt_queue_depth", "Jobs queued and not yet handed to a worker.", registry=registry
         )
         self.queue_depth.set_function(queue_depth)
         self.starts = Counter(
-            "bt_start", "Backtest jobs accepted (201) by POST /api/backtest/start.",
+            "bt_start",
+            "Backtest jobs accepted (201) by POST /api/backtest/start.",
             registry=registry,
         )
         self.rejected = Counter(
-            "bt_start_rejected", "Start requests refused, by HTTP status code.",
-            ("code",), registry=registry,
+            "bt_start_rejected",
+            "Start requests refused, by HTTP status code.",
+            ("code",),
+            registry=registry,
         )
         for impl in impls:  # export zeros up front so dashboards and rate() see every series
             self.latency.labels(impl=impl)

@@ -45,8 +45,15 @@ def _progress_bar(enabled: bool, label: str):
             speed = task.finished_speed or task.speed
             return Text(f"{speed:,.0f} combos/s" if speed else "… combos/s")
 
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), Rate(""),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(""),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(label, total=None)
 
@@ -66,8 +73,15 @@ def _print_top(title: str, frame: Any, metric: str, params: list[str], top: int)
     from rich.console import Console
     from rich.table import Table
 
-    cols = [*params, metric, *[k for k in ("total_return", "sharpe", "max_drawdown",
-                                            "total_trades", "win_rate") if k != metric]]
+    cols = [
+        *params,
+        metric,
+        *[
+            k
+            for k in ("total_return", "sharpe", "max_drawdown", "total_trades", "win_rate")
+            if k != metric
+        ],
+    ]
     table = Table(title=title)
     for c in cols:
         table.add_column(c, justify="right", style="bold" if c == metric else None)
@@ -86,12 +100,19 @@ def show_sweep(evidence: Any, as_json: bool = False) -> None:
     meta = evidence.meta
     ident = meta["identity"]
     metric = meta.get("metric", "sharpe")
-    _print_top(f"sweep {meta['id']}: {ident['strategy']} · top by {metric}",
-               evidence.top(10, metric), metric, meta.get("params", []), 10)
+    _print_top(
+        f"sweep {meta['id']}: {ident['strategy']} · top by {metric}",
+        evidence.top(10, metric),
+        metric,
+        meta.get("params", []),
+        10,
+    )
     cfg = ident["config"]
-    typer.echo(f"{meta['combinations']:,} combinations · {ident.get('symbol') or 'candles'} "
-               f"{ident.get('timeframe') or ''} · fees {cfg['fees']} · {cfg['direction']} · "
-               f"evidence: {evidence.path}")
+    typer.echo(
+        f"{meta['combinations']:,} combinations · {ident.get('symbol') or 'candles'} "
+        f"{ident.get('timeframe') or ''} · fees {cfg['fees']} · {cfg['direction']} · "
+        f"evidence: {evidence.path}"
+    )
 
 
 def sweep_cmd(
@@ -138,10 +159,23 @@ def sweep_cmd(
     budget = parse_memory(max_memory) if max_memory is not None else None
     candles = candles_from_options(data, symbol, timeframe, data_dir)
     with _progress_bar(not quiet, "sweep") as update:
-        results = sweep(candles, strat, cash=cash, fees=fees, slippage=slippage,
-                        direction=direction, where=where, samples=samples, seed=seed,
-                        max_memory=budget, workers=workers, executor=executor,
-                        scheduler=scheduler, progress=update, **grid)
+        results = sweep(
+            candles,
+            strat,
+            cash=cash,
+            fees=fees,
+            slippage=slippage,
+            direction=direction,
+            where=where,
+            samples=samples,
+            seed=seed,
+            max_memory=budget,
+            workers=workers,
+            executor=executor,
+            scheduler=scheduler,
+            progress=update,
+            **grid,
+        )
     path = None if no_save else save_sweep(results, evidence_dir, metric=metric, top=top)
     ranked = rank(results, metric)
     if as_json:
@@ -152,18 +186,22 @@ def sweep_cmd(
             "path": str(path) if path else None,
             "combinations": len(results),
             "metric": metric,
-            "top": [{k: json_safe(v) for k, v in r.items()}
-                    for r in ranked.head(top).to_dict("records")],
+            "top": [
+                {k: json_safe(v) for k, v in r.items()} for r in ranked.head(top).to_dict("records")
+            ],
             "timing": results.attrs["timing"],
         }
         typer.echo(dump_json(payload), nl=False)
         return
     params = results.attrs["sweep"]["params"]
-    _print_top(f"{strat.name}: top {top} of {len(results):,} by {metric}", ranked, metric,
-               params, top)
+    _print_top(
+        f"{strat.name}: top {top} of {len(results):,} by {metric}", ranked, metric, params, top
+    )
     t = results.attrs["timing"]
-    typer.echo(f"{t['combinations']:,} combinations × {t['candles']:,} candles in "
-               f"{t['seconds']:.2f}s ({t['executor']}, {t['workers']} workers)")
+    typer.echo(
+        f"{t['combinations']:,} combinations × {t['candles']:,} candles in "
+        f"{t['seconds']:.2f}s ({t['executor']}, {t['workers']} workers)"
+    )
     if path is not None:
         typer.echo(f"evidence: {path}")
 
@@ -221,11 +259,27 @@ def walk_forward_cmd(
     budget = parse_memory(max_memory) if max_memory is not None else None
     candles = candles_from_options(data, symbol, timeframe, data_dir)
     with _progress_bar(not quiet, "walk-forward") as update:
-        wf = walk_forward(candles, strat, train=train, test=test, step=step, metric=metric,
-                          cash=cash, fees=fees, slippage=slippage, direction=direction,
-                          where=where, samples=samples, seed=seed, max_memory=budget,
-                          workers=workers, executor=executor, scheduler=scheduler,
-                          progress=update, **grid)
+        wf = walk_forward(
+            candles,
+            strat,
+            train=train,
+            test=test,
+            step=step,
+            metric=metric,
+            cash=cash,
+            fees=fees,
+            slippage=slippage,
+            direction=direction,
+            where=where,
+            samples=samples,
+            seed=seed,
+            max_memory=budget,
+            workers=workers,
+            executor=executor,
+            scheduler=scheduler,
+            progress=update,
+            **grid,
+        )
     if as_json:
         typer.echo(dump_json(wf.to_dict()), nl=False)
         return

@@ -40,8 +40,21 @@ __all__ = ["SweepJob", "default_max_memory", "parse_memory", "plan_chunks", "run
 
 Progress = Callable[[int, int], None]
 _COUNTS = ("total_trades", "closed_trades", "open_trades")
-_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
-          "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 2**10,
+    "KB": 2**10,
+    "KIB": 2**10,
+    "M": 2**20,
+    "MB": 2**20,
+    "MIB": 2**20,
+    "G": 2**30,
+    "GB": 2**30,
+    "GIB": 2**30,
+    "T": 2**40,
+    "TB": 2**40,
+}
 
 
 def parse_memory(value: int | float | str) -> int:
@@ -162,8 +175,9 @@ def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
     # (bars, combinations) with each combination contiguous: the core kernels and
     # stats reduce along memory in this layout
     sim = kernels.simulate(close, pos.T, cfg.cash, cfg.fees, cfg.slippage)
-    return compute_stats(sim.equity, sim.units, sim.trades, cash=cfg.cash, close=close,
-                         ts_ns=ts, period_ns=pn)
+    return compute_stats(
+        sim.equity, sim.units, sim.trades, cash=cfg.cash, close=close, ts_ns=ts, period_ns=pn
+    )
 
 
 def plan_chunks(
@@ -203,8 +217,14 @@ def _assemble(combos: pd.DataFrame, parts: list[dict[str, np.ndarray]]) -> pd.Da
 
 
 def sweep_identity(
-    frame: pd.DataFrame, strategy: Strategy, grid: Mapping[str, list[Any]], config: Config, *,
-    where: str | None, samples: int | None, seed: int | None,
+    frame: pd.DataFrame,
+    strategy: Strategy,
+    grid: Mapping[str, list[Any]],
+    config: Config,
+    *,
+    where: str | None,
+    samples: int | None,
+    seed: int | None,
 ) -> dict[str, Any]:
     """Everything that determines a sweep's numbers: its evidence id is a hash of this."""
     return {
@@ -266,12 +286,14 @@ def sweep(
     n_workers = _workers(workers, executor)
     job = SweepJob(frame, strat, config, combos, cache_bytes=_cache_bytes(budget, n_workers, frame))
     chunks = plan_chunks(job, n_workers, budget, chunk_size)
-    parts = run_chunks(job, chunks, executor=executor, workers=n_workers, scheduler=scheduler,
-                       progress=progress)
+    parts = run_chunks(
+        job, chunks, executor=executor, workers=n_workers, scheduler=scheduler, progress=progress
+    )
     out = _assemble(combos, parts)
     seconds = time.perf_counter() - started
-    out.attrs["sweep"] = sweep_identity(frame, strat, values, config, where=where,
-                                        samples=samples, seed=seed)
+    out.attrs["sweep"] = sweep_identity(
+        frame, strat, values, config, where=where, samples=samples, seed=seed
+    )
     out.attrs["sweep"]["params"] = list(combos.columns)
     out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1]
     out.attrs["timing"] = {

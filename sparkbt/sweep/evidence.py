@@ -55,8 +55,12 @@ def _pivot(results: pd.DataFrame, x: str, y: str, metric: str) -> pd.DataFrame:
 
 
 def heatmap(
-    results: pd.DataFrame, metric: str = "sharpe", x: str | None = None, y: str | None = None,
-    path: Path | str | None = None, ax: Any = None,
+    results: pd.DataFrame,
+    metric: str = "sharpe",
+    x: str | None = None,
+    y: str | None = None,
+    path: Path | str | None = None,
+    ax: Any = None,
 ) -> Any:
     """Draw ``metric`` over parameters ``x`` and ``y`` (the first two swept); save to ``path``."""
     swept = list(results.attrs.get("sweep", {}).get("swept") or [])
@@ -80,8 +84,13 @@ def heatmap(
     else:
         fig = ax.figure
     z = np.ma.masked_invalid(grid.to_numpy(dtype=float))
-    mesh = ax.pcolormesh(np.arange(grid.shape[1] + 1), np.arange(grid.shape[0] + 1), z,
-                         cmap="viridis", shading="flat")
+    mesh = ax.pcolormesh(
+        np.arange(grid.shape[1] + 1),
+        np.arange(grid.shape[0] + 1),
+        z,
+        cmap="viridis",
+        shading="flat",
+    )
     fig.colorbar(mesh, ax=ax, label=metric)
     step_x = max(1, grid.shape[1] // 12)
     step_y = max(1, grid.shape[0] // 12)
@@ -120,7 +129,8 @@ def _read_sweep(path: Path) -> SweepEvidence:
     meta = json.loads((path / "sweep.json").read_text())
     results = pd.read_parquet(path / "results.parquet")
     results.attrs["sweep"] = meta["identity"] | {
-        "params": meta.get("params", []), "swept": meta.get("swept", [])
+        "params": meta.get("params", []),
+        "swept": meta.get("swept", []),
     }
     return SweepEvidence(path=path, meta=meta, results=results)
 
@@ -129,8 +139,12 @@ LOADERS["sweep.json"] = _read_sweep
 
 
 def save_sweep(
-    results: pd.DataFrame, evidence_dir: str | Path | None = None, *, metric: str = "sharpe",
-    top: int = 10, plot: bool = True,
+    results: pd.DataFrame,
+    evidence_dir: str | Path | None = None,
+    *,
+    metric: str = "sharpe",
+    top: int = 10,
+    plot: bool = True,
 ) -> Path:
     """Write the evidence folder of a ``sweep()`` frame; returns its path."""
     identity = results.attrs.get("sweep")

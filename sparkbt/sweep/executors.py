@@ -70,7 +70,11 @@ def _run_serial(
 
 
 def _collect(
-    futures: dict[Any, int], n: int, total: int, sizes: list[int], progress: Progress | None,
+    futures: dict[Any, int],
+    n: int,
+    total: int,
+    sizes: list[int],
+    progress: Progress | None,
     wait_any: Callable[[set[Any]], set[Any]],
 ) -> list[dict[str, np.ndarray]]:
     results: list[dict[str, np.ndarray] | None] = [None] * n
@@ -99,8 +103,10 @@ def _run_processes(
         # only run numpy on inherited arrays and never touch those threads' locks.
         warnings.filterwarnings("ignore", message=r".*fork\(\).*", category=DeprecationWarning)
         pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(chunks)), mp_context=ctx,
-            initializer=_init_worker, initargs=(job,),
+            max_workers=min(workers, len(chunks)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(job,),
         )
         try:
             futures = {pool.submit(_run_in_worker, lo, hi): i for i, (lo, hi) in enumerate(chunks)}

@@ -113,8 +113,7 @@ def build_grid(
     total = math.prod(sizes)
     if total > MAX_COMBINATIONS:
         raise ConfigError(
-            f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); "
-            "use coarser steps"
+            f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); use coarser steps"
         )
     idx = np.indices(sizes).reshape(len(sizes), total)
     cols = {

@@ -69,8 +69,10 @@ class WalkForwardResult:
 
     def to_dict(self) -> dict[str, Any]:
         rows = [
-            {k: v.isoformat() if isinstance(v, pd.Timestamp) else json_safe(v)
-             for k, v in r.items()}
+            {
+                k: v.isoformat() if isinstance(v, pd.Timestamp) else json_safe(v)
+                for k, v in r.items()
+            }
             for r in self.folds.to_dict("records")
         ]
         return {"summary": {k: json_safe(v) for k, v in self.summary.items()}, "folds": rows}
@@ -131,16 +133,28 @@ def walk_forward(
             f"walk-forward: {len(frame):,} candles are fewer than train + test "
             f"({n_train:,} + {n_test:,} bars)"
         )
-    opts = {"cash": cash, "fees": fees, "slippage": slippage, "direction": direction,
-            "where": where, "samples": samples, "seed": seed, "max_memory": max_memory,
-            "workers": workers, "executor": executor, "scheduler": scheduler}
+    opts = {
+        "cash": cash,
+        "fees": fees,
+        "slippage": slippage,
+        "direction": direction,
+        "where": where,
+        "samples": samples,
+        "seed": seed,
+        "max_memory": max_memory,
+        "workers": workers,
+        "executor": executor,
+        "scheduler": scheduler,
+    }
     rows, oos_rows = [], []
     for k, s in enumerate(starts):
         train_frame = frame.iloc[s : s + n_train]
         fold_progress = None
         if progress is not None:
+
             def fold_progress(done: int, total: int, k: int = k) -> None:
                 progress(k * total + done, len(starts) * total)
+
         ins = sweep(train_frame, strat, progress=fold_progress, **opts, **grid)
         best = rank(ins, metric).iloc[0]
         params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
@@ -150,8 +164,10 @@ def walk_forward(
         idx = frame.index
         row: dict[str, Any] = {
             "fold": k,
-            "train_start": idx[s], "train_end": idx[s + n_train - 1],
-            "test_start": idx[s + n_train], "test_end": idx[s + n_train + n_test - 1],
+            "train_start": idx[s],
+            "train_end": idx[s + n_train - 1],
+            "test_start": idx[s + n_train],
+            "test_end": idx[s + n_train + n_test - 1],
             **{p: (v.item() if isinstance(v, np.generic) else v) for p, v in params.items()},
             f"is_{metric}": float(best[metric]),
             f"oos_{metric}": float(oos[metric][0]),
@@ -163,5 +179,6 @@ def walk_forward(
         rows.append(row)
         oos_rows.append({"fold": k, **params, **{key: oos[key][0] for key in STAT_KEYS}})
     folds = pd.DataFrame(rows)
-    return WalkForwardResult(folds=folds, oos=pd.DataFrame(oos_rows),
-                             summary=_summary(folds, metric))
+    return WalkForwardResult(
+        folds=folds, oos=pd.DataFrame(oos_rows), summary=_summary(folds, metric)
+    )

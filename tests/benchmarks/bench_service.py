@@ -55,10 +55,24 @@ def start_server(root: Path, workers: int, impl: str) -> tuple[subprocess.Popen[
     env = dict(os.environ, SPARKBT_ADMIN_TOKEN=TOKEN, BACKTEST_IMPL=impl)
     log = open(root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sparkbt.cli", "serve", "--port", str(port),
-         "--workers", str(workers), "--evidence-dir", str(root / "evidence"),
-         "--data-dir", str(root / "data")],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "sparkbt.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--evidence-dir",
+            str(root / "evidence"),
+            "--data-dir",
+            str(root / "data"),
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     log.close()
     url = f"http://127.0.0.1:{port}"
@@ -80,8 +94,9 @@ def histogram(url: str, name: str) -> list[tuple[float, float]]:
     text = httpx.get(f"{url}/metrics", timeout=10).text
     for fam in text_string_to_metric_families(text):
         if fam.name == name:
-            return [(float(s.labels["le"]), s.value) for s in fam.samples
-                    if s.name.endswith("_bucket")]
+            return [
+                (float(s.labels["le"]), s.value) for s in fam.samples if s.name.endswith("_bucket")
+            ]
     raise SystemExit(f"{name} not exported")
 
 
@@ -110,14 +125,16 @@ async def _burst(url: str, indices: range, concurrency: int) -> tuple[list[float
     todo = iter(indices)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"x-admin-token": TOKEN, "content-type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30,
-                                 trust_env=False) as client:
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=30, trust_env=False
+    ) as client:
 
         async def one_worker() -> None:
             nonlocal failures
             for i in todo:
-                body = json.dumps({"params": {"fast": 2 + i % 20, "slow": 30 + i // 20},
-                                   "notes": f"bench {i}"})
+                body = json.dumps(
+                    {"params": {"fast": 2 + i % 20, "slow": 30 + i // 20}, "notes": f"bench {i}"}
+                )
                 t0 = time.perf_counter()
                 resp = await client.post("/api/backtest/start", content=body, headers=headers)
                 latencies.append((time.perf_counter() - t0) * 1000.0)
@@ -142,8 +159,9 @@ def burst(
     """
     if procs <= 1:
         return _client_proc((url, range(offset, offset + n), concurrency))
-    shares = [(url, range(offset + k, offset + n, procs), concurrency // procs)
-              for k in range(procs)]
+    shares = [
+        (url, range(offset + k, offset + n, procs), concurrency // procs) for k in range(procs)
+    ]
     with mp.get_context("spawn").Pool(procs) as pool:
         parts = pool.map(_client_proc, shares)
     return ([x for p in parts for x in p[0]], sum(p[1] for p in parts), sum(p[2] for p in parts))
@@ -160,8 +178,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--impl", choices=("engine", "mock"), default="engine")
     ap.add_argument("--drain-timeout", type=float, default=600.0)
-    ap.add_argument("--client-procs", type=int, default=2,
-                    help="split the 20 connections over this many client processes (see above)")
+    ap.add_argument(
+        "--client-procs",
+        type=int,
+        default=2,
+        help="split the 20 connections over this many client processes (see above)",
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sparkbt-bench-") as tmp:
@@ -174,16 +196,19 @@ def main() -> int:
             _, warm_failures, _ = burst(url, warm, args.concurrency, 1, offset=10_000)
             assert warm_failures == 0, "warm-up start requests failed"
             settle = time.monotonic() + 15
-            while (httpx.get(f"{url}/healthz").json()["busy"] < args.workers
-                   and time.monotonic() < settle):
+            while (
+                httpx.get(f"{url}/healthz").json()["busy"] < args.workers
+                and time.monotonic() < settle
+            ):
                 time.sleep(0.01)
             busy_before = httpx.get(f"{url}/healthz").json()["busy"]
             before = histogram(url, "bt_enqueue_latency_ms")
             server = psutil.Process(proc.pid)
             cpu0 = sum(server.cpu_times()[:2])
             t0 = time.perf_counter()
-            lat, failures, client_cpu = burst(url, args.requests, args.concurrency,
-                                              args.client_procs)
+            lat, failures, client_cpu = burst(
+                url, args.requests, args.concurrency, args.client_procs
+            )
             wall = time.perf_counter() - t0
             cpu = {"server": sum(server.cpu_times()[:2]) - cpu0, "client": client_cpu}
             health = httpx.get(f"{url}/healthz").json()
@@ -199,29 +224,47 @@ def main() -> int:
             jobs = httpx.get(f"{url}/api/backtest", params={"limit": 10_000}).json()["jobs"]
             finished = [j for j in jobs if j["status"] in ("done", "failed")]
             done = sum(j["status"] == "done" for j in finished)
-            span = (max(ts(j["finished_at"]) for j in finished)
-                    - min(ts(j["started_at"]) for j in finished)) if finished else float("nan")
+            span = (
+                (
+                    max(ts(j["finished_at"]) for j in finished)
+                    - min(ts(j["started_at"]) for j in finished)
+                )
+                if finished
+                else float("nan")
+            )
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
 
     p95 = pct(lat, 0.95)
-    print(f"service bench: impl={args.impl} workers={args.workers} "
-          f"requests={args.requests} concurrency={args.concurrency} "
-          f"client processes={args.client_procs}")
-    print(f"  workers busy when the burst started: {busy_before}/{args.workers}; "
-          f"after it: {health['busy']}/{args.workers}, {health['queued']} queued")
-    print(f"  burst: {wall:.2f} s, {args.requests / wall:.0f} req/s, non-201: {failures}; "
-          f"CPU s used by the server {cpu['server']:.2f}, by the client {cpu['client']:.2f}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"service bench: impl={args.impl} workers={args.workers} "
+        f"requests={args.requests} concurrency={args.concurrency} "
+        f"client processes={args.client_procs}"
+    )
+    print(
+        f"  workers busy when the burst started: {busy_before}/{args.workers}; "
+        f"after it: {health['busy']}/{args.workers}, {health['queued']} queued"
+    )
+    print(
+        f"  burst: {wall:.2f} s, {args.requests / wall:.0f} req/s, non-201: {failures}; "
+        f"CPU s used by the server {cpu['server']:.2f}, by the client {cpu['client']:.2f}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print("  enqueue latency ms    p50      p95      p99      max")
-    print(f"    client side     {pct(lat, .5):7.2f}  {p95:7.2f}  {pct(lat, .99):7.2f}  "
-          f"{max(lat):7.2f}")
-    print(f"    bt_enqueue_latency_ms (bucket-interpolated) "
-          f"{bucket_quantile(.5, before, after):7.2f}  {bucket_quantile(.95, before, after):7.2f}"
-          f"  {bucket_quantile(.99, before, after):7.2f}")
-    print(f"  jobs: {len(finished)}/{total} finished ({done} done) in {span:.1f} s of worker "
-          f"time -> {len(finished) / span:.1f} jobs/s completed")
+    print(
+        f"    client side     {pct(lat, 0.5):7.2f}  {p95:7.2f}  {pct(lat, 0.99):7.2f}  "
+        f"{max(lat):7.2f}"
+    )
+    print(
+        f"    bt_enqueue_latency_ms (bucket-interpolated) "
+        f"{bucket_quantile(0.5, before, after):7.2f}  {bucket_quantile(0.95, before, after):7.2f}"
+        f"  {bucket_quantile(0.99, before, after):7.2f}"
+    )
+    print(
+        f"  jobs: {len(finished)}/{total} finished ({done} done) in {span:.1f} s of worker "
+        f"time -> {len(finished) / span:.1f} jobs/s completed"
+    )
     verdict = "PASS" if p95 < SLO_P95_MS else "FAIL"
     print(f"  SLO p95 enqueue < {SLO_P95_MS:g} ms: {verdict} ({p95:.2f} ms)")
     return 0 if verdict == "PASS" and failures == 0 else 1

@@ -81,16 +81,35 @@ def child_sparkbt(n: int, fast: str, slow: str, progress: bool, max_memory: str 
     started = time.perf_counter()
     if bar is not None:
         with bar as update:
-            out = sweep(candles, "sma_cross", fast=fast, slow=slow, where="fast < slow",
-                        fees=0.001, progress=update, max_memory=max_memory)
+            out = sweep(
+                candles,
+                "sma_cross",
+                fast=fast,
+                slow=slow,
+                where="fast < slow",
+                fees=0.001,
+                progress=update,
+                max_memory=max_memory,
+            )
     else:
-        out = sweep(candles, "sma_cross", fast=fast, slow=slow, where="fast < slow",
-                    fees=0.001, max_memory=max_memory)
+        out = sweep(
+            candles,
+            "sma_cross",
+            fast=fast,
+            slow=slow,
+            where="fast < slow",
+            fees=0.001,
+            max_memory=max_memory,
+        )
     seconds = time.perf_counter() - started
     keys = ["total_return", "max_drawdown", "total_trades", "win_rate"]
-    return {"seconds": seconds, "combos": len(out), "candles": n,
-            "workers": out.attrs["timing"]["workers"],
-            "stats": {k: out[k].astype(float).tolist() for k in keys}}
+    return {
+        "seconds": seconds,
+        "combos": len(out),
+        "candles": n,
+        "workers": out.attrs["timing"]["workers"],
+        "stats": {k: out[k].astype(float).tolist() for k in keys},
+    }
 
 
 def child_vectorbt(n: int) -> dict:
@@ -117,8 +136,9 @@ def child_vectorbt(n: int) -> dict:
         {p: np.nan_to_num(np.sign(fast_ma[p[0]] - slow_ma[p[1]])) for p in pairs},
         index=candles.index,
     )
-    pf = vbt.Portfolio.from_signals(close, targets > 0, targets <= 0, size=np.inf, fees=0.001,
-                                    init_cash=10_000.0, freq="1h")
+    pf = vbt.Portfolio.from_signals(
+        close, targets > 0, targets <= 0, size=np.inf, fees=0.001, init_cash=10_000.0, freq="1h"
+    )
     stats = {
         "total_return": pf.total_return().to_numpy(),
         "max_drawdown": -pf.max_drawdown().to_numpy(),
@@ -126,8 +146,12 @@ def child_vectorbt(n: int) -> dict:
         "win_rate": pf.trades.closed.win_rate().to_numpy(),
     }
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "combos": len(pairs), "candles": n,
-            "stats": {k: v.tolist() for k, v in stats.items()}}
+    return {
+        "seconds": seconds,
+        "combos": len(pairs),
+        "candles": n,
+        "stats": {k: v.tolist() for k, v in stats.items()},
+    }
 
 
 def _max_rel_diff(a: dict, b: dict) -> float:
@@ -161,36 +185,53 @@ def main() -> None:
         print(json.dumps(res))
         return
     if args.big:
-        print("1,000,000 hourly candles x 10,000 combinations (fast 5..104 x slow 110..1100:10), "
-              f"max_memory {args.max_memory}")
+        print(
+            "1,000,000 hourly candles x 10,000 combinations (fast 5..104 x slow 110..1100:10), "
+            f"max_memory {args.max_memory}"
+        )
         r = run_child("sparkbt", "1000000", "5:104", "110:1100:10", "1", args.max_memory)
         cc = r["candles"] * r["combos"]
-        print(f"sparkbt: {r['combos']:,} combos in {r['seconds']:.1f}s, peak RSS "
-              f"{r['peak_rss_gb']:.2f} GB, {cc / r['seconds']:,.0f} candle·combos/s")
+        print(
+            f"sparkbt: {r['combos']:,} combos in {r['seconds']:.1f}s, peak RSS "
+            f"{r['peak_rss_gb']:.2f} GB, {cc / r['seconds']:,.0f} candle·combos/s"
+        )
         return
     n = 100_000
-    print(f"grid: sma_cross fast {FAST} x slow {SLOW} where fast < slow, {n:,} hourly candles, "
-          f"fees 0.001, max_memory {args.max_memory}")
+    print(
+        f"grid: sma_cross fast {FAST} x slow {SLOW} where fast < slow, {n:,} hourly candles, "
+        f"fees 0.001, max_memory {args.max_memory}"
+    )
     sp = run_child("sparkbt", str(n), FAST, SLOW, "0", args.max_memory)
     cc = sp["candles"] * sp["combos"]
-    print(f"sparkbt : {sp['combos']:,} combos in {sp['seconds']:7.2f}s  peak RSS "
-          f"{sp['peak_rss_gb']:.2f} GB  ({cc / sp['seconds']:,.0f} candle·combos/s, "
-          f"{sp['workers']} workers)")
+    print(
+        f"sparkbt : {sp['combos']:,} combos in {sp['seconds']:7.2f}s  peak RSS "
+        f"{sp['peak_rss_gb']:.2f} GB  ({cc / sp['seconds']:,.0f} candle·combos/s, "
+        f"{sp['workers']} workers)"
+    )
     if not args.skip_vectorbt:
         vb = run_child("vectorbt", str(n))
-        print(f"vectorbt: {vb['combos']:,} combos in {vb['seconds']:7.2f}s  peak RSS "
-              f"{vb['peak_rss_gb']:.2f} GB")
-        print(f"speed-up {vb['seconds'] / sp['seconds']:.1f}x, memory "
-              f"{vb['peak_rss_gb'] / sp['peak_rss_gb']:.1f}x less; max relative difference of "
-              f"the 4 stats: {_max_rel_diff(sp['stats'], vb['stats']):.2e}")
+        print(
+            f"vectorbt: {vb['combos']:,} combos in {vb['seconds']:7.2f}s  peak RSS "
+            f"{vb['peak_rss_gb']:.2f} GB"
+        )
+        print(
+            f"speed-up {vb['seconds'] / sp['seconds']:.1f}x, memory "
+            f"{vb['peak_rss_gb'] / sp['peak_rss_gb']:.1f}x less; max relative difference of "
+            f"the 4 stats: {_max_rel_diff(sp['stats'], vb['stats']):.2e}"
+        )
     if not args.skip_scaling:
         print("scaling (same grid):")
         for size in (10_000, 100_000, 1_000_000):
-            r = sp if size == n else run_child("sparkbt", str(size), FAST, SLOW, "0",
-                                               args.max_memory)
+            r = (
+                sp
+                if size == n
+                else run_child("sparkbt", str(size), FAST, SLOW, "0", args.max_memory)
+            )
             cc = r["candles"] * r["combos"]
-            print(f"  {size:>9,} candles: {r['seconds']:7.2f}s  peak RSS {r['peak_rss_gb']:.2f} GB"
-                  f"  {cc / r['seconds']:,.0f} candle·combos/s")
+            print(
+                f"  {size:>9,} candles: {r['seconds']:7.2f}s  peak RSS {r['peak_rss_gb']:.2f} GB"
+                f"  {cc / r['seconds']:,.0f} candle·combos/s"
+            )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,11 @@ def rest_for(url: str, clock: FakeClock, **kw) -> BtcturkRest:
     """A REST client on the fake exchange whose waits run on ``clock`` (no real sleeping)."""
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
     return BtcturkRest(
-        Endpoints(graph=url, rest=url, ws="ws://unused"), limiter=limiter,
-        backoff=Backoff(base=0.5, cap=8, rng=random.Random(3)), sleep=clock.sleep, **kw,
+        Endpoints(graph=url, rest=url, ws="ws://unused"),
+        limiter=limiter,
+        backoff=Backoff(base=0.5, cap=8, rng=random.Random(3)),
+        sleep=clock.sleep,
+        **kw,
     )
 
 

@@ -67,19 +67,23 @@ def tape_candles(trades: Iterable[dict[str, Any]], period_s: int) -> pd.DataFram
     if not rows:
         index = pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns")
         return pd.DataFrame({c: np.array([], dtype="float64") for c in TAPE_COLUMNS}, index=index)
-    df = pd.DataFrame({
-        "start": [(t["D"] // 1000) // period_s * period_s for t in rows],
-        "price": [float(t["P"]) for t in rows],
-        "amount": [Decimal(t["A"]) for t in rows],
-    })
+    df = pd.DataFrame(
+        {
+            "start": [(t["D"] // 1000) // period_s * period_s for t in rows],
+            "price": [float(t["P"]) for t in rows],
+            "amount": [Decimal(t["A"]) for t in rows],
+        }
+    )
     g = df.groupby("start", sort=True)
-    out = pd.DataFrame({
-        "open": g["price"].first(),
-        "high": g["price"].max(),
-        "low": g["price"].min(),
-        "close": g["price"].last(),
-        "volume": g["amount"].apply(lambda s: float(sum(s, Decimal(0)))),
-    })
+    out = pd.DataFrame(
+        {
+            "open": g["price"].first(),
+            "high": g["price"].max(),
+            "low": g["price"].min(),
+            "close": g["price"].last(),
+            "volume": g["amount"].apply(lambda s: float(sum(s, Decimal(0)))),
+        }
+    )
     out.index = pd.DatetimeIndex(
         pd.to_datetime(out.index.to_numpy(), unit="s", utc=True), name="timestamp"
     ).as_unit("ns")
@@ -87,8 +91,13 @@ def tape_candles(trades: Iterable[dict[str, Any]], period_s: int) -> pd.DataFram
 
 
 def history_tape(
-    tape: Tape, symbol: str, start: pd.Timestamp, end: pd.Timestamp, period_s: int,
-    seed: int = 1, quiet_every: int = 7,
+    tape: Tape,
+    symbol: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    period_s: int,
+    seed: int = 1,
+    quiet_every: int = 7,
 ) -> None:
     """Random trades from ``start`` to ``end``; every ``quiet_every``-th period has none (a gap)."""
     rng = random.Random(seed)
@@ -99,8 +108,9 @@ def history_tape(
             continue
         for ts in sorted(rng.randrange(p * 1000, (p + period_s) * 1000) for _ in range(3)):
             price = max(1.0, price + rng.uniform(-2, 2))
-            tape.add(symbol, ts, f"{price:.2f}", f"{rng.randint(1, 9999) / 1000:.3f}",
-                     rng.randint(0, 1))
+            tape.add(
+                symbol, ts, f"{price:.2f}", f"{rng.randint(1, 9999) / 1000:.3f}", rng.randint(0, 1)
+            )
 
 
 # ----------------------------------------------------------------------------- faults
@@ -139,9 +149,16 @@ class FakeBtcturk:
     """``with FakeBtcturk(tape, symbols) as fake:`` → ``fake.url`` / ``fake.ws_url``."""
 
     def __init__(
-        self, tape: Tape, symbols: Iterable[str], *, faults: Faults | None = None,
-        clock: ScaledClock | None = None, live: dict[str, float] | None = None,
-        trade_every: float = 0.02, quiet: dict[str, tuple[int, int]] | None = None, seed: int = 7,
+        self,
+        tape: Tape,
+        symbols: Iterable[str],
+        *,
+        faults: Faults | None = None,
+        clock: ScaledClock | None = None,
+        live: dict[str, float] | None = None,
+        trade_every: float = 0.02,
+        quiet: dict[str, tuple[int, int]] | None = None,
+        seed: int = 7,
     ) -> None:
         self.tape, self.symbols = tape, list(symbols)
         self.faults = faults or Faults()
@@ -175,8 +192,12 @@ class FakeBtcturk:
 
     async def _start(self) -> None:
         self._server = await serve(
-            self._ws_handler, "127.0.0.1", 0, process_request=self._http,
-            ping_interval=None, compression=None,
+            self._ws_handler,
+            "127.0.0.1",
+            0,
+            process_request=self._http,
+            ping_interval=None,
+            compression=None,
         )
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -228,16 +249,18 @@ class FakeBtcturk:
         if path == "/v1/klines/history":
             if f.http_429 > 0:
                 f.http_429 -= 1
-                body = {"message": "TOO_MANY_REQUESTS", "success": False, "code": 429,
-                        "data": None}
+                body = {"message": "TOO_MANY_REQUESTS", "success": False, "code": 429, "data": None}
                 return 429, body, {"Retry-After": f.retry_after}
             if f.http_503 > 0:
                 f.http_503 -= 1
                 return 503, "<html><body>Service Unavailable</body></html>", {}
             return 200, self._klines(q), {}
         if path == "/api/v2/server/exchangeinfo":
-            info = {"timeZone": "UTC", "serverTime": int(self.clock() * 1000),
-                    "symbols": [self._symbol_info(s) for s in self.symbols]}
+            info = {
+                "timeZone": "UTC",
+                "serverTime": int(self.clock() * 1000),
+                "symbols": [self._symbol_info(s) for s in self.symbols],
+            }
             return 200, self._envelope(info), {}
         if path == "/api/v2/trades":
             sym = q.get("pairSymbol", "").upper().replace("_", "")
@@ -257,20 +280,42 @@ class FakeBtcturk:
         num, den = sym[:-3], sym[-3:]
         if sym.endswith("USDT"):
             num, den = sym[:-4], "USDT"
-        return {"id": abs(hash(sym)) % 1000, "name": sym, "nameNormalized": f"{num}_{den}",
-                "status": "TRADING", "numerator": num, "denominator": den,
-                "numeratorScale": 8, "denominatorScale": 2, "hasFraction": False,
-                "filters": [], "orderMethods": ["MARKET", "LIMIT"], "displayFormat": "#,###",
-                "commissionFromNumerator": False, "order": 1, "priceRounding": False,
-                "isNew": False, "marketPriceWarningThresholdPercentage": 0.25,
-                "maximumOrderAmount": None, "maximumLimitOrderPrice": 0,
-                "minimumLimitOrderPrice": 0}
+        return {
+            "id": abs(hash(sym)) % 1000,
+            "name": sym,
+            "nameNormalized": f"{num}_{den}",
+            "status": "TRADING",
+            "numerator": num,
+            "denominator": den,
+            "numeratorScale": 8,
+            "denominatorScale": 2,
+            "hasFraction": False,
+            "filters": [],
+            "orderMethods": ["MARKET", "LIMIT"],
+            "displayFormat": "#,###",
+            "commissionFromNumerator": False,
+            "order": 1,
+            "priceRounding": False,
+            "isNew": False,
+            "marketPriceWarningThresholdPercentage": 0.25,
+            "maximumOrderAmount": None,
+            "maximumLimitOrderPrice": 0,
+            "minimumLimitOrderPrice": 0,
+        }
 
     @staticmethod
     def _rest_trade(sym: str, t: dict[str, Any]) -> dict[str, Any]:
-        return {"pair": sym, "pairNormalized": f"{sym[:-3]}_{sym[-3:]}", "numerator": sym[:-3],
-                "denominator": sym[-3:], "date": t["D"], "tid": t["I"], "price": t["P"],
-                "amount": t["A"], "side": "buy" if t["S"] == 0 else "sell"}
+        return {
+            "pair": sym,
+            "pairNormalized": f"{sym[:-3]}_{sym[-3:]}",
+            "numerator": sym[:-3],
+            "denominator": sym[-3:],
+            "date": t["D"],
+            "tid": t["I"],
+            "price": t["P"],
+            "amount": t["A"],
+            "side": "buy" if t["S"] == 0 else "sell",
+        }
 
     def _klines(self, q: dict[str, str]) -> str:
         f = self.faults
@@ -281,8 +326,10 @@ class FakeBtcturk:
         lo, hi = int(q["from"]), int(q["to"])
         trades = [t for t in self.tape.of(sym) if lo * 1000 <= t["D"] < (hi + step) * 1000]
         frame = tape_candles(trades, step)
-        frame = frame[(frame.index >= pd.Timestamp(lo, unit="s", tz="UTC"))
-                      & (frame.index <= pd.Timestamp(hi, unit="s", tz="UTC"))]
+        frame = frame[
+            (frame.index >= pd.Timestamp(lo, unit="s", tz="UTC"))
+            & (frame.index <= pd.Timestamp(hi, unit="s", tz="UTC"))
+        ]
         if f.zero_volume_gaps and len(frame):
             full = pd.date_range(frame.index[0], frame.index[-1], freq=pd.Timedelta(seconds=step))
             frame = frame.reindex(full)
@@ -290,15 +337,22 @@ class FakeBtcturk:
             for c in ("open", "high", "low"):
                 frame[c] = frame[c].fillna(frame["close"])
             frame["volume"] = frame["volume"].fillna(0.0)
-        frame = frame.iloc[-f.cap:] if f.cap else frame
+        frame = frame.iloc[-f.cap :] if f.cap else frame
         if frame.empty:
             if f.empty == "no_data":
                 return '{"s":"no_data"}'
             s = "null" if f.empty == "null" else '"ok"'
             return '{"s":' + s + ',"t":[],"h":[],"o":[],"l":[],"c":[],"v":[]}'
-        cols = {k: ",".join(_num(v, f.float32) for v in frame[c])
-                for k, c in (("h", "high"), ("o", "open"), ("l", "low"), ("c", "close"),
-                             ("v", "volume"))}
+        cols = {
+            k: ",".join(_num(v, f.float32) for v in frame[c])
+            for k, c in (
+                ("h", "high"),
+                ("o", "open"),
+                ("l", "low"),
+                ("c", "close"),
+                ("v", "volume"),
+            )
+        }
         ts = ",".join(str(int(x) // 10**9) for x in frame.index.asi8)
         arrays = ",".join(f'"{k}":[{cols[k]}]' for k in "holcv")
         return f'{{"s":"ok","t":[{ts}],{arrays}}}'
@@ -329,12 +383,26 @@ class FakeBtcturk:
                 if not body.get("join"):
                     self._subscribers.get(sym, set()).discard(ws)
                     continue
-                await ws.send(json.dumps([100, {"type": 100, "ok": True,
-                                                "message": f"join|trade:{sym}"}]))
-                recent = self.tape.of(sym)[-self.faults.snapshot_size:]
+                await ws.send(
+                    json.dumps([100, {"type": 100, "ok": True, "message": f"join|trade:{sym}"}])
+                )
+                recent = self.tape.of(sym)[-self.faults.snapshot_size :]
                 items = [dict(t) for t in reversed(recent)]  # newest first
-                await ws.send(json.dumps([421, {"type": 421, "symbol": sym, "items": items,
-                                                "channel": "trade", "event": sym, "join": True}]))
+                await ws.send(
+                    json.dumps(
+                        [
+                            421,
+                            {
+                                "type": 421,
+                                "symbol": sym,
+                                "items": items,
+                                "channel": "trade",
+                                "event": sym,
+                                "join": True,
+                            },
+                        ]
+                    )
+                )
                 self._subscribers.setdefault(sym, set()).add(ws)
                 if self.faults.duplicates:
                     for t in recent[-3:]:  # overlap between the snapshot and the stream
@@ -357,8 +425,20 @@ class FakeBtcturk:
 
     @staticmethod
     def _frame_422(sym: str, t: dict[str, Any]) -> str:
-        return json.dumps([422, {"type": 422, "PS": sym, "D": t["D"], "I": t["I"], "A": t["A"],
-                                 "P": t["P"], "S": t["S"]}])
+        return json.dumps(
+            [
+                422,
+                {
+                    "type": 422,
+                    "PS": sym,
+                    "D": t["D"],
+                    "I": t["I"],
+                    "A": t["A"],
+                    "P": t["P"],
+                    "S": t["S"],
+                },
+            ]
+        )
 
     async def _generate(self) -> None:
         prices = dict(self.live)
@@ -371,8 +451,13 @@ class FakeBtcturk:
             if every and (now_ms // 60_000) % every == phase:
                 continue
             prices[sym] = max(1.0, prices[sym] + self.rng.uniform(-1, 1))
-            trade = self.tape.add(sym, now_ms, f"{prices[sym]:.2f}",
-                                  f"{self.rng.randint(1, 5000) / 1000:.3f}", self.rng.randint(0, 1))
+            trade = self.tape.add(
+                sym,
+                now_ms,
+                f"{prices[sym]:.2f}",
+                f"{self.rng.randint(1, 5000) / 1000:.3f}",
+                self.rng.randint(0, 1),
+            )
             n += 1
             frame = self._frame_422(sym, trade)
             for ws in list(self._subscribers.get(sym, ())):

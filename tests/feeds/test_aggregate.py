@@ -22,8 +22,15 @@ def trade(i: int, ts: int, price: str, amount: str = "1.5") -> dict:
 
 def test_builder_matches_reference_with_duplicates_and_shuffling():
     rng = random.Random(4)
-    tape = [trade(i, T0 + 60_000 + i * 1_700, f"{100 + rng.uniform(-5, 5):.2f}",
-                  f"{rng.randint(1, 999) / 1000:.3f}") for i in range(200)]
+    tape = [
+        trade(
+            i,
+            T0 + 60_000 + i * 1_700,
+            f"{100 + rng.uniform(-5, 5):.2f}",
+            f"{rng.randint(1, 999) / 1000:.3f}",
+        )
+        for i in range(200)
+    ]
     feed = tape + rng.sample(tape, 40)  # duplicated ids (snapshot + stream overlap)
     rng.shuffle(feed)  # arrival order within the grace window must not matter
     b = CandleBuilder(MIN, T0, grace_ms=10**9)  # nothing final until flush
@@ -33,8 +40,9 @@ def test_builder_matches_reference_with_duplicates_and_shuffling():
     out = candles_frame(b.flush(T0 + 10 * 60_000))
     assert b.duplicates == 40
     ref = tape_candles(tape, 60)
-    pd.testing.assert_frame_equal(out, ref[ref.index < pd.Timestamp(T0 + 9 * 60_000, unit="ms",
-                                                                     tz="UTC")], check_freq=False)
+    pd.testing.assert_frame_equal(
+        out, ref[ref.index < pd.Timestamp(T0 + 9 * 60_000, unit="ms", tz="UTC")], check_freq=False
+    )
 
 
 def test_grace_late_trades_and_the_partial_first_period():

@@ -35,8 +35,21 @@ def files(root) -> list:
 
 def test_fetch_writes_the_store_and_is_idempotent(fake, tmp_path):
     data = tmp_path / "data"
-    args = ("data", "fetch", "btcturk", "--symbol", "btctry", "--timeframe", "1h",
-            "--since", "2024-01-01", "--until", "2024-01-04", "--data-dir", str(data))
+    args = (
+        "data",
+        "fetch",
+        "btcturk",
+        "--symbol",
+        "btctry",
+        "--timeframe",
+        "1h",
+        "--since",
+        "2024-01-01",
+        "--until",
+        "2024-01-04",
+        "--data-dir",
+        str(data),
+    )
     env = {"SPARKBT_BTCTURK_GRAPH_URL": fake.url, "SPARKBT_BTCTURK_REST_URL": fake.url}
     first = invoke(*args, env=env)
     assert first.exit_code == 0, first.output
@@ -78,12 +91,27 @@ def test_bad_input_exits_2_and_leaves_the_store_untouched(fake, tmp_path, extra,
     url = fake.url
     if extra == ["--unreachable"]:
         url, extra = f"http://127.0.0.1:{_free_port()}", []
-    opts = {"--symbol": "BTCTRY", "--timeframe": "1h", "--since": "2024-01-01",
-            "--until": "2024-01-03"}
+    opts = {
+        "--symbol": "BTCTRY",
+        "--timeframe": "1h",
+        "--since": "2024-01-01",
+        "--until": "2024-01-03",
+    }
     for flag, value in zip(extra[::2], extra[1::2], strict=True):
         opts[flag] = value
-    args = ["data", "fetch", "btcturk", "--graph-url", url, "--rest-url", url,
-            "--data-dir", str(data), "--max-retries", "0"]
+    args = [
+        "data",
+        "fetch",
+        "btcturk",
+        "--graph-url",
+        url,
+        "--rest-url",
+        url,
+        "--data-dir",
+        str(data),
+        "--max-retries",
+        "0",
+    ]
     for flag, value in opts.items():
         args += [flag, value]
     result = invoke(*args)
@@ -94,10 +122,26 @@ def test_bad_input_exits_2_and_leaves_the_store_untouched(fake, tmp_path, extra,
 
 
 def test_feed_runs_for_a_duration_and_serves_metrics(fake, tmp_path):
-    result = invoke("feed", "btcturk", "--symbols", "BTCTRY,ETHTRY", "--timeframe", "1m",
-                    "--ws-url", fake.ws_url, "--graph-url", fake.url, "--rest-url", fake.url,
-                    "--data-dir", str(tmp_path / "d"), "--duration", "0.8",
-                    "--metrics-port", "0")
+    result = invoke(
+        "feed",
+        "btcturk",
+        "--symbols",
+        "BTCTRY,ETHTRY",
+        "--timeframe",
+        "1m",
+        "--ws-url",
+        fake.ws_url,
+        "--graph-url",
+        fake.url,
+        "--rest-url",
+        fake.url,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--duration",
+        "0.8",
+        "--metrics-port",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     assert "metrics on http://127.0.0.1:" in result.output
     assert "btcturk 1m " in result.output  # the status line (not a tty)
@@ -116,9 +160,22 @@ def test_feed_runs_for_a_duration_and_serves_metrics(fake, tmp_path):
     ],
 )
 def test_feed_bad_input_exits_2(fake, tmp_path, args, message):
-    result = invoke("feed", "btcturk", *args, "--ws-url", fake.ws_url, "--graph-url", fake.url,
-                    "--rest-url", fake.url, "--data-dir", str(tmp_path / "d"), "--quiet",
-                    "--duration", "5")
+    result = invoke(
+        "feed",
+        "btcturk",
+        *args,
+        "--ws-url",
+        fake.ws_url,
+        "--graph-url",
+        fake.url,
+        "--rest-url",
+        fake.url,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--quiet",
+        "--duration",
+        "5",
+    )
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "d").exists()
@@ -131,14 +188,42 @@ def test_help_lists_the_commands():
 
 def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
     data = str(tmp_path / "data")
-    fetched = invoke("data", "fetch", "btcturk", "--symbol", "BTCTRY", "--since", "2024-01-01",
-                     "--until", "2024-01-06", "--graph-url", fake.url, "--rest-url", fake.url,
-                     "--data-dir", data)
+    fetched = invoke(
+        "data",
+        "fetch",
+        "btcturk",
+        "--symbol",
+        "BTCTRY",
+        "--since",
+        "2024-01-01",
+        "--until",
+        "2024-01-06",
+        "--graph-url",
+        fake.url,
+        "--rest-url",
+        fake.url,
+        "--data-dir",
+        data,
+    )
     assert fetched.exit_code == 0, fetched.output
     run_help = invoke("run", "--help")
     if run_help.exit_code != 0 or "--symbol" not in run_help.output:
         pytest.skip("`sparkbt run --symbol` is not in this checkout yet")
-    ran = invoke("run", "--symbol", "BTCTRY", "--timeframe", "1h", "--data-dir", data,
-                 "--strategy", "sma_cross", "--fast", "3", "--slow", "8", "--json")
+    ran = invoke(
+        "run",
+        "--symbol",
+        "BTCTRY",
+        "--timeframe",
+        "1h",
+        "--data-dir",
+        data,
+        "--strategy",
+        "sma_cross",
+        "--fast",
+        "3",
+        "--slow",
+        "8",
+        "--json",
+    )
     assert ran.exit_code == 0, ran.output
     assert "BTCTRY" in ran.output

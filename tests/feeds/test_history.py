@@ -41,8 +41,9 @@ def expected(tape: Tape, start=START, end=END) -> pd.DataFrame:
 
 def fetch(fake, clock, store, since=START, until=END, **kw):
     rest = rest_for(fake.url, clock, **kw)
-    return asyncio.run(fetch_history("BTCTRY", "1h", since, until, store=store, rest=rest,
-                                     now=lambda: NOW))
+    return asyncio.run(
+        fetch_history("BTCTRY", "1h", since, until, store=store, rest=rest, now=lambda: NOW)
+    )
 
 
 def klines_requests(fake) -> list:
@@ -84,8 +85,9 @@ def test_429_retry_after_and_503_are_survived(tape, store, fake_clock):
             sent.append(fake_clock())
 
         rest.limiter.acquire = timed  # type: ignore[method-assign]
-        asyncio.run(fetch_history("BTCTRY", "1h", START, END, store=store, rest=rest,
-                                  now=lambda: NOW))
+        asyncio.run(
+            fetch_history("BTCTRY", "1h", START, END, store=store, rest=rest, now=lambda: NOW)
+        )
         statuses = [s for _, _, s in fake.requests]
     assert statuses == [200, 429, 429, 503, 503, 503, 200]  # exchangeinfo, then klines
     gaps = np.diff(sent)
@@ -109,8 +111,13 @@ def test_persistent_503_gives_up_after_bounded_retries(tape, store, fake_clock):
 def test_empty_answers_are_no_data(empty, tape, store, fake_clock):
     """A range before the first trade: every page is empty, nothing is written."""
     with FakeBtcturk(tape, ["BTCTRY"], faults=Faults(empty=empty)) as fake:
-        result = fetch(fake, fake_clock, store, pd.Timestamp("2023-06-01", tz="UTC"),
-                       pd.Timestamp("2023-06-03", tz="UTC"))
+        result = fetch(
+            fake,
+            fake_clock,
+            store,
+            pd.Timestamp("2023-06-01", tz="UTC"),
+            pd.Timestamp("2023-06-03", tz="UTC"),
+        )
     assert result.received == 0
     assert not store.exists("BTCTRY", "1h")
 
@@ -126,8 +133,9 @@ def test_unknown_symbol_is_refused_before_any_write(tape, store, fake_clock):
     with FakeBtcturk(tape, ["BTCTRY"]) as fake:
         rest = rest_for(fake.url, fake_clock)
         with pytest.raises(UnknownSymbolError, match="did you mean BTCTRY"):
-            asyncio.run(fetch_history("BTCTRX", "1h", START, END, store=store, rest=rest,
-                                      now=lambda: NOW))
+            asyncio.run(
+                fetch_history("BTCTRX", "1h", START, END, store=store, rest=rest, now=lambda: NOW)
+            )
         assert klines_requests(fake) == []
     assert not store.root.exists()
 
@@ -141,8 +149,15 @@ def test_clean_float32_rule():
 
 def test_klines_frame_checks_the_protocol():
     period = pd.Timedelta(hours=1)
-    ok = {"s": "ok", "t": [1704067200, 1704070800], "o": [1, 2], "h": [2, 3], "l": [1, 2],
-          "c": [2, 3], "v": [1.5, 0.5]}
+    ok = {
+        "s": "ok",
+        "t": [1704067200, 1704070800],
+        "o": [1, 2],
+        "h": [2, 3],
+        "l": [1, 2],
+        "c": [2, 3],
+        "v": [1.5, 0.5],
+    }
     frame = klines_frame(ok, period, "test")
     assert list(frame.index.strftime("%H:%M")) == ["00:00", "01:00"]
     with pytest.raises(ExchangeDataError, match="does not start"):

@@ -47,8 +47,7 @@ def test_rate_limiter_runs_close_to_its_budget(fake_clock):
 
 
 def test_rate_limiter_shared_by_concurrent_callers(fake_clock):
-    limiter = RateLimiter(budget=60, window=60.0, burst=5, clock=fake_clock,
-                          sleep=fake_clock.sleep)
+    limiter = RateLimiter(budget=60, window=60.0, burst=5, clock=fake_clock, sleep=fake_clock.sleep)
     stamps: list[float] = []
 
     async def worker() -> None:

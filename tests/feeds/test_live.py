@@ -51,8 +51,17 @@ def make_feed(
     endpoints = Endpoints(graph=fake.url, rest=fake.url, ws=fake.ws_url)
     metrics = metrics or FeedMetrics()
     return LiveFeed(
-        SYMBOLS, "1m", store=store, endpoints=endpoints, stale_after=stale_after, metrics=metrics,
-        clock=clock, grace=grace, backfill_delay=1.0, tick=0.05, healthy_after=0.5,
+        SYMBOLS,
+        "1m",
+        store=store,
+        endpoints=endpoints,
+        stale_after=stale_after,
+        metrics=metrics,
+        clock=clock,
+        grace=grace,
+        backfill_delay=1.0,
+        tick=0.05,
+        healthy_after=0.5,
         rest=BtcturkRest(endpoints, metrics=metrics, backoff=Backoff(0.02, 0.2)),
         backoff=Backoff(base=0.02, cap=0.2, rng=random.Random(1)),
         budget=ConnectionBudget(limit=12, window=60.0),
@@ -81,8 +90,14 @@ def test_clean_run_with_gaps_and_duplicated_trades(store):
     tape, clock = setup_exchange(store)
     faults = Faults(duplicates=True)
     metrics = FeedMetrics()
-    with FakeBtcturk(tape, SYMBOLS, faults=faults, clock=clock,
-                     live={"BTCTRY": 300.0, "ETHTRY": 50.0}, quiet={"ETHTRY": (3, 1)}) as fake:
+    with FakeBtcturk(
+        tape,
+        SYMBOLS,
+        faults=faults,
+        clock=clock,
+        live={"BTCTRY": 300.0, "ETHTRY": 50.0},
+        quiet={"ETHTRY": (3, 1)},
+    ) as fake:
         feed = make_feed(fake, store, clock, metrics, stale_after=5.0)
         summary = asyncio.run(run_then_stop(feed, fake, trade_for=4.2, idle=1.3))
     assert_store_equals_tape(store, tape)
@@ -99,11 +114,13 @@ def test_drop_without_close_frame_silent_socket_and_refused_handshake(store):
     tape, clock = setup_exchange(store)
     # A 5-trade snapshot never reaches back a whole minute, and the silent socket is only
     # noticed after 1.2 s (72 s of exchange time): the missed minutes must come from REST.
-    faults = Faults(duplicates=True, snapshot_size=5,
-                    ws_plan=["refuse", "drop@1.3", "silent@1.1", "ok"])
+    faults = Faults(
+        duplicates=True, snapshot_size=5, ws_plan=["refuse", "drop@1.3", "silent@1.1", "ok"]
+    )
     metrics = FeedMetrics()
-    with FakeBtcturk(tape, SYMBOLS, faults=faults, clock=clock,
-                     live={"BTCTRY": 300.0, "ETHTRY": 50.0}) as fake:
+    with FakeBtcturk(
+        tape, SYMBOLS, faults=faults, clock=clock, live={"BTCTRY": 300.0, "ETHTRY": 50.0}
+    ) as fake:
         feed = make_feed(fake, store, clock, metrics, stale_after=1.2)
         summary = asyncio.run(run_then_stop(feed, fake, trade_for=5.0, idle=1.3))
         plans = list(fake.connections)
@@ -155,8 +172,13 @@ def test_metrics_are_served_from_the_injected_registry(store):
     metrics = FeedMetrics()
     port, stop_metrics = serve_metrics(metrics, 0)
     try:
-        with FakeBtcturk(tape, SYMBOLS, clock=clock, live={"BTCTRY": 300.0, "ETHTRY": 50.0},
-                         faults=Faults(ws_plan=["drop@0.5"])) as fake:
+        with FakeBtcturk(
+            tape,
+            SYMBOLS,
+            clock=clock,
+            live={"BTCTRY": 300.0, "ETHTRY": 50.0},
+            faults=Faults(ws_plan=["drop@0.5"]),
+        ) as fake:
             feed = make_feed(fake, store, clock, metrics)
             asyncio.run(feed.run(duration=1.5))
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text

@@ -76,7 +76,10 @@ class Server:
         self._log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed in _reap()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sparkbt.cli", "serve", "--port", str(self.port), *self.args],
-            cwd=self.root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=self.root,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -185,9 +188,12 @@ def make_server(
         "SPARKBT_MOCK_SECONDS": str(mock_seconds),
     }
     args = [
-        "--workers", str(workers),
-        "--evidence-dir", str(root / "evidence"),
-        "--data-dir", str(root / "data"),
+        "--workers",
+        str(workers),
+        "--evidence-dir",
+        str(root / "evidence"),
+        "--data-dir",
+        str(root / "data"),
         *extra,
     ]
     return Server(root=root, args=args, env=env)

@@ -122,8 +122,22 @@ def test_engine_job_runs_to_done_and_writes_evidence_like_sparkbt_run(
     # The same inputs through `sparkbt run` give the same run id.
     res = CliRunner().invoke(
         cli_app,
-        ["run", "--strategy", "sma_cross", "--fast", "7", "--slow", "40", "--fees", "0.001",
-         "--evidence-dir", str(tmp_path), "--data-dir", str(tmp_path / "data"), "--json"],
+        [
+            "run",
+            "--strategy",
+            "sma_cross",
+            "--fast",
+            "7",
+            "--slow",
+            "40",
+            "--fees",
+            "0.001",
+            "--evidence-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--json",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["id"] == job["run_id"]
@@ -166,8 +180,13 @@ def test_list_is_newest_first_and_filters(engine_server: Server) -> None:
 
 def test_metrics_names_and_values_move(engine_server: Server) -> None:
     before = engine_server.metrics()
-    for name in ("bt_runs_total", "bt_latency_ms_count", "bt_enqueue_latency_ms_bucket",
-                 "bt_queue_depth", "bt_start_total"):
+    for name in (
+        "bt_runs_total",
+        "bt_latency_ms_count",
+        "bt_enqueue_latency_ms_bucket",
+        "bt_queue_depth",
+        "bt_start_total",
+    ):
         assert any(k[0] == name for k in before), name
     done_key = ("bt_runs_total", (("impl", "engine"), ("status", "done")))
     failed_key = ("bt_runs_total", (("impl", "engine"), ("status", "failed")))
@@ -179,8 +198,10 @@ def test_metrics_names_and_values_move(engine_server: Server) -> None:
     assert after[("bt_start_total", ())] == before[("bt_start_total", ())] + 2
     assert after[done_key] == before[done_key] + 2
     assert after[failed_key] == before[failed_key]
-    assert after[("bt_enqueue_latency_ms_count", ())] >= before[
-        ("bt_enqueue_latency_ms_count", ())] + 3
+    assert (
+        after[("bt_enqueue_latency_ms_count", ())]
+        >= before[("bt_enqueue_latency_ms_count", ())] + 3
+    )
     lat = ("bt_latency_ms_count", (("impl", "engine"),))
     assert after[lat] == before[lat] + 2
     assert after[("bt_latency_ms_sum", (("impl", "engine"),))] > 0

@@ -22,7 +22,11 @@ def test_serve_refuses_to_start_without_a_token(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SPARKBT_ADMIN_TOKEN"}
     proc = subprocess.run(
         [sys.executable, "-m", "sparkbt.cli", "serve", "--port", str(free_port())],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -51,8 +55,18 @@ def test_serve_bad_options_exit_2(args: list[str]) -> None:
 def test_serve_help_lists_every_option() -> None:
     res = runner.invoke(app, ["serve", "--help"])
     assert res.exit_code == 0
-    for opt in ("--host", "--port", "--workers", "cores", "--job-timeout", "--db",
-                "--evidence-dir", "--data-dir", "--audit-log", "BACKTEST_IMPL"):
+    for opt in (
+        "--host",
+        "--port",
+        "--workers",
+        "cores",
+        "--job-timeout",
+        "--db",
+        "--evidence-dir",
+        "--data-dir",
+        "--audit-log",
+        "BACKTEST_IMPL",
+    ):
         assert opt in res.stdout, opt
 
 
@@ -68,8 +82,21 @@ def test_jobs_client_start_status_list(launch) -> None:
     srv: Server = launch("cli", impl="mock", workers=1, mock_seconds=0.2)
     common = ["--url", srv.url]
     res = runner.invoke(
-        app, ["jobs", "start", *common, "--token", TOKEN, "-p", "fast=5", "-p", "slow=20",
-              "--notes", "from the cli", "--json"],
+        app,
+        [
+            "jobs",
+            "start",
+            *common,
+            "--token",
+            TOKEN,
+            "-p",
+            "fast=5",
+            "-p",
+            "slow=20",
+            "--notes",
+            "from the cli",
+            "--json",
+        ],
     )
     assert res.exit_code == 0, res.output
     started = json.loads(res.stdout)
@@ -87,8 +114,8 @@ def test_jobs_client_start_status_list(launch) -> None:
 
     # token from the environment, --wait until done
     res = runner.invoke(
-        app, ["jobs", "start", *common, "--params", '{"fast": 6, "slow": 21}', "--wait",
-              "--json"],
+        app,
+        ["jobs", "start", *common, "--params", '{"fast": 6, "slow": 21}', "--wait", "--json"],
         env={"SPARKBT_ADMIN_TOKEN": TOKEN},
     )
     assert res.exit_code == 0, res.output

@@ -7,13 +7,24 @@ import pytest
 from sparkbt.errors import CandleError, StrategyError
 from sparkbt.service import engine
 
-REQ = {"pair": "ETHUSDT", "timeframe": "4h", "strategy": "sma_cross",
-       "params": {"fast": 8, "slow": 34}, "fees": 0.0, "slippage": 0.0, "direction": "long"}
+REQ = {
+    "pair": "ETHUSDT",
+    "timeframe": "4h",
+    "strategy": "sma_cross",
+    "params": {"fast": 8, "slow": 34},
+    "fees": 0.0,
+    "slippage": 0.0,
+    "direction": "long",
+}
 
 
 def test_check_request_canonicalises_and_names_the_fault(tmp_path) -> None:
     assert engine.check_request("ethusdt", "240m", "sma_cross", {"fast": 5}, tmp_path) == (
-        "ETHUSDT", "4h", "sma_cross", {"fast": 5, "slow": 30})
+        "ETHUSDT",
+        "4h",
+        "sma_cross",
+        {"fast": 5, "slow": 30},
+    )
     with pytest.raises(StrategyError, match="did you mean 'slow'"):
         engine.check_request("ETHUSDT", "4h", "sma_cross", {"slwo": 5}, tmp_path)
     with pytest.raises(CandleError, match="no candles for BTCUSDT 1h"):

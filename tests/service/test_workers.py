@@ -118,7 +118,11 @@ def test_a_second_service_on_the_same_database_is_refused(launch) -> None:
     srv: Server = launch("twice", impl="mock", workers=1)
     proc = subprocess.run(
         [sys.executable, "-m", "sparkbt.cli", "serve", "--port", str(free_port()), *srv.args],
-        cwd=srv.root, env=srv.env, capture_output=True, text=True, timeout=30,
+        cwd=srv.root,
+        env=srv.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert "another sparkbt service is using this job database" in proc.stderr

@@ -14,14 +14,28 @@ distributed = pytest.importorskip("distributed")
 def test_dask_local_cluster_gives_identical_results(candles) -> None:
     grid = {"fast": "2:20:3", "slow": [25, 50], "direction": "both", "fees": 0.001}
     local = sweep(candles, "sma_cross", workers=1, **grid)
-    cluster_opts = {"n_workers": 2, "threads_per_worker": 1, "processes": False,
-                    "protocol": "tcp", "host": "127.0.0.1", "dashboard_address": None}
+    cluster_opts = {
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "processes": False,
+        "protocol": "tcp",
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+    }
     with distributed.LocalCluster(**cluster_opts) as cluster, distributed.Client(cluster) as client:
-        via_client = sweep(candles, "sma_cross", executor="dask", scheduler=client,
-                           chunk_size=2, **grid)
-        via_address = sweep(candles, "rsi_reversion", executor="dask",
-                            scheduler=cluster.scheduler_address, chunk_size=1,
-                            window=[7, 14], lower=[30.0], upper=[70.0])
+        via_client = sweep(
+            candles, "sma_cross", executor="dask", scheduler=client, chunk_size=2, **grid
+        )
+        via_address = sweep(
+            candles,
+            "rsi_reversion",
+            executor="dask",
+            scheduler=cluster.scheduler_address,
+            chunk_size=1,
+            window=[7, 14],
+            lower=[30.0],
+            upper=[70.0],
+        )
     pd.testing.assert_frame_equal(local, via_client, check_exact=True)
     generic_local = sweep(candles, "rsi_reversion", window=[7, 14], lower=[30.0], upper=[70.0])
     pd.testing.assert_frame_equal(generic_local, via_address, check_exact=True)

@@ -23,8 +23,10 @@ def test_fast_rows_equal_signals(candles, name) -> None:
 
 def test_user_override_with_a_builtin_name_uses_the_generic_path(tmp_path) -> None:
     src = tmp_path / "sma_cross.py"
-    src.write_text("import pandas as pd\n\ndef sma_cross(candles, fast: int = 1, slow: int = 2):\n"
-                   "    return pd.Series(1.0, index=candles.index)\n")
+    src.write_text(
+        "import pandas as pd\n\ndef sma_cross(candles, fast: int = 1, slow: int = 2):\n"
+        "    return pd.Series(1.0, index=candles.index)\n"
+    )
     strat = sb.get_strategy(f"{src}:sma_cross")
     assert strat.name == "sma_cross"
     assert fast_path(strat) is None

@@ -16,8 +16,14 @@ LOWER = RSI.params[1]
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("5:8", [5, 6, 7, 8]), ("20:40:10", [20, 30, 40]), ("20:45:10", [20, 30, 40]),
-     ("5,8,13", [5, 8, 13]), ("7", [7]), (" 3 : 5 ", [3, 4, 5])],
+    [
+        ("5:8", [5, 6, 7, 8]),
+        ("20:40:10", [20, 30, 40]),
+        ("20:45:10", [20, 30, 40]),
+        ("5,8,13", [5, 8, 13]),
+        ("7", [7]),
+        (" 3 : 5 ", [3, 4, 5]),
+    ],
 )
 def test_int_ranges_are_inclusive(text: str, expected: list[int]) -> None:
     assert parse_values(text, FAST) == expected
@@ -28,8 +34,9 @@ def test_float_ranges_have_no_rounding_residue() -> None:
     assert parse_values("0.1:0.3:0.1", LOWER) == [0.1, 0.2, 0.3]
 
 
-@pytest.mark.parametrize("text", ["5:", ":5", "5:x", "1:2:3:4", "5:1", "5:10:0", "5:10:-1",
-                                  "", "5,,6", "a,b"])
+@pytest.mark.parametrize(
+    "text", ["5:", ":5", "5:x", "1:2:3:4", "5:1", "5:10:0", "5:10:-1", "", "5,,6", "a,b"]
+)
 def test_invalid_range_syntax_is_a_config_error(text: str) -> None:
     with pytest.raises(ConfigError, match="fast"):
         parse_values(text, FAST)

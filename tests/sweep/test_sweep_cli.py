@@ -23,15 +23,48 @@ def run(*args: str):
 
 def test_sweep_prints_top_and_writes_evidence(data, tmp_path) -> None:
     ev = tmp_path / "ev"
-    res = run("sweep", "--data", data, "--fast", "3:12:3", "--slow", "20,40", "--where",
-              "fast*3 < slow", "--metric", "total_return", "--top", "3", "--fees", "0.001",
-              "--evidence-dir", str(ev), "--json", "-q", "--workers", "1")
+    res = run(
+        "sweep",
+        "--data",
+        data,
+        "--fast",
+        "3:12:3",
+        "--slow",
+        "20,40",
+        "--where",
+        "fast*3 < slow",
+        "--metric",
+        "total_return",
+        "--top",
+        "3",
+        "--fees",
+        "0.001",
+        "--evidence-dir",
+        str(ev),
+        "--json",
+        "-q",
+        "--workers",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["combinations"] == 6 and len(out["top"]) == 3
     assert (ev / "sweep" / out["id"] / "sweep.json").is_file()
-    res = run("sweep", "--data", data, "--fast", "3:6", "--slow", "30", "--evidence-dir",
-              str(ev), "--max-memory", "500MB", "--workers", "1")
+    res = run(
+        "sweep",
+        "--data",
+        data,
+        "--fast",
+        "3:6",
+        "--slow",
+        "30",
+        "--evidence-dir",
+        str(ev),
+        "--max-memory",
+        "500MB",
+        "--workers",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     assert "top 10 of 4 by sharpe" in res.stdout
 
@@ -43,8 +76,10 @@ def test_sweep_prints_top_and_writes_evidence(data, tmp_path) -> None:
         (["--fast", "5:"], "invalid range"),
         (["--fast", "10:5"], "is empty"),
         (["--fast", "5,6", "--where", "fast > slow"], "filters out every combination"),
-        (["--fast", "5", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"],
-         "cannot reach the Dask scheduler"),
+        (
+            ["--fast", "5", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"],
+            "cannot reach the Dask scheduler",
+        ),
         (["--fast", "5", "--max-memory", "lots"], "max_memory"),
         (["--fast", "5", "--metric", "sharpie"], "did you mean 'sharpe'"),
     ],
@@ -59,8 +94,23 @@ def test_bad_input_exits_2_and_writes_nothing(data, tmp_path, args, message) -> 
 
 
 def test_walk_forward_json(data) -> None:
-    res = run("walk-forward", "--data", data, "--fast", "3,8", "--slow", "20,40", "--train",
-              "500", "--test", "250", "--json", "-q", "--workers", "1")
+    res = run(
+        "walk-forward",
+        "--data",
+        data,
+        "--fast",
+        "3,8",
+        "--slow",
+        "20,40",
+        "--train",
+        "500",
+        "--test",
+        "250",
+        "--json",
+        "-q",
+        "--workers",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["summary"]["folds"] == len(out["folds"]) == 4

@@ -75,8 +75,15 @@ def test_results_do_not_depend_on_chunks_or_workers(candles) -> None:
 
 def test_progress_reports_every_combination(candles) -> None:
     seen: list[tuple[int, int]] = []
-    out = sweep(candles, "sma_cross", fast="3:9", slow=[30], workers=2, chunk_size=2,
-                progress=lambda done, total: seen.append((done, total)))
+    out = sweep(
+        candles,
+        "sma_cross",
+        fast="3:9",
+        slow=[30],
+        workers=2,
+        chunk_size=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (len(out), len(out))
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -96,8 +103,10 @@ def test_memory_budget_bounds_the_chunks(candles) -> None:
         plan_chunks(job, 2, parse_memory("20MB"))
 
 
-@pytest.mark.parametrize(("text", "size"), [("2GB", 2 * 2**30), ("500MB", 500 * 2**20),
-                                            ("1.5g", int(1.5 * 2**30)), (1024, 1024)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("2GB", 2 * 2**30), ("500MB", 500 * 2**20), ("1.5g", int(1.5 * 2**30)), (1024, 1024)],
+)
 def test_parse_memory(text, size) -> None:
     assert parse_memory(text) == size
 

@@ -20,13 +20,17 @@ def results(candles) -> pd.DataFrame:
 def test_saved_sweep_reads_back(results, tmp_path) -> None:
     path = save_sweep(results, tmp_path, metric="total_return", top=3)
     assert path.parent == tmp_path / "sweep"
-    assert sorted(p.name for p in path.iterdir()) == ["heatmap.png", "results.parquet",
-                                                       "sweep.json"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "heatmap.png",
+        "results.parquet",
+        "sweep.json",
+    ]
     assert (path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta = json.loads((path / "sweep.json").read_text())
     assert meta["id"] == path.name and meta["combinations"] == len(results)
-    assert [r["total_return"] for r in meta["top"]] == sorted(
-        results.total_return, reverse=True)[:3]
+    assert [r["total_return"] for r in meta["top"]] == sorted(results.total_return, reverse=True)[
+        :3
+    ]
     ev = read_evidence(path.name[:8], tmp_path)
     assert isinstance(ev, SweepEvidence) and ev.id == path.name
     pd.testing.assert_frame_equal(ev.results, results.reset_index(drop=True))

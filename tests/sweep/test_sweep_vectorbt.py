@@ -23,8 +23,9 @@ def test_sma_grid_matches_vectorbt(candles) -> None:
     targets = pd.DataFrame(cols, index=candles.index)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pf = vbt.Portfolio.from_signals(close, targets > 0, targets <= 0, size=np.inf,
-                                        fees=0.001, init_cash=10_000.0, freq="1h")
+        pf = vbt.Portfolio.from_signals(
+            close, targets > 0, targets <= 0, size=np.inf, fees=0.001, init_cash=10_000.0, freq="1h"
+        )
         want = {
             "total_return": pf.total_return().to_numpy(),
             "max_drawdown": -pf.max_drawdown().to_numpy(),

@@ -16,8 +16,9 @@ GRID = {"fast": [3, 6, 12], "slow": [20, 40]}
 
 
 def test_folds_pick_in_sample_best_and_report_out_of_sample(candles) -> None:
-    wf = walk_forward(candles, "sma_cross", train="20d", test=120, metric="sharpe",
-                      fees=0.001, workers=1, **GRID)
+    wf = walk_forward(
+        candles, "sma_cross", train="20d", test=120, metric="sharpe", fees=0.001, workers=1, **GRID
+    )
     n_train = 480  # 20 days of hourly bars
     assert len(wf.folds) == (len(candles) - n_train - 120) // 120 + 1
     strat = get_strategy("sma_cross")
@@ -34,8 +35,15 @@ def test_folds_pick_in_sample_best_and_report_out_of_sample(candles) -> None:
         test = window.iloc[n_train:]
         close = test["close"].to_numpy()
         sim = kernels.simulate(close, pos, 10_000.0, 0.001, 0.0)
-        want = compute_stats(sim.equity, sim.units, sim.trades, cash=10_000.0, close=close,
-                             ts_ns=test.index.asi8, period_ns=period_ns(candles))
+        want = compute_stats(
+            sim.equity,
+            sim.units,
+            sim.trades,
+            cash=10_000.0,
+            close=close,
+            ts_ns=test.index.asi8,
+            period_ns=period_ns(candles),
+        )
         got = wf.oos.iloc[k]
         for key in STAT_KEYS:
             np.testing.assert_allclose(got[key], want[key][0], rtol=1e-9, err_msg=key)
@@ -43,8 +51,7 @@ def test_folds_pick_in_sample_best_and_report_out_of_sample(candles) -> None:
     s = wf.summary
     assert s["folds"] == len(wf.folds)
     assert s["out_of_sample_mean"] == pytest.approx(wf.folds.oos_sharpe.mean())
-    assert s["oos_compounded_return"] == pytest.approx(
-        np.prod(1 + wf.folds.oos_total_return) - 1)
+    assert s["oos_compounded_return"] == pytest.approx(np.prod(1 + wf.folds.oos_total_return) - 1)
     assert set(wf.to_dict()) == {"summary", "folds"}
 
 
