@@ -115,6 +115,44 @@ def show_sweep(evidence: Any, as_json: bool = False) -> None:
     )
 
 
+def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """Shared start of ``sweep`` and ``walk-forward``: check everything, then read candles.
+
+    ``o`` is the command's options. Config, strategy, grid, metric and memory
+    budget are validated before any data is read, so a mistake costs nothing.
+    Returns the strategy, the candles and the keyword arguments of the run.
+    """
+    from ..registry import get_strategy
+    from ..simulate import Config
+    from .engine import parse_memory
+    from .evidence import rank
+    from .grid import build_grid
+
+    Config(o["cash"], o["fees"], o["slippage"], o["direction"])
+    strat = get_strategy(o["strategy"])
+    grid = parse_strategy_args(list(ctx.args), strat)
+    build_grid(strat, grid, where=o["where"], samples=o["samples"], seed=o["seed"])
+    rank(_empty_stats(), o["metric"])
+    budget = parse_memory(o["max_memory"]) if o["max_memory"] is not None else None
+    candles = candles_from_options(o["data"], o["symbol"], o["timeframe"], o["data_dir"])
+    opts = {
+        k: o[k]
+        for k in (
+            "cash",
+            "fees",
+            "slippage",
+            "direction",
+            "where",
+            "samples",
+            "seed",
+            "workers",
+            "executor",
+            "scheduler",
+        )
+    }
+    return strat, candles, {**opts, "max_memory": budget, **grid}
+
+
 def sweep_cmd(
     ctx: typer.Context,
     strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Name or file.py:fn."),
@@ -145,37 +183,12 @@ def sweep_cmd(
     Example: sparkbt sweep --strategy sma_cross --fast 5:50 --slow 20:200:5 --where "fast<slow"
     """
     from ..evidence import dump_json
-    from ..registry import get_strategy
-    from ..simulate import Config
-    from .engine import parse_memory, sweep
+    from .engine import sweep
     from .evidence import rank, save_sweep
-    from .grid import build_grid
 
-    Config(cash, fees, slippage, direction)
-    strat = get_strategy(strategy)
-    grid = parse_strategy_args(list(ctx.args), strat)
-    build_grid(strat, grid, where=where, samples=samples, seed=seed)  # fail before reading data
-    rank(_empty_stats(), metric)
-    budget = parse_memory(max_memory) if max_memory is not None else None
-    candles = candles_from_options(data, symbol, timeframe, data_dir)
+    strat, candles, opts = _prepare(ctx, locals())
     with _progress_bar(not quiet, "sweep") as update:
-        results = sweep(
-            candles,
-            strat,
-            cash=cash,
-            fees=fees,
-            slippage=slippage,
-            direction=direction,
-            where=where,
-            samples=samples,
-            seed=seed,
-            max_memory=budget,
-            workers=workers,
-            executor=executor,
-            scheduler=scheduler,
-            progress=update,
-            **grid,
-        )
+        results = sweep(candles, strat, progress=update, **opts)
     path = None if no_save else save_sweep(results, evidence_dir, metric=metric, top=top)
     ranked = rank(results, metric)
     if as_json:
@@ -244,20 +257,9 @@ def walk_forward_cmd(
     Example: sparkbt walk-forward --fast 5:50 --slow 20:200:10 --train 180d --test 60d
     """
     from ..evidence import dump_json
-    from ..registry import get_strategy
-    from ..simulate import Config
-    from .engine import parse_memory
-    from .evidence import rank
-    from .grid import build_grid
     from .walkforward import walk_forward
 
-    Config(cash, fees, slippage, direction)
-    strat = get_strategy(strategy)
-    grid = parse_strategy_args(list(ctx.args), strat)
-    build_grid(strat, grid, where=where, samples=samples, seed=seed)
-    rank(_empty_stats(), metric)
-    budget = parse_memory(max_memory) if max_memory is not None else None
-    candles = candles_from_options(data, symbol, timeframe, data_dir)
+    strat, candles, opts = _prepare(ctx, locals())
     with _progress_bar(not quiet, "walk-forward") as update:
         wf = walk_forward(
             candles,
@@ -266,19 +268,8 @@ def walk_forward_cmd(
             test=test,
             step=step,
             metric=metric,
-            cash=cash,
-            fees=fees,
-            slippage=slippage,
-            direction=direction,
-            where=where,
-            samples=samples,
-            seed=seed,
-            max_memory=budget,
-            workers=workers,
-            executor=executor,
-            scheduler=scheduler,
             progress=update,
-            **grid,
+            **opts,
         )
     if as_json:
         typer.echo(dump_json(wf.to_dict()), nl=False)
