@@ -73,25 +73,10 @@ def child_sparkbt(n: int, fast: str, slow: str, progress: bool, max_memory: str 
     from sparkbt.sweep import sweep
 
     candles = sb.synthetic_candles(n, timeframe="1h", seed=1)
-    bar = None
-    if progress:
-        from sparkbt.sweep.cli import _progress_bar
+    from sparkbt.sweep.cli import _progress_bar
 
-        bar = _progress_bar(True, f"sweep {n:,} candles")
     started = time.perf_counter()
-    if bar is not None:
-        with bar as update:
-            out = sweep(
-                candles,
-                "sma_cross",
-                fast=fast,
-                slow=slow,
-                where="fast < slow",
-                fees=0.001,
-                progress=update,
-                max_memory=max_memory,
-            )
-    else:
+    with _progress_bar(progress, f"sweep {n:,} candles") as update:  # None when off
         out = sweep(
             candles,
             "sma_cross",
@@ -99,6 +84,7 @@ def child_sparkbt(n: int, fast: str, slow: str, progress: bool, max_memory: str 
             slow=slow,
             where="fast < slow",
             fees=0.001,
+            progress=update,
             max_memory=max_memory,
         )
     seconds = time.perf_counter() - started
