@@ -8,11 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from . import kernels
-from .candles import load_candles, parse_timeframe
+from .candles import infer_timeframe, load_candles, parse_timeframe
 from .errors import ConfigError
 from .registry import Strategy, get_strategy
 from .result import BacktestResult
@@ -72,9 +71,8 @@ def period_ns(candles: pd.DataFrame) -> int:
     tf = candles.attrs.get("timeframe")
     if tf:
         return int(parse_timeframe(tf).value)
-    if len(candles) > 1:
-        return int(np.median(np.diff(candles.index.asi8)))
-    return 86_400 * 10**9
+    inferred = infer_timeframe(candles.index)
+    return int(inferred.value) if inferred is not None else 86_400 * 10**9
 
 
 def backtest(

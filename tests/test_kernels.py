@@ -64,7 +64,7 @@ def test_nan_means_hold_and_direction_clips():
     assert t[:, 0].tolist() == [0, 1, 1, 0, 0, 0]
     t = kernels.prepare_targets(np.array([np.nan, 1, np.nan, -1, np.nan, 0]), kernels.SHORT)
     assert t[:, 0].tolist() == [0, 0, 0, -1, -1, 0]
-    assert not np.signbit(t).any() or (t[np.signbit(t)] != 0).all()
+    assert not np.any((t == 0) & np.signbit(t))  # no negative zeros
 
 
 def _compare_with_reference(close, targets, direction, fees, slippage):
