@@ -351,8 +351,9 @@ def simulate_fractional(
         ub = np.where(has, units_after[np.maximum(last, 0)] if len(orders) else 0.0, 0.0)
         equity[:, col] = cb + ub * close
         units_out[:, col] = ub
-    fills = np.array(fills_all, dtype=FILL_DTYPE) if fills_all else np.zeros(0, FILL_DTYPE)
-    trades = np.array(trades_all, dtype=TRADE_DTYPE) if trades_all else np.zeros(0, TRADE_DTYPE)
+    # a target so small that its size underflows to zero units trades nothing
+    fills = np.array([f for f in fills_all if f[3] > 0.0], dtype=FILL_DTYPE)
+    trades = np.array([t for t in trades_all if t is not None], dtype=TRADE_DTYPE)
     return SimOutput(equity, units_out, fills, trades)
 
 
@@ -378,6 +379,8 @@ def _fill_out(c, u, qty, cl, buy, sell, fees, t, col, fills, trade):
 
 def _close_trade(trade, bar, col, is_open, last_close=0.0, left=0.0):
     side, entry_bar, in_u, in_v, in_fee, out_u, out_v, out_fee = trade
+    if in_u == 0.0:
+        return None  # opened with zero units (size underflow): not a trade
     if is_open:  # the rest of the position is valued at the last close, no exit fee
         out_v += abs(left) * last_close
         out_u += abs(left)

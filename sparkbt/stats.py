@@ -138,7 +138,7 @@ def trade_stats(trades: np.ndarray, m: int) -> dict[str, np.ndarray]:
     np.maximum.at(best, cc, ret)
     np.minimum.at(worst, cc, ret)
     fees = np.bincount(col, weights=trades["entry_fee"] + trades["exit_fee"], minlength=m)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         avg_pnl = sum_pnl / n_closed
         out = {
             "total_trades": n_closed + n_open,

@@ -26,7 +26,8 @@ def reference_simulate(close, targets, cash=10_000.0, fees=0.0, slippage=0.0, di
         else:
             c += qty * price - fee
             u -= qty
-        fills.append((t, side, qty, price, fee))
+        if qty > 0:  # a size that underflows to zero units is no fill
+            fills.append((t, side, qty, price, fee))
         return fee
 
     def reduce(t, qty):
@@ -55,7 +56,8 @@ def reference_simulate(close, targets, cash=10_000.0, fees=0.0, slippage=0.0, di
             if old != 0 and (x == 0 or np.sign(x) != np.sign(old)):
                 reduce(t, abs(u))
                 u = 0.0
-                trades.append(_finish(trade, t, False))
+                if trade["in_units"] > 0:
+                    trades.append(_finish(trade, t, False))
                 trade, old = None, 0.0
             if x != 0 and abs(x) > abs(old):
                 free = c + u * close[t] - abs(u) * close[t]
@@ -86,7 +88,8 @@ def reference_simulate(close, targets, cash=10_000.0, fees=0.0, slippage=0.0, di
     if trade is not None:
         trade["out_value"] += abs(u) * close[-1]
         trade["out_units"] += abs(u)
-        trades.append(_finish(trade, len(close) - 1, True))
+        if trade["in_units"] > 0:
+            trades.append(_finish(trade, len(close) - 1, True))
     return np.array(equity), np.array(units), fills, trades
 
 
@@ -100,6 +103,7 @@ def _finish(tr, bar, is_open):
         entry_bar=tr["entry_bar"],
         exit_bar=bar,
         units=tr["in_units"],
+        in_value=tr["in_value"],
         pnl=pnl,
         ret=pnl / tr["in_value"],
         fees=tr["in_fee"] + tr["out_fee"],

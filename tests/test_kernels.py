@@ -74,13 +74,19 @@ def _compare_with_reference(close, targets, direction, fees, slippage):
     )
     np.testing.assert_allclose(out.equity[:, 0], eq, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(out.units[:, 0], units, rtol=1e-9, atol=1e-9)
-    assert len(out.fills) == len(fills)
-    np.testing.assert_allclose(out.fills["units"], [f[2] for f in fills], rtol=1e-9, atol=1e-6)
-    assert out.fills["side"].tolist() == [f[1] for f in fills]
-    assert len(out.trades) == len(trades)
-    np.testing.assert_allclose(out.trades["pnl"], [t["pnl"] for t in trades], rtol=1e-9, atol=1e-6)
-    assert out.trades["is_open"].tolist() == [t["is_open"] for t in trades]
-    assert out.trades["exit_bar"].tolist() == [t["exit_bar"] for t in trades]
+    # rounding dust (a fill worth < 1e-6 of quote currency, e.g. a 4e-12 residue one
+    # side computes and the other rounds to zero) is not a meaningful difference
+    got_fills = out.fills[out.fills["units"] * out.fills["price"] > 1e-6]
+    fills = [f for f in fills if f[2] * f[3] > 1e-6]
+    assert len(got_fills) == len(fills)
+    np.testing.assert_allclose(got_fills["units"], [f[2] for f in fills], rtol=1e-9, atol=1e-6)
+    assert got_fills["side"].tolist() == [f[1] for f in fills]
+    got_trades = out.trades[out.trades["units"] * out.trades["entry_price"] > 1e-6]
+    trades = [t for t in trades if t["in_value"] > 1e-6]
+    assert len(got_trades) == len(trades)
+    np.testing.assert_allclose(got_trades["pnl"], [t["pnl"] for t in trades], rtol=1e-9, atol=1e-6)
+    assert got_trades["is_open"].tolist() == [t["is_open"] for t in trades]
+    assert got_trades["exit_bar"].tolist() == [t["exit_bar"] for t in trades]
 
 
 @given(
