@@ -154,7 +154,9 @@ def _run_dask(
             client.submit(run_chunk, remote_job, lo, hi, pure=False): i
             for i, (lo, hi) in enumerate(chunks)
         }
-        done_iter = distributed.as_completed(list(futures))
+        # The client is never made the process default, so the completion
+        # iterator is tied to its event loop explicitly.
+        done_iter = distributed.as_completed(list(futures), loop=client.loop)
 
         def wait_any(pending: set[Any]) -> set[Any]:
             return {next(done_iter)}
