@@ -22,14 +22,6 @@ __all__ = ["check_request", "read_report", "run_engine"]
 
 
 @lru_cache(maxsize=256)
-def _strategy(name: str) -> Any:
-    """The registry's strategy (the registry itself caches discovery per process)."""
-    from ..registry import get_strategy
-
-    return get_strategy(name)
-
-
-@lru_cache(maxsize=256)
 def _sample(symbol: str, timeframe: str) -> Path | None:
     """Packaged sample files never change while the service runs."""
     return sample_path(symbol, timeframe)
@@ -46,7 +38,10 @@ def check_request(
 
     Returns the canonical (pair, timeframe, strategy name, validated params).
     """
-    strat = _strategy(strategy)
+    from ..registry import get_strategy
+
+    # The registry caches by file mtimes: an edited strategy file is seen at once.
+    strat = get_strategy(strategy)
     clean = strat.validate(params)
     sym = normalise_symbol(pair)
     tf = format_timeframe(parse_timeframe(timeframe))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from sparkbt.errors import CandleError, StrategyError
+from sparkbt.registry import get_strategy
 from sparkbt.service import engine
 
 REQ = {
@@ -38,3 +42,38 @@ def test_run_engine_saves_evidence_like_sparkbt_run(tmp_path) -> None:
     assert (folder / "report.json").is_file()
     # the same request again (or concurrently: see tests/test_evidence.py) is the same run
     assert engine.run_engine(REQ, tmp_path / "ev", tmp_path / "data") == out
+
+
+def _write_strategy(path, params: str, stamp_ns: int) -> None:
+    path.write_text(
+        "import pandas as pd\n\n\n"
+        f"def edited_cross(candles: pd.DataFrame, {params}) -> pd.Series:\n"
+        "    return pd.Series(1.0, index=candles.index)\n",
+        encoding="utf-8",
+    )
+    os.utime(path, ns=(stamp_ns, stamp_ns))  # distinct mtimes even on coarse clocks
+
+
+def test_request_validation_follows_an_edited_strategy_file(tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    monkeypatch.setenv("SPARKBT_STRATEGIES_DIR", str(folder))
+    path = folder / "edited_cross.py"
+    now = time.time_ns()
+    _write_strategy(path, "fast: int = 5", now - 10**9)
+    assert engine.check_request("ETHUSDT", "4h", "edited_cross", {"fast": 3}, tmp_path)[3] == {
+        "fast": 3
+    }
+    with pytest.raises(StrategyError, match="unknown parameter 'slow'"):
+        engine.check_request("ETHUSDT", "4h", "edited_cross", {"slow": 40}, tmp_path)
+
+    _write_strategy(path, "fast: int = 5, slow: int = 30", now)  # a parameter is added
+    assert get_strategy("edited_cross").validate({"slow": 40}) == {"fast": 5, "slow": 40}
+    assert engine.check_request("ETHUSDT", "4h", "edited_cross", {"slow": 40}, tmp_path)[3] == {
+        "fast": 5,
+        "slow": 40,
+    }
+
+    _write_strategy(path, "slow: int = 30", now + 10**9)  # and another one removed
+    with pytest.raises(StrategyError, match="unknown parameter 'fast'"):
+        engine.check_request("ETHUSDT", "4h", "edited_cross", {"fast": 3}, tmp_path)
