@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sparkbt.cli import app
+from sparkbt.store import CandleStore
 
 from .conftest import stored
 from .fake_btcturk import FakeBtcturk, Tape, history_tape, tape_candles
@@ -187,7 +189,8 @@ def test_help_lists_the_commands():
 
 
 def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
-    data = str(tmp_path / "data")
+    # a store folder of its own, not $SPARKBT_DATA_DIR: `run` must read the one it is given
+    data = tmp_path / "store"
     fetched = invoke(
         "data",
         "fetch",
@@ -203,12 +206,10 @@ def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
         "--rest-url",
         fake.url,
         "--data-dir",
-        data,
+        str(data),
     )
     assert fetched.exit_code == 0, fetched.output
-    run_help = invoke("run", "--help")
-    if run_help.exit_code != 0 or "--symbol" not in run_help.output:
-        pytest.skip("`sparkbt run --symbol` is not in this checkout yet")
+    candles = stored(CandleStore(data), "BTCTRY", "1h")
     ran = invoke(
         "run",
         "--symbol",
@@ -216,7 +217,7 @@ def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
         "--timeframe",
         "1h",
         "--data-dir",
-        data,
+        str(data),
         "--strategy",
         "sma_cross",
         "--fast",
@@ -224,6 +225,15 @@ def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
         "--slow",
         "8",
         "--json",
+        "--evidence-dir",
+        str(tmp_path / "evidence"),
     )
     assert ran.exit_code == 0, ran.output
-    assert "BTCTRY" in ran.output
+    report = json.loads(ran.stdout)
+    meta = report["metadata"]
+    assert (meta["symbol"], meta["timeframe"]) == ("BTCTRY", "1h")
+    assert meta["candle_count"] == len(candles) > 0
+    assert pd.Timestamp(meta["start"]) == candles.index[0]
+    assert pd.Timestamp(meta["end"]) == candles.index[-1]
+    assert report["params"] == {"fast": 3, "slow": 8}
+    assert (tmp_path / "evidence" / "backtest" / report["id"] / "report.json").is_file()
