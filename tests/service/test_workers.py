@@ -64,22 +64,22 @@ def test_a_hung_job_times_out_its_worker_is_killed_and_replaced(launch) -> None:
 
 
 def test_kill_9_with_jobs_queued_then_restart_loses_nothing(launch) -> None:
-    srv: Server = launch("crash", impl="mock", workers=1, mock_seconds=0.4)
-    ids = [srv.start_job(params={"fast": 3 + i, "slow": 30}) for i in range(5)]
-    srv.wait(ids[0], until=("running", "done"))
+    srv: Server = launch("crash", impl="mock", workers=1, mock_seconds=1.5)
+    ids = [srv.start_job(params={"fast": 3 + i, "slow": 30}) for i in range(3)]
+    # the first job is mid-run (its 1.5 s of work has just begun) when the server dies
+    assert srv.wait(ids[0], until=("running", "done"))["status"] == "running"
     orphans = srv.kill9()
     # the workers notice their server is gone and exit on their own
     assert not wait_exited(orphans, timeout=10)
     srv.start()
     jobs = {j["id"]: j for j in srv.jobs(limit=100)}
     assert set(ids) <= set(jobs)
-    assert any(jobs[i]["status"] == "queued" for i in ids)
+    assert not [i for i in ids if jobs[i]["status"] == "failed"]
     finished = [srv.wait(i, timeout=20) for i in ids]
-    assert [j["status"] for j in finished] == ["done"] * 5
-    assert [j["params"]["fast"] for j in finished] == [3, 4, 5, 6, 7]
-    # a job interrupted mid-run was picked up again: it shows two attempts
-    assert max(j["attempts"] for j in finished) <= 2
-    assert all(j["attempts"] >= 1 for j in finished)
+    assert [j["status"] for j in finished] == ["done"] * 3
+    assert [j["params"]["fast"] for j in finished] == [3, 4, 5]
+    # the interrupted job was run again (a second attempt); the others ran once
+    assert [j["attempts"] for j in finished] == [2, 1, 1]
 
 
 def test_clean_restart_requeues_running_jobs_without_counting_an_attempt(launch) -> None:
