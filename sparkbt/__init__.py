@@ -7,6 +7,7 @@
 """
 
 from .candles import load_candles
+from .config import ENGINE_OPTIONS, Config
 from .errors import (
     CandleError,
     ConfigError,
@@ -19,7 +20,7 @@ from .errors import (
 from .evidence import read_evidence
 from .registry import Param, constraint, get_strategy, list_strategies
 from .result import BacktestResult
-from .simulate import Config, backtest
+from .simulate import backtest
 from .stats import STAT_KEYS
 from .store import CandleStore, resolve_candles
 from .sweep import sweep, walk_forward
@@ -27,6 +28,7 @@ from .synthetic import synthetic_candles
 from .version import ENGINE_VERSION, __version__
 
 __all__ = [
+    "ENGINE_OPTIONS",
     "ENGINE_VERSION",
     "STAT_KEYS",
     "BacktestResult",

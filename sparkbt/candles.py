@@ -28,6 +28,7 @@ __all__ = [
     "infer_timeframe",
     "load_candles",
     "parse_timeframe",
+    "period_ns",
     "validate_candles",
 ]
 
@@ -105,6 +106,15 @@ def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta | None:
         return None
     steps = np.diff(index.asi8)
     return pd.Timedelta(int(np.median(steps)), unit="ns")
+
+
+def period_ns(candles: pd.DataFrame) -> int:
+    """Bar period in ns: the declared timeframe, else the median step (1 day for one bar)."""
+    tf = candles.attrs.get("timeframe")
+    if tf:
+        return int(parse_timeframe(tf).value)
+    inferred = infer_timeframe(candles.index)
+    return int(inferred.value) if inferred is not None else 86_400 * 10**9
 
 
 # --------------------------------------------------------------------------- reading

@@ -89,18 +89,34 @@ def _print_stats_table(title: str, report: dict[str, Any], path: Path | None) ->
     table = Table(title=f"{title}: {report['strategy']}({params})")
     table.add_column("statistic")
     table.add_column("value", justify="right")
-    for key, value in report["stats"].items():
-        table.add_row(key, _fmt(key, value))
+    stats = report["stats"]
+    for key, value in stats.items():
+        if not key.startswith("exits_"):
+            table.add_row(key, _fmt(key, value))
+    exits = [f"{k[6:]} {v:,}" for k, v in stats.items() if k.startswith("exits_") and v]
+    if exits:
+        table.add_row("exits by reason", ", ".join(exits))
     console.print(table)
     console.print(
         f"{meta.get('symbol') or 'candles'} {meta.get('timeframe') or ''} · "
         f"{meta.get('candle_count', 0):,} bars {str(meta.get('start', ''))[:10]} → "
         f"{str(meta.get('end', ''))[:10]} · cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
-        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · run {report['id']}",
+        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · fill {cfg.get('fill')}"
+        f"{_stops_text(cfg)} · run {report['id']}",
         soft_wrap=True,
     )
     if path is not None:
         typer.echo(f"evidence: {path}")
+
+
+def _stops_text(cfg: dict[str, Any]) -> str:
+    parts = []
+    if cfg.get("sl_stop"):
+        parts.append(f"{'trailing ' if cfg.get('sl_trail') else ''}stop {cfg['sl_stop']}")
+    if cfg.get("tp_stop"):
+        parts.append(f"take-profit {cfg['tp_stop']}")
+    parts += [f"{k}={v}" for k, v in (cfg.get("gates") or {}).items()]
+    return "".join(f" · {p}" for p in parts)
 
 
 def run(
@@ -133,6 +149,31 @@ def run(
     ),
     cash: float = typer.Option(10_000.0, "--cash", help="Starting cash, quote currency."),
     direction: str = typer.Option("long", "--direction", help="long, short or both."),
+    fill: str = typer.Option(
+        "close",
+        "--fill",
+        help="close: an order fills at its bar's close; next_open: at the next bar's open.",
+    ),
+    sl_stop: float | None = typer.Option(
+        None, "--sl-stop", help="Stop-loss, fraction below the entry close (0.02 = 2%)."
+    ),
+    tp_stop: float | None = typer.Option(
+        None, "--tp-stop", help="Take-profit, fraction above the entry close (0.05 = 5%)."
+    ),
+    sl_trail: bool = typer.Option(
+        False, "--sl-trail", help="Trail the stop-loss behind the best high (low for shorts)."
+    ),
+    gate: list[str] = typer.Option(
+        [],
+        "--gate",
+        help="Risk gate NAME=LIMIT, repeatable: max_drawdown=0.2, daily_loss=0.05, "
+        "loss_streak=4, cooldown=12 (bars).",
+    ),
+    year_days: float | None = typer.Option(
+        None,
+        "--year-days",
+        help="Days in a year for annualising (default: 365 if any bar is on a weekend, else 252).",
+    ),
     evidence_dir: Path | None = typer.Option(
         None,
         "--evidence-dir",
@@ -143,19 +184,20 @@ def run(
 ) -> None:
     """Backtest one strategy and store its evidence.
 
-    Example: sparkbt run --strategy sma_cross --fast 10 --slow 30 --fees 0.001
+    Example: sparkbt run --strategy sma_cross --fast 10 --slow 30 --fees 0.001 --sl-stop 0.02
     """
+    from .config import Config
     from .evidence import dump_json
     from .registry import get_strategy
-    from .simulate import Config, backtest
+    from .simulate import backtest
 
-    Config(cash, fees, slippage, direction)  # bad config fails before any data is read
+    options = Config(  # bad options fail before any data is read
+        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gate, year_days
+    ).to_dict()
     strat = get_strategy(strategy)
     params = strat.validate(parse_strategy_args(list(ctx.args), strat))
     candles = candles_from_options(data, symbol, timeframe, data_dir)
-    result = backtest(
-        candles, strat, cash=cash, fees=fees, slippage=slippage, direction=direction, **params
-    )
+    result = backtest(candles, strat, **options, **params)
     path = None if no_save else result.save(evidence_dir)
     if as_json:
         typer.echo(dump_json(result.report), nl=False)

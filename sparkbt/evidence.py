@@ -3,7 +3,7 @@
 Layout under the evidence root (``--evidence-dir``, ``$SPARKBT_EVIDENCE_DIR``
 or ``./evidence``)::
 
-    backtest/<id>/report.json, trades.parquet, fills.parquet, equity.parquet
+    backtest/<id>/report.json, trades.parquet, fills.parquet, equity.parquet, locks.parquet
     sweep/<id>/sweep.json, results.parquet, ...
 
 An id is a hash of everything that determines the numbers (data fingerprint,
@@ -128,6 +128,7 @@ class RunEvidence:
     trades: pd.DataFrame = field(repr=False)
     fills: pd.DataFrame = field(repr=False)
     equity: pd.DataFrame = field(repr=False)
+    locks: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
     @property
     def id(self) -> str:
@@ -148,6 +149,9 @@ def _read_run(path: Path) -> RunEvidence:
         trades=pd.read_parquet(path / "trades.parquet"),
         fills=pd.read_parquet(path / "fills.parquet"),
         equity=pd.read_parquet(path / "equity.parquet").set_index("timestamp"),
+        locks=pd.read_parquet(path / "locks.parquet")
+        if (path / "locks.parquet").exists()
+        else pd.DataFrame(),
     )
 
 

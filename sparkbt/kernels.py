@@ -1,22 +1,24 @@
-"""Simulation kernels: numpy arrays in, numpy arrays out (shared SEMANTICS.md).
+"""Simulation kernels: numpy arrays in, numpy arrays out (docs/semantics.md).
 
-Every kernel works on many columns at once: ``close`` is ``(n,)`` and targets
+Every kernel works on many columns at once: prices are ``(n,)`` and targets
 are ``(n, m)``, one column per strategy variant, so a single backtest is the
 ``m == 1`` case and a parameter sweep is a wide matrix. Nothing of sparkbt is
 imported here.
 
-Two paths:
+Two paths, equal wherever both apply (``tests/test_kernels.py``):
 
-* :func:`simulate_discrete` for targets in {-1, 0, +1} (all-in / flat). Every
-  round trip multiplies the cash by a factor that only depends on its entry and
-  exit prices, so cash is a running product over the (sparse) orders, and
-  equity between two orders is ``a + b * close``: the bars cost a change
-  detection, one ``np.repeat`` per quantity and a multiply-add. No per-bar loop.
-* :func:`simulate_fractional` for targets anywhere in [-1, 1]. An order's size
-  depends on equity at that bar, so it walks the *orders* (not the bars) of a
-  column; equity between orders is again one array pass.
+* :func:`simulate_discrete`, the closed form, for targets in {-1, 0, +1} filled
+  at the close with no stop and no gate. Every round trip multiplies the cash
+  by a factor that only depends on its entry and exit prices, so cash is a
+  running product over the (sparse) orders, and equity between two orders is
+  ``a + b * close``: the bars cost a change detection, one ``np.repeat`` per
+  quantity and a multiply-add. No per-bar loop. A column whose equity reaches
+  zero (ruin) is simulated again by the loop kernel, which stops trading there.
+* :func:`sparkbt.loop.run_loop`, a compiled per-bar state machine, for
+  everything path-dependent: fractional sizing, next-open fills, stops,
+  trailing stops, risk gates and ruin. numba is imported only for this path.
 
-Fills and trades are numpy structured arrays (they map straight to Arrow).
+Fills, trades and locks are numpy structured arrays (they map straight to Arrow).
 """
 
 from __future__ import annotations
@@ -28,18 +30,28 @@ import numpy as np
 
 __all__ = [
     "FILL_DTYPE",
+    "GATES",
+    "LOCK_DTYPE",
+    "REASONS",
     "TRADE_DTYPE",
+    "Market",
     "OrderBook",
+    "SimOptions",
     "SimOutput",
     "is_discrete",
     "order_book",
     "prepare_targets",
     "simulate",
     "simulate_discrete",
-    "simulate_fractional",
+    "simulate_loop",
 ]
 
 LONG, SHORT, BOTH = 0, 1, 2
+
+REASONS = ("signal", "stop_loss", "trailing_stop", "take_profit", "gate", "ruin", "open")
+"""Why a fill happened / a trade ended, by code (``reason`` / ``exit_reason`` fields)."""
+GATES = ("max_drawdown", "daily_loss", "loss_streak", "cooldown")
+"""Risk gates by code (``gate`` field of the locks)."""
 
 FILL_DTYPE = np.dtype(
     [
@@ -49,6 +61,7 @@ FILL_DTYPE = np.dtype(
         ("units", np.float64),
         ("price", np.float64),
         ("fee", np.float64),
+        ("reason", np.int8),  # code in REASONS
     ]
 )
 
@@ -66,8 +79,23 @@ TRADE_DTYPE = np.dtype(
         ("pnl", np.float64),
         ("ret", np.float64),
         ("is_open", np.bool_),
+        ("exit_reason", np.int8),  # code in REASONS ("open" for an open trade)
     ]
 )
+
+LOCK_DTYPE = np.dtype(
+    [
+        ("col", np.int64),
+        ("gate", np.int8),  # code in GATES
+        ("first_bar", np.int64),  # the bar whose close triggered the lock
+        ("last_bar", np.int64),  # last bar on which no position may open
+        ("equity", np.float64),  # equity marked at the trigger bar's close
+        ("limit", np.float64),
+    ]
+)
+
+
+_NO_LOCKS = np.zeros(0, dtype=LOCK_DTYPE)
 
 
 class SimOutput(NamedTuple):
@@ -77,6 +105,53 @@ class SimOutput(NamedTuple):
     units: np.ndarray  # signed units held after each bar
     fills: np.ndarray  # FILL_DTYPE, sorted by (col, bar, exit-before-entry)
     trades: np.ndarray  # TRADE_DTYPE, sorted by (col, entry_bar)
+    locks: np.ndarray = _NO_LOCKS  # LOCK_DTYPE, sorted by (col, first_bar)
+
+
+class Market(NamedTuple):
+    """The price arrays a kernel reads, ``(n,)`` each, and each bar's UTC day number."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    day: np.ndarray  # int64: timestamp // 1 day, for the daily-loss gate
+
+    @classmethod
+    def from_close(cls, close: np.ndarray, day: np.ndarray | None = None) -> Market:
+        """Bars with open = high = low = close (enough for fill-at-close without stops)."""
+        c = np.asarray(close, dtype=np.float64)
+        d = np.zeros(len(c), dtype=np.int64) if day is None else np.asarray(day, np.int64)
+        return cls(c, c, c, c, d)
+
+
+class SimOptions(NamedTuple):
+    """Engine options as the kernels take them: NaN / 0 / -1 mean "off"."""
+
+    cash: float = 10_000.0
+    fees: float = 0.0
+    slippage: float = 0.0
+    next_open: bool = False
+    sl_stop: float = float("nan")
+    tp_stop: float = float("nan")
+    sl_trail: bool = False
+    max_drawdown: float = float("nan")
+    daily_loss: float = float("nan")
+    loss_streak: int = 0  # 0: off
+    cooldown: int = -1  # -1: unset (a drawdown or streak lock lasts the rest of the run)
+
+    @property
+    def path_free(self) -> bool:
+        """True when nothing but the targets decides the orders: fill at close, no stop or gate."""
+        return (
+            not self.next_open
+            and np.isnan(self.sl_stop)
+            and np.isnan(self.tp_stop)
+            and np.isnan(self.max_drawdown)
+            and np.isnan(self.daily_loss)
+            and self.loss_streak == 0
+            and self.cooldown < 1
+        )
 
 
 def prepare_targets(raw: np.ndarray, direction: int) -> np.ndarray:
@@ -107,12 +182,93 @@ def is_discrete(targets: np.ndarray) -> bool:
 
 
 def simulate(
-    close: np.ndarray, targets: np.ndarray, cash: float, fees: float, slippage: float
+    market: Market,
+    targets: np.ndarray,
+    options: SimOptions,
+    sl: np.ndarray | None = None,
+    tp: np.ndarray | None = None,
+    *,
+    want_fills: bool = True,
 ) -> SimOutput:
-    """Run prepared targets through the fastest exact kernel for them."""
-    if is_discrete(targets):
-        return simulate_discrete(close, targets, cash, fees, slippage)
-    return simulate_fractional(close, targets, cash, fees, slippage)
+    """Run prepared targets ``(n, m)`` through the fastest exact kernel for them.
+
+    ``sl``/``tp`` are per-bar stop fractions ``(n, m)`` (NaN: the option applies).
+    ``want_fills=False`` skips the fill records (sweeps only need trades).
+    """
+    if sl is None and tp is None and options.path_free and is_discrete(targets):
+        out = simulate_discrete(market.close, targets, options.cash, options.fees, options.slippage)
+        ruined = np.flatnonzero(np.min(out.equity, axis=0) <= 0.0)
+        if len(ruined):  # the closed form knows no ruin: those columns go through the loop
+            out = _replace_columns(out, ruined, simulate_loop(market, targets[:, ruined], options))
+        return out
+    return simulate_loop(market, targets, options, sl, tp, want_fills=want_fills)
+
+
+def _replace_columns(base: SimOutput, cols: np.ndarray, sub: SimOutput) -> SimOutput:
+    """``base`` with columns ``cols`` taken from ``sub`` (whose columns are 0..len(cols)-1)."""
+    equity, units = base.equity.copy(), base.units.copy()
+    equity[:, cols] = sub.equity
+    units[:, cols] = sub.units
+
+    def merge(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        new = new.copy()
+        new["col"] = cols[new["col"]]
+        both = np.concatenate([old[~np.isin(old["col"], cols)], new])
+        return both[np.argsort(both["col"], kind="stable")]
+
+    return SimOutput(
+        equity,
+        units,
+        merge(base.fills, sub.fills),
+        merge(base.trades, sub.trades),
+        merge(base.locks, sub.locks),
+    )
+
+
+def simulate_loop(
+    market: Market,
+    targets: np.ndarray,
+    options: SimOptions,
+    sl: np.ndarray | None = None,
+    tp: np.ndarray | None = None,
+    *,
+    want_fills: bool = True,
+) -> SimOutput:
+    """The compiled per-bar kernel (:mod:`sparkbt.loop`) on prepared targets ``(n, m)``."""
+    from .loop import run_loop  # numba loads only when a run needs this path
+
+    rows = np.ascontiguousarray(np.asarray(targets, dtype=np.float64).T)
+    none = np.zeros((0, 0))
+    eq, units, f, t, lk = run_loop(
+        *(np.ascontiguousarray(a, dtype=np.float64) for a in market[:4]),
+        rows,
+        np.ascontiguousarray(market.day, dtype=np.int64),
+        none if sl is None else np.ascontiguousarray(np.asarray(sl, dtype=np.float64).T),
+        none if tp is None else np.ascontiguousarray(np.asarray(tp, dtype=np.float64).T),
+        float(options.cash),
+        float(options.fees),
+        float(options.slippage),
+        bool(options.next_open),
+        float(options.sl_stop),
+        float(options.tp_stop),
+        bool(options.sl_trail),
+        float(options.max_drawdown),
+        float(options.daily_loss),
+        int(options.loss_streak),
+        int(options.cooldown),
+        bool(want_fills),
+    )
+    return SimOutput(
+        eq.T, units.T, _records(f, FILL_DTYPE), _records(t, TRADE_DTYPE), _records(lk, LOCK_DTYPE)
+    )
+
+
+def _records(matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A float record matrix of the loop kernel (columns in ``dtype`` order) as records."""
+    out = np.zeros(len(matrix), dtype=dtype)
+    for k, name in enumerate(dtype.names):
+        out[name] = matrix[:, k]
+    return out
 
 
 # --------------------------------------------------------------------------- all-in path
@@ -261,6 +417,7 @@ def _discrete_trades(
     out["pnl"] = pnl
     out["ret"] = pnl / (units * pe)
     out["is_open"] = ~closed
+    out["exit_reason"] = np.where(closed, 0, len(REASONS) - 1)  # "signal", else "open"
     return out
 
 
@@ -283,122 +440,3 @@ def _fills_from_trades(trades: np.ndarray) -> np.ndarray:
     keep = np.ones(2 * k, dtype=bool)
     keep[1::2] = ~trades["is_open"]
     return both[keep]
-
-
-# --------------------------------------------------------------------------- fractional path
-def simulate_fractional(
-    close: np.ndarray, targets: np.ndarray, cash: float, fees: float, slippage: float
-) -> SimOutput:
-    """Exact simulation of fractional targets: one step per order, arrays between orders.
-
-    Sizing (SEMANTICS.md): opening from flat commits ``|x|`` of equity; raising
-    ``|x|`` to ``|y|`` on the same side commits ``(|y|-|x|)/(1-|x|)`` of the equity not
-    yet committed (so reaching 1 is "all in"); lowering it sells ``1-|y|/|x|`` of the
-    units; a sign change closes first, then opens from flat.
-    """
-    pos = np.asarray(targets, dtype=np.float64)
-    n, m = pos.shape
-    prev = np.zeros_like(pos)
-    prev[1:] = pos[:-1]
-    buy, sell = 1.0 + slippage, 1.0 - slippage
-    equity = np.empty((n, m))
-    units_out = np.empty((n, m))
-    fills_all: list[tuple] = []
-    trades_all: list[tuple] = []
-    for col in range(m):
-        orders = np.flatnonzero(pos[:, col] != prev[:, col])
-        c, u = float(cash), 0.0
-        cash_after = np.empty(len(orders))
-        units_after = np.empty(len(orders))
-        trade: list | None = (
-            None  # [side, entry_bar, in_units, in_value, in_fee, out_units, out_value, out_fee]
-        )
-        for k, t in enumerate(orders):
-            x_old, x_new, cl = prev[t, col], pos[t, col], close[t]
-            if x_old != 0.0 and (x_new == 0.0 or np.sign(x_new) != np.sign(x_old)):
-                c, u = _fill_out(c, u, abs(u), cl, buy, sell, fees, t, col, fills_all, trade)
-                trades_all.append(_close_trade(trade, t, col, False))
-                trade, x_old = None, 0.0
-            if x_new != 0.0 and abs(x_new) > abs(x_old):
-                free = c + u * cl - abs(u) * cl
-                commit = max(free, 0.0) * (abs(x_new) - abs(x_old)) / (1.0 - abs(x_old))
-                if trade is None:
-                    trade = [1 if x_new > 0 else -1, t, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-                if x_new > 0:
-                    px = cl * buy
-                    du = commit / (px * (1.0 + fees))
-                    c -= du * px + du * px * fees
-                    u += du
-                    fills_all.append((col, t, 1, du, px, du * px * fees))
-                else:
-                    px = cl * sell
-                    du = commit / (px * (1.0 + fees))
-                    c += du * px - du * px * fees
-                    u -= du
-                    fills_all.append((col, t, -1, du, px, du * px * fees))
-                trade[2] += du
-                trade[3] += du * px
-                trade[4] += du * px * fees
-            elif x_new != 0.0 and abs(x_new) < abs(x_old):
-                qty = abs(u) * (1.0 - abs(x_new) / abs(x_old))
-                c, u = _fill_out(c, u, qty, cl, buy, sell, fees, t, col, fills_all, trade)
-            cash_after[k], units_after[k] = c, u
-        if trade is not None:
-            trades_all.append(_close_trade(trade, n - 1, col, True, close[n - 1], u))
-        last = np.searchsorted(orders, np.arange(n), side="right") - 1
-        has = last >= 0
-        cb = np.where(has, cash_after[np.maximum(last, 0)] if len(orders) else cash, cash)
-        ub = np.where(has, units_after[np.maximum(last, 0)] if len(orders) else 0.0, 0.0)
-        equity[:, col] = cb + ub * close
-        units_out[:, col] = ub
-    # a target so small that its size underflows to zero units trades nothing
-    fills = np.array([f for f in fills_all if f[3] > 0.0], dtype=FILL_DTYPE)
-    trades = np.array([t for t in trades_all if t is not None], dtype=TRADE_DTYPE)
-    return SimOutput(equity, units_out, fills, trades)
-
-
-def _fill_out(c, u, qty, cl, buy, sell, fees, t, col, fills, trade):
-    """Reduce the position by ``qty`` units at this bar's close (sell a long, buy back a short)."""
-    if u > 0:
-        px = cl * sell
-        c += qty * px - qty * px * fees
-        u -= qty
-        fills.append((col, t, -1, qty, px, qty * px * fees))
-    else:
-        px = cl * buy
-        c -= qty * px + qty * px * fees
-        u += qty
-        fills.append((col, t, 1, qty, px, qty * px * fees))
-    if abs(u) < 1e-12 * max(qty, 1e-300):
-        u = 0.0
-    trade[5] += qty
-    trade[6] += qty * px
-    trade[7] += qty * px * fees
-    return c, u
-
-
-def _close_trade(trade, bar, col, is_open, last_close=0.0, left=0.0):
-    side, entry_bar, in_u, in_v, in_fee, out_u, out_v, out_fee = trade
-    if in_u == 0.0:
-        return None  # opened with zero units (size underflow): not a trade
-    if is_open:  # the rest of the position is valued at the last close, no exit fee
-        out_v += abs(left) * last_close
-        out_u += abs(left)
-    entry_price = in_v / in_u
-    exit_price = out_v / out_u if out_u else last_close
-    gross = (out_v - in_v) if side > 0 else (in_v - out_v)
-    pnl = gross - in_fee - out_fee
-    return (
-        col,
-        side,
-        entry_bar,
-        bar,
-        in_u,
-        entry_price,
-        exit_price,
-        in_fee,
-        out_fee,
-        pnl,
-        pnl / in_v,
-        is_open,
-    )

@@ -30,17 +30,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, NamedTuple, get_args, get_origin, get_type_hints
 
 import numpy as np
 import pandas as pd
 
+from .config import RESERVED_NAMES
 from .errors import StrategyError
 from .expr import Condition, compile_condition
 
 __all__ = [
     "Param",
     "ParamSpec",
+    "Signals",
     "Strategy",
     "constraint",
     "get_strategy",
@@ -139,6 +141,14 @@ def constraint(expr: str, message: str | None = None) -> Callable[[Callable], Ca
     return mark
 
 
+class Signals(NamedTuple):
+    """What a strategy returned: targets and optional per-bar stop fractions (NaN = none)."""
+
+    target: pd.Series
+    sl_stop: pd.Series | None = None
+    tp_stop: pd.Series | None = None
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A registered strategy: the function, its parameter schema and its origin."""
@@ -180,23 +190,35 @@ class Strategy:
 
     def signals(self, candles: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
         """Validated parameters -> the strategy's target series, checked for shape and range."""
+        return self.evaluate(candles, params).target
+
+    def evaluate(self, candles: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
+        """Validated parameters -> targets and any per-bar stop columns, all checked.
+
+        A strategy returns a Series (or array) of targets, or a DataFrame with a
+        ``target`` column and optional ``sl_stop`` / ``tp_stop`` columns.
+        """
         raw = self.func(candles, **params)
-        if isinstance(raw, pd.DataFrame) and raw.shape[1] == 1:
-            raw = raw.iloc[:, 0]
-        if isinstance(raw, np.ndarray):
-            raw = pd.Series(raw, index=candles.index)
-        if not isinstance(raw, pd.Series):
-            raise StrategyError(
-                f"{self.name}: must return a pandas Series of targets (got {type(raw).__name__})"
-            )
-        if len(raw) != len(candles):
-            raise StrategyError(
-                f"{self.name}: returned {len(raw)} targets for {len(candles)} candles"
-            )
-        if raw.dtype == np.float64:
-            values = raw.to_numpy()
-        else:
-            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        sl = tp = None
+        if isinstance(raw, pd.DataFrame):
+            if "target" in raw.columns:
+                extra = sorted(set(raw.columns) - {"target", "sl_stop", "tp_stop"})
+                if extra:
+                    raise StrategyError(
+                        f"{self.name}: unexpected column(s) {', '.join(map(str, extra))} "
+                        "(a strategy frame has target and optional sl_stop, tp_stop)"
+                    )
+                sl = self._stop_column(raw, "sl_stop", candles)
+                tp = self._stop_column(raw, "tp_stop", candles)
+                raw = raw["target"]
+            elif raw.shape[1] == 1:
+                raw = raw.iloc[:, 0]
+            else:
+                raise StrategyError(
+                    f"{self.name}: returned a frame without a 'target' column "
+                    f"(columns: {', '.join(map(str, raw.columns))})"
+                )
+        values = self._column(raw, "targets", candles)
         bad = np.flatnonzero(np.abs(values) > 1.0)  # NaN compares False: allowed
         if len(bad):
             row = int(bad[0])
@@ -204,7 +226,35 @@ class Strategy:
                 f"{self.name}: target at row {row + 1} is {float(values[row])!r}; "
                 "targets must be in [-1, 1] (NaN means 'no opinion')"
             )
-        return pd.Series(values, index=candles.index, name="target")
+        return Signals(pd.Series(values, index=candles.index, name="target"), sl, tp)
+
+    def _column(self, raw: Any, what: str, candles: pd.DataFrame) -> np.ndarray:
+        if isinstance(raw, np.ndarray):
+            raw = pd.Series(raw.reshape(-1) if raw.ndim == 2 and 1 in raw.shape else raw)
+        if not isinstance(raw, pd.Series):
+            raise StrategyError(
+                f"{self.name}: must return a pandas Series of targets (got {type(raw).__name__})"
+            )
+        if len(raw) != len(candles):
+            raise StrategyError(
+                f"{self.name}: returned {len(raw)} {what} for {len(candles)} candles"
+            )
+        if raw.dtype == np.float64:
+            return raw.to_numpy()
+        return pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+
+    def _stop_column(self, frame: pd.DataFrame, name: str, candles: pd.DataFrame):
+        if name not in frame.columns:
+            return None
+        values = self._column(frame[name], f"{name} values", candles)
+        bad = np.flatnonzero(~np.isnan(values) & ~((values > 0.0) & (values < 1.0)))
+        if len(bad):
+            row = int(bad[0])
+            raise StrategyError(
+                f"{self.name}: {name} at row {row + 1} is {float(values[row])!r}; "
+                "stops must be fractions in (0, 1) (NaN means none)"
+            )
+        return pd.Series(values, index=candles.index, name=name)
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -228,6 +278,11 @@ def _spec_from_function(name: str, fn: Callable, origin: str, sha: str) -> Strat
             continue  # the candles
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise StrategyError(f"{origin}: strategy {name} may not take *args/**kwargs")
+        if pname in RESERVED_NAMES:
+            raise StrategyError(
+                f"{origin}: strategy {name} declares a parameter '{pname}', which is an engine "
+                f"or run option; rename it (reserved: {', '.join(sorted(RESERVED_NAMES))})"
+            )
         if p.default is inspect.Parameter.empty:
             raise StrategyError(f"{origin}: parameter '{pname}' of {name} needs a default")
         ann = hints.get(pname, p.annotation)

@@ -20,9 +20,10 @@ from .evidence import (
     write_atomic,
     write_parquet,
 )
+from .kernels import GATES, LOCK_DTYPE, REASONS
 from .version import ENGINE_VERSION, __version__
 
-__all__ = ["BacktestResult", "fills_frame", "trades_frame"]
+__all__ = ["BacktestResult", "fills_frame", "locks_frame", "trades_frame"]
 
 TRADE_COLUMNS = (
     "id",
@@ -39,7 +40,9 @@ TRADE_COLUMNS = (
     "fees",
     "bars_held",
     "open",
+    "exit_reason",
 )
+LOCK_COLUMNS = ("gate", "start", "end", "bars", "equity", "limit")
 
 
 def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -60,8 +63,28 @@ def trades_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
             "fees": records["entry_fee"] + records["exit_fee"],
             "bars_held": (records["exit_bar"] - records["entry_bar"]).astype(np.int64),
             "open": records["is_open"].astype(bool),
+            "exit_reason": _names(REASONS, records["exit_reason"]),
         },
         columns=list(TRADE_COLUMNS),
+    )
+
+
+def _names(names: tuple[str, ...], codes: np.ndarray) -> np.ndarray:
+    return np.asarray(names, dtype=object)[codes.astype(np.int64)]
+
+
+def locks_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """LOCK_DTYPE records of one column -> the locks table: gate, first/last locked bar."""
+    return pd.DataFrame(
+        {
+            "gate": _names(GATES, records["gate"]),
+            "start": index[records["first_bar"]],
+            "end": index[records["last_bar"]],
+            "bars": (records["last_bar"] - records["first_bar"] + 1).astype(np.int64),
+            "equity": records["equity"].astype(np.float64),
+            "limit": records["limit"].astype(np.float64),
+        },
+        columns=list(LOCK_COLUMNS),
     )
 
 
@@ -74,6 +97,7 @@ def fills_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
             "units": records["units"],
             "price": records["price"],
             "fee": records["fee"],
+            "reason": _names(REASONS, records["reason"]),
         }
     )
 
@@ -81,6 +105,8 @@ def fills_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
 def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if key == "max_drawdown_duration":
         return str(pd.Timedelta(seconds=float(value)))
     if key in {"total_trades", "closed_trades", "open_trades"}:
@@ -117,6 +143,9 @@ class BacktestResult:
     position: pd.Series = field(repr=False)
     trade_records: np.ndarray = field(repr=False)  # kernels.TRADE_DTYPE
     fill_records: np.ndarray = field(repr=False)  # kernels.FILL_DTYPE
+    lock_records: np.ndarray = field(  # kernels.LOCK_DTYPE
+        default_factory=lambda: np.zeros(0, dtype=LOCK_DTYPE), repr=False
+    )
     duration_ms: float = field(default=0.0, repr=False)
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -132,6 +161,11 @@ class BacktestResult:
     def fills(self) -> pd.DataFrame:
         """One row per fill: timestamp, side, units, price, fee."""
         return fills_frame(self.fill_records, self.candles.index)
+
+    @cached_property
+    def locks(self) -> pd.DataFrame:
+        """One row per risk-gate lock: gate, first and last locked bar, equity, limit."""
+        return locks_frame(self.lock_records, self.candles.index)
 
     @cached_property
     def data_sha256(self) -> str:
@@ -210,6 +244,7 @@ class BacktestResult:
                 "trades.parquet": lambda p: write_parquet(self.trades, p),
                 "fills.parquet": lambda p: write_parquet(self.fills, p),
                 "equity.parquet": lambda p: write_parquet(self.equity_frame(), p),
+                "locks.parquet": lambda p: write_parquet(self.locks, p),
             },
         )
 

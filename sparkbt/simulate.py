@@ -1,78 +1,81 @@
-"""``backtest()``: validate → signals → kernel → stats → result object."""
+"""``backtest()``: validate → signals → kernel → stats → result object.
+
+:func:`simulate_targets` is the one evaluation step shared by a single
+backtest and every sweep chunk: prepared targets in, kernel output and stats out.
+"""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import kernels
-from .candles import infer_timeframe, load_candles, parse_timeframe
-from .errors import ConfigError
+from .candles import load_candles, period_ns
+from .config import DIRECTIONS, Config
 from .registry import Strategy, get_strategy
 from .result import BacktestResult
 from .stats import compute_stats, stats_row
 
-__all__ = ["Config", "backtest"]
+__all__ = ["backtest", "market_of", "simulate_targets"]
 
-DIRECTIONS = {"long": kernels.LONG, "short": kernels.SHORT, "both": kernels.BOTH}
-
-
-@dataclass(frozen=True)
-class Config:
-    """Simulation settings (SEMANTICS.md "Inputs"), validated on creation."""
-
-    cash: float = 10_000.0
-    fees: float = 0.0
-    slippage: float = 0.0
-    direction: str = "long"
-
-    def __post_init__(self) -> None:
-        def number(name: str, value: Any) -> float:
-            try:
-                if isinstance(value, bool):
-                    raise TypeError
-                out = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{name}: expected a number (got {value!r})") from None
-            if not math.isfinite(out):
-                raise ConfigError(f"{name}: expected a finite number (got {value!r})")
-            object.__setattr__(self, name, out)
-            return out
-
-        if number("cash", self.cash) <= 0:
-            raise ConfigError(f"cash: must be > 0 (got {self.cash!r})")
-        for name in ("fees", "slippage"):
-            v = number(name, getattr(self, name))
-            if not 0.0 <= v < 1.0:
-                raise ConfigError(
-                    f"{name}: must be a fraction in [0, 1), e.g. 0.001 for 0.1% (got {v!r})"
-                )
-        d = str(self.direction).strip().lower()
-        if d not in DIRECTIONS:
-            raise ConfigError(f"direction: expected long, short or both (got {self.direction!r})")
-        object.__setattr__(self, "direction", d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cash": self.cash,
-            "fees": self.fees,
-            "slippage": self.slippage,
-            "direction": self.direction,
-        }
+_DAY_NS = 86_400 * 10**9
 
 
-def period_ns(candles: pd.DataFrame) -> int:
-    """Bar period in ns: the declared timeframe, else the median step (1 day for one bar)."""
-    tf = candles.attrs.get("timeframe")
-    if tf:
-        return int(parse_timeframe(tf).value)
-    inferred = infer_timeframe(candles.index)
-    return int(inferred.value) if inferred is not None else 86_400 * 10**9
+def market_of(frame: pd.DataFrame) -> kernels.Market:
+    """The price arrays of canonical candles, and each bar's UTC day number."""
+    return kernels.Market(
+        frame["open"].to_numpy(),
+        frame["high"].to_numpy(),
+        frame["low"].to_numpy(),
+        frame["close"].to_numpy(),
+        frame.index.asi8 // _DAY_NS,
+    )
+
+
+def simulate_targets(
+    frame: pd.DataFrame,
+    targets: np.ndarray,
+    config: Config,
+    sl: np.ndarray | None = None,
+    tp: np.ndarray | None = None,
+    *,
+    want_fills: bool = True,
+    bar_period_ns: int | None = None,
+) -> tuple[kernels.SimOutput, dict[str, np.ndarray]]:
+    """Prepared targets ``(n, m)`` on ``frame`` -> kernel output and stats (one per column).
+
+    ``config.year_days`` must be resolved (see :meth:`Config.resolved`).
+    ``bar_period_ns`` overrides the period taken from ``frame`` (a sweep's test
+    window is a slice whose own step may differ from the full data's).
+    """
+    market = market_of(frame)
+    sim = kernels.simulate(market, targets, config.sim_options(), sl, tp, want_fills=want_fills)
+    stats = compute_stats(
+        sim.equity,
+        sim.units,
+        sim.trades,
+        cash=config.cash,
+        close=market.close,
+        ts_ns=frame.index.asi8,
+        period_ns=bar_period_ns or period_ns(frame),
+        year_days=float(config.year_days or 365),
+    )
+    return sim, stats
+
+
+def prepare(raw: np.ndarray | pd.Series | None, direction: str) -> np.ndarray | None:
+    """Targets as the kernels take them: ``(n, 1)``, NaN forward-filled, clipped by direction."""
+    if raw is None:
+        return None
+    return kernels.prepare_targets(np.asarray(raw, dtype=np.float64), DIRECTIONS[direction])
+
+
+def _stops(values: pd.Series | None) -> np.ndarray | None:
+    return None if values is None else values.to_numpy(dtype=np.float64)[:, None]
 
 
 def backtest(
@@ -83,43 +86,41 @@ def backtest(
     fees: float = 0.0,
     slippage: float = 0.0,
     direction: str = "long",
+    fill: str = "close",
+    sl_stop: float | None = None,
+    tp_stop: float | None = None,
+    sl_trail: bool = False,
+    gates: dict[str, Any] | None = None,
+    year_days: float | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
     **params: Any,
 ) -> BacktestResult:
-    """Backtest one strategy on candles with fill-at-close semantics.
+    """Backtest one strategy on candles (docs/semantics.md).
 
     ``strategy`` is a registered name, ``"file.py:function"``, or a function
-    ``(candles, **params) -> Series``. Remaining keyword arguments are the
-    strategy's parameters, validated against its schema.
+    ``(candles, **params) -> Series``. The keyword options before ``timeframe``
+    configure the engine (fills, stops, gates, year length); remaining keyword
+    arguments are the strategy's parameters, validated against its schema.
     """
     started = time.perf_counter()
-    config = Config(cash, fees, slippage, direction)
+    config = Config(
+        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gates or {}, year_days
+    )
     strat = get_strategy(strategy)
     checked = strat.validate(params)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
-    targets = strat.signals(frame, checked)
-    close = frame["close"].to_numpy()
-    prepared = kernels.prepare_targets(targets.to_numpy(), DIRECTIONS[config.direction])
-    sim = kernels.simulate(close, prepared, config.cash, config.fees, config.slippage)
-    ts = frame.index.asi8
-    stats = stats_row(
-        compute_stats(
-            sim.equity,
-            sim.units,
-            sim.trades,
-            cash=config.cash,
-            close=close,
-            ts_ns=ts,
-            period_ns=period_ns(frame),
-        ),
-        0,
+    config = config.resolved(frame)
+    signals = strat.evaluate(frame, checked)
+    prepared = prepare(signals.target.to_numpy(), config.direction)
+    sim, stats = simulate_targets(
+        frame, prepared, config, _stops(signals.sl_stop), _stops(signals.tp_stop)
     )
     return BacktestResult(
         strategy=strat.name,
         params=checked,
         config=config.to_dict(),
-        stats=stats,
+        stats=stats_row(stats, 0),
         strategy_sha256=strat.source_sha256,
         candles=frame,
         targets=pd.Series(prepared[:, 0], index=frame.index, name="target"),
@@ -127,5 +128,6 @@ def backtest(
         position=pd.Series(sim.units[:, 0], index=frame.index, name="units"),
         trade_records=sim.trades,
         fill_records=sim.fills,
+        lock_records=sim.locks,
         duration_ms=(time.perf_counter() - started) * 1e3,
     )

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "COUNT_KEYS",
+    "EXIT_REASONS",
     "STAT_KEYS",
     "compute_stats",
     "json_safe",
@@ -47,8 +49,26 @@ STAT_KEYS: tuple[str, ...] = (
     "profit_factor",
     "expectancy",
     "total_fees",
+    "ruined",
+    "exits_signal",
+    "exits_stop_loss",
+    "exits_trailing_stop",
+    "exits_take_profit",
+    "exits_gate",
+    "exits_ruin",
 )
-"""Keys of ``stats`` in the order reports show them. ``max_drawdown_duration`` is in seconds."""
+"""Keys of ``stats`` in the order reports show them. ``max_drawdown_duration`` is in seconds;
+``exits_<reason>`` count closed trades by exit reason; ``ruined`` is true when equity hit zero."""
+
+EXIT_REASONS = ("signal", "stop_loss", "trailing_stop", "take_profit", "gate", "ruin")
+"""Exit reasons of closed trades, in the order of their codes (``kernels.REASONS``)."""
+COUNT_KEYS = (
+    "total_trades",
+    "closed_trades",
+    "open_trades",
+    *(f"exits_{r}" for r in EXIT_REASONS),
+)
+"""Statistics that are whole counts (ints in JSON)."""
 
 _DAY_NS = 86_400 * 10**9
 
@@ -138,6 +158,9 @@ def trade_stats(trades: np.ndarray, m: int) -> dict[str, np.ndarray]:
     np.maximum.at(best, cc, ret)
     np.minimum.at(worst, cc, ret)
     fees = np.bincount(col, weights=trades["entry_fee"] + trades["exit_fee"], minlength=m)
+    reasons = trades["exit_reason"][closed].astype(np.int64)
+    by_reason = np.bincount(reasons * m + cc, minlength=len(EXIT_REASONS) * m)
+    by_reason = by_reason.reshape(len(EXIT_REASONS), m).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         avg_pnl = sum_pnl / n_closed
         out = {
@@ -153,6 +176,8 @@ def trade_stats(trades: np.ndarray, m: int) -> dict[str, np.ndarray]:
             "expectancy": avg_pnl,
             "total_fees": fees,
         }
+    for k, reason in enumerate(EXIT_REASONS):
+        out[f"exits_{reason}"] = by_reason[k]
     return out
 
 
@@ -165,10 +190,14 @@ def compute_stats(
     close: np.ndarray,
     ts_ns: np.ndarray,
     period_ns: int,
+    year_days: float = 365.0,
 ) -> dict[str, np.ndarray]:
-    """Every key of :data:`STAT_KEYS`, one value per column."""
+    """Every key of :data:`STAT_KEYS`, one value per column.
+
+    Ratios are annualised with ``year_days`` days a year: ``ann = year_days days / bar period``.
+    """
     _n, m = equity.shape
-    ann = 365 * _DAY_NS / period_ns
+    ann = year_days * _DAY_NS / period_ns
     r = bar_returns(equity, cash)
     final = equity[-1]
     peak = np.maximum.accumulate(equity, axis=0)
@@ -192,6 +221,8 @@ def compute_stats(
         "sortino": sortino(r, ann),
         "calmar": np.where(np.isfinite(calmar), calmar, np.nan),
         "exposure": np.mean(units != 0.0, axis=0),
+        # equity <= 0 at a close is ruin, and it stays there (docs/semantics.md "Ruin")
+        "ruined": np.min(equity, axis=0) <= 0.0,
     }
     out.update(trade_stats(trades, m))
     return {k: out[k] for k in STAT_KEYS}
@@ -212,7 +243,9 @@ def json_safe(value: Any) -> Any:
 def stats_row(stats: dict[str, np.ndarray], j: int) -> dict[str, Any]:
     """Column ``j`` of vectorised stats as a JSON-safe dict (counts as ints)."""
     row = {k: json_safe(v[j]) for k, v in stats.items()}
-    for k in ("total_trades", "closed_trades", "open_trades"):
+    for k in COUNT_KEYS:
         if row.get(k) is not None:
             row[k] = int(row[k])
+    if "ruined" in row:
+        row["ruined"] = bool(row["ruined"])
     return row

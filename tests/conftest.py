@@ -58,3 +58,54 @@ fractional_target = st.one_of(
     st.sampled_from([-1.0, 0.0, 1.0, np.nan, 0.5, -0.5]),
     st.floats(-1.0, 1.0, allow_nan=False),
 )
+
+
+@st.composite
+def ohlc(draw, min_size=2, max_size=60, big=True):
+    """Valid OHLC bars: gaps at the open, wicks, and (``big``) moves up to e^±1 per bar.
+
+    Large moves are what make shorts lose everything (ruin) and stops gap through.
+    """
+    n = draw(st.integers(min_size, max_size))
+    limit = 1.0 if big and draw(st.booleans()) else 0.2
+    steps = draw(
+        st.lists(st.floats(-limit, limit, allow_nan=False), min_size=n - 1, max_size=n - 1)
+    )
+    close = draw(st.floats(1.0, 1000.0)) * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
+    gaps = np.array(draw(st.lists(st.floats(-0.05, 0.05), min_size=n, max_size=n)))
+    open_ = np.concatenate([[close[0]], close[:-1]]) * np.exp(gaps)
+    up = np.array(draw(st.lists(st.floats(0.0, 0.08), min_size=n, max_size=n)))
+    down = np.array(draw(st.lists(st.floats(0.0, 0.08), min_size=n, max_size=n)))
+    high = np.maximum(open_, close) * (1.0 + up)
+    low = np.minimum(open_, close) * (1.0 - down)
+    freq = draw(st.sampled_from(["1h", "6h", "1D"]))
+    idx = pd.date_range("2024-01-01", periods=n, freq=freq, tz="UTC", name="timestamp", unit="ns")
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": np.ones(n)},
+        index=idx,
+    )
+
+
+@st.composite
+def engine_options(draw):
+    """Engine options as ``backtest`` takes them, stops and gates switched on at random."""
+    opts = {
+        "fees": draw(st.sampled_from([0.0, 0.001, 0.01])),
+        "slippage": draw(st.sampled_from([0.0, 0.0005])),
+        "direction": draw(st.sampled_from(["long", "short", "both"])),
+        "fill": draw(st.sampled_from(["close", "next_open"])),
+        "sl_stop": draw(st.sampled_from([None, 0.01, 0.05, 0.2])),
+        "tp_stop": draw(st.sampled_from([None, 0.02, 0.1, 0.5])),
+        "sl_trail": draw(st.booleans()),
+    }
+    gates = {}
+    if draw(st.booleans()):
+        gates["max_drawdown"] = draw(st.sampled_from([0.05, 0.2, 0.5]))
+    if draw(st.booleans()):
+        gates["daily_loss"] = draw(st.sampled_from([0.02, 0.1]))
+    if draw(st.booleans()):
+        gates["loss_streak"] = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        gates["cooldown"] = draw(st.integers(0, 4))
+    opts["gates"] = gates
+    return opts

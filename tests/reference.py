@@ -85,7 +85,8 @@ def reference_simulate(
         """Fill against the open trade; a qty of all the units closes it. Returns the trade record
         when the trade is closed, else None."""
         nonlocal trade
-        closing = qty >= abs(s["u"])
+        # a residue under 1e-12 of the quantity sold is rounding, not a position
+        closing = qty >= abs(s["u"]) or abs(s["u"]) - qty < 1e-12 * qty
         price, fee = make_fill(t, -_sign(s["u"]), qty, base, reason)
         trade["out_units"] += qty
         trade["out_value"] += qty * price
@@ -169,7 +170,9 @@ def reference_simulate(
         elif x != 0 and abs(x) < abs(old):  # partial exit on the same side
             qty = abs(s["u"]) * (1 - abs(x) / abs(old))
             if qty > 0:
-                reduce(t, qty, base, "signal")
+                rec = reduce(t, qty, base, "signal")
+                if rec is not None:  # rounded to the whole position: the trade is closed
+                    after_close(t, rec)
 
     def check_stops(t):
         """Step b for an open trade entered before bar t; returns True when a stop fired."""

@@ -1,4 +1,4 @@
-"""Kernels against a hand computation and against the per-bar reference simulator."""
+"""Kernels against hand computations and against the per-bar reference simulator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sparkbt import kernels
-from tests.conftest import closes, discrete_target, fractional_target
+from sparkbt.config import Config
+from sparkbt.simulate import market_of
+from tests.conftest import discrete_target, engine_options, fractional_target, ohlc
 from tests.reference import reference_simulate
 
 DIRS = {"long": kernels.LONG, "short": kernels.SHORT, "both": kernels.BOTH}
@@ -16,7 +18,8 @@ DIRS = {"long": kernels.LONG, "short": kernels.SHORT, "both": kernels.BOTH}
 
 def run(close, targets, direction="long", fees=0.0, slippage=0.0, cash=10_000.0):
     t = kernels.prepare_targets(np.asarray(targets, dtype=float), DIRS[direction])
-    return kernels.simulate(np.asarray(close, dtype=float), t, cash, fees, slippage)
+    market = kernels.Market.from_close(np.asarray(close, dtype=float))
+    return kernels.simulate(market, t, kernels.SimOptions(cash, fees, slippage))
 
 
 def test_hand_computed_long_round_trip_with_fees_and_slippage():
@@ -31,7 +34,7 @@ def test_hand_computed_long_round_trip_with_fees_and_slippage():
     )
     (tr,) = out.trades
     assert tr["side"] == 1 and tr["entry_bar"] == 1 and tr["exit_bar"] == 3
-    assert not tr["is_open"]
+    assert not tr["is_open"] and kernels.REASONS[tr["exit_reason"]] == "signal"
     np.testing.assert_allclose(
         tr["pnl"], units * sell - units * buy - units * buy * 0.01 - units * sell * 0.01, rtol=1e-12
     )
@@ -56,7 +59,27 @@ def test_hand_computed_short_then_reversal():
     short, long_ = out.trades
     assert short["side"] == -1 and short["exit_bar"] == 1 and not short["is_open"]
     assert long_["side"] == 1 and long_["is_open"] and long_["exit_fee"] == 0.0
+    assert kernels.REASONS[long_["exit_reason"]] == "open"
     np.testing.assert_allclose(long_["pnl"], u_long * 90 - u_long * 80 - u_long * 80 * 0.001)
+
+
+def test_ruined_short_stops_trading_in_both_kernels():
+    # short 100 units at 100; at 250 equity is 20,000 - 25,000 = -5,000: ruin, closed there
+    close = [100, 150, 250, 300, 320, 330]
+    targets = [-1, -1, -1, 1, 1, 1]
+    closed_form = run(close, targets, direction="both")
+    t = kernels.prepare_targets(np.asarray(targets, float), kernels.BOTH)
+    loop = kernels.simulate_loop(
+        kernels.Market.from_close(np.asarray(close, float)), t, kernels.SimOptions()
+    )
+    for out in (closed_form, loop):
+        np.testing.assert_allclose(
+            out.equity[:, 0], [10_000, 5_000, -5_000, -5_000, -5_000, -5_000]
+        )
+        (tr,) = out.trades
+        assert tr["side"] == -1 and tr["exit_bar"] == 2 and tr["units"] == 100.0
+        assert kernels.REASONS[tr["exit_reason"]] == "ruin"
+        assert out.units[3:, 0].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_nan_means_hold_and_direction_clips():
@@ -67,77 +90,114 @@ def test_nan_means_hold_and_direction_clips():
     assert not np.any((t == 0) & np.signbit(t))  # no negative zeros
 
 
-def _compare_with_reference(close, targets, direction, fees, slippage):
-    out = run(close, targets, direction, fees, slippage)
-    eq, units, fills, trades = reference_simulate(
-        close, np.asarray(targets, float), 10_000.0, fees, slippage, direction
+def simulate_like_backtest(candles, targets, opts):
+    """The kernels exactly as ``backtest`` calls them, on raw targets and engine options."""
+    cfg = Config(**opts)
+    t = kernels.prepare_targets(np.asarray(targets, float), DIRS[cfg.direction])
+    return kernels.simulate(market_of(candles), t, cfg.sim_options())
+
+
+def assert_matches_reference(candles, targets, opts):
+    out = simulate_like_backtest(candles, targets, opts)
+    ref = reference_simulate(
+        *(candles[k].to_numpy() for k in ("open", "high", "low", "close")),
+        np.asarray(targets, float),
+        day=candles.index.asi8 // (86_400 * 10**9),
+        **opts,
     )
-    np.testing.assert_allclose(out.equity[:, 0], eq, rtol=1e-9, atol=1e-6)
-    np.testing.assert_allclose(out.units[:, 0], units, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(out.equity[:, 0], ref["equity"], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(out.units[:, 0], ref["units"], rtol=1e-9, atol=1e-9)
     # rounding dust (a fill worth < 1e-6 of quote currency, e.g. a 4e-12 residue one
     # side computes and the other rounds to zero) is not a meaningful difference
-    got_fills = out.fills[out.fills["units"] * out.fills["price"] > 1e-6]
-    fills = [f for f in fills if f[2] * f[3] > 1e-6]
-    assert len(got_fills) == len(fills)
-    np.testing.assert_allclose(got_fills["units"], [f[2] for f in fills], rtol=1e-9, atol=1e-6)
-    assert got_fills["side"].tolist() == [f[1] for f in fills]
-    got_trades = out.trades[out.trades["units"] * out.trades["entry_price"] > 1e-6]
-    trades = [t for t in trades if t["in_value"] > 1e-6]
-    assert len(got_trades) == len(trades)
-    np.testing.assert_allclose(got_trades["pnl"], [t["pnl"] for t in trades], rtol=1e-9, atol=1e-6)
-    assert got_trades["is_open"].tolist() == [t["is_open"] for t in trades]
-    assert got_trades["exit_bar"].tolist() == [t["exit_bar"] for t in trades]
+    got = out.fills[out.fills["units"] * out.fills["price"] > 1e-6]
+    want = [f for f in ref["fills"] if f["units"] * f["price"] > 1e-6]
+    assert got["bar"].tolist() == [f["bar"] for f in want]
+    assert got["side"].tolist() == [f["side"] for f in want]
+    assert [kernels.REASONS[r] for r in got["reason"]] == [f["reason"] for f in want]
+    np.testing.assert_allclose(got["price"], [f["price"] for f in want], rtol=1e-12)
+    np.testing.assert_allclose(got["units"], [f["units"] for f in want], rtol=1e-9, atol=1e-6)
+    trades = out.trades[out.trades["units"] * out.trades["entry_price"] > 1e-6]
+    want_t = [t for t in ref["trades"] if t["units"] * t["entry_price"] > 1e-6]
+    assert [(t["entry_bar"], t["exit_bar"]) for t in trades] == [
+        (t["entry_bar"], t["exit_bar"]) for t in want_t
+    ]
+    assert [kernels.REASONS[r] for r in trades["exit_reason"]] == [t["exit_reason"] for t in want_t]
+    np.testing.assert_allclose(trades["pnl"], [t["pnl"] for t in want_t], rtol=1e-9, atol=1e-6)
+    locks = [
+        (kernels.GATES[k["gate"]], k["first_bar"], k["last_bar"], k["limit"]) for k in out.locks
+    ]
+    assert locks == [(k["gate"], k["first_bar"], k["last_bar"], k["limit"]) for k in ref["locks"]]
+    np.testing.assert_allclose(
+        out.locks["equity"], [k["equity"] for k in ref["locks"]], rtol=1e-9, atol=1e-6
+    )
+    if ref["ruined"]:  # ruin leaves equity at or below zero from then on
+        assert np.min(out.equity[:, 0]) <= 0.0 and out.units[-1, 0] == 0.0
+
+
+@given(data=st.data(), candles=ohlc(), opts=engine_options())
+def test_loop_kernel_matches_reference(data, candles, opts):
+    target = st.one_of(discrete_target, fractional_target)
+    targets = data.draw(st.lists(target, min_size=len(candles), max_size=len(candles)))
+    assert_matches_reference(candles, targets, opts)
 
 
 @given(
     data=st.data(),
-    close=closes(),
+    candles=ohlc(),
     direction=st.sampled_from(["long", "short", "both"]),
     fees=st.sampled_from([0.0, 0.001, 0.01]),
     slippage=st.sampled_from([0.0, 0.0005]),
 )
-def test_discrete_kernel_matches_reference(data, close, direction, fees, slippage):
-    targets = data.draw(st.lists(discrete_target, min_size=len(close), max_size=len(close)))
-    _compare_with_reference(close, targets, direction, fees, slippage)
+def test_closed_form_matches_reference(data, candles, direction, fees, slippage):
+    targets = data.draw(st.lists(discrete_target, min_size=len(candles), max_size=len(candles)))
+    opts = {"direction": direction, "fees": fees, "slippage": slippage}
+    assert_matches_reference(candles, targets, opts)
 
 
-@given(
-    data=st.data(),
-    close=closes(),
-    direction=st.sampled_from(["long", "short", "both"]),
-    fees=st.sampled_from([0.0, 0.002]),
-    slippage=st.sampled_from([0.0, 0.001]),
-)
-def test_fractional_kernel_matches_reference(data, close, direction, fees, slippage):
-    targets = data.draw(st.lists(fractional_target, min_size=len(close), max_size=len(close)))
-    _compare_with_reference(close, targets, direction, fees, slippage)
-
-
-@given(data=st.data(), close=closes(), fees=st.sampled_from([0.0, 0.001]))
-def test_both_paths_agree_on_all_in_targets(data, close, fees):
-    targets = data.draw(st.lists(discrete_target, min_size=len(close), max_size=len(close)))
+@given(data=st.data(), candles=ohlc(), fees=st.sampled_from([0.0, 0.001]))
+def test_both_paths_agree_on_all_in_targets(data, candles, fees):
+    targets = data.draw(st.lists(discrete_target, min_size=len(candles), max_size=len(candles)))
     t = kernels.prepare_targets(np.asarray(targets, float), kernels.BOTH)
-    a = kernels.simulate_discrete(close, t, 1000.0, fees, 0.0)
-    b = kernels.simulate_fractional(close, t, 1000.0, fees, 0.0)
-    np.testing.assert_allclose(a.equity, b.equity, rtol=1e-10)
+    market = market_of(candles)
+    a = kernels.simulate(market, t, kernels.SimOptions(1000.0, fees))
+    b = kernels.simulate_loop(market, t, kernels.SimOptions(1000.0, fees))
+    np.testing.assert_allclose(a.equity, b.equity, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(a.trades["pnl"], b.trades["pnl"], rtol=1e-9, atol=1e-9)
+    assert a.trades["exit_reason"].tolist() == b.trades["exit_reason"].tolist()
     assert a.fills["bar"].tolist() == b.fills["bar"].tolist()
 
 
-def test_many_columns_equal_single_columns():
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {},
+        {"fill": "next_open", "sl_stop": 0.02, "tp_stop": 0.04, "sl_trail": True},
+        {"gates": {"max_drawdown": 0.1, "cooldown": 5, "loss_streak": 2}},
+    ],
+)
+def test_many_columns_equal_single_columns(opts):
     rng = np.random.default_rng(3)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))
-    targets = rng.choice([-1.0, 0.0, 1.0], size=(300, 7))
+    market = kernels.Market(close * 1.001, close * 1.02, close * 0.98, close, np.arange(300) // 24)
+    targets = rng.choice([-1.0, 0.0, 1.0, 0.5], size=(300, 7))
     t = kernels.prepare_targets(targets, kernels.BOTH)
-    wide = kernels.simulate(close, t, 5_000.0, 0.001, 0.0002)
+    sim = Config(cash=5_000.0, fees=0.001, slippage=0.0002, **opts).sim_options()
+    wide = kernels.simulate(market, t, sim)
     for j in range(7):
-        one = kernels.simulate(close, t[:, [j]], 5_000.0, 0.001, 0.0002)
+        one = kernels.simulate(market, t[:, [j]], sim)
         np.testing.assert_array_equal(wide.equity[:, j], one.equity[:, 0])
         mine = wide.trades[wide.trades["col"] == j]
         np.testing.assert_array_equal(mine["pnl"], one.trades["pnl"])
+        np.testing.assert_array_equal(
+            wide.locks[wide.locks["col"] == j]["last_bar"], one.locks["last_bar"]
+        )
 
 
-@pytest.mark.parametrize("targets", [[0.5, 0.5, 1.0, 0.25, -0.5, 0.0], [1, 0.3, 0.3, 0.9]])
-def test_fractional_sizing_rules(targets):
-    close = np.array([100.0, 110, 120, 90, 95, 100])[: len(targets)]
-    _compare_with_reference(close, targets, "both", 0.001, 0.0)
+def test_fractional_sizing_by_hand():
+    # 0.5 of 10,000 at 100 -> 50 units; raising to 1 commits the other 5,000 at 110;
+    # lowering to 0.25 sells 3/4 of the units at 120
+    out = run([100.0, 110, 120], [0.5, 1.0, 0.25], direction="long")
+    u1 = 5_000 / 100
+    u2 = u1 + 5_000 / 110
+    np.testing.assert_allclose(out.units[:, 0], [u1, u2, u2 / 4])
+    np.testing.assert_allclose(out.equity[:, 0], [10_000, u2 * 110, u2 * 120])

@@ -13,6 +13,7 @@ executor; rows come back in grid order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -25,21 +26,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import kernels
-from ..candles import load_candles
+from ..candles import load_candles, period_ns
+from ..config import Config
 from ..errors import ConfigError, StrategyError
 from ..evidence import data_fingerprint
 from ..registry import Strategy, builtin_dir, get_strategy
-from ..simulate import DIRECTIONS, Config, period_ns
-from ..stats import STAT_KEYS, compute_stats
+from ..simulate import prepare, simulate_targets
+from ..stats import COUNT_KEYS, STAT_KEYS
 from ..version import ENGINE_VERSION
 from .fast import IndicatorCache, fast_path, generic_rows
-from .grid import build_grid, normalise_grid
+from .grid import build_grid, normalise_grid, option_values
 
 __all__ = ["SweepJob", "default_max_memory", "parse_memory", "plan_chunks", "run_chunk", "sweep"]
 
 Progress = Callable[[int, int], None]
-_COUNTS = ("total_trades", "closed_trades", "open_trades")
 _UNITS = {
     "": 1,
     "B": 1,
@@ -92,8 +92,8 @@ class SweepJob:
 
     frame: pd.DataFrame
     strategy: Strategy
-    config: Config
-    combos: pd.DataFrame
+    config: Config  # year_days resolved; swept options override it per row
+    combos: pd.DataFrame  # parameters, then the swept engine options
     start: int = 0  # first simulated bar (signals see the bars before it: warm-up)
     cache_bytes: int = 256 * 2**20
     _cache: IndicatorCache | None = field(default=None, repr=False, compare=False)
@@ -128,10 +128,17 @@ class SweepJob:
                 self._cache = IndicatorCache(self.close, self.cache_bytes)
             return self._cache
 
+    @property
+    def option_names(self) -> list[str]:
+        """The swept engine options: the combination columns that are not parameters."""
+        params = set(self.strategy.param_names)
+        return [c for c in self.combos.columns if c not in params]
+
     def bytes_per_row(self) -> int:
         """Peak working memory of one combination in a chunk (measured, with margin)."""
         n = len(self.frame)
-        return n * (72 if fast_path(self.strategy) else 160)
+        closed_form = self.config.sim_options().path_free and not self.option_names
+        return n * (72 if fast_path(self.strategy) and closed_form else 160)
 
 
 def _strategy_ref(strategy: Strategy) -> tuple[str, str] | None:
@@ -145,39 +152,50 @@ def _strategy_ref(strategy: Strategy) -> tuple[str, str] | None:
 
 
 def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
-    """Stats of combinations ``lo..hi-1`` of the job (one value per combination)."""
+    """Stats of combinations ``lo..hi-1`` of the job (one value per combination).
+
+    Target rows are built once for the chunk; rows that share engine options
+    are simulated together by :func:`sparkbt.simulate.simulate_targets`, the
+    same step a single backtest takes.
+    """
     combos = job.combos.iloc[lo:hi]
+    params = combos[job.strategy.param_names]
     fast = fast_path(job.strategy)
+    sl = tp = None
     if fast is not None:
         cache = job.cache()
         with job._lock:  # the indicator cache is shared by threads of one worker
-            raw = fast(cache, {k: combos[k].to_numpy() for k in combos.columns})
+            raw = fast(cache, {k: params[k].to_numpy() for k in params.columns})
     else:
-        raw = generic_rows(job.strategy, job.frame, combos.to_dict("records"))
-    code = DIRECTIONS[job.config.direction]
-    if np.isnan(raw).any():
-        pos = np.ascontiguousarray(kernels.prepare_targets(raw.T, code).T)
-    else:
-        pos = raw
-        if code == kernels.LONG:
-            np.maximum(pos, 0.0, out=pos)
-        elif code == kernels.SHORT:
-            np.minimum(pos, 0.0, out=pos)
-    del raw
+        raw, sl, tp = generic_rows(job.strategy, job.frame, params.to_dict("records"))
     s = job.start
-    if s:
-        pos = np.ascontiguousarray(pos[:, s:])
     frame = job.frame.iloc[s:] if s else job.frame
-    close = frame["close"].to_numpy()
-    ts = frame.index.asi8
-    cfg = job.config
     pn = period_ns(job.frame)
-    # (bars, combinations) with each combination contiguous: the core kernels and
-    # stats reduce along memory in this layout
-    sim = kernels.simulate(close, pos.T, cfg.cash, cfg.fees, cfg.slippage)
-    return compute_stats(
-        sim.equity, sim.units, sim.trades, cash=cfg.cash, close=close, ts_ns=ts, period_ns=pn
+    names = job.option_names
+    groups = (
+        combos.groupby(names, sort=False, dropna=False).indices
+        if names
+        else {(): np.arange(len(combos))}
     )
+    out = {k: np.empty(len(combos)) for k in STAT_KEYS}
+    for key, rows in groups.items():
+        values = key if isinstance(key, tuple) else (key,)
+        cfg = dataclasses.replace(job.config, **dict(zip(names, values, strict=True)))
+        # (bars, combinations) with each combination contiguous: the kernels and
+        # stats reduce along memory in this layout
+        pos = prepare(raw[rows, s:].T, cfg.direction)
+        _, stats = simulate_targets(
+            frame,
+            pos,
+            cfg,
+            None if sl is None else sl[rows, s:].T,
+            None if tp is None else tp[rows, s:].T,
+            want_fills=False,
+            bar_period_ns=pn,
+        )
+        for k in STAT_KEYS:
+            out[k][rows] = stats[k]
+    return out
 
 
 def plan_chunks(
@@ -212,7 +230,10 @@ def _assemble(combos: pd.DataFrame, parts: list[dict[str, np.ndarray]]) -> pd.Da
     out = combos.reset_index(drop=True).copy()
     for key in STAT_KEYS:
         col = np.concatenate([p[key] for p in parts]) if parts else np.zeros(0)
-        out[key] = col.astype(np.int64) if key in _COUNTS else col.astype(np.float64)
+        if key == "ruined":
+            out[key] = col.astype(bool)
+        else:
+            out[key] = col.astype(np.int64) if key in COUNT_KEYS else col.astype(np.float64)
     return out
 
 
@@ -225,6 +246,7 @@ def sweep_identity(
     where: str | None,
     samples: int | None,
     seed: int | None,
+    options: Mapping[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Everything that determines a sweep's numbers: its evidence id is a hash of this."""
     return {
@@ -240,7 +262,34 @@ def sweep_identity(
         "samples": None if samples is None else int(samples),
         "seed": None if samples is None else (0 if seed is None else int(seed)),
         "config": config.to_dict(),
+        "options": {k: list(v) for k, v in (options or {}).items() if len(v) > 1},
     }
+
+
+def check_sweep_options(
+    where: Any, samples: Any, seed: Any, workers: Any, chunk_size: Any
+) -> tuple[str | None, int | None, int | None]:
+    """Sweep keywords are single values, never grids: ``where``, ``samples`` and ``seed``."""
+
+    def whole(name: str, value: Any, low: int) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer, str)):
+            raise ConfigError(f"{name}: expected one whole number (got {value!r})")
+        try:
+            out = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected one whole number (got {value!r})") from None
+        if out < low:
+            raise ConfigError(f"{name}: must be >= {low} (got {value!r})")
+        return out
+
+    if where is not None and not isinstance(where, str):
+        raise ConfigError(f"where: expected one condition like 'fast < slow' (got {where!r})")
+    whole("workers", workers, 1)
+    whole("chunk_size", chunk_size, 1)
+    text = " ".join(where.split()) if where is not None and where.strip() else None
+    return text, whole("samples", samples, 1), whole("seed", seed, 0)
 
 
 def sweep(
@@ -250,7 +299,13 @@ def sweep(
     cash: float = 10_000.0,
     fees: float = 0.0,
     slippage: float = 0.0,
-    direction: str = "long",
+    direction: Any = "long",
+    fill: Any = "close",
+    sl_stop: Any = None,
+    tp_stop: Any = None,
+    sl_trail: Any = False,
+    gates: dict[str, Any] | None = None,
+    year_days: Any = None,
     where: str | None = None,
     samples: int | None = None,
     seed: int | None = None,
@@ -267,21 +322,38 @@ def sweep(
     """Backtest every combination of a parameter grid; one row per combination.
 
     ``grid`` maps parameter names to values (scalar, range, list, or text
-    ``"5:50"`` / ``"20:200:5"`` / ``"5,8,13"``); ``where`` filters combinations
-    (``"fast < slow"``); ``samples``/``seed`` draw a seeded subset. Each row holds
-    the parameters and every stat of ``STAT_KEYS``, equal to ``backtest`` for that
-    combination. ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
+    ``"5:50"`` / ``"20:200:5"`` / ``"5,8,13"``); engine options except ``gates``
+    take values the same way (``sl_stop=[0.01, 0.02, 0.05]``) and are swept too.
+    ``where`` filters combinations (``"fast < slow"``); ``samples``/``seed`` draw
+    a seeded subset. Each row holds the parameters, the swept options and every
+    stat of ``STAT_KEYS``, equal to ``backtest`` for that combination.
+    ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
     ``distributed.Client``) spreads chunks over a cluster. ``df.attrs["sweep"]``
     carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
     """
     from .executors import run_chunks
 
     started = time.perf_counter()
-    config = Config(cash, fees, slippage, direction)
+    where, samples, seed = check_sweep_options(where, samples, seed, workers, chunk_size)
+    options = option_values(
+        {
+            "cash": cash,
+            "fees": fees,
+            "slippage": slippage,
+            "direction": direction,
+            "fill": fill,
+            "sl_stop": sl_stop,
+            "tp_stop": tp_stop,
+            "sl_trail": sl_trail,
+            "year_days": year_days,
+        }
+    )
+    base = Config(**{k: v[0] for k, v in options.items()}, gates=gates or {})
     strat = get_strategy(strategy)
     values = normalise_grid(strat, grid)
-    combos = build_grid(strat, grid, where=where, samples=samples, seed=seed)
+    combos = build_grid(strat, grid, where=where, samples=samples, seed=seed, options=options)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    config = base.resolved(frame)
     budget = parse_memory(max_memory) if max_memory is not None else default_max_memory()
     n_workers = _workers(workers, executor)
     job = SweepJob(frame, strat, config, combos, cache_bytes=_cache_bytes(budget, n_workers, frame))
@@ -292,10 +364,12 @@ def sweep(
     out = _assemble(combos, parts)
     seconds = time.perf_counter() - started
     out.attrs["sweep"] = sweep_identity(
-        frame, strat, values, config, where=where, samples=samples, seed=seed
+        frame, strat, values, config, where=where, samples=samples, seed=seed, options=options
     )
     out.attrs["sweep"]["params"] = list(combos.columns)
-    out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1]
+    out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1] + [
+        k for k, v in options.items() if len(v) > 1
+    ]
     out.attrs["timing"] = {
         "seconds": round(seconds, 6),
         "combinations": len(out),

@@ -82,9 +82,21 @@ def fast_path(strategy: Strategy) -> Callable[..., np.ndarray] | None:
 
 def generic_rows(
     strategy: Strategy, frame: pd.DataFrame, combos: list[dict[str, Any]]
-) -> np.ndarray:
-    """Raw target rows ``(m, n)``: one ``Strategy.signals`` call per combination."""
-    out = np.empty((len(combos), len(frame)))  # combos may be [{}]: a strategy without params
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Raw target rows ``(m, n)``, and per-bar stop rows if the strategy returns any.
+
+    One ``Strategy.evaluate`` call per combination; stop rows are NaN (none)
+    where a combination returns no stop column.
+    """
+    n = len(frame)
+    out = np.empty((len(combos), n))  # combos may be [{}]: a strategy without params
+    stops: dict[str, np.ndarray] = {}
     for k, params in enumerate(combos):
-        out[k] = strategy.signals(frame, params).to_numpy()
-    return out
+        sig = strategy.evaluate(frame, params)
+        out[k] = sig.target.to_numpy()
+        for name, col in (("sl", sig.sl_stop), ("tp", sig.tp_stop)):
+            if col is not None:
+                if name not in stops:
+                    stops[name] = np.full((len(combos), n), np.nan)
+                stops[name][k] = col.to_numpy()
+    return out, stops.get("sl"), stops.get("tp")

@@ -19,11 +19,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import ENGINE_OPTIONS, Config
 from ..errors import ConfigError
 from ..expr import compile_condition
 from ..registry import ParamSpec, Strategy
 
-__all__ = ["MAX_COMBINATIONS", "build_grid", "parse_values"]
+__all__ = ["MAX_COMBINATIONS", "SWEPT_OPTIONS", "build_grid", "option_values", "parse_values"]
+
+SWEPT_OPTIONS: tuple[str, ...] = tuple(o for o in ENGINE_OPTIONS if o != "gates")
+"""Engine options a sweep can take a list of values for (``gates`` is one mapping)."""
+_OPTION_TYPES: dict[str, type] = {
+    "cash": float,
+    "fees": float,
+    "slippage": float,
+    "direction": str,
+    "fill": str,
+    "sl_stop": float,
+    "tp_stop": float,
+    "sl_trail": bool,
+    "year_days": float,
+}
 
 MAX_COMBINATIONS = 20_000_000
 """Largest Cartesian product enumerated before filtering (use ``samples`` with coarser steps)."""
@@ -87,6 +102,36 @@ def _values(name: str, raw: Any, spec: ParamSpec, strategy: Strategy) -> list[An
     return out
 
 
+def option_values(options: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Each engine option's list of values (one for a scalar), every value checked by ``Config``.
+
+    Numbers take the same text forms as parameters (``"0.01,0.02"``, ``"0.01:0.05:0.01"``);
+    ``None`` (or NaN) in a stop's list means "no stop".
+    """
+    out: dict[str, list[Any]] = {}
+    for name, raw in options.items():
+        if name == "gates" or name not in _OPTION_TYPES:
+            continue
+        spec = ParamSpec(name, _OPTION_TYPES[name], None)
+        if isinstance(raw, str) and _OPTION_TYPES[name] is not str:
+            items: list[Any] = parse_values(raw, spec)
+        elif isinstance(raw, str):
+            items = [p.strip() for p in raw.split(",")]
+        elif isinstance(raw, (range, list, tuple, np.ndarray, pd.Series, pd.Index)):
+            items = [v.item() if isinstance(v, np.generic) else v for v in raw]
+        else:
+            items = [raw]
+        if not items:
+            raise ConfigError(f"{name}: empty list of values (give at least one)")
+        vals: list[Any] = []
+        for v in items:
+            checked = getattr(Config(**{name: v}), name)
+            if checked not in vals:
+                vals.append(checked)
+        out[name] = vals
+    return out
+
+
 def normalise_grid(strategy: Strategy, grid: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Every parameter of the schema with its list of values (defaults for the rest)."""
     specs = {p.name: p for p in strategy.params}
@@ -106,9 +151,16 @@ def build_grid(
     where: str | None = None,
     samples: int | None = None,
     seed: int | None = None,
+    options: Mapping[str, list[Any]] | None = None,
 ) -> pd.DataFrame:
-    """The combinations to run, one row each, columns in schema order."""
-    values = normalise_grid(strategy, grid)
+    """The combinations to run, one row each: parameters in schema order, then swept options.
+
+    ``options`` maps engine options to their lists of values (see
+    :func:`option_values`); those with more than one value become columns.
+    """
+    values: dict[str, list[Any]] = dict(normalise_grid(strategy, grid))
+    swept = {k: v for k, v in (options or {}).items() if len(v) > 1}
+    values.update({k: [np.nan if x is None else x for x in v] for k, v in swept.items()})
     sizes = [len(v) for v in values.values()]
     total = math.prod(sizes)
     if total > MAX_COMBINATIONS:
@@ -116,8 +168,9 @@ def build_grid(
             f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); use coarser steps"
         )
     idx = np.indices(sizes).reshape(len(sizes), total)
+    kinds = {p.name: p.type for p in strategy.params} | {k: _OPTION_TYPES[k] for k in swept}
     cols = {
-        name: np.asarray(vals, dtype=object if strategy.params[i].type is str else None)[idx[i]]
+        name: np.asarray(vals, dtype=object if kinds[name] is str else None)[idx[i]]
         for i, (name, vals) in enumerate(values.items())
     }
     keep = np.ones(total, dtype=bool)
@@ -145,13 +198,13 @@ def build_grid(
             rng = np.random.default_rng(0 if seed is None else int(seed))
             rows = np.sort(rng.choice(rows, size=int(samples), replace=False))
     frame = pd.DataFrame({name: col[rows] for name, col in cols.items()}, index=range(len(rows)))
-    for p in strategy.params:
-        if p.type is int:
-            frame[p.name] = frame[p.name].astype(np.int64)
-        elif p.type is float:
-            frame[p.name] = frame[p.name].astype(np.float64)
-        elif p.type is bool:
-            frame[p.name] = frame[p.name].astype(bool)
+    for name, kind in kinds.items():
+        if kind is int:
+            frame[name] = frame[name].astype(np.int64)
+        elif kind is float:
+            frame[name] = frame[name].astype(np.float64)
+        elif kind is bool:
+            frame[name] = frame[name].astype(bool)
     return frame
 
 

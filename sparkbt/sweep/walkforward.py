@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..candles import load_candles, parse_timeframe
+from ..candles import load_candles, parse_timeframe, period_ns
+from ..config import Config
 from ..errors import CandleError, ConfigError
 from ..registry import Strategy, get_strategy
-from ..simulate import Config, period_ns
 from ..stats import STAT_KEYS, json_safe
 from .engine import SweepJob, run_chunk, sweep
 from .evidence import rank
@@ -107,6 +107,12 @@ def walk_forward(
     fees: float = 0.0,
     slippage: float = 0.0,
     direction: str = "long",
+    fill: str = "close",
+    sl_stop: float | None = None,
+    tp_stop: float | None = None,
+    sl_trail: bool = False,
+    gates: dict[str, Any] | None = None,
+    year_days: float | None = None,
     where: str | None = None,
     samples: int | None = None,
     seed: int | None = None,
@@ -119,11 +125,17 @@ def walk_forward(
     symbol: str | None = None,
     **grid: Any,
 ) -> WalkForwardResult:
-    """Best parameters per training window (by ``metric``), evaluated on the next test window."""
-    config = Config(cash, fees, slippage, direction)
+    """Best parameters per training window (by ``metric``), evaluated on the next test window.
+
+    Engine options are fixed for the whole walk-forward (one value each).
+    """
+    config = Config(
+        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gates or {}, year_days
+    )
     strat = get_strategy(strategy)
     rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    config = config.resolved(frame)
     n_train = parse_bars(train, frame, "train")
     n_test = parse_bars(test, frame, "test")
     n_step = parse_bars(step, frame, "step") if step is not None else n_test
@@ -134,10 +146,7 @@ def walk_forward(
             f"({n_train:,} + {n_test:,} bars)"
         )
     opts = {
-        "cash": cash,
-        "fees": fees,
-        "slippage": slippage,
-        "direction": direction,
+        **config.to_dict(),
         "where": where,
         "samples": samples,
         "seed": seed,

@@ -17,7 +17,7 @@ def test_fast_rows_equal_signals(candles, name) -> None:
     combos = [{"fast": f, "slow": s} for f in (2, 5, 17) for s in (20, 64)]
     cache = IndicatorCache(candles["close"].to_numpy(), max_bytes=0)  # forces evictions
     got = rows(cache, {k: np.array([c[k] for c in combos]) for k in ("fast", "slow")})
-    want = generic_rows(strat, candles, combos)
+    want, _, _ = generic_rows(strat, candles, combos)
     np.testing.assert_array_equal(got, want)
 
 

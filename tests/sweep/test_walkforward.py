@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from sparkbt import kernels
+from sparkbt.candles import period_ns
+from sparkbt.config import infer_year_days
 from sparkbt.errors import ConfigError
 from sparkbt.registry import get_strategy
-from sparkbt.simulate import period_ns
+from sparkbt.simulate import market_of
 from sparkbt.stats import STAT_KEYS, compute_stats
 from sparkbt.sweep import rank, sweep, walk_forward
 
@@ -34,7 +36,7 @@ def test_folds_pick_in_sample_best_and_report_out_of_sample(candles) -> None:
         pos = kernels.prepare_targets(raw.to_numpy(), kernels.LONG)[n_train:]
         test = window.iloc[n_train:]
         close = test["close"].to_numpy()
-        sim = kernels.simulate(close, pos, 10_000.0, 0.001, 0.0)
+        sim = kernels.simulate(market_of(test), pos, kernels.SimOptions(10_000.0, 0.001))
         want = compute_stats(
             sim.equity,
             sim.units,
@@ -43,6 +45,7 @@ def test_folds_pick_in_sample_best_and_report_out_of_sample(candles) -> None:
             close=close,
             ts_ns=test.index.asi8,
             period_ns=period_ns(candles),
+            year_days=infer_year_days(candles.index),
         )
         got = wf.oos.iloc[k]
         for key in STAT_KEYS:
