@@ -29,9 +29,18 @@ def _type_name(p: Any) -> str:
     return p.type.__name__.upper()
 
 
-def parse_strategy_args(args: list[str], strategy: Any) -> dict[str, str]:
-    """``["--fast", "10", "--slow=30"]`` -> {"fast": "10", "slow": "30"}, checked by name."""
+def parse_strategy_args(
+    args: list[str], strategy: Any, options: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """``["--fast", "10", "--slow=30"]`` -> {"fast": "10", "slow": "30"}, checked by name.
+
+    ``options`` are the command's own option names: a near miss of one of them
+    (``--fee``) gets a hint too.
+    """
+    from .config import ENGINE_OPTIONS
+
     names = {p.name: p for p in strategy.params}
+    options = options or ENGINE_OPTIONS
     out: dict[str, str] = {}
     i = 0
     while i < len(args):
@@ -43,8 +52,8 @@ def parse_strategy_args(args: list[str], strategy: Any) -> dict[str, str]:
         key, sep, val = tok[2:].partition("=")
         key = key.replace("-", "_")
         if key not in names:
-            near = difflib.get_close_matches(key, list(names), n=1)
-            hint = f"; did you mean '--{near[0]}'?" if near else ""
+            near = difflib.get_close_matches(key, [*names, *options], n=1)
+            hint = f"; did you mean '--{near[0].replace('_', '-')}'?" if near else ""
             known = ", ".join(f"--{n}" for n in names) or "none"
             raise StrategyError(
                 f"{strategy.name}: unknown option '--{key}' (strategy parameters: {known}){hint}"

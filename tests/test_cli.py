@@ -91,6 +91,15 @@ def test_run_reads_a_file_and_the_store(tmp_path, sample):
         (["--data", "/nonexistent/c.csv"], "file not found"),
         (["--symbol", "NOPE", "--timeframe", "1h"], "no candles for NOPE 1h"),
         (["--timeframe", "fortnight"], "timeframe: expected"),
+        (["--sl-stop", "-0.1"], "sl_stop: must be a fraction in (0, 1)"),
+        (["--tp-stop", "1"], "tp_stop: must be a fraction in (0, 1)"),
+        (["--fill", "open"], "fill: expected close or next_open"),
+        (["--gate", "max_dd=0.2"], "did you mean 'max_drawdown'"),
+        (["--gate", "max_drawdown=lots"], "gate max_drawdown: expected a number"),
+        (["--gate", "max_drawdown"], "gate: expected NAME=LIMIT"),
+        (["--gate", "loss_streak=0"], "gate loss_streak: expected a whole number >= 1"),
+        (["--year-days", "0"], "year_days: must be > 0"),
+        (["--fee", "0.001"], "did you mean '--fees'"),
     ],
 )
 def test_run_user_mistakes_exit_2_with_one_line(tmp_path, args, message):
@@ -141,3 +150,23 @@ def test_help_explains_options():
         "sma_cross: --fast",
     ):
         assert opt in res.stdout, opt
+
+
+def test_run_with_stops_and_gates_shows_exits_and_stores_options(tmp_path):
+    args = ["run", "--fast", "10", "--slow", "30", "--fees", "0.001", "--sl-stop", "0.03"]
+    args += ["--tp-stop", "0.06", "--sl-trail", "--fill", "next_open"]
+    args += ["--gate", "max_drawdown=0.3", "--gate", "cooldown=3", "--evidence-dir", str(tmp_path)]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    assert "exits by reason" in res.stdout and "trailing_stop" in res.stdout
+    folder = tmp_path / "backtest" / res.stdout.strip().splitlines()[-1].split("/")[-1]
+    report = json.loads((folder / "report.json").read_text())
+    cfg = report["config"]
+    assert (cfg["fill"], cfg["sl_stop"], cfg["tp_stop"], cfg["sl_trail"]) == (
+        "next_open",
+        0.03,
+        0.06,
+        True,
+    )
+    assert cfg["gates"] == {"cooldown": 3, "max_drawdown": 0.3} and cfg["year_days"] == 365
+    assert (folder / "locks.parquet").exists()

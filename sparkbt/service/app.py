@@ -58,6 +58,9 @@ class StartRequest(BaseModel):
     fees: float = Field(0.0, ge=0.0, lt=1.0)
     slippage: float = Field(0.0, ge=0.0, lt=1.0)
     direction: Literal["long", "short", "both"] = "long"
+    # engine options beyond the three above (fill, stops, gates, year_days); they win over
+    # fees/slippage/direction when both are given
+    options: dict[str, Any] = Field(default_factory=dict, max_length=16)
 
 
 class Rejected(Exception):
@@ -157,6 +160,8 @@ class Service:
             pair, tf, strategy, params = engine.check_request(
                 req.pair, req.timeframe, req.strategy, req.params, self.settings.data_dir
             )
+            base = {"fees": req.fees, "slippage": req.slippage, "direction": req.direction}
+            options = engine.check_options(base | req.options)
         except InputError as exc:
             raise Rejected(422, str(exc), raw) from None
         return req.model_dump() | {
@@ -164,6 +169,7 @@ class Service:
             "timeframe": tf,
             "strategy": strategy,
             "params": params,
+            "options": options,
         }
 
     async def start(self, request: Request) -> JSONResponse:

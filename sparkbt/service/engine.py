@@ -18,13 +18,31 @@ from ..candles import format_timeframe, parse_timeframe
 from ..errors import CandleError, EvidenceNotFound
 from ..store import CandleStore, normalise_symbol, sample_path
 
-__all__ = ["check_request", "read_report", "run_engine"]
+__all__ = ["check_options", "check_request", "read_report", "run_engine"]
 
 
 @lru_cache(maxsize=256)
 def _sample(symbol: str, timeframe: str) -> Path | None:
     """Packaged sample files never change while the service runs."""
     return sample_path(symbol, timeframe)
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Engine options of a request, checked by the engine's own ``Config`` (did-you-mean hints)."""
+    import difflib
+
+    from ..config import ENGINE_OPTIONS, Config
+    from ..errors import ConfigError
+
+    for key in options:
+        if key not in ENGINE_OPTIONS:
+            near = difflib.get_close_matches(key, ENGINE_OPTIONS, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise ConfigError(
+                f"options: unknown engine option '{key}' (options: {', '.join(ENGINE_OPTIONS)})"
+                f"{hint}"
+            )
+    return Config(**options).to_dict()
 
 
 def check_request(
@@ -65,14 +83,10 @@ def run_engine(
     from ..store import resolve_candles
 
     candles = resolve_candles(request["pair"], request["timeframe"], data_dir)
-    result = backtest(
-        candles,
-        get_strategy(request["strategy"]),
-        fees=request["fees"],
-        slippage=request["slippage"],
-        direction=request["direction"],
-        **request["params"],
-    )
+    options = request.get("options") or {
+        k: request[k] for k in ("fees", "slippage", "direction") if k in request
+    }
+    result = backtest(candles, get_strategy(request["strategy"]), **options, **request["params"])
     path = Path(result.save(evidence_dir))  # concurrent saves of one id are safe
     return {"run_id": result.run_id, "evidence": str(path.resolve()), "stats": result.stats}
 
@@ -94,3 +108,4 @@ def warm_up() -> None:
     from ..simulate import backtest  # noqa: F401
 
     list_strategies()  # discovers and imports the strategy modules
+    from ..loop import run_loop  # noqa: F401  (loads the compiled kernel from its cache)

@@ -115,42 +115,50 @@ def show_sweep(evidence: Any, as_json: bool = False) -> None:
     )
 
 
+_ENGINE_KEYS = ("cash", "fees", "slippage", "direction", "fill", "sl_stop", "tp_stop", "sl_trail")
+_SWEEP_KEYS = ("where", "samples", "seed", "workers", "executor", "scheduler")
+
+
 def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """Shared start of ``sweep`` and ``walk-forward``: check everything, then read candles.
 
-    ``o`` is the command's options. Config, strategy, grid, metric and memory
-    budget are validated before any data is read, so a mistake costs nothing.
-    Returns the strategy, the candles and the keyword arguments of the run.
+    ``o`` is the command's options. Engine options, strategy, grid, metric and
+    memory budget are validated before any data is read, so a mistake costs
+    nothing. Returns the strategy, the candles and the keyword arguments of the run.
     """
+    from ..config import Config
     from ..registry import get_strategy
-    from ..simulate import Config
-    from .engine import parse_memory
+    from .engine import check_sweep_options, parse_memory
     from .evidence import rank
-    from .grid import build_grid
+    from .grid import build_grid, option_values
 
-    Config(o["cash"], o["fees"], o["slippage"], o["direction"])
+    engine = {k: o[k] for k in _ENGINE_KEYS}
+    options = option_values({**engine, "year_days": o["year_days"]})
+    Config(**{k: v[0] for k, v in options.items()}, gates=o["gate"])
+    check_sweep_options(o["where"], o["samples"], o["seed"], o["workers"], None)
     strat = get_strategy(o["strategy"])
     grid = parse_strategy_args(list(ctx.args), strat)
-    build_grid(strat, grid, where=o["where"], samples=o["samples"], seed=o["seed"])
+    build_grid(strat, grid, where=o["where"], samples=o["samples"], seed=o["seed"], options=options)
     rank(_empty_stats(), o["metric"])
     budget = parse_memory(o["max_memory"]) if o["max_memory"] is not None else None
     candles = candles_from_options(o["data"], o["symbol"], o["timeframe"], o["data_dir"])
-    opts = {
-        k: o[k]
-        for k in (
-            "cash",
-            "fees",
-            "slippage",
-            "direction",
-            "where",
-            "samples",
-            "seed",
-            "workers",
-            "executor",
-            "scheduler",
-        )
-    }
-    return strat, candles, {**opts, "max_memory": budget, **grid}
+    opts = {k: o[k] for k in _SWEEP_KEYS}
+    return (
+        strat,
+        candles,
+        {
+            **engine,
+            "year_days": o["year_days"],
+            "gates": o["gate"],
+            **opts,
+            "max_memory": budget,
+            **grid,
+        },
+    )
+
+
+_GATE_HELP = "Risk gate NAME=LIMIT, repeatable (max_drawdown, daily_loss, loss_streak, cooldown)."
+_FILL_HELP = "close or next_open (fill at the next bar's open)."
 
 
 def sweep_cmd(
@@ -160,10 +168,26 @@ def sweep_cmd(
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
     timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period (4h, 1d...)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
-    fees: float = typer.Option(0.0, "--fees", help="Fee per fill, fraction (0.001 = 0.1%)."),
-    slippage: float = typer.Option(0.0, "--slippage", help="Fill slippage, fraction."),
+    fees: str = typer.Option(
+        "0", "--fees", help="Fee per fill, fraction (0.001 = 0.1%); a list sweeps it: 0,0.001."
+    ),
+    slippage: str = typer.Option("0", "--slippage", help="Fill slippage, fraction (or a list)."),
     cash: float = typer.Option(10_000.0, "--cash", help="Starting cash."),
-    direction: str = typer.Option("long", "--direction", help="long, short or both."),
+    direction: str = typer.Option(
+        "long", "--direction", help="long, short or both (or a list: long,both)."
+    ),
+    fill: str = typer.Option("close", "--fill", help=_FILL_HELP + " A list sweeps both."),
+    sl_stop: str | None = typer.Option(
+        None, "--sl-stop", help="Stop-loss fraction, or a grid: 0.01,0.02,0.05 or 0.01:0.05:0.01."
+    ),
+    tp_stop: str | None = typer.Option(
+        None, "--tp-stop", help="Take-profit fraction, or a grid like --sl-stop."
+    ),
+    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
+    gate: list[str] = typer.Option([], "--gate", help=_GATE_HELP),
+    year_days: float | None = typer.Option(
+        None, "--year-days", help="Days a year for annualising [365 with weekend bars, else 252]."
+    ),
     where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
     metric: str = typer.Option("sharpe", "--metric", help="Stat that ranks combinations."),
     top: int = typer.Option(10, "--top", help="Rows of the top table."),
@@ -241,6 +265,12 @@ def walk_forward_cmd(
     slippage: float = typer.Option(0.0, "--slippage", help="Fill slippage, fraction."),
     cash: float = typer.Option(10_000.0, "--cash", help="Starting cash."),
     direction: str = typer.Option("long", "--direction", help="long, short or both."),
+    fill: str = typer.Option("close", "--fill", help=_FILL_HELP),
+    sl_stop: float | None = typer.Option(None, "--sl-stop", help="Stop-loss fraction."),
+    tp_stop: float | None = typer.Option(None, "--tp-stop", help="Take-profit fraction."),
+    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
+    gate: list[str] = typer.Option([], "--gate", help=_GATE_HELP),
+    year_days: float | None = typer.Option(None, "--year-days", help="Days a year [inferred]."),
     where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
     metric: str = typer.Option("sharpe", "--metric", help="Stat that picks the best combination."),
     samples: int | None = typer.Option(None, "--samples", help="Random subset per fold."),

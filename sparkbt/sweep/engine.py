@@ -266,6 +266,16 @@ def sweep_identity(
     }
 
 
+def _canonical_where(where: str) -> str:
+    """One spelling of a condition (``fast<slow`` and ``fast  <  slow`` alike), for the sweep id."""
+    import ast
+
+    try:
+        return ast.unparse(ast.parse(where.strip(), mode="eval"))
+    except SyntaxError:
+        return " ".join(where.split())  # compile_condition reports the error
+
+
 def check_sweep_options(
     where: Any, samples: Any, seed: Any, workers: Any, chunk_size: Any
 ) -> tuple[str | None, int | None, int | None]:
@@ -288,7 +298,7 @@ def check_sweep_options(
         raise ConfigError(f"where: expected one condition like 'fast < slow' (got {where!r})")
     whole("workers", workers, 1)
     whole("chunk_size", chunk_size, 1)
-    text = " ".join(where.split()) if where is not None and where.strip() else None
+    text = _canonical_where(where) if where is not None and where.strip() else None
     return text, whole("samples", samples, 1), whole("seed", seed, 0)
 
 

@@ -54,6 +54,11 @@ BAD_BODIES = [
     (b'{"notes": "' + b"x" * 3000 + b'"}', "notes"),
     (b'{"pair": "' + b"A" * 40 + b'"}', "pair"),
     (b'{"surprise": 1}', "surprise"),
+    (b'{"options": {"sl_stop": 1.5}}', "sl_stop: must be a fraction in (0, 1)"),
+    (b'{"options": {"sl_stp": 0.02}}', "did you mean 'sl_stop'"),
+    (b'{"options": {"fill": "tomorrow"}}', "fill: expected close or next_open"),
+    (b'{"options": {"gates": {"max_dd": 0.2}}}', "did you mean 'max_drawdown'"),
+    (b'{"options": {"year_days": 0}}', "year_days: must be > 0"),
 ]
 
 
@@ -138,6 +143,26 @@ def test_engine_job_runs_to_done_and_writes_evidence_like_sparkbt_run(
             str(tmp_path / "data"),
             "--json",
         ],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["id"] == job["run_id"]
+
+
+def test_engine_options_run_like_sparkbt_run(engine_server: Server, tmp_path) -> None:
+    options = {"fill": "next_open", "sl_stop": 0.03, "sl_trail": True, "gates": {"cooldown": 2}}
+    job_id = engine_server.start_job(params={"fast": 7, "slow": 40}, fees=0.001, options=options)
+    job = engine_server.wait(job_id)
+    assert job["status"] == "done", job
+    stored = json.loads(
+        (engine_server.evidence / "backtest" / job["run_id"] / "report.json").read_text()
+    )
+    assert {k: stored["config"][k] for k in options} == options
+    assert job["stats"]["exits_trailing_stop"] > 0
+    args = ["--fast", "7", "--slow", "40", "--fees", "0.001", "--fill", "next_open"]
+    args += ["--sl-stop", "0.03", "--sl-trail", "--gate", "cooldown=2"]
+    res = CliRunner().invoke(
+        cli_app,
+        ["run", *args, "--evidence-dir", str(tmp_path), "--data-dir", str(tmp_path), "--json"],
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["id"] == job["run_id"]

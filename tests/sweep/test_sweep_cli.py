@@ -82,6 +82,10 @@ def test_sweep_prints_top_and_writes_evidence(data, tmp_path) -> None:
         ),
         (["--fast", "5", "--max-memory", "lots"], "max_memory"),
         (["--fast", "5", "--metric", "sharpie"], "did you mean 'sharpe'"),
+        (["--fast", "5", "--sl-stop", "0.01,2"], "sl_stop: must be a fraction in (0, 1)"),
+        (["--fast", "5", "--sl-stop", "0.05:0.01"], "is empty"),
+        (["--fast", "5", "--gate", "cooldwn=3"], "did you mean 'cooldown'"),
+        (["--fast", "5", "--fill", "close,later"], "fill: expected close or next_open"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(data, tmp_path, args, message) -> None:

@@ -122,3 +122,60 @@ def test_bad_config_fails_before_work(candles) -> None:
         sweep(candles, "sma_cross", fees=2, fast=[5])
     with pytest.raises(ConfigError, match="executor"):
         sweep(candles, "sma_cross", executor="spark", fast=[5])
+
+
+def test_engine_options_are_swept_like_parameters(candles) -> None:
+    out = sweep(
+        candles,
+        "sma_cross",
+        fast=[5, 10],
+        slow=[30],
+        fees=0.001,
+        sl_stop=[None, 0.01, 0.03],
+        fill="close,next_open",
+        gates={"cooldown": 2},
+        workers=1,
+        chunk_size=5,
+    )
+    assert len(out) == 2 * 3 * 2
+    assert out.attrs["sweep"]["swept"] == ["fast", "fill", "sl_stop"]
+    assert out.attrs["sweep"]["options"] == {
+        "sl_stop": [None, 0.01, 0.03],
+        "fill": ["close", "next_open"],
+    }
+    assert out["ruined"].dtype == bool
+    for row in out.itertuples():
+        sl = None if math.isnan(row.sl_stop) else row.sl_stop
+        res = sb.backtest(
+            candles,
+            "sma_cross",
+            fast=row.fast,
+            slow=30,
+            fees=0.001,
+            sl_stop=sl,
+            fill=row.fill,
+            gates={"cooldown": 2},
+        )
+        assert_row_equals(out.iloc[row.Index], res.stats, f"{row}")
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"seed": [1, 2], "samples": 2}, "seed: expected one whole number"),
+        ({"samples": "many"}, "samples: expected one whole number"),
+        ({"where": ["fast < slow"]}, "where: expected one condition"),
+        ({"sl_stop": [0.01, 1.5]}, r"sl_stop: must be a fraction in \(0, 1\)"),
+        ({"gates": {"max_drawdown": [0.1, 0.2]}}, "gate max_drawdown: expected a number"),
+        ({"fill": []}, "fill: empty list"),
+    ],
+)
+def test_sweep_options_are_single_values(candles, kwargs, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        sweep(candles, "sma_cross", fast=[5, 10], workers=1, **kwargs)
+
+
+def test_where_whitespace_does_not_change_the_sweep_id(candles) -> None:
+    a = sweep(candles, "sma_cross", fast=[5, 10], slow=[30], where="fast<slow", workers=1)
+    b = sweep(candles, "sma_cross", fast=[5, 10], slow=[30], where=" fast  <  slow ", workers=1)
+    assert a.attrs["sweep"] == b.attrs["sweep"]
