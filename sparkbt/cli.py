@@ -38,7 +38,13 @@ app.add_typer(data_app, name="data")
 
 # Command groups that live beside the module they drive. Each exposes
 # ``register(app, data_app)`` and imports its heavy dependencies lazily.
-_EXTENSIONS = ("sparkbt.cli_core", "sparkbt.feeds.cli", "sparkbt.service.cli", "sparkbt.sweep.cli")
+_EXTENSIONS = (
+    "sparkbt.cli_core",
+    "sparkbt.cli_show",
+    "sparkbt.feeds.cli",
+    "sparkbt.service.cli",
+    "sparkbt.sweep.cli",
+)
 
 
 def _register_extensions() -> None:

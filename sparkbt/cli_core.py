@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from .errors import StrategyError
+from .cli_args import candles_from_options, parse_strategy_args
 
 
 def _strategy_epilog() -> str:
@@ -29,63 +28,7 @@ def _type_name(p: Any) -> str:
     return p.type.__name__.upper()
 
 
-def parse_strategy_args(
-    args: list[str], strategy: Any, options: tuple[str, ...] = ()
-) -> dict[str, str]:
-    """``["--fast", "10", "--slow=30"]`` -> {"fast": "10", "slow": "30"}, checked by name.
-
-    ``options`` are the command's own option names: a near miss of one of them
-    (``--fee``) gets a hint too.
-    """
-    from .config import ENGINE_OPTIONS
-
-    names = {p.name: p for p in strategy.params}
-    options = options or ENGINE_OPTIONS
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        tok = args[i]
-        if not tok.startswith("--") or len(tok) < 3:
-            raise StrategyError(
-                f"unexpected argument {tok!r}: strategy parameters look like --NAME VALUE"
-            )
-        key, sep, val = tok[2:].partition("=")
-        key = key.replace("-", "_")
-        if key not in names:
-            near = difflib.get_close_matches(key, [*names, *options], n=1)
-            hint = f"; did you mean '--{near[0].replace('_', '-')}'?" if near else ""
-            known = ", ".join(f"--{n}" for n in names) or "none"
-            raise StrategyError(
-                f"{strategy.name}: unknown option '--{key}' (strategy parameters: {known}){hint}"
-            )
-        if not sep:
-            nxt = args[i + 1] if i + 1 < len(args) else None
-            if names[key].type is bool and (nxt is None or nxt.startswith("--")):
-                val = "true"
-            elif nxt is None:
-                raise StrategyError(f"{strategy.name}: option '--{key}' needs a value")
-            else:
-                val = nxt
-                i += 1
-        out[key] = val
-        i += 1
-    return out
-
-
-def candles_from_options(
-    data: Path | None, symbol: str, timeframe: str | None, data_dir: Path | None
-) -> Any:
-    """Candles for ``--data`` (a file) or ``--symbol/--timeframe`` (store, then sample)."""
-    from .candles import load_candles
-    from .store import DEFAULT_SYMBOL, DEFAULT_TIMEFRAME, resolve_candles
-
-    if data is not None:
-        sym = symbol if symbol != DEFAULT_SYMBOL else None
-        return load_candles(data, timeframe=timeframe, symbol=sym)
-    return resolve_candles(symbol, timeframe or DEFAULT_TIMEFRAME, data_dir)
-
-
-def _print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> None:
+def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -211,7 +154,7 @@ def run(
     if as_json:
         typer.echo(dump_json(result.report), nl=False)
     else:
-        _print_stats_table("backtest", result.report, path)
+        print_stats_table("backtest", result.report, path)
 
 
 def strategies(
@@ -238,28 +181,6 @@ def strategies(
         cons = "\n".join(f"requires {c.text}" for c, _ in s.constraints)
         table.add_row(s.name, "\n".join(x for x in (params, cons) if x) or "—", s.doc)
     Console().print(table)
-
-
-def show(
-    ref: str = typer.Argument(..., help="Run id (or unique prefix) or evidence folder."),
-    evidence_dir: Path | None = typer.Option(
-        None, "--evidence-dir", help="Evidence root [env SPARKBT_EVIDENCE_DIR, default ./evidence]."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the stored JSON."),
-) -> None:
-    """Print a stored run or sweep."""
-    from .evidence import RunEvidence, dump_json, read_evidence
-
-    ev = read_evidence(ref, evidence_dir)
-    if not isinstance(ev, RunEvidence):
-        from .sweep.cli import show_sweep
-
-        show_sweep(ev, as_json)
-        return
-    if as_json:
-        typer.echo(dump_json(ev.report), nl=False)
-    else:
-        _print_stats_table("stored run", ev.report, ev.path)
 
 
 def data_validate(
@@ -316,6 +237,5 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         epilog=_strategy_epilog(),
     )(run)
     app.command("strategies")(strategies)
-    app.command("show")(show)
     data_app.command("validate")(data_validate)
     data_app.command("list")(data_list)

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from ..cli_core import candles_from_options, parse_strategy_args
+from ..cli_args import candles_from_options, parse_strategy_args
 
 __all__ = ["register", "show_sweep"]
 
