@@ -176,7 +176,7 @@ def strategies(
     table.add_column("description")
     for s in found:
         params = "\n".join(
-            f"--{p.name} {_type_name(p)} = {p.default!r}{p._range_text()}" for p in s.params
+            f"--{p.name} {_type_name(p)} = {p.default!r}{p.range_text()}" for p in s.params
         )
         cons = "\n".join(f"requires {c.text}" for c, _ in s.constraints)
         table.add_row(s.name, "\n".join(x for x in (params, cons) if x) or "—", s.doc)

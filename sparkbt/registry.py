@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ class ParamSpec:
     def coerce(self, value: Any, strategy: str) -> Any:
         """Convert CLI/JSON input to the declared type and check its range."""
         where = f"{strategy}: parameter '{self.name}'"
-        expected = f"{'an' if self.type is int else 'a'} {_TYPES[self.type]}{self._range_text()}"
+        expected = f"{'an' if self.type is int else 'a'} {_TYPES[self.type]}{self.range_text()}"
         if self.type is bool:
             if isinstance(value, (bool, np.bool_)):
                 return bool(value)
@@ -106,7 +107,7 @@ class ParamSpec:
             raise StrategyError(f"{where} must be {expected} (got {value!r})")
         return out
 
-    def _range_text(self) -> str:
+    def range_text(self) -> str:
         if self.ge is not None and self.le is not None:
             return f" in [{_num(self.ge)}, {_num(self.le)}]"
         if self.ge is not None:
@@ -399,9 +400,20 @@ def get_strategy(ref: str | Callable[..., pd.Series] | Strategy) -> Strategy:
     known = _discover(tuple(_search_dirs()))
     if text in known:
         return known[text]
+    snake = snake_case(text)
+    if snake in known:
+        return known[snake]
     near = difflib.get_close_matches(text, list(known), n=1)
     hint = f"; did you mean '{near[0]}'?" if near else ""
     raise StrategyError(f"unknown strategy '{text}' (available: {', '.join(sorted(known))}){hint}")
+
+
+def snake_case(name: str) -> str:
+    """``smaCross``, ``SMACross``, ``sma-cross`` and ``SMA Cross`` -> ``sma_cross``."""
+    text = re.sub(r"[\s\-]+", "_", name.strip())
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    return text.lower()
 
 
 def _strategies_in_file_any(path: Path, func: str) -> Strategy:

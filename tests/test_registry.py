@@ -123,3 +123,14 @@ def test_edited_and_new_strategy_files_are_picked_up(tmp_path, monkeypatch):
     assert get_strategy("momentum").param_names == ["window"]
     (folder / "other.py").write_text(USER.replace("def momentum", "def other"))
     assert "other" in {s.name for s in list_strategies()}
+
+
+@pytest.mark.parametrize("spelling", ["smaCross", "SMACross", "sma-cross", "SMA Cross", "sma_cross"])
+def test_camel_and_kebab_spellings_resolve_to_the_canonical_name(spelling):
+    assert sb.get_strategy(spelling).name == "sma_cross"
+
+
+def test_reports_keep_the_canonical_strategy_name(sample):
+    assert sb.backtest(sample, "smaCross", fast=5, slow=20).strategy == "sma_cross"
+    with pytest.raises(sb.StrategyError, match="did you mean 'sma_cross'"):
+        sb.get_strategy("smaCros")
