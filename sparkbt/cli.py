@@ -53,7 +53,7 @@ def _register_extensions() -> None:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name is not None and name.startswith(exc.name):
-                continue  # that part of sparkbt is not built in this checkout
+                continue  # a command group whose optional module is not installed
             raise
         module.register(app, data_app)
 

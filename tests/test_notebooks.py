@@ -32,7 +32,7 @@ def test_notebook_runs(path: Path, monkeypatch) -> None:
         f"{path.name} is stored with outputs; clear them before committing"
     )
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the checkout, even without pip install -e
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the repository, even without pip install -e
     client = nbclient.NotebookClient(
         nb, kernel_name="python3", timeout=240, resources={"metadata": {"path": str(ROOT)}}
     )
