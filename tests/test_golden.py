@@ -1,12 +1,17 @@
-"""Golden numbers on the packaged sample (always runs, no vectorbt needed).
+"""Golden numbers on the packaged sample (always run, no vectorbt needed).
 
-The pinned values were produced by vectorbt 1.2 ``Portfolio.from_signals``
-(close price, size=inf, fees 0.001, slippage 0.0005) on the same signals, and
-agree with sparkbt to ~1e-14; ``test_parity_vectorbt`` re-checks the method
-on real candles whenever vectorbt is installed.
+The pinned values in ``golden/sma_cross_sample.json`` are vectorbt 1.2's
+``Portfolio.from_signals`` figures on sparkbt's own signals (plain, with a
+trailing stop and take-profit, and with next-open fills); they agree with
+sparkbt to ~1e-14. ``golden/regenerate.py`` rewrites the file from vectorbt;
+``test_golden_file_is_what_vectorbt_says`` re-derives it whenever vectorbt is installed.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,39 +19,33 @@ import pytest
 
 import sparkbt as sb
 
-VECTORBT = {
-    "long": {
-        "total_return": -0.40066265621693103,
-        "total_trades": 121,
-        "win_rate": 0.3333333333333333,
-        "max_drawdown": 0.7413794253388759,
-        "sharpe": -0.10191917317872487,
-        "sortino": -0.14505125053459098,
-        "profit_factor": 0.8884638286033373,
-        "expectancy": -29.26612247286039,
-        "total_fees": 2330.9839232029767,
-    },
-    "both": {
-        "total_return": -0.7314519966395386,
-        "total_trades": 242,
-        "win_rate": 0.3112033195020747,
-        "max_drawdown": 0.8330674468812804,
-        "sharpe": -0.40742044936834343,
-        "sortino": -0.5706657670396964,
-        "profit_factor": 0.8259411828915817,
-        "expectancy": -29.43095839134122,
-        "total_fees": 3161.8342615245983,
-    },
-}
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "sma_cross_sample.json").read_text())
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN))
+def test_golden_stats_of_every_case(sample, case):
+    opts = GOLDEN[case]["options"]
+    res = sb.backtest(sample, "sma_cross", fast=10, slow=30, fees=0.001, **opts)
+    for key, want in GOLDEN[case]["vectorbt"].items():
+        assert res.stats[key] == pytest.approx(want, rel=1e-9), key
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vectorbt") is None, reason="needs vectorbt")
+def test_golden_file_is_what_vectorbt_says(sample):
+    import importlib
+
+    regen = importlib.import_module("tests.golden.regenerate")
+    for case, stored in GOLDEN.items():
+        res = sb.backtest(sample, "sma_cross", fast=10, slow=30, fees=0.001, **stored["options"])
+        fresh = regen.vectorbt_figures(sample, res.targets, stored["options"])
+        assert fresh == pytest.approx(stored["vectorbt"], rel=1e-12), case
 
 
 @pytest.mark.parametrize("direction", ["long", "both"])
-def test_sma_cross_golden_stats(sample, direction):
+def test_the_other_stats_follow_from_their_definitions(sample, direction):
     res = sb.backtest(
         sample, "sma_cross", fast=10, slow=30, fees=0.001, slippage=0.0005, direction=direction
     )
-    for key, want in VECTORBT[direction].items():
-        assert res.stats[key] == pytest.approx(want, rel=1e-9), key
     s = res.stats
     # the rest follow from the definitions, recomputed here independently
     assert s["final_equity"] == pytest.approx(10_000 * (1 + s["total_return"]), rel=1e-12)
