@@ -328,13 +328,25 @@ def order_book(
     prev_bar[1:] = bars[:-1]
     buy, sell = 1.0 + slippage, 1.0 - slippage
     lo, hi = 1.0 - fees, 1.0 + fees
-    # tables indexed by side + 1 (short, flat, long)
-    exit_a = np.array([1.0 + lo / hi, 1.0, 0.0])
-    exit_b = np.array([-buy / sell, 0.0, sell * lo / (buy * hi)])
-    mark_a = np.array([1.0 + lo / hi, 1.0, 0.0])
-    mark_b = np.array([-1.0 / (sell * hi), 0.0, 1.0 / (buy * hi)])
-    per_unit = np.array([-1.0 / (sell * hi), 0.0, 1.0 / (buy * hi)])
-    g = exit_a[old + 1] + exit_b[old + 1] * (close[bars] / close[prev_bar])
+    # A trade opened with cash C at entry close e, all in (units = C / (e * buy * hi) for a
+    # long, C / (e * sell * hi) for a short), valued at a later close x, with q = x / e:
+    #   long:  no cash is left aside
+    #          marked value = units * x                = C * q / (buy * hi)
+    #          exit value   = units * x * sell * lo    = C * q * sell * lo / (buy * hi)
+    #   short: cash after the entry = C * (1 + lo / hi) (proceeds less the fee, collateral)
+    #          marked value = that cash - units * x    = C * (1 + lo/hi - q / (sell * hi))
+    #          exit value   = that cash - units * x * buy * hi
+    #                                                  = C * (1 + lo/hi - q * buy / sell)
+    #   flat:  the cash itself, C.
+    # So both the marked and the exit value are C * (rest + slope * q): ``rest`` (the cash the
+    # trade leaves aside) is the same for both, the slopes differ by the exit's slippage and fee.
+    # Tables indexed by side + 1 (short, flat, long):
+    rest = np.array([1.0 + lo / hi, 1.0, 0.0])
+    exit_slope = np.array([-buy / sell, 0.0, sell * lo / (buy * hi)])
+    mark_slope = np.array([-1.0 / (sell * hi), 0.0, 1.0 / (buy * hi)])
+    per_unit = mark_slope  # units per unit of C / e: the marked value's slope, signed
+    # each order ends the previous segment's trade: cash is multiplied by its exit factor
+    g = rest[old + 1] + exit_slope[old + 1] * (close[bars] / close[prev_bar])
     cap = np.empty(len(cols))
     if m == 1:
         np.cumprod(g, out=cap)
@@ -354,8 +366,8 @@ def order_book(
     a = np.full(size, float(cash))
     b = np.zeros(size)
     u = np.zeros(size)
-    a[slot] = cap * mark_a[k]
-    b[slot] = cap * mark_b[k] / entry_close
+    a[slot] = cap * rest[k]
+    b[slot] = cap * mark_slope[k] / entry_close
     u[slot] = cap * per_unit[k] / entry_close
     # segment starts, as flat column-major bar indices: column starts and orders
     flat = np.empty(size, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Statistics (shared SEMANTICS.md): one pure function per metric, many columns at once.
+"""Statistics (docs/semantics.md): one pure function per metric, many columns at once.
 
 Every function takes arrays (equity ``(n, m)``, trade records with a ``col``
 field, ...) and returns one value per column, so the same code serves a single

@@ -1,4 +1,4 @@
-"""A plain per-bar reference simulator written straight from SEMANTICS.md (v2).
+"""A plain per-bar reference simulator written straight from docs/semantics.md.
 
 Deliberately naive (a Python loop over bars, one fill at a time) so that the
 vectorized kernels can be checked against an independent reading of the rules.

@@ -1,4 +1,4 @@
-"""Invariants of SEMANTICS.md as hypothesis properties, through the public API."""
+"""Invariants of docs/semantics.md as hypothesis properties, through the public API."""
 
 from __future__ import annotations
 
