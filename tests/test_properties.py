@@ -124,3 +124,21 @@ def test_subnormal_target_gives_finite_json_safe_stats():
     res = sb.backtest(candles, fixed([-1.0, 5e-324, -1.0, 1.0, -1.0]), fees=0.001)
     assert res.stats["closed_trades"] == 2
     assert res.stats["profit_factor"] is None or np.isfinite(res.stats["profit_factor"])
+
+
+@given(
+    x=st.floats(0.01, 1.0),
+    y=st.floats(0.01, 1.0),
+    side=st.sampled_from([1.0, -1.0]),
+    price=st.floats(1.0, 1000.0),
+)
+def test_fractional_targets_are_shares_of_equity(x, y, side, price):
+    # Without fees, slippage or price moves, a target of x from flat puts x of equity in
+    # the position, and moving to y (raising or lowering, same side) leaves exactly y:
+    # the sizing rule read as exposure, independent of how the kernel computes it.
+    candles = make_candles([price, price, price])
+    res = sb.backtest(candles, fixed([side * x, side * y, side * y]), direction="both")
+    exposure = (res.position.abs() * price / res.equity).to_numpy()
+    assert exposure[0] == pytest.approx(x, rel=1e-12)
+    assert exposure[1] == pytest.approx(y, rel=1e-12)
+    assert res.equity.to_numpy() == pytest.approx([10_000.0] * 3, rel=1e-12)
