@@ -63,5 +63,5 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise DependencyError(
-            f"{module} is not installed: install it with `pip install sparkbt[{extra}]`"
+            f'{module} is not installed: install it with `pip install "sparkbt[{extra}]"`'
         ) from exc
