@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ServiceClient", "ServiceError", "Settings", "create_app"]
+__all__ = ["ServiceClient", "ServiceError", "ServiceUnreachable", "Settings", "create_app"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
         from .settings import Settings
 
         return Settings
-    if name in ("ServiceClient", "ServiceError"):
+    if name in ("ServiceClient", "ServiceError", "ServiceUnreachable"):
         from . import client
 
         return getattr(client, name)

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from ..errors import InputError
-from .client import DEFAULT_URL, ServiceClient, ServiceError
+from .client import DEFAULT_URL, ServiceClient, ServiceError, ServiceUnreachable
 
 __all__ = ["register"]
 
@@ -93,7 +93,7 @@ def serve(
 
 
 def _client(url: str, token: str | None) -> ServiceClient:
-    return ServiceClient(url, token)
+    return _run(lambda: ServiceClient(url, token))  # a malformed URL fails right here
 
 
 def _emit(obj: Any, as_json: bool, human: str) -> None:
@@ -141,12 +141,14 @@ _JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
 def _run(fn: Any) -> Any:
-    """Call the service; its refusals exit 2 (client error) or 1 (server/unreachable)."""
+    """Call the service; one line on stderr and exit 2 when it is unreachable or refuses
+    the request (4xx), exit 1 when the server fails (5xx) or a --wait runs out."""
     try:
         return fn()
     except ServiceError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2 if 400 <= exc.status < 500 else 1) from None
+        usage = isinstance(exc, ServiceUnreachable) or 400 <= exc.status < 500
+        raise typer.Exit(2 if usage else 1) from None
 
 
 @jobs_app.command("start")

@@ -1,8 +1,9 @@
 """A small synchronous client of the backtest service (used by ``sparkbt jobs``).
 
 Errors the server reports come back as :class:`ServiceError` carrying the
-HTTP status and the server's one-line ``detail``; a server that cannot be
-reached is a :class:`ServiceError` with status 0.
+HTTP status and the server's one-line ``detail``; a service that cannot be
+reached (refused, unknown host, bad URL, or something else answering at that
+URL) is a :class:`ServiceUnreachable`, a :class:`ServiceError` with status 0.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from ..errors import SparkbtError, require
 
-__all__ = ["DEFAULT_URL", "ServiceClient", "ServiceError"]
+__all__ = ["DEFAULT_URL", "ServiceClient", "ServiceError", "ServiceUnreachable"]
 
 DEFAULT_URL = "http://127.0.0.1:4010"
 FINAL_STATUSES = ("done", "failed")
@@ -25,6 +26,19 @@ class ServiceError(SparkbtError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ServiceUnreachable(ServiceError):
+    """No sparkbt service answers at the URL: one line naming it and why."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(0, f"cannot reach the service at {url}: {_one_line(reason)}")
+        self.url = url
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Collapse whitespace (HTML pages, tracebacks) so every message is a single line."""
+    return " ".join(str(text).split())[:limit]
 
 
 class ServiceClient:
@@ -41,8 +55,11 @@ class ServiceClient:
         httpx = require("httpx", "service")
         self.url = url.rstrip("/")
         self.token = token
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
         self._httpx = httpx
+        try:
+            self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        except httpx.InvalidURL as exc:
+            raise ServiceUnreachable(self.url, f"invalid URL ({exc})") from None
 
     def close(self) -> None:
         self._http.close()
@@ -61,15 +78,22 @@ class ServiceClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             resp = self._http.request(method, path, **kwargs)
-        except self._httpx.HTTPError as exc:
-            raise ServiceError(0, f"cannot reach the service at {self.url}: {exc}") from None
+        except (self._httpx.HTTPError, self._httpx.InvalidURL) as exc:
+            raise ServiceUnreachable(self.url, str(exc) or type(exc).__name__) from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
         if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail", resp.text)
-            except ValueError:
-                detail = resp.text
-            raise ServiceError(resp.status_code, f"HTTP {resp.status_code}: {detail}")
-        return resp.json()
+            detail = body.get("detail", resp.text) if isinstance(body, dict) else resp.text
+            raise ServiceError(resp.status_code, _one_line(f"HTTP {resp.status_code}: {detail}"))
+        if body is None:
+            kind = resp.headers.get("content-type", "no content type")
+            raise ServiceUnreachable(
+                self.url,
+                f"HTTP {resp.status_code} answer is not JSON ({kind}): not a sparkbt service?",
+            )
+        return body
 
     def start(self, **body: Any) -> dict[str, Any]:
         """Queue a backtest; ``body`` holds pair, timeframe, strategy, params, notes, ..."""
@@ -88,7 +112,12 @@ class ServiceClient:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
-        return list(self._call("GET", "/api/backtest", params=params)["jobs"])
+        answer = self._call("GET", "/api/backtest", params=params)
+        if not isinstance(answer, dict) or not isinstance(answer.get("jobs"), list):
+            raise ServiceUnreachable(
+                self.url, "the job list answer has no 'jobs': not a sparkbt service?"
+            )
+        return list(answer["jobs"])
 
     def report(self, job_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/backtest/{job_id}/report"))

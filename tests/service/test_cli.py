@@ -148,6 +148,53 @@ def test_jobs_client_errors(launch) -> None:
     assert res.exit_code == 2
     assert "HTTP 404" in res.stderr
     res = runner.invoke(app, ["jobs", "list", "--url", f"http://127.0.0.1:{free_port()}"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert "cannot reach" in res.stderr
     assert srv.jobs() == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["refused", "not a url", "ftp://example.invalid", "http://[::1", "http://no-such-host.invalid"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["jobs", "list"],
+        ["jobs", "status", "5f0c"],
+        ["jobs", "start", "--token", TOKEN],
+        ["jobs", "start", "--token", TOKEN, "--wait"],
+    ],
+)
+def test_unreachable_service_exits_2_with_one_line_naming_the_url(
+    url: str, command: list[str]
+) -> None:
+    if url == "refused":
+        url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    res = runner.invoke(app, [*command, "--url", url])
+    assert res.exit_code == 2, (res.output, res.exception)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert url in lines[0]
+    assert "cannot reach the service" in lines[0]
+    assert "Traceback" not in res.output
+    assert res.stdout == ""
+
+
+def test_a_server_that_is_not_the_service_is_one_line_too() -> None:
+    import httpx
+
+    from sparkbt.service.client import ServiceClient, ServiceError, ServiceUnreachable
+
+    def html(request: httpx.Request) -> httpx.Response:
+        page = "<html>\n<body>\nnot here\n</body>\n</html>"
+        code = 404 if request.url.path.endswith("/start") else 200
+        return httpx.Response(code, text=page, headers={"content-type": "text/html"})
+
+    client = ServiceClient("http://web.example", "t", transport=httpx.MockTransport(html))
+    with pytest.raises(ServiceUnreachable, match=r"http://web\.example") as caught:
+        client.list()
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ServiceError, match="HTTP 404") as refused:
+        client.start()
+    assert "\n" not in str(refused.value)
