@@ -3,7 +3,9 @@
 The canonical frame (shared SEMANTICS.md) is indexed by a strictly increasing
 UTC ``DatetimeIndex`` named ``timestamp`` with float64 columns
 ``open high low close volume``. ``frame.attrs`` carries ``timeframe`` (a string
-such as ``"4h"``), ``symbol`` and ``source`` when known.
+such as ``"4h"``), ``symbol`` when known, ``source`` (where the candles came
+from: one of :data:`SOURCES`), ``synthetic`` (True for generated candles such as
+the packaged sample) and, for files, ``path``.
 
 Readers accept CSV (also ``.csv.gz``), Parquet, Arrow IPC/Feather and pandas
 DataFrames, with the usual column spellings. Validation runs once, up front,
@@ -24,6 +26,7 @@ from .errors import CandleError
 
 __all__ = [
     "COLUMNS",
+    "SOURCES",
     "format_timeframe",
     "infer_timeframe",
     "load_candles",
@@ -33,6 +36,9 @@ __all__ = [
 ]
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+# Where candles came from: the packaged sample, the local store, a file, an
+# in-memory DataFrame, or an exchange client's answer held in memory.
+SOURCES = ("sample", "store", "file", "dataframe", "exchange")
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "open": ("open", "o", "open_price", "openprice"),
@@ -336,7 +342,7 @@ def load_candles(
     inferred as the median step); both end up in ``frame.attrs``.
     """
     if isinstance(source, pd.DataFrame):
-        where, raw = "<DataFrame>", source
+        where, raw, path = "<DataFrame>", source, None
     elif isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         where, raw = str(path), _read_file(path)
@@ -346,10 +352,20 @@ def load_candles(
         )
     frame = _normalise(raw, where)
     validate_candles(frame, where)
-    attrs_in = source.attrs if isinstance(source, pd.DataFrame) else {}
+    # A frame keeps what it says about itself; a file is a file, but the flags
+    # pandas saved with it (Parquet/Feather attrs) still hold.
+    attrs_in = raw.attrs if path is None else {}
     declared = timeframe if timeframe is not None else attrs_in.get("timeframe")
     tf = parse_timeframe(declared) if declared is not None else infer_timeframe(frame.index)
     frame.attrs["timeframe"] = format_timeframe(tf) if tf is not None else None
     frame.attrs["symbol"] = symbol or attrs_in.get("symbol")
-    frame.attrs["source"] = where if where != "<DataFrame>" else attrs_in.get("source", where)
+    if path is not None:
+        frame.attrs["source"] = "file"
+        frame.attrs["path"] = str(path)
+    else:
+        given = attrs_in.get("source")
+        frame.attrs["source"] = given if given in SOURCES else "dataframe"
+        if attrs_in.get("path"):
+            frame.attrs["path"] = attrs_in["path"]
+    frame.attrs["synthetic"] = bool(raw.attrs.get("synthetic", False))
     return frame

@@ -49,16 +49,27 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
     if exits:
         table.add_row("exits by reason", ", ".join(exits))
     console.print(table)
+    head = " ".join(str(x) for x in (meta.get("symbol") or "candles", meta.get("timeframe")) if x)
     console.print(
-        f"{meta.get('symbol') or 'candles'} {meta.get('timeframe') or ''} · "
-        f"{meta.get('candle_count', 0):,} bars {str(meta.get('start', ''))[:10]} → "
-        f"{str(meta.get('end', ''))[:10]} · cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
+        f"{head}{_source_text(meta)} · {meta.get('candle_count', 0):,} bars "
+        f"{str(meta.get('start', ''))[:10]} → {str(meta.get('end', ''))[:10]} · "
+        f"cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
         f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · fill {cfg.get('fill')}"
         f"{_stops_text(cfg)} · run {report['id']}",
         soft_wrap=True,
     )
     if path is not None:
         typer.echo(f"evidence: {path}")
+
+
+def _source_text(meta: dict[str, Any]) -> str:
+    """Where the candles came from: ``(synthetic sample)``, ``(store)``, ``(file, synthetic)``."""
+    source = meta.get("source")
+    if source is None:  # a report written before reports named their source
+        return ""
+    if source == "sample":
+        return " (synthetic sample)" if meta.get("synthetic") else " (sample)"
+    return f" ({source}, synthetic)" if meta.get("synthetic") else f" ({source})"
 
 
 def _stops_text(cfg: dict[str, Any]) -> str:
@@ -219,8 +230,8 @@ def data_validate(
 def data_list(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
 ) -> None:
-    """List the symbols and timeframes in the local candle store."""
-    from .store import CandleStore
+    """List the symbols and timeframes in the local candle store, then the packaged sample."""
+    from .store import CandleStore, samples
 
     store = CandleStore(data_dir)
     entries = store.list()
@@ -228,6 +239,11 @@ def data_list(
         typer.echo(f"no candles in {store.root}")
     for sym, tf in entries:
         typer.echo(f"{sym} {tf} {store.path(sym, tf)}")
+    for sym, tf, path in samples():
+        typer.echo(
+            f"{sym} {tf} {path} (synthetic sample packaged with sparkbt, "
+            f"used when the store has no {sym} {tf})"
+        )
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:

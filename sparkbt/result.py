@@ -190,11 +190,19 @@ class BacktestResult:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """What the run was made of: symbol, timeframe, span, size and fingerprints."""
+        """What the run was made of: symbol, timeframe, where the candles came from, span, size.
+
+        ``source`` (sample, store, file, dataframe or exchange) and ``synthetic``
+        describe the candles; they are not part of the run id (the data
+        fingerprint is).
+        """
         index = self.candles.index
+        attrs = self.candles.attrs
         return {
-            "symbol": self.candles.attrs.get("symbol"),
-            "timeframe": self.candles.attrs.get("timeframe"),
+            "symbol": attrs.get("symbol"),
+            "timeframe": attrs.get("timeframe"),
+            "source": attrs.get("source") or "dataframe",
+            "synthetic": bool(attrs.get("synthetic", False)),
             "start": index[0].isoformat(),
             "end": index[-1].isoformat(),
             "candle_count": len(index),

@@ -4,7 +4,8 @@ Used for the packaged sample data (``sparkbt/_data``), benchmarks and tests.
 Log returns follow a three-state Markov regime (calm, normal, turbulent) with
 fat tails (Student-t, 4 degrees of freedom); highs and lows stretch beyond the
 open/close by a fraction of the bar's volatility; volume rises with |return|.
-The same arguments always give the same frame, bit for bit.
+The same arguments always give the same frame, bit for bit, marked
+``attrs["synthetic"] = True`` so every report made from it says so.
 """
 
 from __future__ import annotations
@@ -70,5 +71,5 @@ def synthetic_candles(
     # rounding may break the OHLC envelope by a cent: restore it
     frame["high"] = frame[["open", "high", "close"]].max(axis=1)
     frame["low"] = frame[["open", "low", "close"]].min(axis=1)
-    frame.attrs.update(timeframe=format_timeframe(tf), symbol=symbol, source=f"synthetic:{seed}")
+    frame.attrs.update(timeframe=format_timeframe(tf), symbol=symbol, synthetic=True)
     return frame

@@ -145,7 +145,7 @@ def test_store_rejects_bad_candles_and_keeps_the_file(tmp_path, base):
 
 def test_resolve_prefers_store_then_sample(tmp_path, base):
     sample = sb.resolve_candles("ETHUSDT", "4h", tmp_path / "empty")
-    assert len(sample) == 6000 and sample.attrs["source"].startswith("sample:")
+    assert len(sample) == 6000 and sample.attrs["source"] == "sample" and sample.attrs["synthetic"]
     sb.CandleStore(tmp_path / "data").merge("ETHUSDT", "4h", base)
     assert len(sb.resolve_candles("ETHUSDT", "4h", tmp_path / "data")) == 5
     with pytest.raises(sb.CandleError, match="no candles for BTCTRY 1h"):
