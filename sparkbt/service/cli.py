@@ -100,7 +100,22 @@ def _emit(obj: Any, as_json: bool, human: str) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=True) if as_json else human)
 
 
-def _parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
+def _value(raw: str) -> Any:
+    """A command-line value as JSON when it reads as JSON (10, 0.5, true), else the string."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _parse_params(
+    pairs: list[str], params_json: str | None, flags: list[str], strategy: str
+) -> dict[str, Any]:
+    """Strategy parameters from --params JSON, then -p NAME=VALUE, then --NAME VALUE flags.
+
+    The flags are checked by name against the strategy's schema (as ``sparkbt run``
+    does); every value is the service's to check.
+    """
     out: dict[str, Any] = {}
     if params_json:
         try:
@@ -114,10 +129,25 @@ def _parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--param: expected NAME=VALUE (got {item!r})")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except ValueError:
-            out[key.strip()] = raw
+        out[key.strip()] = _value(raw)
+    if flags:
+        from ..cli_args import parse_strategy_args
+        from ..config import ENGINE_OPTIONS
+        from ..registry import get_strategy
+
+        named = parse_strategy_args(flags, get_strategy(strategy), (*ENGINE_OPTIONS, *_OWN))
+        out.update({k: _value(v) for k, v in named.items()})
+    return out
+
+
+def _parse_gates(gates: list[str]) -> dict[str, Any]:
+    """``["max_drawdown=0.2", "cooldown=3"]`` -> {"max_drawdown": 0.2, "cooldown": 3}."""
+    out: dict[str, Any] = {}
+    for item in gates:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--gate: expected NAME=LIMIT, e.g. max_drawdown=0.2 (got {item!r})")
+        out[key.strip()] = _value(raw.strip())
     return out
 
 
@@ -151,36 +181,69 @@ def _run(fn: Any) -> Any:
         raise typer.Exit(2 if usage else 1) from None
 
 
-@jobs_app.command("start")
+_OWN = ("pair", "timeframe", "strategy", "param", "params", "notes", "wait", "wait_timeout")
+"""Options of ``jobs start`` besides the engine's, for near-miss hints on unknown flags."""
+
+
+@jobs_app.command(
+    "start",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
 def jobs_start(
+    ctx: typer.Context,
     pair: str = typer.Option("ETHUSDT", help="Symbol."),
     timeframe: str = typer.Option("4h", help="Bar size."),
-    strategy: str = typer.Option("sma_cross", help="Registered strategy name."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter NAME=VALUE."),
+    strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Strategy name."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Strategy parameter NAME=VALUE (or pass it as --NAME VALUE)."
+    ),
     params: str | None = typer.Option(None, "--params", help="Parameters as a JSON object."),
     notes: str = typer.Option("", help="Free text stored with the job."),
-    fees: float | None = typer.Option(None, help="Fee fraction per fill."),
+    cash: float | None = typer.Option(None, help="Starting cash, quote currency."),
+    fees: float | None = typer.Option(None, help="Fee fraction per fill (0.001 = 0.1%)."),
     slippage: float | None = typer.Option(None, help="Slippage fraction per fill."),
     direction: str | None = typer.Option(None, help="long, short or both."),
+    fill: str | None = typer.Option(None, help="close or next_open."),
+    sl_stop: float | None = typer.Option(None, help="Stop-loss fraction (0.02 = 2%)."),
+    tp_stop: float | None = typer.Option(None, help="Take-profit fraction (0.05 = 5%)."),
+    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
+    gate: list[str] = typer.Option(
+        [], "--gate", help="Risk gate NAME=LIMIT, repeatable (max_drawdown=0.2, cooldown=12)."
+    ),
+    year_days: float | None = typer.Option(None, help="Days in a year for annualising."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the job is done or failed."),
     wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
     url: str = _URL,
     token: str | None = _TOKEN,
     as_json: bool = _JSON,
 ) -> None:
-    """Queue a backtest and print its id (with --wait, its final status)."""
+    """Queue a backtest and print its id (with --wait, its final status).
+
+    Strategy parameters and engine options as `sparkbt run` takes them:
+    sparkbt jobs start --strategy sma_cross --fast 10 --slow 30 --fees 0.001 --sl-stop 0.02
+    """
+    options = {
+        "cash": cash,
+        "fees": fees,
+        "slippage": slippage,
+        "direction": direction,
+        "fill": fill,
+        "sl_stop": sl_stop,
+        "tp_stop": tp_stop,
+        "sl_trail": sl_trail or None,
+        "gates": _parse_gates(gate) or None,
+        "year_days": year_days,
+    }
     body: dict[str, Any] = {
         "pair": pair,
         "timeframe": timeframe,
         "strategy": strategy,
-        "params": _parse_params(param, params),
+        "params": _parse_params(param, params, list(ctx.args), strategy),
         "notes": notes,
     }
-    body |= {
-        k: v
-        for k, v in {"fees": fees, "slippage": slippage, "direction": direction}.items()
-        if v is not None
-    }
+    options = {k: v for k, v in options.items() if v is not None}
+    if options:
+        body["options"] = options  # checked by the service with the engine's own Config
     with _client(url, token) as client:
         job = _run(lambda: client.start(**body))
         if wait:

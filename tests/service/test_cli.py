@@ -198,3 +198,56 @@ def test_a_server_that_is_not_the_service_is_one_line_too() -> None:
     with pytest.raises(ServiceError, match="HTTP 404") as refused:
         client.start()
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.slow
+def test_jobs_start_takes_parameters_and_engine_options_as_flags_like_run(launch) -> None:
+    srv: Server = launch("cli-flags", impl="mock", workers=1, mock_seconds=0.05)
+    common = ["jobs", "start", "--url", srv.url, "--token", TOKEN, "--json"]
+    engine = ["--fees", "0.001", "--slippage", "0.0005", "--direction", "both"]
+    engine += ["--fill", "next-open", "--sl-stop", "0.02", "--tp-stop", "0.05", "--sl-trail"]
+    engine += ["--gate", "max_drawdown=0.2", "--gate", "cooldown=3", "--year-days", "365"]
+    res = runner.invoke(
+        app, [*common, "--strategy", "sma_cross", "--fast", "10", "--slow=30", *engine]
+    )
+    assert res.exit_code == 0, res.output
+    job = srv.wait(json.loads(res.stdout)["id"])
+    assert job["params"] == {"fast": 10, "slow": 30}
+    assert job["options"] == {
+        "cash": 10_000.0,
+        "fees": 0.001,
+        "slippage": 0.0005,
+        "direction": "both",
+        "fill": "next_open",
+        "sl_stop": 0.02,
+        "tp_stop": 0.05,
+        "sl_trail": True,
+        "gates": {"max_drawdown": 0.2, "cooldown": 3},
+        "year_days": 365,
+    }
+
+    # -p and --params still work, and mix with the flags (flags win)
+    res = runner.invoke(app, [*common, "--params", '{"fast": 4}', "-p", "slow=25", "--fast", "6"])
+    assert res.exit_code == 0, res.output
+    job = srv.wait(json.loads(res.stdout)["id"])
+    assert job["params"] == {"fast": 6, "slow": 25}
+    assert job["options"]["fees"] == 0.0  # no engine flag: the engine's defaults
+
+    n_jobs = len(srv.jobs(limit=1000))
+    for args, needle in [
+        (["--fats", "10"], "did you mean '--fast'"),
+        (["--fee", "0.001"], "did you mean '--fees'"),
+        (["10"], "unexpected argument '10'"),
+        (["--fast", "ten"], "fast"),  # values are the service's to check
+        (["--fast", "50", "--slow", "20"], "fast < slow"),
+        (["--sl-stop", "1.5"], "sl_stop: must be a fraction in (0, 1)"),
+        (["--fill", "tomorrow"], "fill: expected close or next_open"),
+        (["--gate", "max_dd=0.2"], "did you mean 'max_drawdown'"),
+        (["--gate", "cooldown"], "NAME=LIMIT"),
+    ]:
+        res = runner.invoke(app, [*common, *args])
+        assert res.exit_code == 2, (args, res.output)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert needle in lines[0], (args, lines)
+    assert len(srv.jobs(limit=1000)) == n_jobs
