@@ -58,6 +58,13 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
         f"{_stops_text(cfg)} · run {report['id']}",
         soft_wrap=True,
     )
+    clipped = int(meta.get("clipped_targets") or 0)
+    if clipped:
+        kept, lost = (cfg.get("direction"), "short" if cfg.get("direction") == "long" else "long")
+        typer.echo(
+            f"{clipped:,} bar{'s' if clipped != 1 else ''} of {lost} targets ignored: "
+            f"direction is {kept}; use --direction both"
+        )
     if path is not None:
         typer.echo(f"evidence: {path}")
 

@@ -146,6 +146,9 @@ class BacktestResult:
     lock_records: np.ndarray = field(  # kernels.LOCK_DTYPE
         default_factory=lambda: np.zeros(0, dtype=LOCK_DTYPE), repr=False
     )
+    # bars whose (forward-filled) target the direction set to flat: shorts under
+    # "long", longs under "short"
+    clipped_targets: int = field(default=0, repr=False)
     duration_ms: float = field(default=0.0, repr=False)
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -194,7 +197,9 @@ class BacktestResult:
 
         ``source`` (sample, store, file, dataframe or exchange) and ``synthetic``
         describe the candles; they are not part of the run id (the data
-        fingerprint is).
+        fingerprint is). ``clipped_targets`` counts the bars whose target the
+        direction set to flat (short targets under ``long``, long ones under
+        ``short``), after NaN forward-fill.
         """
         index = self.candles.index
         attrs = self.candles.attrs
@@ -203,6 +208,7 @@ class BacktestResult:
             "timeframe": attrs.get("timeframe"),
             "source": attrs.get("source") or "dataframe",
             "synthetic": bool(attrs.get("synthetic", False)),
+            "clipped_targets": int(self.clipped_targets),
             "start": index[0].isoformat(),
             "end": index[-1].isoformat(),
             "candle_count": len(index),

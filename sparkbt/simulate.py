@@ -112,7 +112,9 @@ def backtest(
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
     config = config.resolved(frame)
     signals = strat.evaluate(frame, checked)
-    prepared = prepare(signals.target.to_numpy(), config.direction)
+    filled = prepare(signals.target.to_numpy(), "both")  # NaN forward-filled, nothing clipped
+    prepared = prepare(filled, config.direction)
+    clipped = int(np.count_nonzero(filled != prepared))  # bars whose side the direction forbids
     sim, stats = simulate_targets(
         frame, prepared, config, _stops(signals.sl_stop), _stops(signals.tp_stop)
     )
@@ -129,5 +131,6 @@ def backtest(
         trade_records=sim.trades,
         fill_records=sim.fills,
         lock_records=sim.locks,
+        clipped_targets=clipped,
         duration_ms=(time.perf_counter() - started) * 1e3,
     )
