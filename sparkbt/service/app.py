@@ -5,7 +5,8 @@ Routes (reads are public, the one write needs ``x-admin-token``)::
 
     POST /api/backtest/start        validate, record as queued, 201 {"id", "status"}
     GET  /api/backtest/{id}         one job: status, timestamps, stats, evidence, error
-    GET  /api/backtest              jobs newest first (?status=...&limit=1..10000, default 50)
+    GET  /api/backtest              jobs newest first (?status=...&limit=1..10000, default 50;
+                                    ?prefix=ID_PREFIX adds "matching", the count without limit)
     GET  /api/backtest/{id}/report  the run's report.json (engine jobs once done)
     GET  /metrics                   Prometheus text format
     GET  /healthz                   liveness plus queue and worker counts
@@ -243,9 +244,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def list_backtests(
         status: Literal["queued", "running", "done", "failed"] | None = None,
         limit: int = Query(50, ge=1, le=10_000),
+        prefix: str | None = Query(None, min_length=1, max_length=64),
     ) -> dict[str, Any]:
-        jobs = [j.public() for j in svc.store.list(status, limit)]
-        return {"jobs": jobs, "count": len(jobs)}
+        jobs = [j.public() for j in svc.store.list(status, limit, prefix)]
+        out: dict[str, Any] = {"jobs": jobs, "count": len(jobs)}
+        if prefix is not None:
+            out["matching"] = svc.store.count(status, prefix)
+        return out
 
     @app.get("/api/backtest/{job_id}")
     async def get_backtest(job_id: str) -> dict[str, Any]:

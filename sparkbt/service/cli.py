@@ -255,13 +255,13 @@ def jobs_start(
 
 @jobs_app.command("status")
 def jobs_status(
-    job_id: str = typer.Argument(..., help="Job id."),
+    job_id: str = typer.Argument(..., help="Job id or a unique prefix of it."),
     url: str = _URL,
     as_json: bool = _JSON,
 ) -> None:
     """Show one job: status, timestamps, stats or error."""
     with _client(url, None) as client:
-        job = _run(lambda: client.status(job_id))
+        job = _run(lambda: client.find(job_id))
     _emit(job, as_json, _describe(job))
 
 

@@ -108,6 +108,26 @@ class ServiceClient:
     def status(self, job_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/backtest/{job_id}"))
 
+    def find(self, ref: str) -> dict[str, Any]:
+        """The job whose id is ``ref`` or starts with it, as ``sparkbt show`` resolves run ids.
+
+        ServiceError 404 when no job matches, 409 when several do (with how many).
+        """
+        ref = ref.strip()
+        if not ref or len(ref) > 64:
+            raise ServiceError(404, f"no job with id or id prefix {ref[:64]!r}")
+        answer = self._call("GET", "/api/backtest", params={"prefix": ref, "limit": 1})
+        if not isinstance(answer, dict) or "matching" not in answer:
+            return self.status(ref)  # a service without id prefixes: exact ids only
+        matching = int(answer["matching"])
+        if matching == 0:
+            raise ServiceError(404, f"no job with id or id prefix {ref!r}")
+        if matching > 1:
+            raise ServiceError(
+                409, f"job id prefix {ref!r} is ambiguous: {matching} jobs match; give more of it"
+            )
+        return dict(answer["jobs"][0])
+
     def list(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
         if status:

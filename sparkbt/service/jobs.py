@@ -168,14 +168,36 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[Job]:
-        """Jobs newest first, optionally only those with one status."""
-        sql, args = "SELECT * FROM jobs", ()
+    @staticmethod
+    def _where(status: str | None, prefix: str | None) -> tuple[str, tuple[Any, ...]]:
+        """The WHERE clause for a status and an id prefix (a range on the id index)."""
+        terms: list[str] = []
+        args: tuple[Any, ...] = ()
         if status is not None:
-            sql, args = sql + " WHERE status = ?", (status,)
+            terms.append("status = ?")
+            args += (status,)
+        if prefix:
+            # every id starting with prefix sorts in [prefix, prefix + U+10FFFF)
+            terms.append("id >= ? AND id < ?")
+            args += (prefix, prefix + "\U0010ffff")
+        return (" WHERE " + " AND ".join(terms) if terms else ""), args
+
+    def list(
+        self, status: str | None = None, limit: int = 50, prefix: str | None = None
+    ) -> list[Job]:
+        """Jobs newest first, optionally only those with one status or an id prefix."""
+        where, args = self._where(status, prefix)
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+            rows = self._db.execute(
+                f"SELECT * FROM jobs{where} ORDER BY seq DESC LIMIT ?", (*args, limit)
+            ).fetchall()
         return [Job.from_row(r) for r in rows]
+
+    def count(self, status: str | None = None, prefix: str | None = None) -> int:
+        """How many jobs :meth:`list` would give without its limit."""
+        where, args = self._where(status, prefix)
+        with self._lock:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM jobs{where}", args).fetchone()[0])
 
     def counts(self) -> dict[str, int]:
         """Number of jobs in each status (every status present, zero if none)."""

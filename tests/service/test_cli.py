@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
@@ -146,7 +147,7 @@ def test_jobs_client_errors(launch) -> None:
     assert "no admin token" in res.stderr
     res = runner.invoke(app, ["jobs", "status", "missing", *common])
     assert res.exit_code == 2
-    assert "HTTP 404" in res.stderr
+    assert "no job with id or id prefix 'missing'" in res.stderr
     res = runner.invoke(app, ["jobs", "list", "--url", f"http://127.0.0.1:{free_port()}"])
     assert res.exit_code == 2
     assert "cannot reach" in res.stderr
@@ -251,3 +252,42 @@ def test_jobs_start_takes_parameters_and_engine_options_as_flags_like_run(launch
         assert len(lines) == 1, lines
         assert needle in lines[0], (args, lines)
     assert len(srv.jobs(limit=1000)) == n_jobs
+
+
+@pytest.mark.slow
+def test_jobs_status_takes_a_unique_id_prefix_like_show(launch) -> None:
+    srv: Server = launch("cli-prefix", impl="mock", workers=1, mock_seconds=0.01)
+    ids = [srv.start_job(params={"fast": 5, "slow": 20 + i}) for i in range(17)]
+    # 17 ids over 16 hex digits: at least two share their first character
+    shared, n_shared = Counter(i[0] for i in ids).most_common(1)[0]
+    assert n_shared >= 2
+    target = ids[-1]
+    unique = next(
+        target[:k] for k in range(1, 33) if sum(i.startswith(target[:k]) for i in ids) == 1
+    )
+    common = ["--url", srv.url]
+
+    res = runner.invoke(app, ["jobs", "status", unique, *common, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["id"] == target
+    res = runner.invoke(app, ["jobs", "status", target, *common, "--json"])
+    assert json.loads(res.stdout)["id"] == target
+
+    res = runner.invoke(app, ["jobs", "status", shared, *common])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"'{shared}' is ambiguous: {n_shared} jobs match" in lines[0]
+
+    for missing in ("zz", "", target + "0", "x" * 500):
+        res = runner.invoke(app, ["jobs", "status", missing, *common])
+        assert res.exit_code == 2, (missing, res.output)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "no job with id or id prefix" in lines[0]
+
+    # the list endpoint's filter behind it
+    listed = srv.get("/api/backtest", params={"prefix": shared, "limit": 1}).json()
+    assert listed["matching"] == n_shared
+    assert [j["id"][0] for j in listed["jobs"]] == [shared]
+    assert "matching" not in srv.get("/api/backtest").json()

@@ -65,6 +65,21 @@ def test_list_is_newest_first(store: JobStore) -> None:
     assert [j.id for j in store.list("running")] == [ids[0]]
 
 
+def test_list_and_count_by_id_prefix(store: JobStore) -> None:
+    ids = [store.create(REQ, "mock").id for _ in range(20)]
+    store.claim_next(1)
+    for prefix in {i[:1] for i in ids} | {ids[3][:5], ids[3], ""}:
+        want = [i for i in ids[::-1] if i.startswith(prefix)]
+        assert [j.id for j in store.list(prefix=prefix, limit=100)] == want
+        assert store.count(prefix=prefix) == len(want)
+    assert store.count("running", prefix=ids[0][:3]) == 1
+    assert [j.id for j in store.list("running", prefix=ids[1])] == []
+    for odd in ("%", "_", "g", ids[0] + "0"):
+        assert store.list(prefix=odd) == []
+        assert store.count(prefix=odd) == 0
+    assert store.count() == 20
+
+
 def test_recover_requeues_interrupted_jobs_and_stops_a_crash_loop(store: JobStore) -> None:
     a, b = store.create(REQ, "mock"), store.create(REQ, "mock")
     store.claim_next(1)
