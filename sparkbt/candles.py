@@ -114,6 +114,27 @@ def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     return pd.Timedelta(int(np.median(steps)), unit="ns")
 
 
+def _check_declared(declared: pd.Timedelta, index: pd.DatetimeIndex, where: str) -> None:
+    """Refuse a declared bar period the candles do not have (it would rescale every ratio).
+
+    It agrees when it is the median step, or when it is the shortest step and
+    every step is a whole number of it (a series with missing periods, as a
+    quiet market leaves in the store). One candle has no step: anything goes.
+    """
+    if len(index) < 2:
+        return
+    steps = np.diff(index.asi8)
+    median = int(np.median(steps))
+    want = int(declared.value)
+    if median == want or (int(steps.min()) == want and not np.any(steps % want)):
+        return
+    raise CandleError(
+        f"{where}: timeframe: declared {format_timeframe(declared)} but the candles are "
+        f"{format_timeframe(pd.Timedelta(median, unit='ns'))} apart (median step); "
+        "leave the timeframe out to use theirs"
+    )
+
+
 def period_ns(candles: pd.DataFrame) -> int:
     """Bar period in ns: the declared timeframe, else the median step (1 day for one bar)."""
     tf = candles.attrs.get("timeframe")
@@ -338,8 +359,10 @@ def load_candles(
 ) -> pd.DataFrame:
     """Read and validate candles from a file path or a DataFrame.
 
-    Returns the canonical frame. ``timeframe`` declares the bar period (else it is
-    inferred as the median step); both end up in ``frame.attrs``.
+    Returns the canonical frame. ``timeframe`` declares the bar period, which
+    must agree with the candles' median step (gaps of whole periods are fine);
+    else the frame's own ``attrs["timeframe"]`` or the median step is used. It
+    ends up in ``frame.attrs`` with the symbol and where the candles came from.
     """
     if isinstance(source, pd.DataFrame):
         where, raw, path = "<DataFrame>", source, None
@@ -355,8 +378,13 @@ def load_candles(
     # A frame keeps what it says about itself; a file is a file, but the flags
     # pandas saved with it (Parquet/Feather attrs) still hold.
     attrs_in = raw.attrs if path is None else {}
-    declared = timeframe if timeframe is not None else attrs_in.get("timeframe")
-    tf = parse_timeframe(declared) if declared is not None else infer_timeframe(frame.index)
+    if timeframe is not None:
+        tf = parse_timeframe(timeframe)
+        _check_declared(tf, frame.index, where)
+    elif attrs_in.get("timeframe"):  # set by an earlier load (a slice keeps its parent's)
+        tf = parse_timeframe(attrs_in["timeframe"])
+    else:
+        tf = infer_timeframe(frame.index)
     frame.attrs["timeframe"] = format_timeframe(tf) if tf is not None else None
     frame.attrs["symbol"] = symbol or attrs_in.get("symbol")
     if path is not None:

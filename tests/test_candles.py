@@ -52,8 +52,8 @@ def test_epoch_timestamps_and_column_spellings(base, unit, scale):
 
 def test_naive_datetime_index_is_utc_and_timeframe_declared(base):
     naive = base.tz_convert(None)
-    got = sb.load_candles(naive, timeframe="1H")
-    assert str(got.index.tz) == "UTC" and got.attrs["timeframe"] == "1h"
+    got = sb.load_candles(naive, timeframe="240M")
+    assert str(got.index.tz) == "UTC" and got.attrs["timeframe"] == "4h"
 
 
 def test_timeframes():
