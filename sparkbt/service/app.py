@@ -32,7 +32,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ConfigError, InputError
@@ -46,22 +46,45 @@ from .workers import WorkerPool
 __all__ = ["StartRequest", "create_app"]
 
 
-class StartRequest(BaseModel):
-    """Body of ``POST /api/backtest/start``; every field optional, unknown fields refused."""
+# Engine options the platform sends at the top level of the body (before ``options``
+# existed). Their types come from the engine's Config; their values are judged by it alone.
+TOP_LEVEL_OPTIONS = ("fees", "slippage", "direction")
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+class _StartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     pair: str = Field("ETHUSDT", min_length=1, max_length=32)
     timeframe: str = Field("4h", min_length=1, max_length=16)
     strategy: str = Field("sma_cross", min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     notes: str = Field("", max_length=2000)
-    fees: float = Field(0.0, ge=0.0, lt=1.0)
-    slippage: float = Field(0.0, ge=0.0, lt=1.0)
-    direction: Literal["long", "short", "both"] = "long"
-    # engine options beyond the three above (fill, stops, gates, year_days); they win over
-    # fees/slippage/direction when both are given
+    # every engine option (sparkbt.config.ENGINE_OPTIONS); they win over the top-level ones
     options: dict[str, Any] = Field(default_factory=dict, max_length=16)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The engine options the body gives (top-level ones, then ``options``), unchecked."""
+        top = {name: getattr(self, name) for name in TOP_LEVEL_OPTIONS}
+        return {k: v for k, v in top.items() if v is not None} | self.options
+
+
+def _top_level_fields() -> dict[str, Any]:
+    from typing import get_type_hints
+
+    from ..config import Config
+
+    hints = get_type_hints(Config)
+    return {name: (hints[name] | None, None) for name in TOP_LEVEL_OPTIONS}
+
+
+StartRequest = create_model(
+    "StartRequest",
+    __base__=_StartBody,
+    __module__=__name__,
+    __doc__="Body of ``POST /api/backtest/start``: every field optional, unknown fields "
+    "refused; the model checks types and shape, the engine's Config the option values.",
+    **_top_level_fields(),
+)
 
 
 class Rejected(Exception):
@@ -161,17 +184,20 @@ class Service:
             pair, tf, strategy, params = engine.check_request(
                 req.pair, req.timeframe, req.strategy, req.params, self.settings.data_dir
             )
-            base = {"fees": req.fees, "slippage": req.slippage, "direction": req.direction}
-            options = engine.check_options(base | req.options)
+            options = engine.check_options(req.engine_options())
         except InputError as exc:
             raise Rejected(422, str(exc), raw) from None
-        return req.model_dump() | {
-            "pair": pair,
-            "timeframe": tf,
-            "strategy": strategy,
-            "params": params,
-            "options": options,
-        }
+        return (
+            req.model_dump()
+            | {name: options[name] for name in TOP_LEVEL_OPTIONS}
+            | {
+                "pair": pair,
+                "timeframe": tf,
+                "strategy": strategy,
+                "params": params,
+                "options": options,
+            }
+        )
 
     async def start(self, request: Request) -> JSONResponse:
         client_ip = request.client.host if request.client else None

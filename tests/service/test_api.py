@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sparkbt.cli import app as cli_app
+from sparkbt.config import Config
+from sparkbt.errors import ConfigError
 
 from .conftest import TOKEN, Server
 
@@ -44,10 +46,13 @@ BAD_BODIES = [
     (b'{"params": {"fast": "ten"}}', "fast"),
     (b'{"params": {"fast": 0}}', "fast"),
     (b'{"params": {"fast": 50, "slow": 20}}', "fast < slow"),
-    (b'{"fees": -0.1}', "fees"),
-    (b'{"slippage": 1.5}', "slippage"),
-    (b'{"fees": "0.1"}', "fees"),
-    (b'{"direction": "sideways"}', "direction"),
+    (b'{"fees": -0.1}', "fees: must be a fraction in [0, 1)"),
+    (b'{"slippage": 1.5}', "slippage: must be a fraction in [0, 1)"),
+    (b'{"fees": 1e999}', "fees: expected a finite number"),
+    (b'{"fees": "0.1"}', "fees: Input should be a valid number"),
+    (b'{"fees": true}', "fees: Input should be a valid number"),
+    (b'{"direction": "sideways"}', "direction: expected long, short or both"),
+    (b'{"direction": 1}', "direction: Input should be a valid string"),
     (b'{"pair": "../../etc"}', "symbol"),
     (b'{"pair": "DOGEUSDT"}', "no candles for DOGEUSDT 4h"),
     (b'{"timeframe": "7x"}', "timeframe"),
@@ -73,6 +78,32 @@ def test_bad_input_is_422_and_enqueues_nothing(
     assert needle in resp.json()["detail"]
     assert len(engine_server.jobs(limit=1000)) == n_jobs
     assert engine_server.metrics()[("bt_start_total", ())] == before
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("fees", -0.1), ("fees", 1.0), ("slippage", 2.5), ("direction", "up"), ("direction", "")],
+)
+def test_top_level_engine_options_are_judged_by_the_engine_alone(
+    engine_server: Server, name: str, value: object
+) -> None:
+    top = engine_server.post({name: value})
+    nested = engine_server.post({"options": {name: value}})
+    assert top.status_code == nested.status_code == 422
+    with pytest.raises(ConfigError) as engine_says:
+        Config(**{name: value})
+    assert top.json()["detail"] == nested.json()["detail"] == str(engine_says.value)
+
+
+def test_top_level_engine_options_are_stored_canonical(engine_server: Server) -> None:
+    job_id = engine_server.start_job(direction=" Short ", fees=0, options={"slippage": 0.001})
+    job = engine_server.get(f"/api/backtest/{job_id}").json()
+    assert (job["direction"], job["fees"], job["slippage"]) == ("short", 0.0, 0.001)
+    assert job["options"]["direction"] == "short"
+    # the options object wins over the top-level fields, as before
+    job_id = engine_server.start_job(fees=0.002, options={"fees": 0.001})
+    job = engine_server.get(f"/api/backtest/{job_id}").json()
+    assert job["fees"] == job["options"]["fees"] == 0.001
 
 
 def test_oversized_body_is_413_by_header_and_by_stream(engine_server: Server) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sparkbt.errors import CandleError, StrategyError
+from sparkbt.errors import CandleError, ConfigError, StrategyError
 from sparkbt.registry import get_strategy
 from sparkbt.service import engine
 
@@ -77,3 +77,28 @@ def test_request_validation_follows_an_edited_strategy_file(tmp_path, monkeypatc
     _write_strategy(path, "slow: int = 30", now + 10**9)  # and another one removed
     with pytest.raises(StrategyError, match="unknown parameter 'fast'"):
         engine.check_request("ETHUSDT", "4h", "edited_cross", {"fast": 3}, tmp_path)
+
+
+def test_start_request_checks_shape_only_and_takes_its_types_from_the_engine() -> None:
+    from typing import get_type_hints
+
+    from pydantic import ValidationError
+
+    from sparkbt.config import Config
+    from sparkbt.service.app import StartRequest
+
+    hints = get_type_hints(Config)
+    for name in ("fees", "slippage", "direction"):
+        assert StartRequest.model_fields[name].annotation == hints[name] | None
+    # values are the engine's to judge, types and shape the model's
+    req = StartRequest.model_validate({"fees": 1.5, "slippage": -1, "direction": "sideways"})
+    assert req.engine_options() == {"fees": 1.5, "slippage": -1.0, "direction": "sideways"}
+    with pytest.raises(ConfigError, match=r"fees: must be a fraction in \[0, 1\)"):
+        engine.check_options(req.engine_options())
+    assert StartRequest.model_validate(
+        {"options": {"fees": 0.1}, "fees": 0.2}
+    ).engine_options() == {"fees": 0.1}
+    assert StartRequest.model_validate({}).engine_options() == {}
+    for bad in ({"fees": "0.1"}, {"direction": 3}, {"fees": True}, {"fee": 0.1}):
+        with pytest.raises(ValidationError):
+            StartRequest.model_validate(bad)
