@@ -5,7 +5,8 @@ UTC ``DatetimeIndex`` named ``timestamp`` with float64 columns
 ``open high low close volume``. ``frame.attrs`` carries ``timeframe`` (a string
 such as ``"4h"``), ``symbol`` when known, ``source`` (where the candles came
 from: one of :data:`SOURCES`), ``synthetic`` (True for generated candles such as
-the packaged sample) and, for files, ``path``.
+the packaged sample), ``volume_missing`` (the input had no volume column, as FX
+and index candles often do: volume is then 0.0) and, for files, ``path``.
 
 Readers accept CSV (also ``.csv.gz``), Parquet, Arrow IPC/Feather and pandas
 DataFrames, with the usual column spellings. Validation runs once, up front,
@@ -266,8 +267,12 @@ def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
             f"open_time, or a DatetimeIndex)"
         )
     out = {}
+    volume_missing = False
     for col in COLUMNS:
         src = _find_column(df, _ALIASES[col])
+        if src is None and col == "volume":  # FX and index candles have none: trade size 0
+            out[col], volume_missing = np.zeros(len(index)), True
+            continue
         if src is None:
             have = ", ".join(map(str, df.columns))
             raise CandleError(f"{where}: missing column '{col}' (columns found: {have})")
@@ -281,7 +286,9 @@ def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
                 f"(got {raw.iloc[row]!r})"
             )
         out[col] = values
-    return pd.DataFrame(out, index=index)
+    frame = pd.DataFrame(out, index=index)
+    frame.attrs["volume_missing"] = volume_missing
+    return frame
 
 
 def _fmt_ts(ts: pd.Timestamp) -> str:
@@ -396,4 +403,7 @@ def load_candles(
         if attrs_in.get("path"):
             frame.attrs["path"] = attrs_in["path"]
     frame.attrs["synthetic"] = bool(raw.attrs.get("synthetic", False))
+    frame.attrs["volume_missing"] = bool(
+        frame.attrs.get("volume_missing") or raw.attrs.get("volume_missing", False)
+    )
     return frame

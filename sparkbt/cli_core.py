@@ -10,6 +10,8 @@ import typer
 
 from .cli_args import candles_from_options, parse_strategy_args
 
+VOLUME_MISSING = "volume missing: set to 0"
+
 
 def _strategy_epilog() -> str:
     try:
@@ -70,13 +72,18 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
 
 
 def _source_text(meta: dict[str, Any]) -> str:
-    """Where the candles came from: ``(synthetic sample)``, ``(store)``, ``(file, synthetic)``."""
+    """What the candles are: ``(synthetic sample)``, ``(store, synthetic)``, ``(file)``..."""
     source = meta.get("source")
-    if source is None:  # a report written before reports named their source
-        return ""
+    parts = []
     if source == "sample":
-        return " (synthetic sample)" if meta.get("synthetic") else " (sample)"
-    return f" ({source}, synthetic)" if meta.get("synthetic") else f" ({source})"
+        parts.append("synthetic sample" if meta.get("synthetic") else "sample")
+    elif source is not None:  # reports written before reports named their source have none
+        parts.append(source)
+        if meta.get("synthetic"):
+            parts.append("synthetic")
+    if meta.get("volume_missing"):
+        parts.append(VOLUME_MISSING)
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _stops_text(cfg: dict[str, Any]) -> str:
@@ -223,6 +230,7 @@ def data_validate(
         "end": frame.index[-1].isoformat(),
         "timeframe": tf,
         "gaps": gaps,
+        "volume_missing": bool(frame.attrs.get("volume_missing")),
         "valid": True,
     }
     if as_json:
@@ -231,6 +239,7 @@ def data_validate(
         typer.echo(
             f"ok: {path}: {summary['rows']:,} candles, {summary['start']} → {summary['end']}, "
             f"timeframe {tf}, {gaps} gap(s) longer than one bar"
+            f"{', ' + VOLUME_MISSING if summary['volume_missing'] else ''}"
         )
 
 

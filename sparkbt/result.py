@@ -197,7 +197,8 @@ class BacktestResult:
 
         ``source`` (sample, store, file, dataframe or exchange) and ``synthetic``
         describe the candles; they are not part of the run id (the data
-        fingerprint is). ``clipped_targets`` counts the bars whose target the
+        fingerprint is); ``volume_missing`` says the input had no volume column
+        (volume is 0.0). ``clipped_targets`` counts the bars whose target the
         direction set to flat (short targets under ``long``, long ones under
         ``short``), after NaN forward-fill.
         """
@@ -208,6 +209,7 @@ class BacktestResult:
             "timeframe": attrs.get("timeframe"),
             "source": attrs.get("source") or "dataframe",
             "synthetic": bool(attrs.get("synthetic", False)),
+            "volume_missing": bool(attrs.get("volume_missing", False)),
             "clipped_targets": int(self.clipped_targets),
             "start": index[0].isoformat(),
             "end": index[-1].isoformat(),

@@ -73,7 +73,7 @@ def _csv(tmp_path, frame: pd.DataFrame, name="bad.csv"):
 @pytest.mark.parametrize(
     "mutate,match",
     [
-        (lambda d: d.drop(columns=["volume"]), "missing column 'volume'"),
+        (lambda d: d.drop(columns=["close"]), "missing column 'close'"),
         (lambda d: d.drop(columns=["timestamp"]), "missing column 'timestamp'"),
         (lambda d: d.assign(close=[100, 101, np.nan, 102, 103]), r"row 3 .*'close' is missing"),
         (lambda d: d.assign(open=[100, 0, 99.5, 102, 103.5]), r"row 2 .*'open' must be > 0"),
