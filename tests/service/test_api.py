@@ -106,6 +106,19 @@ def test_top_level_engine_options_are_stored_canonical(engine_server: Server) ->
     assert job["fees"] == job["options"]["fees"] == 0.001
 
 
+@pytest.mark.parametrize("spelling", ["smaCross", "sma-cross"])
+def test_platform_strategy_spellings_resolve_to_the_canonical_name(
+    engine_server: Server, spelling: str
+) -> None:
+    resp = engine_server.post(
+        {"pair": "ETHUSDT", "strategy": spelling, "params": {"fast": 10, "slow": 30}}
+    )
+    assert resp.status_code == 201, resp.text
+    job = engine_server.get(f"/api/backtest/{resp.json()['id']}").json()
+    assert job["strategy"] == "sma_cross"
+    assert job["params"] == {"fast": 10, "slow": 30}
+
+
 def test_oversized_body_is_413_by_header_and_by_stream(engine_server: Server) -> None:
     big = json.dumps({"notes": "x" * (65 * 1024)}).encode()
     assert engine_server.post(content=big).status_code == 413
