@@ -1,0 +1,1 @@
+"""Guardrails: policies of gates evaluated on the evidence of a param change."""
