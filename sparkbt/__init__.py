@@ -23,7 +23,7 @@ from .result import BacktestResult
 from .simulate import backtest
 from .stats import STAT_KEYS
 from .store import CandleStore, resolve_candles
-from .sweep import sweep, walk_forward
+from .sweeps import sweep, walk_forward
 from .synthetic import synthetic_candles
 from .version import ENGINE_VERSION, __version__
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from .cli_core import print_stats_table
-from .sweep.cli import show_sweep
+from .sweeps.cli import register as register_sweeps
+from .sweeps.cli import show_sweep
 
 __all__ = ["register", "show"]
 
@@ -34,3 +35,6 @@ def show(
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
     app.command("show")(show)
+    # ``show`` reads what ``sweep`` and ``walk-forward`` store, so their commands
+    # come with it (registering twice is a no-op).
+    register_sweeps(app, data_app)

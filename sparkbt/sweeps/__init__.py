@@ -1,10 +1,11 @@
-"""Parameter sweeps and walk-forward evaluation (issue 3).
+"""Parameter sweeps and walk-forward evaluation.
 
 ``sweep(candles, "sma_cross", fast=range(5, 51), slow=range(20, 201, 5), where="fast < slow")``
 returns one row per combination with every stat of ``STAT_KEYS``;
 ``walk_forward(...)`` picks the best parameters on each training window and
-reports them out of sample. Modules: ``grid`` (combinations), ``fast`` (signal
-rows), ``kernel`` (lean stats pass), ``engine`` (chunking, ``sweep``),
+reports them out of sample. The package is ``sparkbt.sweeps`` (plural) so that
+``sparkbt.sweep`` and ``sparkbt.walk_forward`` stay the functions. Modules:
+``grid`` (combinations), ``fast`` (signal rows), ``engine`` (jobs, chunks),
 ``executors`` (local processes, Dask), ``walkforward``, ``evidence``, ``cli``.
 """
 

@@ -324,6 +324,8 @@ def walk_forward_cmd(
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
-    """Add ``sweep`` and ``walk-forward`` to the root CLI."""
-    app.command("sweep", context_settings=_EXTRA)(sweep_cmd)
-    app.command("walk-forward", context_settings=_EXTRA)(walk_forward_cmd)
+    """Add ``sweep`` and ``walk-forward`` to the root CLI (once, however often called)."""
+    known = {c.name for c in app.registered_commands}
+    for name, command in (("sweep", sweep_cmd), ("walk-forward", walk_forward_cmd)):
+        if name not in known:
+            app.command(name, context_settings=_EXTRA)(command)

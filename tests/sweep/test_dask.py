@@ -22,7 +22,7 @@ import pytest
 
 import sparkbt as sb
 from sparkbt.errors import ConfigError
-from sparkbt.sweep import save_sweep, sweep
+from sparkbt.sweeps import save_sweep, sweep
 
 distributed = pytest.importorskip("distributed")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sparkbt as sb
-from sparkbt.sweep.fast import IndicatorCache, fast_path, generic_rows
+from sparkbt.sweeps.fast import IndicatorCache, fast_path, generic_rows
 
 
 @pytest.mark.parametrize("name", ["sma_cross", "ema_cross"])

@@ -12,8 +12,8 @@ import pytest
 import sparkbt as sb
 from sparkbt.errors import ConfigError
 from sparkbt.stats import STAT_KEYS
-from sparkbt.sweep import sweep
-from sparkbt.sweep.engine import SweepJob, parse_memory, plan_chunks
+from sparkbt.sweeps import sweep
+from sparkbt.sweeps.engine import SweepJob, parse_memory, plan_chunks
 
 GRIDS = {
     "sma_cross": {"fast": "3:20:4", "slow": [10, 25, 60]},

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from sparkbt.evidence import read_evidence
-from sparkbt.sweep import SweepEvidence, save_sweep, sweep
-from sparkbt.sweep import evidence as sweep_evidence
+from sparkbt.sweeps import SweepEvidence, save_sweep, sweep
+from sparkbt.sweeps import evidence as sweep_evidence
 
 
 @pytest.fixture

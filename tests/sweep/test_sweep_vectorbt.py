@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sparkbt.indicators import sma
-from sparkbt.sweep import sweep
+from sparkbt.sweeps import sweep
 
 vbt = pytest.importorskip("vectorbt")
 

@@ -12,7 +12,7 @@ from sparkbt.errors import ConfigError
 from sparkbt.registry import get_strategy
 from sparkbt.simulate import market_of
 from sparkbt.stats import STAT_KEYS, compute_stats
-from sparkbt.sweep import rank, sweep, walk_forward
+from sparkbt.sweeps import rank, sweep, walk_forward
 
 GRID = {"fast": [3, 6, 12], "slow": [20, 40]}
 
