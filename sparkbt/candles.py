@@ -8,14 +8,19 @@ from: one of :data:`SOURCES`), ``synthetic`` (True for generated candles such as
 the packaged sample), ``volume_missing`` (the input had no volume column, as FX
 and index candles often do: volume is then 0.0) and, for files, ``path``.
 
-Readers accept CSV (also ``.csv.gz``), Parquet, Arrow IPC/Feather and pandas
-DataFrames, with the usual column spellings. Validation runs once, up front,
-and the first problem found is reported in one line naming the source, the
-row and timestamp, and the column.
+Readers accept CSV (also ``.csv.gz``; fields separated by ``,``, ``;``, tab or
+``|``, and with ``;`` or tab a ``,`` decimal mark, as spreadsheets export them),
+Parquet, Arrow IPC/Feather and pandas DataFrames, with the usual column
+spellings. Validation runs once, up front, and the first problem found is
+reported in one line naming the source, the place and timestamp, and the
+column. The place is ``line N`` of a text file (the header is line 1, so the
+first candle is line 2) and ``row N`` (from 1) of a DataFrame, Parquet or
+Arrow table.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 from typing import Any
@@ -115,7 +120,7 @@ def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     return pd.Timedelta(int(np.median(steps)), unit="ns")
 
 
-def _check_declared(declared: pd.Timedelta, index: pd.DatetimeIndex, where: str) -> None:
+def _check_declared(declared: pd.Timedelta, index: pd.DatetimeIndex, where: object) -> None:
     """Refuse a declared bar period the candles do not have (it would rescale every ratio).
 
     It agrees when it is the median step, or when it is the shortest step and
@@ -146,6 +151,71 @@ def period_ns(candles: pd.DataFrame) -> int:
 
 
 # --------------------------------------------------------------------------- reading
+_TEXT_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
+_DELIMITERS = (",", ";", "\t", "|")
+_SNIFF_BYTES = 1 << 16
+
+
+def _is_text(path: Path) -> bool:
+    return path.name.lower().endswith(_TEXT_SUFFIXES)
+
+
+def _open_text(path: Path):  # type: ignore[no-untyped-def]
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _text_dialect(path: Path) -> tuple[str, str]:
+    """(field delimiter, decimal mark) from the start of a text file.
+
+    The delimiter is the one of ``, ; tab |`` the header uses most (``,`` when
+    none); with another delimiter than ``,``, a ``,`` in the data lines is the
+    decimal mark (``100,5``), as European spreadsheets write it.
+    """
+    with _open_text(path) as fh:
+        lines = [line for line in fh.read(_SNIFF_BYTES).splitlines() if line.strip()]
+    header = lines[0] if lines else ""
+    sep = max(_DELIMITERS, key=header.count) if any(d in header for d in _DELIMITERS) else ","
+    decimal = "," if sep != "," and any("," in line for line in lines[1:]) else "."
+    return sep, decimal
+
+
+def _line_number(path: Path, row: int) -> int:
+    """The line of a text file holding data row ``row`` (from 0): blank lines are skipped."""
+    seen = -2  # the first non-blank line is the header
+    try:
+        with _open_text(path) as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.strip():
+                    seen += 1
+                    if seen == row:
+                        return number
+    except OSError:
+        pass
+    return row + 2
+
+
+class _Place:
+    """The input named in messages, and where a candle sits in it.
+
+    ``at(i)`` names data row ``i`` (from 0): ``line N`` of a text file,
+    ``row N`` (from 1) of a frame or table.
+    """
+
+    def __init__(self, name: str, text_file: Path | None = None) -> None:
+        self.name = name
+        self.text_file = text_file
+
+    def __str__(self) -> str:
+        return self.name
+
+    def at(self, row: int) -> str:
+        if self.text_file is not None:
+            return f"line {_line_number(self.text_file, row)}"
+        return f"row {row + 1}"
+
+
 def _read_file(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise CandleError(f"{path}: file not found")
@@ -159,9 +229,9 @@ def _read_file(path: Path) -> pd.DataFrame:
             import pyarrow.feather as feather
 
             return feather.read_table(path).to_pandas()
-        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-            sep = "\t" if name.endswith(".tsv") else ","
-            return pd.read_csv(path, sep=sep)
+        if _is_text(path):
+            sep, decimal = _text_dialect(path)
+            return pd.read_csv(path, sep=sep, decimal=decimal)
     except CandleError:
         raise
     except Exception as exc:  # unreadable or corrupt file: one line, no traceback
@@ -180,15 +250,15 @@ def _find_column(df: pd.DataFrame, aliases: tuple[str, ...]) -> str | None:
     return None
 
 
-def _to_utc_index(values: Any, where: str) -> pd.DatetimeIndex:
+def _to_utc_index(values: Any, where: _Place) -> pd.DatetimeIndex:
     """Timestamps as datetimes, ISO text, epoch seconds, ms, us or ns -> UTC ns index."""
     if isinstance(values, pd.DatetimeIndex):
         idx = values
     else:
         ser = pd.Series(values)
         if ser.isna().any():
-            row = int(np.flatnonzero(ser.isna().to_numpy())[0]) + 1
-            raise CandleError(f"{where}: row {row}: column 'timestamp' is missing a value")
+            row = int(np.flatnonzero(ser.isna().to_numpy())[0])
+            raise CandleError(f"{where}: {where.at(row)}: column 'timestamp' is missing a value")
         if pd.api.types.is_numeric_dtype(ser.dtype) and not pd.api.types.is_bool_dtype(ser.dtype):
             num = ser.to_numpy(dtype="float64")
             biggest = float(np.nanmax(np.abs(num))) if len(num) else 0.0
@@ -215,7 +285,7 @@ def _to_utc_index(values: Any, where: str) -> pd.DatetimeIndex:
                 except (ValueError, TypeError) as exc:
                     bad = _first_unparsable(ser)
                     raise CandleError(
-                        f"{where}: row {bad[0]}: column 'timestamp' is not a date/time "
+                        f"{where}: {where.at(bad[0])}: column 'timestamp' is not a date/time "
                         f"(got {bad[1]!r}); expected ISO text or epoch seconds/milliseconds"
                     ) from exc
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
@@ -227,8 +297,8 @@ def _first_unparsable(ser: pd.Series) -> tuple[int, Any]:
         try:
             pd.Timestamp(v)
         except (ValueError, TypeError):
-            return i + 1, v
-    return 1, ser.iloc[0] if len(ser) else None
+            return i, v
+    return 0, ser.iloc[0] if len(ser) else None
 
 
 def _is_canonical(df: pd.DataFrame) -> bool:
@@ -240,7 +310,7 @@ def _is_canonical(df: pd.DataFrame) -> bool:
     )
 
 
-def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
+def _normalise(df: pd.DataFrame, where: _Place) -> pd.DataFrame:
     if df.shape[0] == 0:
         raise CandleError(f"{where}: no candles (empty input)")
     if _is_canonical(df):  # already the canonical schema: no conversion, no copy
@@ -264,7 +334,7 @@ def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
     else:
         raise CandleError(
             f"{where}: missing column 'timestamp' (also accepted: time, date, datetime, t, "
-            f"open_time, or a DatetimeIndex)"
+            f"open_time, or a DatetimeIndex){_one_column_hint(df, where)}"
         )
     out = {}
     volume_missing = False
@@ -275,14 +345,17 @@ def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
             continue
         if src is None:
             have = ", ".join(map(str, df.columns))
-            raise CandleError(f"{where}: missing column '{col}' (columns found: {have})")
+            raise CandleError(
+                f"{where}: missing column '{col}' (columns found: {have})"
+                f"{_one_column_hint(df, where)}"
+            )
         raw = df[src]
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
         bad = np.isnan(values) & ~pd.isna(raw).to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise CandleError(
-                f"{where}: row {row + 1} ({_fmt_ts(index[row])}): column '{col}' is not a number "
+                f"{where}: {where.at(row)} ({_fmt_ts(index[row])}): column '{col}' is not a number "
                 f"(got {raw.iloc[row]!r})"
             )
         out[col] = values
@@ -291,12 +364,22 @@ def _normalise(df: pd.DataFrame, where: str) -> pd.DataFrame:
     return frame
 
 
+def _one_column_hint(df: pd.DataFrame, where: _Place) -> str:
+    if where.text_file is None or len(df.columns) != 1:
+        return ""
+    return "; the file reads as one column: separate fields with ',', ';', a tab or '|'"
+
+
 def _fmt_ts(ts: pd.Timestamp) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
     """Check a canonical frame against SEMANTICS.md; raise CandleError on the first problem."""
+    _validate(frame, _Place(where))
+
+
+def _validate(frame: pd.DataFrame, where: _Place) -> None:
     n = len(frame)
     if n == 0:
         raise CandleError(f"{where}: no candles (empty input)")
@@ -310,7 +393,7 @@ def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
         return
 
     def fail(row: int, msg: str) -> None:
-        raise CandleError(f"{where}: row {row + 1} ({_fmt_ts(idx[row])}): {msg}")
+        raise CandleError(f"{where}: {where.at(row)} ({_fmt_ts(idx[row])}): {msg}")
 
     for c in COLUMNS:
         nan = np.flatnonzero(~np.isfinite(cols[c]))
@@ -347,13 +430,13 @@ def validate_candles(frame: pd.DataFrame, where: str = "<DataFrame>") -> None:
     steps = np.diff(idx.asi8)
     dup = np.flatnonzero(steps == 0)
     if len(dup):
-        fail(int(dup[0]) + 1, "duplicate timestamp (same as the previous row)")
+        fail(int(dup[0]) + 1, "duplicate timestamp (same as the previous candle)")
     back = np.flatnonzero(steps < 0)
     if len(back):
         r = int(back[0]) + 1
         fail(
             r,
-            f"timestamps are not sorted: earlier than the previous row "
+            f"timestamps are not sorted: earlier than the previous candle "
             f"({_fmt_ts(idx[r - 1])}); sort them first, e.g. df.sort_index()",
         )
 
@@ -372,16 +455,17 @@ def load_candles(
     ends up in ``frame.attrs`` with the symbol and where the candles came from.
     """
     if isinstance(source, pd.DataFrame):
-        where, raw, path = "<DataFrame>", source, None
+        where, raw, path = _Place("<DataFrame>"), source, None
     elif isinstance(source, (str, Path)):
         path = Path(source).expanduser()
-        where, raw = str(path), _read_file(path)
+        raw = _read_file(path)
+        where = _Place(str(path), path if _is_text(path) else None)
     else:
         raise CandleError(
             f"candles: expected a file path or a pandas DataFrame (got {type(source).__name__})"
         )
     frame = _normalise(raw, where)
-    validate_candles(frame, where)
+    _validate(frame, where)
     # A frame keeps what it says about itself; a file is a file, but the flags
     # pandas saved with it (Parquet/Feather attrs) still hold.
     attrs_in = raw.attrs if path is None else {}

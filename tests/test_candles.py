@@ -75,30 +75,75 @@ def _csv(tmp_path, frame: pd.DataFrame, name="bad.csv"):
     [
         (lambda d: d.drop(columns=["close"]), "missing column 'close'"),
         (lambda d: d.drop(columns=["timestamp"]), "missing column 'timestamp'"),
-        (lambda d: d.assign(close=[100, 101, np.nan, 102, 103]), r"row 3 .*'close' is missing"),
-        (lambda d: d.assign(open=[100, 0, 99.5, 102, 103.5]), r"row 2 .*'open' must be > 0"),
-        (lambda d: d.assign(high=[200, 50, 200, 200, 200]), r"row 2 .*'high' \(50.0\) is below"),
-        (lambda d: d.assign(low=[1, 1, 1, 103, 1]), r"row 4 .*'low' \(103.0\) is above"),
-        (lambda d: d.assign(volume=[1, 1, 1, 1, -1]), r"row 5 .*'volume' must be >= 0"),
-        (lambda d: d.iloc[[0, 2, 1, 3, 4]], r"row 3 .*not sorted"),
-        (lambda d: d.iloc[[0, 1, 1, 2, 3]], r"row 3 .*duplicate timestamp"),
+        (lambda d: d.assign(close=[100, 101, np.nan, 102, 103]), r"line 4 .*'close' is missing"),
+        (lambda d: d.assign(open=[100, 0, 99.5, 102, 103.5]), r"line 3 .*'open' must be > 0"),
+        (lambda d: d.assign(high=[200, 50, 200, 200, 200]), r"line 3 .*'high' \(50.0\) is below"),
+        (lambda d: d.assign(low=[1, 1, 1, 103, 1]), r"line 5 .*'low' \(103.0\) is above"),
+        (lambda d: d.assign(volume=[1, 1, 1, 1, -1]), r"line 6 .*'volume' must be >= 0"),
+        (lambda d: d.iloc[[0, 2, 1, 3, 4]], r"line 4 .*not sorted"),
+        (lambda d: d.iloc[[0, 1, 1, 2, 3]], r"line 4 .*duplicate timestamp"),
         (lambda d: d.iloc[:0], "no candles"),
-        (lambda d: d.assign(close=["1", "2", "x", "4", "5"]), r"row 3 .*'close' is not a number"),
+        (lambda d: d.assign(close=["1", "2", "x", "4", "5"]), r"line 4 .*'close' is not a number"),
         (
             lambda d: d.assign(
                 timestamp=["2024-01-01", "nope", "2024-01-03", "2024-01-04", "2024-01-05"]
             ),
-            r"row 2: column 'timestamp' is not",
+            r"line 3: column 'timestamp' is not",
+        ),
+        (
+            lambda d: d.assign(timestamp=["2024-01-01", None, "2024-01-03", "2024-01-04", "x"]),
+            r"line 3: column 'timestamp' is missing a value",
         ),
     ],
 )
-def test_bad_candles_name_file_row_and_column(tmp_path, base, mutate, match):
+def test_bad_candles_name_file_line_and_column(tmp_path, base, mutate, match):
+    """In a text file a problem is at "line N" of the file (the header is line 1)."""
     path = _csv(tmp_path, mutate(_raw(base)))
     with pytest.raises(sb.CandleError, match=match) as info:
         sb.load_candles(path)
     msg = str(info.value)
-    assert msg.startswith(str(path)) and "\n" not in msg
+    assert msg.startswith(str(path)) and "\n" not in msg and "row " not in msg
     assert isinstance(info.value, ValueError)
+
+
+def test_line_numbers_count_blank_lines_and_frames_say_row(tmp_path, base):
+    bad = _raw(base).assign(high=[200, 200, 200, 50, 200])
+    text = bad.to_csv(index=False).splitlines()
+    path = tmp_path / "blanks.csv"
+    path.write_text("\n".join([text[0], text[1], "", "  ", *text[2:]]) + "\n")
+    with pytest.raises(sb.CandleError, match=r"blanks.csv: line 7 \(2024-01-01T12:00:00Z\)"):
+        sb.load_candles(path)
+    with pytest.raises(sb.CandleError, match=r"<DataFrame>: row 4 .*'high'"):
+        sb.load_candles(bad)
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(sb.CandleError, match=r"bad.parquet: row 4 .*'high'"):
+        sb.load_candles(tmp_path / "bad.parquet")
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+@pytest.mark.parametrize("name", ["semi.csv", "semi.csv.gz", "semi.txt"])
+def test_semicolon_separated_files_are_read(tmp_path, base, decimal, name):
+    """European spreadsheet exports: ';' between fields, often ',' as the decimal mark."""
+    path = tmp_path / name
+    _raw(base).to_csv(path, sep=";", decimal=decimal, index=False)
+    if not name.endswith(".gz"):
+        assert path.read_text().splitlines()[0] == "timestamp;open;high;low;close;volume"
+        assert ("99,5" in path.read_text()) == (decimal == ",")
+    pd.testing.assert_frame_equal(sb.load_candles(path), base, check_freq=False)
+
+
+def test_tab_separated_and_error_lines_in_semicolon_files(tmp_path, base):
+    _raw(base).to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    _raw(base).to_csv(tmp_path / "t.csv", sep="\t", index=False)
+    for name in ("t.tsv", "t.csv"):
+        pd.testing.assert_frame_equal(sb.load_candles(tmp_path / name), base, check_freq=False)
+    path = tmp_path / "bad.csv"
+    _raw(base).assign(low=[1, 1, 1, 103, 1]).to_csv(path, sep=";", decimal=",", index=False)
+    with pytest.raises(sb.CandleError, match=r"bad.csv: line 5 .*'low' \(103.0\) is above"):
+        sb.load_candles(path)
+    _raw(base).to_csv(path, sep=" ", index=False)
+    with pytest.raises(sb.CandleError, match="reads as one column: separate fields with"):
+        sb.load_candles(path)
 
 
 def test_unreadable_missing_and_unknown_files(tmp_path):

@@ -125,7 +125,7 @@ def test_strategies_and_data_validate(tmp_path, sample):
     frame.loc[4, "high"] = 1.0
     frame.to_csv(bad, index=False)
     res = invoke("data", "validate", str(bad))
-    assert res.exit_code == 2 and "row 5" in res.stderr and "'high'" in res.stderr
+    assert res.exit_code == 2 and "line 6" in res.stderr and "'high'" in res.stderr
 
 
 def test_show_unknown_id_exits_2(tmp_path):
