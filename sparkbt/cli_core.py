@@ -7,10 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
 from .cli_args import candles_from_options, parse_strategy_args
 
 VOLUME_MISSING = "volume missing: set to 0"
+
+
+class _RunCommand(TyperCommand):
+    """``run``: its help lists every strategy's parameters, which imports the strategy modules.
+
+    The epilog is built when help is shown, never when the command line is
+    assembled, so other commands execute no strategy code.
+    """
+
+    @property  # type: ignore[override]
+    def epilog(self) -> str:
+        return _strategy_epilog()
+
+    @epilog.setter
+    def epilog(self, value: str | None) -> None:
+        pass  # always computed
 
 
 def _strategy_epilog() -> str:
@@ -265,8 +282,8 @@ def data_list(
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
     app.command(
         "run",
+        cls=_RunCommand,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        epilog=_strategy_epilog(),
     )(run)
     app.command("strategies")(strategies)
     data_app.command("validate")(data_validate)
