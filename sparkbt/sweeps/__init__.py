@@ -6,11 +6,12 @@ returns one row per combination with every stat of ``STAT_KEYS``;
 reports them out of sample. The package is ``sparkbt.sweeps`` (plural) so that
 ``sparkbt.sweep`` and ``sparkbt.walk_forward`` stay the functions. Modules:
 ``grid`` (combinations), ``fast`` (signal rows), ``engine`` (jobs, chunks),
-``executors`` (local processes, Dask), ``walkforward``, ``evidence``, ``cli``.
+``executors`` (local processes, Dask), ``orchestrate`` (``sweep``),
+``walkforward``, ``evidence``, ``cli``.
 """
 
-from .engine import sweep
 from .evidence import SweepEvidence, heatmap, rank, save_sweep
+from .orchestrate import sweep
 from .walkforward import WalkForwardResult, walk_forward
 
 __all__ = [

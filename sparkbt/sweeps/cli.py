@@ -207,8 +207,8 @@ def sweep_cmd(
     Example: sparkbt sweep --strategy sma_cross --fast 5:50 --slow 20:200:5 --where "fast<slow"
     """
     from ..evidence import dump_json
-    from .engine import sweep
     from .evidence import rank, save_sweep
+    from .orchestrate import sweep
 
     strat, candles, opts = _prepare(ctx, locals())
     with _progress_bar(not quiet, "sweep") as update:

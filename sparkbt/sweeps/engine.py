@@ -1,4 +1,4 @@
-"""``sweep()``: a grid of combinations → chunks of target rows → stats, under a memory budget.
+"""Sweep jobs: chunks of combinations → target rows → stats, under a memory budget.
 
 Combinations are cut into chunks of rows; a chunk is one ``(rows, n)`` matrix
 of targets, built by the strategy's fast path (indicators once per window) or
@@ -8,7 +8,8 @@ once (the same code as a single backtest). The chunk height is the smaller of a
 cache-friendly size and what ``max_memory`` allows per worker, so memory stays
 bounded whatever the grid size. Each row's numbers depend only on its own
 combination, so results are identical for any chunk size, worker count or
-executor; rows come back in grid order.
+executor. :mod:`.orchestrate` builds the job and hands its chunks to
+:mod:`.executors`; this module imports neither.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import dataclasses
 import os
 import re
 import threading
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,20 +25,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..candles import load_candles, period_ns
+from ..candles import period_ns
 from ..config import Config
 from ..errors import ConfigError, StrategyError
-from ..evidence import data_fingerprint
 from ..registry import Strategy, builtin_dir, get_strategy
 from ..simulate import prepare, simulate_targets
-from ..stats import COUNT_KEYS, STAT_KEYS
-from ..version import ENGINE_VERSION
+from ..stats import STAT_KEYS
 from .fast import IndicatorCache, fast_path, generic_rows
-from .grid import build_grid, normalise_grid, option_values
 
-__all__ = ["SweepJob", "default_max_memory", "parse_memory", "plan_chunks", "run_chunk", "sweep"]
+__all__ = [
+    "SweepJob",
+    "check_sweep_options",
+    "default_max_memory",
+    "parse_memory",
+    "plan_chunks",
+    "run_chunk",
+]
 
-Progress = Callable[[int, int], None]
 _UNITS = {
     "": 1,
     "B": 1,
@@ -226,46 +228,6 @@ def plan_chunks(
     return [(lo, min(lo + rows, total)) for lo in range(0, total, rows)]
 
 
-def _assemble(combos: pd.DataFrame, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    out = combos.reset_index(drop=True).copy()
-    for key in STAT_KEYS:
-        col = np.concatenate([p[key] for p in parts]) if parts else np.zeros(0)
-        if key == "ruined":
-            out[key] = col.astype(bool)
-        else:
-            out[key] = col.astype(np.int64) if key in COUNT_KEYS else col.astype(np.float64)
-    return out
-
-
-def sweep_identity(
-    frame: pd.DataFrame,
-    strategy: Strategy,
-    grid: Mapping[str, list[Any]],
-    config: Config,
-    *,
-    where: str | None,
-    samples: int | None,
-    seed: int | None,
-    options: Mapping[str, list[Any]] | None = None,
-) -> dict[str, Any]:
-    """Everything that determines a sweep's numbers: its evidence id is a hash of this."""
-    return {
-        "kind": "sweep",
-        "engine_version": ENGINE_VERSION,
-        "data_sha256": data_fingerprint(frame),
-        "symbol": frame.attrs.get("symbol"),
-        "timeframe": frame.attrs.get("timeframe"),
-        "strategy": strategy.name,
-        "strategy_sha256": strategy.source_sha256,
-        "grid": {k: list(v) for k, v in grid.items()},
-        "where": where or None,
-        "samples": None if samples is None else int(samples),
-        "seed": None if samples is None else (0 if seed is None else int(seed)),
-        "config": config.to_dict(),
-        "options": {k: list(v) for k, v in (options or {}).items() if len(v) > 1},
-    }
-
-
 def _canonical_where(where: str) -> str:
     """One spelling of a condition (``fast<slow`` and ``fast  <  slow`` alike), for the sweep id."""
     import ast
@@ -300,109 +262,3 @@ def check_sweep_options(
     whole("chunk_size", chunk_size, 1)
     text = _canonical_where(where) if where is not None and where.strip() else None
     return text, whole("samples", samples, 1), whole("seed", seed, 0)
-
-
-def sweep(
-    candles: pd.DataFrame,
-    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
-    *,
-    cash: float = 10_000.0,
-    fees: float = 0.0,
-    slippage: float = 0.0,
-    direction: Any = "long",
-    fill: Any = "close",
-    sl_stop: Any = None,
-    tp_stop: Any = None,
-    sl_trail: Any = False,
-    gates: dict[str, Any] | None = None,
-    year_days: Any = None,
-    where: str | None = None,
-    samples: int | None = None,
-    seed: int | None = None,
-    max_memory: int | str | None = None,
-    workers: int | None = None,
-    executor: str = "local",
-    scheduler: Any = None,
-    chunk_size: int | None = None,
-    progress: Progress | None = None,
-    timeframe: str | None = None,
-    symbol: str | None = None,
-    **grid: Any,
-) -> pd.DataFrame:
-    """Backtest every combination of a parameter grid; one row per combination.
-
-    ``grid`` maps parameter names to values (scalar, range, list, or text
-    ``"5:50"`` / ``"20:200:5"`` / ``"5,8,13"``); engine options except ``gates``
-    take values the same way (``sl_stop=[0.01, 0.02, 0.05]``) and are swept too.
-    ``where`` filters combinations (``"fast < slow"``); ``samples``/``seed`` draw
-    a seeded subset. Each row holds the parameters, the swept options and every
-    stat of ``STAT_KEYS``, equal to ``backtest`` for that combination.
-    ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
-    ``distributed.Client``) spreads chunks over a cluster. ``df.attrs["sweep"]``
-    carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
-    """
-    from .executors import run_chunks
-
-    started = time.perf_counter()
-    where, samples, seed = check_sweep_options(where, samples, seed, workers, chunk_size)
-    options = option_values(
-        {
-            "cash": cash,
-            "fees": fees,
-            "slippage": slippage,
-            "direction": direction,
-            "fill": fill,
-            "sl_stop": sl_stop,
-            "tp_stop": tp_stop,
-            "sl_trail": sl_trail,
-            "year_days": year_days,
-        }
-    )
-    base = Config(**{k: v[0] for k, v in options.items()}, gates=gates or {})
-    strat = get_strategy(strategy)
-    values = normalise_grid(strat, grid)
-    combos = build_grid(strat, grid, where=where, samples=samples, seed=seed, options=options)
-    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
-    config = base.resolved(frame)
-    budget = parse_memory(max_memory) if max_memory is not None else default_max_memory()
-    n_workers = _workers(workers, executor)
-    job = SweepJob(frame, strat, config, combos, cache_bytes=_cache_bytes(budget, n_workers, frame))
-    chunks = plan_chunks(job, n_workers, budget, chunk_size)
-    parts = run_chunks(
-        job, chunks, executor=executor, workers=n_workers, scheduler=scheduler, progress=progress
-    )
-    out = _assemble(combos, parts)
-    seconds = time.perf_counter() - started
-    out.attrs["sweep"] = sweep_identity(
-        frame, strat, values, config, where=where, samples=samples, seed=seed, options=options
-    )
-    out.attrs["sweep"]["params"] = list(combos.columns)
-    out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1] + [
-        k for k, v in options.items() if len(v) > 1
-    ]
-    out.attrs["timing"] = {
-        "seconds": round(seconds, 6),
-        "combinations": len(out),
-        "candles": len(frame),
-        "combinations_per_second": round(len(out) / seconds, 3) if seconds > 0 else None,
-        "executor": executor,
-        "workers": n_workers,
-        "chunks": len(chunks),
-        "max_memory": budget,
-    }
-    return out
-
-
-def _workers(workers: int | None, executor: str) -> int:
-    if executor not in ("local", "dask"):
-        raise ConfigError(f"executor: expected local or dask (got {executor!r})")
-    if workers is None:
-        return os.cpu_count() or 1
-    if int(workers) < 1:
-        raise ConfigError(f"workers: must be >= 1 (got {workers!r})")
-    return int(workers)
-
-
-def _cache_bytes(budget: int, workers: int, frame: pd.DataFrame) -> int:
-    """A quarter of each worker's share for cached indicators (at least 8 arrays)."""
-    return max(budget // max(workers, 1) // 4, 8 * len(frame) * 8)

@@ -25,8 +25,9 @@ from ..config import Config
 from ..errors import CandleError, ConfigError
 from ..registry import Strategy, get_strategy
 from ..stats import STAT_KEYS, json_safe
-from .engine import SweepJob, run_chunk, sweep
+from .engine import SweepJob, run_chunk
 from .evidence import rank
+from .orchestrate import sweep
 
 __all__ = ["WalkForwardResult", "parse_bars", "walk_forward"]
 

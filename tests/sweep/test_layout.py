@@ -3,12 +3,53 @@
 from __future__ import annotations
 
 import sparkbt as sb
+import sparkbt.sweeps.evidence
 
 
 def test_the_package_and_the_functions_have_different_names() -> None:
-    import sparkbt.sweeps.evidence
-
     # the package is sparkbt.sweeps; sb.sweep and sb.walk_forward are functions
     assert sparkbt.sweeps.evidence.save_sweep is sparkbt.sweeps.save_sweep
     assert callable(sb.sweep) and sb.sweep is sparkbt.sweeps.sweep
     assert callable(sb.walk_forward) and sb.walk_forward is sparkbt.sweeps.walk_forward
+
+
+def _sibling_imports() -> dict[str, set[str]]:
+    """Module -> the modules of sparkbt.sweeps it imports (also inside functions)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(sparkbt.sweeps.__file__).parent
+    names = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "sparkbt.sweeps."
+            ):
+                found.add(node.module.split(".")[2])
+        graph[name] = found & names
+    return graph
+
+
+def test_imports_inside_the_package_point_one_way() -> None:
+    graph = _sibling_imports()
+    assert "executors" not in graph["engine"] and "orchestrate" not in graph["engine"]
+    assert {"engine", "executors"} <= graph["orchestrate"]
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name not in done:
+            for dep in sorted(graph[name]):
+                visit(dep, (*path, name))
+            done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())
