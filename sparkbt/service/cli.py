@@ -60,14 +60,15 @@ def serve(
         Impl.engine,
         envvar="BACKTEST_IMPL",
         case_sensitive=False,
-        help="engine runs sparkbt; mock is the legacy rollback.",
+        help="engine runs sparkbt; mock only sleeps (for testing the service itself).",
     ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
     from ..errors import require
+    from ..evidence import default_evidence_dir
     from ..store import default_data_dir
-    from .settings import Settings, default_evidence_dir
+    from .settings import Settings
 
     settings = Settings.from_env(
         host=host,

@@ -4,7 +4,8 @@ Everything the service reads from the environment is read here, once, so the
 app, the workers and the tests see the same values:
 
 - ``SPARKBT_ADMIN_TOKEN``: the admin token (required, the service refuses to start without it);
-- ``BACKTEST_IMPL``: ``engine`` (default) runs the real engine, ``mock`` is the legacy rollback;
+- ``BACKTEST_IMPL``: ``engine`` (default) runs the real engine; ``mock`` runs no engine:
+  a job sleeps, then finishes (for tests of the service itself);
 - ``SPARKBT_MOCK_SECONDS``: how long a mock job sleeps (default 3.5).
 """
 
@@ -15,18 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..evidence import default_evidence_dir
 
-__all__ = ["IMPLS", "MAX_BODY_BYTES", "Settings", "default_evidence_dir"]
+__all__ = ["IMPLS", "MAX_BODY_BYTES", "Settings"]
 
 IMPLS = ("engine", "mock")
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MOCK_SECONDS = 3.5
 DEFAULT_JOB_TIMEOUT = 600.0
-
-
-def default_evidence_dir() -> Path:
-    """``$SPARKBT_EVIDENCE_DIR`` or ``./evidence`` (as ``sparkbt run`` uses)."""
-    return Path(os.environ.get("SPARKBT_EVIDENCE_DIR") or "evidence")
 
 
 @dataclass(frozen=True)
