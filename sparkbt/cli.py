@@ -32,7 +32,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .version import ENGINE_VERSION, __version__
+
+        typer.echo(f"sparkbt {__version__} (engine {ENGINE_VERSION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the sparkbt and engine versions and exit.",
+    ),
+) -> None:
+    pass
+
+
 data_app = typer.Typer(help="Inspect, validate and fetch candle data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -170,3 +170,30 @@ def test_run_with_stops_and_gates_shows_exits_and_stores_options(tmp_path):
     )
     assert cfg["gates"] == {"cooldown": 3, "max_drawdown": 0.3} and cfg["year_days"] == 365
     assert (folder / "locks.parquet").exists()
+
+
+def test_version_prints_package_and_engine_versions():
+    from sparkbt.version import ENGINE_VERSION, __version__
+
+    res = invoke("--version")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == f"sparkbt {__version__} (engine {ENGINE_VERSION})"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["run"],
+        ["data"],
+        ["data", "list"],
+        ["data", "validate"],
+        ["strategies"],
+        ["show"],
+        ["sweep"],
+    ],
+)
+def test_short_h_is_help_everywhere(args):
+    short, long = invoke(*args, "-h"), invoke(*args, "--help")
+    assert short.exit_code == 0 == long.exit_code, short.output
+    assert "Usage:" in short.stdout and short.stdout == long.stdout
