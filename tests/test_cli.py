@@ -197,3 +197,17 @@ def test_short_h_is_help_everywhere(args):
     short, long = invoke(*args, "-h"), invoke(*args, "--help")
     assert short.exit_code == 0 == long.exit_code, short.output
     assert "Usage:" in short.stdout and short.stdout == long.stdout
+
+
+def test_evidence_dir_comes_from_the_environment_unless_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARKBT_EVIDENCE_DIR", str(tmp_path / "from-env"))
+    res = invoke("run", "--fast", "5", "--slow", "20", "--json")
+    assert res.exit_code == 0, res.output
+    run_id = json.loads(res.stdout)["id"]
+    assert (tmp_path / "from-env" / "backtest" / run_id / "report.json").is_file()
+    shown = invoke("show", run_id[:8], "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["id"] == run_id
+    res = invoke("run", "--fast", "6", "--slow", "20", "--evidence-dir", str(tmp_path / "flag"))
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "flag" / "backtest").iterdir())) == 1
+    assert len(list((tmp_path / "from-env" / "backtest").iterdir())) == 1

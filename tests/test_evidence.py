@@ -108,3 +108,10 @@ def test_concurrent_saves_of_the_same_run_leave_one_complete_copy(sample, tmp_pa
     assert errors == []
     assert [p.name for p in (tmp_path / "backtest").iterdir()] == [res.run_id]
     assert sb.read_evidence(res.run_id, tmp_path).id == res.run_id
+
+
+def test_save_without_a_folder_uses_the_environment(sample, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARKBT_EVIDENCE_DIR", str(tmp_path / "env-evidence"))
+    res = sb.backtest(sample.iloc[:300], "sma_cross")
+    assert res.save() == tmp_path / "env-evidence" / "backtest" / res.run_id
+    assert sb.read_evidence(res.run_id).id == res.run_id
