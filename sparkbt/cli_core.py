@@ -51,7 +51,7 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
     from rich.console import Console
     from rich.table import Table
 
-    from .result import _fmt
+    from .result import format_stat
 
     console = Console()
     meta = report.get("metadata", {})
@@ -63,7 +63,7 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
     stats = report["stats"]
     for key, value in stats.items():
         if not key.startswith("exits_"):
-            table.add_row(key, _fmt(key, value))
+            table.add_row(key, format_stat(key, value))
     exits = [f"{k[6:]} {v:,}" for k, v in stats.items() if k.startswith("exits_") and v]
     if exits:
         table.add_row("exits by reason", ", ".join(exits))

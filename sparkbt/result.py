@@ -23,7 +23,7 @@ from .evidence import (
 from .kernels import GATES, LOCK_DTYPE, REASONS
 from .version import ENGINE_VERSION, __version__
 
-__all__ = ["BacktestResult", "fills_frame", "locks_frame", "trades_frame"]
+__all__ = ["BacktestResult", "fills_frame", "format_stat", "locks_frame", "trades_frame"]
 
 TRADE_COLUMNS = (
     "id",
@@ -102,7 +102,8 @@ def fills_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
     )
 
 
-def _fmt(key: str, value: Any) -> str:
+def format_stat(key: str, value: Any) -> str:
+    """One statistic as tables and reprs show it: percentages, counts, money, durations."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -270,15 +271,15 @@ class BacktestResult:
         return (
             f"<BacktestResult {self.run_id} {self.strategy}({params}) "
             f"{self.metadata.get('symbol') or ''} {self.metadata.get('timeframe') or ''} "
-            f"return={_fmt('total_return', s['total_return'])} "
-            f"sharpe={_fmt('sharpe', s['sharpe'])} "
-            f"max_dd={_fmt('max_drawdown', s['max_drawdown'])} trades={s['total_trades']}>"
+            f"return={format_stat('total_return', s['total_return'])} "
+            f"sharpe={format_stat('sharpe', s['sharpe'])} "
+            f"max_dd={format_stat('max_drawdown', s['max_drawdown'])} trades={s['total_trades']}>"
         )
 
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:right'>{html.escape(_fmt(k, v))}</td></tr>"
+            f"<td style='text-align:right'>{html.escape(format_stat(k, v))}</td></tr>"
             for k, v in self.stats.items()
         )
         params = html.escape(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
