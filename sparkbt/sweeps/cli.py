@@ -115,46 +115,27 @@ def show_sweep(evidence: Any, as_json: bool = False) -> None:
     )
 
 
-_ENGINE_KEYS = ("cash", "fees", "slippage", "direction", "fill", "sl_stop", "tp_stop", "sl_trail")
-_SWEEP_KEYS = ("where", "samples", "seed", "workers", "executor", "scheduler")
-
-
 def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """Shared start of ``sweep`` and ``walk-forward``: check everything, then read candles.
 
-    ``o`` is the command's options. Engine options, strategy, grid, metric and
-    memory budget are validated before any data is read, so a mistake costs
+    ``o`` is the command's options. Engine options, sweep keywords, strategy,
+    grid and metric are validated before any data is read, so a mistake costs
     nothing. Returns the strategy, the candles and the keyword arguments of the run.
     """
-    from ..config import Config
     from ..registry import get_strategy
-    from .engine import check_sweep_options, parse_memory
     from .evidence import rank
-    from .grid import build_grid, option_values
+    from .grid import build_grid
+    from .options import OPTION_NAMES, SweepOptions
 
-    engine = {k: o[k] for k in _ENGINE_KEYS}
-    options = option_values({**engine, "year_days": o["year_days"]})
-    Config(**{k: v[0] for k, v in options.items()}, gates=o["gate"])
-    check_sweep_options(o["where"], o["samples"], o["seed"], o["workers"], None)
+    opts = SweepOptions.parse(**{k: o[k] for k in OPTION_NAMES if k in o}, gates=o["gate"])
     strat = get_strategy(o["strategy"])
     grid = parse_strategy_args(list(ctx.args), strat)
-    build_grid(strat, grid, where=o["where"], samples=o["samples"], seed=o["seed"], options=options)
-    rank(_empty_stats(), o["metric"])
-    budget = parse_memory(o["max_memory"]) if o["max_memory"] is not None else None
-    candles = candles_from_options(o["data"], o["symbol"], o["timeframe"], o["data_dir"])
-    opts = {k: o[k] for k in _SWEEP_KEYS}
-    return (
-        strat,
-        candles,
-        {
-            **engine,
-            "year_days": o["year_days"],
-            "gates": o["gate"],
-            **opts,
-            "max_memory": budget,
-            **grid,
-        },
+    build_grid(
+        strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed, options=opts.engine
     )
+    rank(_empty_stats(), o["metric"])
+    candles = candles_from_options(o["data"], o["symbol"], o["timeframe"], o["data_dir"])
+    return strat, candles, {**opts.keywords(), **grid}
 
 
 _GATE_HELP = "Risk gate NAME=LIMIT, repeatable (max_drawdown, daily_loss, loss_streak, cooldown)."

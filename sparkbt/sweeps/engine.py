@@ -15,8 +15,6 @@ executor. :mod:`.orchestrate` builds the job and hands its chunks to
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,59 +31,7 @@ from ..simulate import prepare, simulate_targets
 from ..stats import STAT_KEYS
 from .fast import IndicatorCache, fast_path, generic_rows
 
-__all__ = [
-    "SweepJob",
-    "check_sweep_options",
-    "default_max_memory",
-    "parse_memory",
-    "plan_chunks",
-    "run_chunk",
-]
-
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "K": 2**10,
-    "KB": 2**10,
-    "KIB": 2**10,
-    "M": 2**20,
-    "MB": 2**20,
-    "MIB": 2**20,
-    "G": 2**30,
-    "GB": 2**30,
-    "GIB": 2**30,
-    "T": 2**40,
-    "TB": 2**40,
-}
-
-
-def parse_memory(value: int | float | str) -> int:
-    """Bytes from ``2GB``, ``500MB``, ``1.5G`` or a number of bytes."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        out = int(value)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(value))
-        unit = m.group(2).upper() if m else ""
-        if not m or unit not in _UNITS:
-            raise ConfigError(f"max_memory: expected a size like 2GB or 500MB (got {value!r})")
-        out = int(float(m.group(1)) * _UNITS[unit])
-    if out <= 0:
-        raise ConfigError(f"max_memory: must be > 0 (got {value!r})")
-    return out
-
-
-def default_max_memory() -> int:
-    """A quarter of physical RAM (psutil if present, else sysconf), at least 256 MiB."""
-    try:
-        import psutil
-
-        total = int(psutil.virtual_memory().total)
-    except ImportError:  # pragma: no cover - psutil is optional
-        try:
-            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
-            total = 8 * 2**30
-    return max(total // 4, 256 * 2**20)
+__all__ = ["SweepJob", "plan_chunks", "run_chunk"]
 
 
 @dataclass
@@ -226,39 +172,3 @@ def plan_chunks(
         # enough chunks to keep every worker busy
         rows = max(1, min(rows, -(-total // max(workers * 4, 1))))
     return [(lo, min(lo + rows, total)) for lo in range(0, total, rows)]
-
-
-def _canonical_where(where: str) -> str:
-    """One spelling of a condition (``fast<slow`` and ``fast  <  slow`` alike), for the sweep id."""
-    import ast
-
-    try:
-        return ast.unparse(ast.parse(where.strip(), mode="eval"))
-    except SyntaxError:
-        return " ".join(where.split())  # compile_condition reports the error
-
-
-def check_sweep_options(
-    where: Any, samples: Any, seed: Any, workers: Any, chunk_size: Any
-) -> tuple[str | None, int | None, int | None]:
-    """Sweep keywords are single values, never grids: ``where``, ``samples`` and ``seed``."""
-
-    def whole(name: str, value: Any, low: int) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer, str)):
-            raise ConfigError(f"{name}: expected one whole number (got {value!r})")
-        try:
-            out = int(value)
-        except ValueError:
-            raise ConfigError(f"{name}: expected one whole number (got {value!r})") from None
-        if out < low:
-            raise ConfigError(f"{name}: must be >= {low} (got {value!r})")
-        return out
-
-    if where is not None and not isinstance(where, str):
-        raise ConfigError(f"where: expected one condition like 'fast < slow' (got {where!r})")
-    whole("workers", workers, 1)
-    whole("chunk_size", chunk_size, 1)
-    text = _canonical_where(where) if where is not None and where.strip() else None
-    return text, whole("samples", samples, 1), whole("seed", seed, 0)

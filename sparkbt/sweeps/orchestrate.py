@@ -7,7 +7,6 @@ downwards, so the imports of the package point one way.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,20 +16,14 @@ import pandas as pd
 
 from ..candles import load_candles
 from ..config import Config
-from ..errors import ConfigError
 from ..evidence import data_fingerprint
 from ..registry import Strategy, get_strategy
 from ..stats import COUNT_KEYS, STAT_KEYS
 from ..version import ENGINE_VERSION
-from .engine import (
-    SweepJob,
-    check_sweep_options,
-    default_max_memory,
-    parse_memory,
-    plan_chunks,
-)
+from .engine import SweepJob, plan_chunks
 from .executors import Progress, run_chunks
-from .grid import build_grid, normalise_grid, option_values
+from .grid import build_grid, normalise_grid
+from .options import SweepOptions
 
 __all__ = ["sweep", "sweep_identity"]
 
@@ -115,63 +108,70 @@ def sweep(
     carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
     """
     started = time.perf_counter()
-    where, samples, seed = check_sweep_options(where, samples, seed, workers, chunk_size)
-    options = option_values(
-        {
-            "cash": cash,
-            "fees": fees,
-            "slippage": slippage,
-            "direction": direction,
-            "fill": fill,
-            "sl_stop": sl_stop,
-            "tp_stop": tp_stop,
-            "sl_trail": sl_trail,
-            "year_days": year_days,
-        }
+    opts = SweepOptions.parse(
+        cash=cash,
+        fees=fees,
+        slippage=slippage,
+        direction=direction,
+        fill=fill,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        sl_trail=sl_trail,
+        gates=gates,
+        year_days=year_days,
+        where=where,
+        samples=samples,
+        seed=seed,
+        max_memory=max_memory,
+        workers=workers,
+        executor=executor,
+        scheduler=scheduler,
+        chunk_size=chunk_size,
     )
-    base = Config(**{k: v[0] for k, v in options.items()}, gates=gates or {})
     strat = get_strategy(strategy)
     values = normalise_grid(strat, grid)
-    combos = build_grid(strat, grid, where=where, samples=samples, seed=seed, options=options)
+    combos = build_grid(
+        strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed, options=opts.engine
+    )
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
-    config = base.resolved(frame)
-    budget = parse_memory(max_memory) if max_memory is not None else default_max_memory()
-    n_workers = _workers(workers, executor)
+    config = opts.base_config().resolved(frame)
+    budget = opts.memory_budget()
+    n_workers = opts.worker_count()
     job = SweepJob(frame, strat, config, combos, cache_bytes=_cache_bytes(budget, n_workers, frame))
-    chunks = plan_chunks(job, n_workers, budget, chunk_size)
+    chunks = plan_chunks(job, n_workers, budget, opts.chunk_size)
     parts = run_chunks(
-        job, chunks, executor=executor, workers=n_workers, scheduler=scheduler, progress=progress
+        job,
+        chunks,
+        executor=opts.executor,
+        workers=n_workers,
+        scheduler=opts.scheduler,
+        progress=progress,
     )
     out = _assemble(combos, parts)
     seconds = time.perf_counter() - started
     out.attrs["sweep"] = sweep_identity(
-        frame, strat, values, config, where=where, samples=samples, seed=seed, options=options
+        frame,
+        strat,
+        values,
+        config,
+        where=opts.where,
+        samples=opts.samples,
+        seed=opts.seed,
+        options=opts.engine,
     )
     out.attrs["sweep"]["params"] = list(combos.columns)
-    out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1] + [
-        k for k, v in options.items() if len(v) > 1
-    ]
+    out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1] + list(opts.swept)
     out.attrs["timing"] = {
         "seconds": round(seconds, 6),
         "combinations": len(out),
         "candles": len(frame),
         "combinations_per_second": round(len(out) / seconds, 3) if seconds > 0 else None,
-        "executor": executor,
+        "executor": opts.executor,
         "workers": n_workers,
         "chunks": len(chunks),
         "max_memory": budget,
     }
     return out
-
-
-def _workers(workers: int | None, executor: str) -> int:
-    if executor not in ("local", "dask"):
-        raise ConfigError(f"executor: expected local or dask (got {executor!r})")
-    if workers is None:
-        return os.cpu_count() or 1
-    if int(workers) < 1:
-        raise ConfigError(f"workers: must be >= 1 (got {workers!r})")
-    return int(workers)
 
 
 def _cache_bytes(budget: int, workers: int, frame: pd.DataFrame) -> int:

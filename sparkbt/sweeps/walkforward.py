@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 
 from ..candles import load_candles, parse_timeframe, period_ns
-from ..config import Config
 from ..errors import CandleError, ConfigError
 from ..registry import Strategy, get_strategy
 from ..stats import STAT_KEYS, json_safe
 from .engine import SweepJob, run_chunk
 from .evidence import rank
+from .grid import build_grid
+from .options import SweepOptions
 from .orchestrate import sweep
 
 __all__ = ["WalkForwardResult", "parse_bars", "walk_forward"]
@@ -121,6 +122,7 @@ def walk_forward(
     workers: int | None = None,
     executor: str = "local",
     scheduler: Any = None,
+    chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
@@ -130,11 +132,30 @@ def walk_forward(
 
     Engine options are fixed for the whole walk-forward (one value each).
     """
-    config = Config(
-        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gates or {}, year_days
+    opts = SweepOptions.parse(
+        cash=cash,
+        fees=fees,
+        slippage=slippage,
+        direction=direction,
+        fill=fill,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        sl_trail=sl_trail,
+        gates=gates,
+        year_days=year_days,
+        where=where,
+        samples=samples,
+        seed=seed,
+        max_memory=max_memory,
+        workers=workers,
+        executor=executor,
+        scheduler=scheduler,
+        chunk_size=chunk_size,
     )
+    config = opts.single_config("walk-forward")
     strat = get_strategy(strategy)
     rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
+    build_grid(strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
     config = config.resolved(frame)
     n_train = parse_bars(train, frame, "train")
@@ -146,16 +167,8 @@ def walk_forward(
             f"walk-forward: {len(frame):,} candles are fewer than train + test "
             f"({n_train:,} + {n_test:,} bars)"
         )
-    opts = {
-        **config.to_dict(),
-        "where": where,
-        "samples": samples,
-        "seed": seed,
-        "max_memory": max_memory,
-        "workers": workers,
-        "executor": executor,
-        "scheduler": scheduler,
-    }
+    # every fold sweeps with the year length of the whole data, not of its window
+    keywords = {**opts.keywords(), "year_days": config.year_days}
     rows, oos_rows = [], []
     for k, s in enumerate(starts):
         train_frame = frame.iloc[s : s + n_train]
@@ -165,7 +178,7 @@ def walk_forward(
             def fold_progress(done: int, total: int, k: int = k) -> None:
                 progress(k * total + done, len(starts) * total)
 
-        ins = sweep(train_frame, strat, progress=fold_progress, **opts, **grid)
+        ins = sweep(train_frame, strat, progress=fold_progress, **keywords, **grid)
         best = rank(ins, metric).iloc[0]
         params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
         combo = pd.DataFrame({p: [v] for p, v in params.items()})

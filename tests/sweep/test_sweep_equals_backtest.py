@@ -13,7 +13,8 @@ import sparkbt as sb
 from sparkbt.errors import ConfigError
 from sparkbt.stats import STAT_KEYS
 from sparkbt.sweeps import sweep
-from sparkbt.sweeps.engine import SweepJob, parse_memory, plan_chunks
+from sparkbt.sweeps.engine import SweepJob, plan_chunks
+from sparkbt.sweeps.options import parse_memory
 
 GRIDS = {
     "sma_cross": {"fast": "3:20:4", "slow": [10, 25, 60]},
