@@ -63,7 +63,11 @@ def test_failures_take_the_gate_action() -> None:
     assert r["max_param_change"].result == "warn"
     assert r["max_param_change"].value == 0.8
     assert r["lookahead"].result == "block"
+    assert r["lookahead"].message == "signals use later bars"
     assert decision(list(r.values())) == "blocked"
+    detail = Evidence(lookahead_passed=False, reasons={"lookahead": "target at bar 7 changed"})
+    looked = by_gate(evaluate(default_policy(), detail))["lookahead"]
+    assert looked.message == "target at bar 7 changed"
 
 
 def test_limits_are_inclusive() -> None:
