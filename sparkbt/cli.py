@@ -66,6 +66,7 @@ _EXTENSIONS = (
     "sparkbt.cli_core",
     "sparkbt.cli_show",
     "sparkbt.feeds.cli",
+    "sparkbt.guard.cli",
     "sparkbt.service.cli",
     "sparkbt.sweep.cli",
 )
