@@ -7,8 +7,10 @@ import pandas as pd
 
 from sparkbt.indicators import ema
 from sparkbt.registry import Param, constraint
+from sparkbt.sweeps.fast import crossover_rows, sweep_rows
 
 
+@sweep_rows(crossover_rows(ema))  # sweeps: each EMA once per distinct window
 @constraint("fast < slow", "fast < slow")
 def ema_cross(
     candles: pd.DataFrame,

@@ -5,10 +5,12 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from sparkbt.indicators import sma_many
+from sparkbt.indicators import sma, sma_many
 from sparkbt.registry import Param, constraint
+from sparkbt.sweeps.fast import crossover_rows, sweep_rows
 
 
+@sweep_rows(crossover_rows(sma))  # sweeps: each SMA once per distinct window
 @constraint("fast < slow", "fast < slow")
 def sma_cross(
     candles: pd.DataFrame,

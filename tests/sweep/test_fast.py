@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
 import sparkbt as sb
+from sparkbt.registry import builtin_dir
 from sparkbt.sweeps.fast import IndicatorCache, fast_path, generic_rows
 
+# built-in strategies whose modules declare a fast path (@sweep_rows), found by asking them
+DECLARED = sorted(s.name for s in sb.list_strategies() if fast_path(s) is not None)
 
-@pytest.mark.parametrize("name", ["sma_cross", "ema_cross"])
+
+def test_the_crossovers_declare_their_fast_paths() -> None:
+    assert {"sma_cross", "ema_cross"} <= set(DECLARED)
+
+
+@pytest.mark.parametrize("name", DECLARED)
 def test_fast_rows_equal_signals(candles, name) -> None:
     strat = sb.get_strategy(name)
     rows = fast_path(strat)
@@ -31,3 +41,12 @@ def test_user_override_with_a_builtin_name_uses_the_generic_path(tmp_path) -> No
     assert strat.name == "sma_cross"
     assert fast_path(strat) is None
     assert fast_path(sb.get_strategy("rsi_reversion")) is None
+
+
+def test_a_copy_of_a_builtin_keeps_its_declaration_but_not_the_fast_path(tmp_path) -> None:
+    """Only the built-in file is known to match its rows; an edited copy may not."""
+    copy = tmp_path / "ema_cross.py"
+    shutil.copy(builtin_dir() / "ema_cross.py", copy)
+    strat = sb.get_strategy(f"{copy}:ema_cross")
+    assert hasattr(strat.func, "__sparkbt_sweep_rows__")
+    assert fast_path(strat) is None
