@@ -17,13 +17,13 @@ import typer
 
 from ..cli_args import candles_from_options, parse_strategy_args
 
-__all__ = ["register", "show_sweep"]
+__all__ = ["progress_bar", "register", "show_sweep"]
 
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 @contextmanager
-def _progress_bar(enabled: bool, label: str):
+def progress_bar(enabled: bool, label: str):
     """A rich progress bar on stderr; yields ``update(done, total)``."""
     if not enabled:
         yield None
@@ -192,7 +192,7 @@ def sweep_cmd(
     from .orchestrate import sweep
 
     strat, candles, opts = _prepare(ctx, locals())
-    with _progress_bar(not quiet, "sweep") as update:
+    with progress_bar(not quiet, "sweep") as update:
         results = sweep(candles, strat, progress=update, **opts)
     path = None if no_save else save_sweep(results, evidence_dir, metric=metric, top=top)
     ranked = rank(results, metric)
@@ -271,7 +271,7 @@ def walk_forward_cmd(
     from .walkforward import walk_forward
 
     strat, candles, opts = _prepare(ctx, locals())
-    with _progress_bar(not quiet, "walk-forward") as update:
+    with progress_bar(not quiet, "walk-forward") as update:
         wf = walk_forward(
             candles,
             strat,

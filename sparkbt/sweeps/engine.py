@@ -70,11 +70,22 @@ class SweepJob:
     def close(self) -> np.ndarray:
         return self.frame["close"].to_numpy()
 
-    def cache(self) -> IndicatorCache:
+    def target_rows(
+        self, params: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Raw target rows ``(m, n)`` of combinations ``params``, and stop rows if any.
+
+        The strategy's fast path fills them from the job's indicator cache,
+        which the threads of one worker share (one at a time); otherwise one
+        signals call per combination (:func:`.fast.generic_rows`).
+        """
+        rows = fast_path(self.strategy)
+        if rows is None:
+            return generic_rows(self.strategy, self.frame, params.to_dict("records"))
         with self._lock:
             if self._cache is None:
                 self._cache = IndicatorCache(self.close, self.cache_bytes)
-            return self._cache
+            return rows(self._cache, {k: params[k].to_numpy() for k in params.columns}), None, None
 
     @property
     def option_names(self) -> list[str]:
@@ -108,14 +119,7 @@ def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
     """
     combos = job.combos.iloc[lo:hi]
     params = combos[job.strategy.param_names]
-    fast = fast_path(job.strategy)
-    sl = tp = None
-    if fast is not None:
-        cache = job.cache()
-        with job._lock:  # the indicator cache is shared by threads of one worker
-            raw = fast(cache, {k: params[k].to_numpy() for k in params.columns})
-    else:
-        raw, sl, tp = generic_rows(job.strategy, job.frame, params.to_dict("records"))
+    raw, sl, tp = job.target_rows(params)
     s = job.start
     frame = job.frame.iloc[s:] if s else job.frame
     pn = period_ns(job.frame)

@@ -53,3 +53,23 @@ def test_imports_inside_the_package_point_one_way() -> None:
 
     for name in sorted(graph):
         visit(name, ())
+
+
+def test_no_private_names_cross_module_boundaries() -> None:
+    """Nothing in sparkbt.sweeps imports a _name or reaches into another object's _attribute."""
+    import ast
+    from pathlib import Path
+
+    bad = []
+    for path in sorted(Path(sparkbt.sweeps.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                bad += [f"{path.name}: import {a.name}" for a in node.names if a.name[0] == "_"]
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                bad.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    assert bad == []
