@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 from .errors import EvidenceNotFound
 
 __all__ = [
+    "EVIDENCE_KINDS",
     "RunEvidence",
     "content_id",
     "data_fingerprint",
@@ -141,7 +143,8 @@ class RunEvidence:
     kind = "backtest"
 
 
-def _read_run(path: Path) -> RunEvidence:
+def read_run(path: Path) -> RunEvidence:
+    """Load a backtest folder (``report.json`` and its tables)."""
     report = json.loads((path / "report.json").read_text())
     return RunEvidence(
         path=path,
@@ -155,16 +158,26 @@ def _read_run(path: Path) -> RunEvidence:
     )
 
 
-# marker file -> loader; other kinds (sweeps) register themselves here
-LOADERS: dict[str, Callable[[Path], Any]] = {"report.json": _read_run}
-KINDS: list[str] = ["backtest", "sweep", "walkforward"]
+EVIDENCE_KINDS: dict[str, tuple[str, str]] = {
+    # marker file: (folder under the evidence root, "module:function" that loads it).
+    # Loaders are imported when a folder of their kind is read, so this table is
+    # complete without importing the modules that write each kind.
+    "report.json": ("backtest", "sparkbt.evidence:read_run"),
+    "sweep.json": ("sweep", "sparkbt.sweeps.evidence:read_sweep"),
+}
+KINDS: tuple[str, ...] = tuple(folder for folder, _ in EVIDENCE_KINDS.values())
+
+
+def _loader(marker: str) -> Callable[[Path], Any]:
+    module, _, name = EVIDENCE_KINDS[marker][1].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _locate(ref: str | Path, root: Path) -> Path:
     p = Path(ref).expanduser()
     if p.is_dir():
         return p
-    if p.is_file() and p.name in LOADERS:
+    if p.is_file() and p.name in EVIDENCE_KINDS:
         return p.parent
     text = str(ref).strip()
     if text and "/" not in text and text not in {".", ".."}:
@@ -192,9 +205,9 @@ def read_evidence(ref: str | Path, evidence_dir: str | Path | None = None) -> An
     """Load a stored run (or sweep) by id, id prefix, folder or marker-file path."""
     root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
     path = _locate(ref, root)
-    for marker, loader in LOADERS.items():
+    for marker in EVIDENCE_KINDS:
         if (path / marker).is_file():
             with contextlib.suppress(FileNotFoundError):
-                return loader(path)
+                return _loader(marker)(path)
             raise EvidenceNotFound(f"{path}: evidence folder is incomplete")
-    raise EvidenceNotFound(f"{path}: not an evidence folder (no {' or '.join(LOADERS)})")
+    raise EvidenceNotFound(f"{path}: not an evidence folder (no {' or '.join(EVIDENCE_KINDS)})")

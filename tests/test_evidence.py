@@ -115,3 +115,32 @@ def test_save_without_a_folder_uses_the_environment(sample, tmp_path, monkeypatc
     res = sb.backtest(sample.iloc[:300], "sma_cross")
     assert res.save() == tmp_path / "env-evidence" / "backtest" / res.run_id
     assert sb.read_evidence(res.run_id).id == res.run_id
+
+
+def test_every_evidence_kind_is_known_without_importing_its_writer(sample, tmp_path):
+    """The kinds table is evidence.py's own: reloading it alone still reads a sweep folder."""
+    import subprocess
+    import sys
+
+    from sparkbt.sweeps import save_sweep
+
+    path = save_sweep(sb.sweep(sample, fast=[5, 10], slow=[30], workers=1), tmp_path)
+    code = (
+        "import importlib, sys\n"
+        "import sparkbt.evidence as e\n"
+        "e = importlib.reload(e)\n"
+        f"print(type(e.read_evidence({str(path)!r})).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "SweepEvidence"
+
+
+def test_evidence_kind_loaders_resolve():
+    import importlib
+
+    from sparkbt.evidence import EVIDENCE_KINDS
+
+    for marker, (folder, ref) in EVIDENCE_KINDS.items():
+        module, _, name = ref.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), marker
+        assert marker.endswith(".json") and folder

@@ -20,7 +20,6 @@ import pandas as pd
 
 from ..errors import ConfigError, require
 from ..evidence import (
-    LOADERS,
     content_id,
     default_evidence_dir,
     dump_json,
@@ -125,7 +124,8 @@ class SweepEvidence:
         return rank(self.results, metric or self.meta.get("metric", "sharpe")).head(n)
 
 
-def _read_sweep(path: Path) -> SweepEvidence:
+def read_sweep(path: Path) -> SweepEvidence:
+    """Load a sweep folder (``sweep.json`` and ``results.parquet``)."""
     meta = json.loads((path / "sweep.json").read_text())
     results = pd.read_parquet(path / "results.parquet")
     results.attrs["sweep"] = meta["identity"] | {
@@ -133,9 +133,6 @@ def _read_sweep(path: Path) -> SweepEvidence:
         "swept": meta.get("swept", []),
     }
     return SweepEvidence(path=path, meta=meta, results=results)
-
-
-LOADERS["sweep.json"] = _read_sweep
 
 
 def save_sweep(
