@@ -61,7 +61,12 @@ def heatmap(
     path: Path | str | None = None,
     ax: Any = None,
 ) -> Any:
-    """Draw ``metric`` over parameters ``x`` and ``y`` (the first two swept); save to ``path``."""
+    """Draw ``metric`` over parameters ``x`` and ``y`` (the first two swept); save to ``path``.
+
+    With ``ax`` it draws there; with only ``path`` it draws on a figure of its
+    own (matplotlib's object API, the global backend untouched) and writes a
+    PNG; with neither it opens a pyplot figure for the notebook or window.
+    """
     swept = list(results.attrs.get("sweep", {}).get("swept") or [])
     params = list(results.attrs.get("sweep", {}).get("params") or [])
     candidates = swept + [p for p in params if p not in swept and results[p].nunique() > 1]
@@ -70,18 +75,21 @@ def heatmap(
     if x is None or y is None:
         raise ConfigError("heatmap: needs two swept parameters")
     require("matplotlib", "plot")
-    import matplotlib
-
-    if path is not None and ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     grid = _pivot(results, x, y, metric)
-    own = ax is None
-    if own:
-        fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
-    else:
+    if ax is not None:
         fig = ax.figure
+    elif path is not None:
+        # a figure of its own on an Agg canvas: pyplot and the user's backend stay untouched
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(8, 6), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+    else:  # to look at: a pyplot figure, shown by whatever backend the user has
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
     z = np.ma.masked_invalid(grid.to_numpy(dtype=float))
     mesh = ax.pcolormesh(
         np.arange(grid.shape[1] + 1),
@@ -102,8 +110,6 @@ def heatmap(
     ax.set_title(f"{results.attrs.get('sweep', {}).get('strategy', '')}: {metric}")
     if path is not None:
         fig.savefig(path, format="png", metadata={"Software": None})
-        if own:
-            plt.close(fig)
     return ax
 
 

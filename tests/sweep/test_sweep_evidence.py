@@ -54,3 +54,19 @@ def test_failed_write_leaves_nothing(results, tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="disk full"):
         save_sweep(results, tmp_path)
     assert list((tmp_path / "sweep").iterdir()) == []
+
+
+def test_saving_a_heatmap_leaves_the_matplotlib_backend_alone(results, tmp_path) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # a user's backend that is not Agg
+    try:
+        figures = plt.get_fignums()
+        path = save_sweep(results, tmp_path)
+        assert (path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == figures  # no pyplot figure opened or left behind
+    finally:
+        matplotlib.use(before)
