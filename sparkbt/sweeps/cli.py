@@ -195,6 +195,7 @@ def sweep_cmd(
     with progress_bar(not quiet, "sweep") as update:
         results = sweep(candles, strat, progress=update, **opts)
     path = None if no_save else save_sweep(results, evidence_dir, metric=metric, top=top)
+    _note_skipped_heatmap(path)
     ranked = rank(results, metric)
     if as_json:
         from ..stats import json_safe
@@ -222,6 +223,17 @@ def sweep_cmd(
     )
     if path is not None:
         typer.echo(f"evidence: {path}")
+
+
+def _note_skipped_heatmap(path: Path | None) -> None:
+    """One stderr line when the saved sweep has no heatmap because matplotlib is missing."""
+    if path is None:
+        return
+    import json
+
+    skipped = json.loads((path / "sweep.json").read_text()).get("heatmap_skipped")
+    if skipped:
+        typer.echo(f"note: {skipped}", err=True)
 
 
 def _empty_stats() -> Any:

@@ -4,7 +4,9 @@ The id hashes the sweep's identity (data fingerprint, strategy and its source
 hash, grid, ``where``, samples/seed, config, engine version), so equal inputs
 give the same folder; ``timing`` is kept apart and excluded from the id. The
 folder is written atomically (:func:`sparkbt.evidence.write_atomic`). The
-heatmap needs matplotlib (the ``plot`` extra), imported only when drawn.
+heatmap needs matplotlib (the ``plot`` extra), imported only when drawn;
+without it ``sweep.json`` says ``"heatmap": null`` and why, in
+``heatmap_skipped``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,18 @@ from ..evidence import (
 )
 from ..stats import STAT_KEYS, json_safe
 
-__all__ = ["SweepEvidence", "heatmap", "rank", "save_sweep"]
+__all__ = [
+    "HEATMAP_SKIPPED",
+    "SweepEvidence",
+    "heatmap",
+    "plot_available",
+    "rank",
+    "read_sweep",
+    "save_sweep",
+]
+
+HEATMAP_SKIPPED = 'heatmap skipped: matplotlib is not installed (pip install "sparkbt[plot]")'
+"""Why a sweep folder has no heatmap.png although two parameters were swept."""
 
 # metrics where smaller is better; every other stat ranks largest first
 _ASCENDING = {"max_drawdown", "max_drawdown_duration", "total_fees"}
@@ -169,23 +182,32 @@ def save_sweep(
         "metric": metric,
         "top": best,
         "files": ["sweep.json", "results.parquet"],
+        "heatmap": None,  # its file name once drawn
         "timing": results.attrs.get("timing", {}),
     }
     writers: dict[str, Any] = {"results.parquet": lambda p: write_parquet(results, p)}
     swept = [p for p in meta["params"] if results[p].nunique() > 1]
-    if plot and len(swept) >= 2 and _has_matplotlib():
-        meta["files"].append("heatmap.png")
-        x, y = (meta["swept"] + swept)[:2] if len(meta["swept"]) >= 2 else swept[:2]
-        writers["heatmap.png"] = lambda p: heatmap(results, metric, x, y, path=p)
+    if plot and len(swept) >= 2:
+        if plot_available():
+            meta["files"].append("heatmap.png")
+            meta["heatmap"] = "heatmap.png"
+            x, y = (meta["swept"] + swept)[:2] if len(meta["swept"]) >= 2 else swept[:2]
+            writers["heatmap.png"] = lambda p: heatmap(results, metric, x, y, path=p)
+        else:
+            meta["heatmap_skipped"] = HEATMAP_SKIPPED
     writers["sweep.json"] = lambda p: p.write_text(dump_json(_clean(meta)))
     root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
     return write_atomic(root / "sweep" / sid, writers)
 
 
-def _has_matplotlib() -> bool:
+def plot_available() -> bool:
+    """Whether matplotlib (the ``plot`` extra) can be imported, without importing it."""
     import importlib.util
 
-    return importlib.util.find_spec("matplotlib") is not None
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _clean(obj: Any) -> Any:

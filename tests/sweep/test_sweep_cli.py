@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -118,3 +119,17 @@ def test_walk_forward_json(data) -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["summary"]["folds"] == len(out["folds"]) == 4
+
+
+def test_sweep_without_matplotlib_says_once_how_to_get_the_heatmap(data, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    ev = tmp_path / "ev"
+    args = ["sweep", "--data", data, "--fast", "3,6", "--slow", "20,40", "-q", "--workers", "1"]
+    res = run(*args, "--evidence-dir", str(ev), "--json")
+    assert res.exit_code == 0, res.output
+    assert res.stderr.count('pip install "sparkbt[plot]"') == 1
+    assert res.stderr.startswith("note: heatmap skipped")
+    meta = json.loads((ev / "sweep" / json.loads(res.stdout)["id"] / "sweep.json").read_text())
+    assert meta["heatmap"] is None and "sparkbt[plot]" in meta["heatmap_skipped"]
+    res = run(*args, "--no-save")  # nothing saved, nothing skipped
+    assert res.exit_code == 0 and "sparkbt[plot]" not in res.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -70,3 +71,19 @@ def test_saving_a_heatmap_leaves_the_matplotlib_backend_alone(results, tmp_path)
         assert plt.get_fignums() == figures  # no pyplot figure opened or left behind
     finally:
         matplotlib.use(before)
+
+
+def test_without_matplotlib_the_heatmap_is_skipped_and_says_why(results, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    path = save_sweep(results, tmp_path)
+    assert sorted(p.name for p in path.iterdir()) == ["results.parquet", "sweep.json"]
+    meta = json.loads((path / "sweep.json").read_text())
+    assert meta["heatmap"] is None
+    assert 'pip install "sparkbt[plot]"' in meta["heatmap_skipped"]
+    assert meta["files"] == ["sweep.json", "results.parquet"]
+
+
+def test_a_drawn_heatmap_is_named_in_sweep_json(results, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    meta = json.loads((save_sweep(results, tmp_path) / "sweep.json").read_text())
+    assert meta["heatmap"] == "heatmap.png" and "heatmap_skipped" not in meta
