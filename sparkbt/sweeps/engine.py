@@ -93,11 +93,25 @@ class SweepJob:
         params = set(self.strategy.param_names)
         return [c for c in self.combos.columns if c not in params]
 
+    def fixed_bytes(self) -> int:
+        """Memory a worker holds whatever the chunk height: the candles and the indicator cache."""
+        return int(self.frame.memory_usage(deep=False).sum()) + self.cache_bytes
+
     def bytes_per_row(self) -> int:
-        """Peak working memory of one combination in a chunk (measured, with margin)."""
+        """Peak working memory of one combination in a chunk (measured, with margin).
+
+        Per bar and combination: the raw target row, its prepared copy, equity
+        and units, and the statistics' temporaries, whose drawdown-duration
+        pass keeps two int64 indexes for every bar at a running peak (16 bytes
+        a bar when a column never leaves its peak: flat or steadily rising).
+        The closed form with fast rows peaks near 76 bytes, hence 96; the
+        per-bar loop adds a transposed copy of the targets and per-bar stop
+        rows, and the generic rows a signals call each, up to about 95, hence
+        160. ``tests/sweep/test_chunk_memory.py`` measures both.
+        """
         n = len(self.frame)
         closed_form = self.config.sim_options().path_free and not self.option_names
-        return n * (72 if fast_path(self.strategy) and closed_form else 160)
+        return n * (96 if fast_path(self.strategy) and closed_form else 160)
 
 
 def _strategy_ref(strategy: Strategy) -> tuple[str, str] | None:
@@ -162,7 +176,7 @@ def plan_chunks(
     else:
         n = len(job.frame)
         per_worker = max_memory // max(workers, 1)
-        fixed = job.frame.memory_usage(deep=False).sum() + job.cache_bytes
+        fixed = job.fixed_bytes()
         room = per_worker - fixed
         need = job.bytes_per_row()
         if room < need:
