@@ -1,4 +1,4 @@
-"""``sparkbt show``: print any stored evidence (a run or a sweep), as a table or its JSON."""
+"""``sparkbt show``: print stored evidence (a run, sweep or walk-forward), as a table or JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from .cli_core import print_stats_table
 from .sweeps.cli import register as register_sweeps
-from .sweeps.cli import show_sweep
+from .sweeps.cli import show_sweep, show_walk_forward
 
 __all__ = ["register", "show"]
 
@@ -20,10 +20,13 @@ def show(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the stored JSON."),
 ) -> None:
-    """Print a stored run or sweep."""
+    """Print a stored run, sweep or walk-forward."""
     from .evidence import RunEvidence, dump_json, read_evidence
 
     ev = read_evidence(ref, evidence_dir)
+    if ev.kind == "walkforward":
+        show_walk_forward(ev, as_json)
+        return
     if not isinstance(ev, RunEvidence):
         show_sweep(ev, as_json)
         return

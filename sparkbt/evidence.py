@@ -4,7 +4,8 @@ Layout under the evidence root (``--evidence-dir``, ``$SPARKBT_EVIDENCE_DIR``
 or ``./evidence``)::
 
     backtest/<id>/report.json, trades.parquet, fills.parquet, equity.parquet, locks.parquet
-    sweep/<id>/sweep.json, results.parquet, ...
+    sweep/<id>/sweep.json, results.parquet, heatmap.png
+    walkforward/<id>/walkforward.json, folds.parquet, oos.parquet
 
 An id is a hash of everything that determines the numbers (data fingerprint,
 strategy and its source, parameters, config, engine version), so the same
@@ -164,6 +165,7 @@ EVIDENCE_KINDS: dict[str, tuple[str, str]] = {
     # complete without importing the modules that write each kind.
     "report.json": ("backtest", "sparkbt.evidence:read_run"),
     "sweep.json": ("sweep", "sparkbt.sweeps.evidence:read_sweep"),
+    "walkforward.json": ("walkforward", "sparkbt.sweeps.evidence:read_walk_forward"),
 }
 KINDS: tuple[str, ...] = tuple(folder for folder, _ in EVIDENCE_KINDS.values())
 
@@ -202,7 +204,7 @@ def _locate(ref: str | Path, root: Path) -> Path:
 
 
 def read_evidence(ref: str | Path, evidence_dir: str | Path | None = None) -> Any:
-    """Load a stored run (or sweep) by id, id prefix, folder or marker-file path."""
+    """Load stored evidence (run, sweep, walk-forward) by id, id prefix, folder or marker file."""
     root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
     path = _locate(ref, root)
     for marker in EVIDENCE_KINDS:

@@ -10,16 +10,25 @@ reports them out of sample. The package is ``sparkbt.sweeps`` (plural) so that
 ``walkforward``, ``evidence``, ``cli``.
 """
 
-from .evidence import SweepEvidence, heatmap, rank, save_sweep
+from .evidence import (
+    SweepEvidence,
+    WalkForwardEvidence,
+    heatmap,
+    rank,
+    save_sweep,
+    save_walk_forward,
+)
 from .orchestrate import sweep
 from .walkforward import WalkForwardResult, walk_forward
 
 __all__ = [
     "SweepEvidence",
+    "WalkForwardEvidence",
     "WalkForwardResult",
     "heatmap",
     "rank",
     "save_sweep",
+    "save_walk_forward",
     "sweep",
     "walk_forward",
 ]

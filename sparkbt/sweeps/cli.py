@@ -13,11 +13,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 
 from ..cli_args import candles_from_options, parse_strategy_args
 
-__all__ = ["progress_bar", "register", "show_sweep"]
+__all__ = [
+    "fmt_stat",
+    "print_walk_forward",
+    "progress_bar",
+    "register",
+    "show_sweep",
+    "show_walk_forward",
+]
 
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -136,6 +144,116 @@ def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str,
     rank(_empty_stats(), o["metric"])
     candles = candles_from_options(o["data"], o["symbol"], o["timeframe"], o["data_dir"])
     return strat, candles, {**opts.keywords(), **grid}
+
+
+_PERCENT = {
+    "total_return",
+    "benchmark_return",
+    "cagr",
+    "max_drawdown",
+    "exposure",
+    "win_rate",
+    "avg_return",
+    "best_trade",
+    "worst_trade",
+}
+
+
+def fmt_stat(key: str, value: Any) -> str:
+    """A statistic in a few characters: percentages, days, counts, else 3 decimals."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    v = float(value)
+    if key in _PERCENT:
+        return f"{v:+.1%}" if key != "max_drawdown" else f"{v:.1%}"
+    if key == "max_drawdown_duration":
+        return f"{v / 86_400:,.1f}d"
+    if key.endswith("trades") or key.startswith("exits_"):
+        return f"{v:,.0f}"
+    return f"{v:,.3f}" if abs(v) < 1e6 else f"{v:.3g}"
+
+
+def print_walk_forward(
+    console: Any, title: str, folds: Any, summary: dict[str, Any], params: list[str]
+) -> None:
+    """The fold table and summary, narrow enough for an 80-column terminal.
+
+    One row per fold: its number, the first test day, the chosen parameters
+    (one cell, wrapped between parameters), the metric in sample (IS) and out
+    of sample (OOS), and the out-of-sample return. Number cells never wrap or
+    shrink; the full fold table is ``wf.folds`` (or ``--json``).
+    """
+    from rich import box
+    from rich.table import Table
+
+    metric = summary["metric"]
+    numbers = [(f"is_{metric}", "IS"), (f"oos_{metric}", "OOS")]
+    if metric != "total_return":
+        numbers.append(("oos_total_return", "OOS return"))
+    rows = folds.to_dict("records")
+    chosen = [[f"{p}={_param_text(row[p])}" for p in params] for row in rows]
+    widest = max((len(item) for items in chosen for item in items), default=1)
+    table = Table(
+        title=f"{title}\n{metric}: in sample (IS) and out of sample (OOS)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("fold", justify="right", no_wrap=True)
+    table.add_column("test from", no_wrap=True)
+    table.add_column("parameters", min_width=min(widest, 24), ratio=1)
+    for _, header in numbers:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row, items in zip(rows, chosen, strict=True):
+        table.add_row(
+            str(row["fold"]),
+            str(row["test_start"])[:10],
+            " ".join(items),
+            *(fmt_stat(col[col.index("_") + 1 :], row[col]) for col, _ in numbers),
+        )
+    console.print(table)
+    is_mean = fmt_stat(metric, summary["in_sample_mean"])
+    oos_mean = fmt_stat(metric, summary["out_of_sample_mean"])
+    console.print(
+        f"{summary['folds']} folds · mean {metric}: IS {is_mean} → OOS {oos_mean} "
+        f"(efficiency {fmt_stat('efficiency', summary.get('efficiency'))})"
+    )
+    console.print(
+        f"OOS return compounded {summary['oos_compounded_return']:+.2%} · "
+        f"{summary['oos_positive_share']:.0%} of folds positive"
+    )
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, float):
+        return "—" if value != value else f"{value:g}"
+    return str(value)
+
+
+def show_walk_forward(evidence: Any, as_json: bool = False) -> None:
+    """Print a stored walk-forward (for ``sparkbt show``): its folds, or walkforward.json."""
+    from rich.console import Console
+
+    from ..evidence import dump_json
+
+    if as_json:
+        typer.echo(dump_json(evidence.meta), nl=False)
+        return
+    ident = evidence.meta["identity"]
+    print_walk_forward(
+        Console(),
+        f"walk-forward {ident['strategy']}: best by {ident['metric']} per fold",
+        evidence.folds,
+        evidence.summary,
+        evidence.params,
+    )
+    typer.echo(
+        f"train {ident['train']:,} · test {ident['test']:,} · step {ident['step']:,} bars · "
+        f"{ident.get('symbol') or 'candles'} {ident.get('timeframe') or ''} · "
+        f"fees {ident['config']['fees']} · {ident['config']['direction']}"
+    )
+    typer.echo(f"evidence: {evidence.path}")
 
 
 _GATE_HELP = "Risk gate NAME=LIMIT, repeatable (max_drawdown, daily_loss, loss_streak, cooldown)."
@@ -272,6 +390,8 @@ def walk_forward_cmd(
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address."),
     workers: int | None = typer.Option(None, "--workers", help="Local processes."),
     max_memory: str | None = typer.Option(None, "--max-memory", help="Budget, e.g. 2GB."),
+    evidence_dir: Path | None = typer.Option(None, "--evidence-dir", help="Evidence root."),
+    no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),
     as_json: bool = typer.Option(False, "--json", help="Print folds and summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -294,26 +414,22 @@ def walk_forward_cmd(
             progress=update,
             **opts,
         )
+    path = None if no_save else wf.save(evidence_dir)
     if as_json:
-        typer.echo(dump_json(wf.to_dict()), nl=False)
+        payload = {"id": path.name if path else None, "path": str(path) if path else None}
+        typer.echo(dump_json({**payload, **wf.to_dict()}), nl=False)
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"walk-forward {strat.name}: best by {metric} per fold")
-    shown = [c for c in wf.folds.columns if c not in ("train_start", "train_end", "test_end")]
-    for c in shown:
-        table.add_column(c, justify="right")
-    for row in wf.folds.to_dict("records"):
-        table.add_row(*(str(row[c])[:10] if c == "test_start" else _fmt(row[c]) for c in shown))
-    console = Console()
-    console.print(table)
-    s = wf.summary
-    console.print(
-        f"{s['folds']} folds · {metric}: in-sample {_fmt(s['in_sample_mean'])} → out-of-sample "
-        f"{_fmt(s['out_of_sample_mean'])} (efficiency {_fmt(s['efficiency'])}) · OOS compounded "
-        f"return {s['oos_compounded_return']:+.2%} · {s['oos_positive_share']:.0%} folds positive"
+    print_walk_forward(
+        Console(),
+        f"walk-forward {strat.name}: best by {metric} per fold",
+        wf.folds,
+        wf.summary,
+        wf.params,
     )
+    if path is not None:
+        typer.echo(f"evidence: {path}")
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:

@@ -1,4 +1,7 @@
-"""Sweep evidence: ``sweep/<id>/sweep.json`` + ``results.parquet`` + ``heatmap.png``.
+"""Sweep and walk-forward evidence.
+
+``sweep/<id>/``: ``sweep.json`` + ``results.parquet`` + ``heatmap.png``;
+``walkforward/<id>/``: ``walkforward.json`` + ``folds.parquet`` + ``oos.parquet``.
 
 The id hashes the sweep's identity (data fingerprint, strategy and its source
 hash, grid, ``where``, samples/seed, config, engine version), so equal inputs
@@ -15,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,14 +33,20 @@ from ..evidence import (
 )
 from ..stats import STAT_KEYS, json_safe
 
+if TYPE_CHECKING:
+    from .walkforward import WalkForwardResult
+
 __all__ = [
     "HEATMAP_SKIPPED",
     "SweepEvidence",
+    "WalkForwardEvidence",
     "heatmap",
     "plot_available",
     "rank",
     "read_sweep",
+    "read_walk_forward",
     "save_sweep",
+    "save_walk_forward",
 ]
 
 HEATMAP_SKIPPED = 'heatmap skipped: matplotlib is not installed (pip install "sparkbt[plot]")'
@@ -198,6 +207,72 @@ def save_sweep(
     writers["sweep.json"] = lambda p: p.write_text(dump_json(_clean(meta)))
     root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
     return write_atomic(root / "sweep" / sid, writers)
+
+
+@dataclass
+class WalkForwardEvidence:
+    """A stored walk-forward: ``walkforward.json``, the fold table and the out-of-sample stats."""
+
+    path: Path
+    meta: dict[str, Any] = field(repr=False)
+    folds: pd.DataFrame = field(repr=False)
+    oos: pd.DataFrame = field(repr=False)
+    kind = "walkforward"
+
+    @property
+    def id(self) -> str:
+        return str(self.meta["id"])
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self.meta["summary"])
+
+    @property
+    def params(self) -> list[str]:
+        return list(self.meta.get("params", []))
+
+
+def read_walk_forward(path: Path) -> WalkForwardEvidence:
+    """Load a walk-forward folder (``walkforward.json``, ``folds.parquet``, ``oos.parquet``)."""
+    meta = json.loads((path / "walkforward.json").read_text())
+    return WalkForwardEvidence(
+        path=path,
+        meta=meta,
+        folds=pd.read_parquet(path / "folds.parquet"),
+        oos=pd.read_parquet(path / "oos.parquet"),
+    )
+
+
+def save_walk_forward(wf: WalkForwardResult, evidence_dir: str | Path | None = None) -> Path:
+    """Write the evidence folder of a ``walk_forward()`` result; returns its path.
+
+    ``walkforward/<id>/``: ``walkforward.json`` (id, identity, summary, timing
+    apart), ``folds.parquet`` and ``oos.parquet``. The id hashes the identity:
+    data fingerprint, strategy and its source, grid, where/samples/seed,
+    config, train/test/step bars, metric and engine version.
+    """
+    if not wf.identity:
+        raise ConfigError("save_walk_forward: expects the result of walk_forward()")
+    wid = content_id(_clean(wf.identity))
+    meta = {
+        "id": wid,
+        "kind": "walkforward",
+        "identity": wf.identity,
+        "params": wf.params,
+        "metric": wf.identity["metric"],
+        "summary": wf.summary,
+        "files": ["walkforward.json", "folds.parquet", "oos.parquet"],
+        "timing": wf.timing,
+    }
+    root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
+    return write_atomic(
+        root / "walkforward" / wid,
+        {
+            "folds.parquet": lambda p: write_parquet(wf.folds, p),
+            "oos.parquet": lambda p: write_parquet(wf.oos, p),
+            "walkforward.json": lambda p: p.write_text(dump_json(_clean(meta))),
+        },
+    )
 
 
 def plot_available() -> bool:

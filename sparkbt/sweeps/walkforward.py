@@ -7,14 +7,17 @@ the best combination by ``metric`` is kept; it is then simulated on the test
 window alone (starting with fresh cash at the first test bar; its indicators
 are warmed up on the training bars before it, which only look back in time).
 The fold table puts in-sample and out-of-sample figures side by side, and the
-summary says how much of the in-sample edge survived.
+summary says how much of the in-sample edge survived. ``save()`` stores it as
+``walkforward/<id>/`` evidence (:func:`.evidence.save_walk_forward`).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +28,10 @@ from ..errors import CandleError, ConfigError
 from ..registry import Strategy, get_strategy
 from ..stats import STAT_KEYS, json_safe
 from .engine import SweepJob, run_chunk
-from .evidence import rank
-from .grid import build_grid
+from .evidence import rank, save_walk_forward
+from .grid import build_grid, normalise_grid
 from .options import SweepOptions
-from .orchestrate import sweep
+from .orchestrate import sweep, sweep_identity
 
 __all__ = ["WalkForwardResult", "parse_bars", "walk_forward"]
 
@@ -63,11 +66,26 @@ def parse_bars(value: int | str, frame: pd.DataFrame, what: str) -> int:
 
 @dataclass
 class WalkForwardResult:
-    """Per-fold table, out-of-sample stats per fold, and an in- vs out-of-sample summary."""
+    """Per-fold table, out-of-sample stats per fold, and an in- vs out-of-sample summary.
+
+    ``identity`` is everything that determines the numbers (its hash is the
+    evidence id); ``timing`` is kept apart. :meth:`save` writes the evidence.
+    """
 
     folds: pd.DataFrame
     oos: pd.DataFrame = field(repr=False)
     summary: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict, repr=False)
+    timing: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def params(self) -> list[str]:
+        """The strategy's parameters (columns of ``folds`` and ``oos``)."""
+        return list(self.identity.get("grid", {}))
+
+    def save(self, evidence_dir: str | Path | None = None) -> Path:
+        """Write ``<evidence_dir>/walkforward/<id>/`` atomically; return the folder."""
+        return save_walk_forward(self, evidence_dir)
 
     def to_dict(self) -> dict[str, Any]:
         rows = [
@@ -132,6 +150,7 @@ def walk_forward(
 
     Engine options are fixed for the whole walk-forward (one value each).
     """
+    started = time.perf_counter()
     opts = SweepOptions.parse(
         cash=cash,
         fees=fees,
@@ -156,6 +175,7 @@ def walk_forward(
     strat = get_strategy(strategy)
     rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
     build_grid(strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed)
+    values = normalise_grid(strat, grid)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
     config = config.resolved(frame)
     n_train = parse_bars(train, frame, "train")
@@ -202,6 +222,34 @@ def walk_forward(
         rows.append(row)
         oos_rows.append({"fold": k, **params, **{key: oos[key][0] for key in STAT_KEYS}})
     folds = pd.DataFrame(rows)
+    identity = {
+        **sweep_identity(
+            frame,
+            strat,
+            values,
+            config,
+            where=opts.where,
+            samples=opts.samples,
+            seed=opts.seed,
+        ),
+        "kind": "walkforward",
+        "train": n_train,
+        "test": n_test,
+        "step": n_step,
+        "metric": metric,
+    }
+    seconds = time.perf_counter() - started
+    timing = {
+        "seconds": round(seconds, 6),
+        "folds": len(folds),
+        "candles": len(frame),
+        "executor": opts.executor,
+        "workers": opts.worker_count(),
+    }
     return WalkForwardResult(
-        folds=folds, oos=pd.DataFrame(oos_rows), summary=_summary(folds, metric)
+        folds=folds,
+        oos=pd.DataFrame(oos_rows),
+        summary=_summary(folds, metric),
+        identity=identity,
+        timing=timing,
     )
