@@ -197,10 +197,12 @@ def _locate(ref: str | Path, root: Path) -> Path:
         if len(hits) > 1:
             names = ", ".join(h.name for h in hits[:5])
             raise EvidenceNotFound(f"evidence id {text!r} is ambiguous (matches {names})")
-    raise EvidenceNotFound(
-        f"no evidence for {str(ref)!r} (looked for a folder, or an id under {root}/"
-        f"{{{','.join(KINDS)}}})"
+    exc = EvidenceNotFound(
+        f"no evidence for {str(ref)!r}: no folder of that name, and no id or id prefix "
+        f"under {root.absolute()} (in {', '.join(f'{k}/' for k in KINDS)})"
     )
+    exc.root = root  # the evidence root searched, for callers that say where it came from
+    raise exc
 
 
 def read_evidence(ref: str | Path, evidence_dir: str | Path | None = None) -> Any:
