@@ -22,7 +22,7 @@ from .registry import Param, constraint, get_strategy, list_strategies
 from .result import BacktestResult
 from .simulate import backtest
 from .stats import STAT_KEYS
-from .store import CandleStore, resolve_candles
+from .store import CandleStore, resolve_candles, sample_candles
 from .sweeps import sweep, walk_forward
 from .synthetic import synthetic_candles
 from .version import ENGINE_VERSION, __version__
@@ -50,6 +50,7 @@ __all__ = [
     "load_candles",
     "read_evidence",
     "resolve_candles",
+    "sample_candles",
     "sweep",
     "synthetic_candles",
     "walk_forward",

@@ -68,19 +68,13 @@ _EXTENSIONS = (
     "sparkbt.feeds.cli",
     "sparkbt.guard.cli",
     "sparkbt.service.cli",
-    "sparkbt.sweep.cli",
+    "sparkbt.sweeps.cli",
 )
 
 
 def _register_extensions() -> None:
-    for name in _EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and name.startswith(exc.name):
-                continue  # a command group whose optional module is not installed
-            raise
-        module.register(app, data_app)
+    for name in _EXTENSIONS:  # every group imports its optional dependencies lazily
+        importlib.import_module(name).register(app, data_app)
 
 
 _register_extensions()

@@ -15,7 +15,6 @@ import typer
 
 from .cli_core import print_stats_table
 from .errors import ConfigError, EvidenceNotFound
-from .sweeps.cli import register as register_sweeps
 from .sweeps.cli import show_sweep, show_walk_forward
 
 __all__ = ["print_trades", "register", "show"]
@@ -146,6 +145,3 @@ def _time(ts: Any) -> str:
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
     app.command("show")(show)
-    # ``show`` reads what ``sweep`` and ``walk-forward`` store, so their commands
-    # come with it (registering twice is a no-op).
-    register_sweeps(app, data_app)

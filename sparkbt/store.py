@@ -39,6 +39,7 @@ __all__ = [
     "MergeResult",
     "default_data_dir",
     "resolve_candles",
+    "sample_candles",
     "sample_path",
     "samples",
 ]
@@ -172,6 +173,15 @@ def samples() -> list[tuple[str, str, Path]]:
     return out
 
 
+def sample_candles() -> pd.DataFrame:
+    """The packaged synthetic sample (ETHUSDT 4h, 6,000 bars), whatever the store holds."""
+    path = sample_path(DEFAULT_SYMBOL, DEFAULT_TIMEFRAME)
+    assert path is not None, "the packaged sample is part of sparkbt"
+    frame = load_candles(path, timeframe=DEFAULT_TIMEFRAME, symbol=DEFAULT_SYMBOL)
+    frame.attrs.update(source="sample", synthetic=True)
+    return frame
+
+
 def resolve_candles(
     symbol: str = DEFAULT_SYMBOL,
     timeframe: str = DEFAULT_TIMEFRAME,
@@ -183,9 +193,7 @@ def resolve_candles(
         return store.read(symbol, timeframe)
     sample = sample_path(symbol, timeframe)
     if sample is not None:
-        frame = load_candles(sample, timeframe=timeframe, symbol=normalise_symbol(symbol))
-        frame.attrs.update(source="sample", synthetic=True)
-        return frame
+        return sample_candles()
     have = ", ".join(f"{s} {t}" for s, t in store.list()) or "none"
     raise CandleError(
         f"{store.path(symbol, timeframe)}: no candles for {normalise_symbol(symbol)} "
