@@ -337,8 +337,15 @@ def _strategies_in_file(path: Path) -> dict[str, Strategy]:
 
 
 def builtin_dir() -> Path:
-    """The ``strategies/`` folder installed beside the sparkbt package."""
-    return Path(__file__).resolve().parent.parent / "strategies"
+    """The built-in strategies: ``sparkbt/strategies`` when installed, else the repository's.
+
+    The repository keeps them in its top-level ``strategies/`` folder; installing
+    maps that folder to the ``sparkbt.strategies`` package, so no top-level
+    ``strategies`` package lands in site-packages.
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "strategies"
+    return installed if installed.is_dir() else here.parent / "strategies"
 
 
 def _search_dirs() -> list[Path]:

@@ -125,7 +125,9 @@ def test_edited_and_new_strategy_files_are_picked_up(tmp_path, monkeypatch):
     assert "other" in {s.name for s in list_strategies()}
 
 
-@pytest.mark.parametrize("spelling", ["smaCross", "SMACross", "sma-cross", "SMA Cross", "sma_cross"])
+@pytest.mark.parametrize(
+    "spelling", ["smaCross", "SMACross", "sma-cross", "SMA Cross", "sma_cross"]
+)
 def test_camel_and_kebab_spellings_resolve_to_the_canonical_name(spelling):
     assert sb.get_strategy(spelling).name == "sma_cross"
 
