@@ -230,4 +230,5 @@ class Config:
 
 def infer_year_days(index: pd.DatetimeIndex) -> int:
     """365 when any bar falls on a Saturday or Sunday (markets that never close), else 252."""
-    return 365 if bool(np.any(index.day_of_week >= 5)) else 252
+    days = index.asi8 // 86_400_000_000_000  # UTC day numbers; 1970-01-01 was a Thursday
+    return 365 if bool(np.any((days + 3) % 7 >= 5)) else 252

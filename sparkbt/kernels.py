@@ -239,7 +239,7 @@ def simulate_loop(
 
     rows = np.ascontiguousarray(np.asarray(targets, dtype=np.float64).T)
     none = np.zeros((0, 0))
-    eq, units, f, t, lk = run_loop(
+    args = (
         *(np.ascontiguousarray(a, dtype=np.float64) for a in market[:4]),
         rows,
         np.ascontiguousarray(market.day, dtype=np.int64),
@@ -258,8 +258,23 @@ def simulate_loop(
         int(options.cooldown),
         bool(want_fills),
     )
+    # Every entry needs a target change (a new edge after a stop or a lock), so a
+    # column makes at most ``changes + 1`` trades, each with at most a few fills and
+    # locks; a wrong guess only costs a second run with the exact counts.
+    m = rows.shape[0]
+    changes = int(np.count_nonzero(rows[:, 1:] != rows[:, :-1])) + int(np.count_nonzero(rows[:, 0]))
+    trades_cap = changes + m
+    capacity = np.array([4 * trades_cap if want_fills else 0, trades_cap, 3 * trades_cap])
+    eq, units, f, t, lk, used = run_loop(*args, capacity)
+    if (used > capacity).any():
+        eq, units, f, t, lk, used = run_loop(*args, np.maximum(used, capacity))
+    nf, nt, nl = (int(x) for x in used)
     return SimOutput(
-        eq.T, units.T, _records(f, FILL_DTYPE), _records(t, TRADE_DTYPE), _records(lk, LOCK_DTYPE)
+        eq.T,
+        units.T,
+        _records(f[:nf], FILL_DTYPE),
+        _records(t[:nt], TRADE_DTYPE),
+        _records(lk[:nl], LOCK_DTYPE),
     )
 
 

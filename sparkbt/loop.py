@@ -69,19 +69,10 @@ LOCK_COLS = ("col", "gate", "first_bar", "last_bar", "equity", "limit")
 
 
 @njit(cache=True, nogil=True)
-def _room(buf: np.ndarray, k: int) -> np.ndarray:
-    """``buf`` with room for row ``k`` (capacity doubled when full)."""
-    if k < buf.shape[0]:
-        return buf
-    out = np.empty((2 * buf.shape[0] + 16, buf.shape[1]))
-    out[:k] = buf[:k]
-    return out
-
-
-@njit(cache=True, nogil=True)
 def _put_fill(fills, k, j, t, side, qty, px, fee, reason):
-    """Row ``k`` of the fill matrix (grown when full)."""
-    fills = _room(fills, k)
+    """Row ``k`` of the fill matrix (not written past its capacity: the caller counts)."""
+    if k >= fills.shape[0]:
+        return
     fills[k, 0] = j
     fills[k, 1] = t
     fills[k, 2] = side
@@ -89,12 +80,11 @@ def _put_fill(fills, k, j, t, side, qty, px, fee, reason):
     fills[k, 4] = px
     fills[k, 5] = fee
     fills[k, 6] = reason
-    return fills
 
 
 @njit(cache=True, nogil=True)
 def _put_trade(trades, k, j, side, entry_bar, exit_bar, entry, exit_, is_open, reason):
-    """Row ``k`` of the trade matrix from its totals; returns the matrix and the trade's PnL.
+    """Row ``k`` of the trade matrix from its totals (if it has room); returns the trade's PnL.
 
     ``entry`` and ``exit_`` are ``(units, value, fees)`` of the opening and the
     closing fills. PnL = exit value - entry value - fees, sign flipped for shorts.
@@ -103,7 +93,8 @@ def _put_trade(trades, k, j, side, entry_bar, exit_bar, entry, exit_, is_open, r
     out_u, out_v, out_f = exit_
     gross = out_v - in_v if side > 0 else in_v - out_v
     pnl = gross - in_f - out_f
-    trades = _room(trades, k)
+    if k >= trades.shape[0]:
+        return pnl
     trades[k, 0] = j
     trades[k, 1] = side
     trades[k, 2] = entry_bar
@@ -117,20 +108,20 @@ def _put_trade(trades, k, j, side, entry_bar, exit_bar, entry, exit_, is_open, r
     trades[k, 10] = pnl / in_v
     trades[k, 11] = 1.0 if is_open else 0.0
     trades[k, 12] = reason
-    return trades, pnl
+    return pnl
 
 
 @njit(cache=True, nogil=True)
 def _put_lock(locks, k, j, gate, first, last, eq, limit):
     """Row ``k`` of the lock matrix: gate, first and last locked bar, equity, limit."""
-    locks = _room(locks, k)
+    if k >= locks.shape[0]:
+        return
     locks[k, 0] = j
     locks[k, 1] = gate
     locks[k, 2] = first
     locks[k, 3] = last
     locks[k, 4] = eq
     locks[k, 5] = limit
-    return locks
 
 
 @njit(cache=True, nogil=True)
@@ -227,21 +218,27 @@ def run_loop(
     loss_streak: int,
     cooldown: int,
     want_fills: bool,
+    capacity: np.ndarray,
 ):
     """Simulate prepared target ``rows`` ``(m, n)`` (one row per column).
 
     ``sl_rows``/``tp_rows`` are per-bar stop fractions ``(m, n)`` (NaN = use the
     option) or empty ``(0, 0)``; ``sl_stop``/``tp_stop``/``max_drawdown``/
     ``daily_loss`` are NaN when off, ``loss_streak`` 0 when off, ``cooldown`` -1
-    when unset. ``day`` holds each bar's UTC day number. Returns equity and units
-    ``(m, n)`` and the fill, trade and lock matrices (rows of ``*_COLS``).
+    when unset. ``day`` holds each bar's UTC day number. ``capacity`` holds the
+    rows to allocate for fills, trades and locks. Returns equity and units
+    ``(m, n)``, the fill, trade and lock matrices (rows of ``*_COLS``) and the
+    number of rows each needed: when a count exceeds its capacity, only the
+    first rows were written and the run must be repeated with larger capacities.
     """
     m, n = rows.shape
     equity = np.empty((m, n))
     units_out = np.empty((m, n))
-    fills = np.empty((64, 7))
-    trades = np.empty((64, 13))
-    locks = np.empty((16, 6))
+    # the record matrices are allocated once: rows past a capacity are counted, not
+    # written, and the caller runs again with the counts as capacities
+    fills = np.empty((capacity[0], 7))
+    trades = np.empty((capacity[1], 13))
+    locks = np.empty((capacity[2], 6))
     nf = 0
     nt = 0
     nl = 0
@@ -382,13 +379,13 @@ def run_loop(
                         if abs(u) < 1e-12 * max(qty, 1e-300):
                             u = 0.0
                     if want_fills:
-                        fills = _put_fill(fills, nf, j, t, side, qty, px, fee, exit_reason)
+                        _put_fill(fills, nf, j, t, side, qty, px, fee, exit_reason)
                         nf += 1
                     out_u += qty
                     out_v += qty * px
                     out_f += fee
                     if u == 0.0 and in_trade:  # back to flat: the trade is complete
-                        trades, pnl = _put_trade(
+                        pnl = _put_trade(
                             trades,
                             nt,
                             j,
@@ -407,7 +404,7 @@ def run_loop(
                             pnl, t, n, streak, loss_streak, lock_len, cooldown
                         )
                         if gate >= 0 and last > locked_until:
-                            locks = _put_lock(locks, nl, j, gate, t, last, np.nan, limit)
+                            _put_lock(locks, nl, j, gate, t, last, np.nan, limit)
                             nl += 1
                             locked_until = last
                             wait_edge = True
@@ -435,7 +432,7 @@ def run_loop(
                     c -= side * du * px + fee
                     u += side * du
                     if want_fills:
-                        fills = _put_fill(fills, nf, j, t, side, du, px, fee, REASON_SIGNAL)
+                        _put_fill(fills, nf, j, t, side, du, px, fee, REASON_SIGNAL)
                         nf += 1
                     if not in_trade:
                         in_trade = True
@@ -481,7 +478,7 @@ def run_loop(
                     limit = daily_loss
                 if gate >= 0:
                     reason = REASON_GATE
-                    locks = _put_lock(locks, nl, j, gate, t, last, eq, limit)
+                    _put_lock(locks, nl, j, gate, t, last, eq, limit)
                     nl += 1
                     locked_until = max(locked_until, last)
             elif eq > peak and not rearm:
@@ -495,9 +492,9 @@ def run_loop(
                     c, side, qty, px, fee = _flatten(c, u, cl, buy, sell, fees)
                     u = 0.0
                     if want_fills:
-                        fills = _put_fill(fills, nf, j, t, side, qty, px, fee, reason)
+                        _put_fill(fills, nf, j, t, side, qty, px, fee, reason)
                         nf += 1
-                    trades, pnl = _put_trade(
+                    pnl = _put_trade(
                         trades,
                         nt,
                         j,
@@ -516,7 +513,7 @@ def run_loop(
                             pnl, t, n, streak, loss_streak, lock_len, cooldown
                         )
                         if gate >= 0 and last > locked_until:
-                            locks = _put_lock(locks, nl, j, gate, t, last, eq, limit)
+                            _put_lock(locks, nl, j, gate, t, last, eq, limit)
                             nl += 1
                             locked_until = last
             # (g) the bar's record
@@ -525,7 +522,7 @@ def run_loop(
         if in_trade and not ruined:
             # an open trade: what is left is valued at the last close, no exit fee
             left = abs(u)
-            trades, _ = _put_trade(
+            _put_trade(
                 trades,
                 nt,
                 j,
@@ -538,4 +535,4 @@ def run_loop(
                 REASON_OPEN,
             )
             nt += 1
-    return equity, units_out, fills[:nf], trades[:nt], locks[:nl]
+    return equity, units_out, fills, trades, locks, np.array([nf, nt, nl])

@@ -201,3 +201,38 @@ def test_fractional_sizing_by_hand():
     u2 = u1 + 5_000 / 110
     np.testing.assert_allclose(out.units[:, 0], [u1, u2, u2 / 4])
     np.testing.assert_allclose(out.equity[:, 0], [10_000, u2 * 110, u2 * 120])
+
+
+def test_the_loop_kernel_counts_records_past_its_capacity():
+    # with no room at all it writes nothing and returns how many rows it needed;
+    # the wrapper then runs again with those counts
+    from sparkbt.loop import run_loop
+
+    rng = np.random.default_rng(5)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 200)))
+    t = kernels.prepare_targets(rng.choice([-1.0, 0.0, 1.0, 0.5], size=(200, 3)), kernels.BOTH)
+    market = kernels.Market(close, close * 1.02, close * 0.98, close, np.arange(200) // 24)
+    opts = Config(fees=0.001, sl_stop=0.02, gates={"cooldown": 3, "loss_streak": 2})
+    full = kernels.simulate_loop(market, t, opts.sim_options())
+    *_, used = run_loop(
+        *market[:4],
+        np.ascontiguousarray(t.T),
+        market.day,
+        np.zeros((0, 0)),
+        np.zeros((0, 0)),
+        10_000.0,
+        0.001,
+        0.0,
+        False,
+        0.02,
+        np.nan,
+        False,
+        np.nan,
+        np.nan,
+        2,
+        3,
+        True,
+        np.zeros(3, dtype=np.int64),
+    )
+    assert used.tolist() == [len(full.fills), len(full.trades), len(full.locks)]
+    assert len(full.locks) > 0 and len(full.trades) > 10
