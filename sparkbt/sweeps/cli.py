@@ -71,9 +71,17 @@ def progress_bar(enabled: bool, label: str):
         yield update
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, key: str | None = None) -> str:
+    """A statistic as ``sparkbt run`` shows it (returns in %); other values compactly."""
+    from ..result import format_stat
+    from ..stats import STAT_KEYS
+
+    if isinstance(v, float) and v != v:
+        return "—"
+    if key in STAT_KEYS:
+        return format_stat(key, v.item() if hasattr(v, "item") else v)
     if isinstance(v, float):
-        return "—" if v != v else f"{v:,.4g}"
+        return f"{v:,.4g}"
     return str(v)
 
 
@@ -94,7 +102,7 @@ def _print_top(title: str, frame: Any, metric: str, params: list[str], top: int)
     for c in cols:
         table.add_column(c, justify="right", style="bold" if c == metric else None)
     for row in frame.head(top).to_dict("records"):
-        table.add_row(*(_fmt(row[c]) for c in cols))
+        table.add_row(*(_fmt(row[c], c) for c in cols))
     Console().print(table)
 
 

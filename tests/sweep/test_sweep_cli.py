@@ -133,3 +133,16 @@ def test_sweep_without_matplotlib_says_once_how_to_get_the_heatmap(data, tmp_pat
     assert meta["heatmap"] is None and "sparkbt[plot]" in meta["heatmap_skipped"]
     res = run(*args, "--no-save")  # nothing saved, nothing skipped
     assert res.exit_code == 0 and "sparkbt[plot]" not in res.stderr
+
+
+def test_sweep_and_run_show_statistics_the_same_way(tmp_path) -> None:
+    from sparkbt.result import format_stat
+
+    swept = CliRunner().invoke(
+        app, ["sweep", "--fast", "5", "--slow", "30", "--no-save", "-q", "--workers", "1"]
+    )
+    ran = CliRunner().invoke(app, ["run", "--fast", "5", "--slow", "30", "--json", "--no-save"])
+    assert swept.exit_code == 0 and ran.exit_code == 0, swept.output + ran.output
+    stats = json.loads(ran.stdout)["stats"]
+    for key in ("total_return", "max_drawdown", "win_rate", "sharpe"):
+        assert format_stat(key, stats[key]) in swept.stdout, key
