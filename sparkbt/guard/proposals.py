@@ -28,6 +28,7 @@ make two decisions on one proposal or two moves of one pointer.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -42,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError, SparkbtError
-from .evaluate import GateResult, decision
+from ..stats import json_safe
+from .evaluate import Evidence, GateResult, decision
 from .paramsets import FieldChange, ParamSetVersion, check_name, diff
 
 __all__ = [
@@ -147,6 +149,17 @@ def _json(obj: Any, what: str) -> str:
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{what}: not JSON-serialisable without NaN/Infinity ({exc})") from None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready evidence: dataclasses as dicts, numpy scalars as Python, NaN/inf as None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return json_safe(value)
 
 
 def _sha256(obj: Any) -> str:
@@ -560,16 +573,23 @@ class GuardStore:
         proposal_id: str,
         gate_results: list[GateResult] | list[Mapping[str, Any]],
         policy_sha256: str,
-        evidence: Mapping[str, Any],
+        evidence: Mapping[str, Any] | Evidence,
     ) -> Proposal:
         """Store the gates' results: the proposal becomes ``pending`` or ``blocked``.
+
+        ``evidence`` is stored as JSON (an undefined number such as an infinite
+        parameter change as null, as in the gate results).
 
         An open proposal may be evaluated again (a new policy, new evidence); its
         content hash then changes and earlier approvals no longer count.
         """
         gates = _gate_dicts(gate_results)
         state = decision([GateResult(**g) for g in gates])
-        evidence = dict(evidence)
+        if not isinstance(policy_sha256, str) or not policy_sha256:
+            raise ConfigError(f"policy_sha256: expected the policy's hash (got {policy_sha256!r})")
+        evidence = _plain(evidence)
+        if not isinstance(evidence, dict):
+            raise ConfigError(f"evidence: expected a mapping (got {type(evidence).__name__})")
         evidence_text = _json(evidence, "evidence")
         now = time.time()
         with self._tx() as db:

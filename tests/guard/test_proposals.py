@@ -8,10 +8,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sparkbt.errors import ConfigError, InputError, SparkbtError
-from sparkbt.guard.evaluate import GateResult, evaluate
+from sparkbt.guard.evaluate import Evidence, GateResult, evaluate, param_changes
 from sparkbt.guard.paramsets import ParamSetVersion, version_of
 from sparkbt.guard.policy import default_policy
 from sparkbt.guard.proposals import (
@@ -120,6 +121,22 @@ def test_evaluation_pending_or_blocked(store: GuardStore) -> None:
     assert q.history[-1].detail["blocking"] == ["max_drawdown"]
 
 
+def test_evidence_is_stored_json_ready(store: GuardStore) -> None:
+    ev = Evidence(
+        max_drawdown=np.float64(0.1),
+        total_trades=np.int64(50),
+        param_changes=param_changes({"fast": 5}, {"fast": 0}),  # infinite: from zero
+        reasons={"lookahead": "not run"},
+    )
+    p = store.propose(sma(), None, "alice")
+    p = store.record_evaluation(p.id, evaluate(POLICY, ev), POLICY.sha256, ev)
+    assert p.evidence["max_drawdown"] == 0.1
+    assert p.evidence["total_trades"] == 50
+    assert p.evidence["param_changes"] == {"fast": None}
+    assert p.evidence["reasons"] == {"lookahead": "not run"}
+    json.dumps(p.to_dict(), allow_nan=False)
+
+
 def test_warnings_alone_leave_it_pending(store: GuardStore) -> None:
     warn = GateResult("max_param_change", "warn", 0.8, 0.5, "warn", "largest change 0.8 > 0.5")
     p = store.propose(sma(), None, "alice")
@@ -130,7 +147,11 @@ def test_warnings_alone_leave_it_pending(store: GuardStore) -> None:
 def test_evaluation_bad_input_and_closed_states(store: GuardStore) -> None:
     p = store.propose(sma(), None, "alice")
     with pytest.raises(ConfigError, match="evidence"):
-        store.record_evaluation(p.id, [], POLICY.sha256, {"x": float("nan")})
+        store.record_evaluation(p.id, [], POLICY.sha256, {"x": object()})
+    with pytest.raises(ConfigError, match="evidence"):
+        store.record_evaluation(p.id, [], POLICY.sha256, [1, 2])
+    with pytest.raises(ConfigError, match="policy_sha256"):
+        store.record_evaluation(p.id, [], "", {})
     with pytest.raises(ConfigError, match="gate result"):
         store.record_evaluation(p.id, [{"gate": "x"}], POLICY.sha256, {})
     with pytest.raises(NotFound, match="proposal 'nope': not found"):
