@@ -67,6 +67,7 @@ _EXTENSIONS = (
     "sparkbt.cli_show",
     "sparkbt.feeds.cli",
     "sparkbt.guard.cli",
+    "sparkbt.guard.users_cli",
     "sparkbt.service.cli",
     "sparkbt.sweeps.cli",
 )

@@ -21,8 +21,19 @@ g. the bar's equity and units are recorded.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-from numba import njit
+from numba import njit as _njit
+
+# SPARKBT_BOUNDSCHECK=1 compiles with index checks (the test suite does): an
+# out-of-range index then raises IndexError instead of touching foreign memory.
+_CHECKED = os.environ.get("SPARKBT_BOUNDSCHECK") == "1"
+
+
+def njit(**options):
+    """numba's ``njit`` with sparkbt's defaults: cached on disk, GIL released, checks if asked."""
+    return _njit(boundscheck=_CHECKED, **options)
 
 __all__ = [
     "FILL_COLS",
@@ -450,7 +461,7 @@ def run_loop(
             # (d) mark at the close
             cl = close[t]
             eq = c + u * cl
-            for k in range(lock_from, nl):
+            for k in range(lock_from, min(nl, locks.shape[0])):  # only rows that were written
                 locks[k, 4] = eq
             # (e) ruin, (f) gates: either closes the position at this close
             reason = -1

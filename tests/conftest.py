@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# sparkbt's compiled kernel runs with bounds checks in the tests: an out-of-range
+# index raises IndexError instead of corrupting memory. Those builds get their own cache.
+os.environ.setdefault("SPARKBT_BOUNDSCHECK", "1")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "sparkbt-tests-numba"))
+
 import numpy as np
 import pandas as pd
 import pytest
