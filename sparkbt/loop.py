@@ -35,6 +35,7 @@ def njit(**options):
     """numba's ``njit`` with sparkbt's defaults: cached on disk, GIL released, checks if asked."""
     return _njit(boundscheck=_CHECKED, **options)
 
+
 __all__ = [
     "FILL_COLS",
     "GATE_COOLDOWN",
