@@ -64,7 +64,8 @@ __all__ = [
 
 STATES = ("evaluating", "pending", "blocked", "approved", "rejected", "stale")
 OPEN_STATES = ("evaluating", "pending", "blocked")
-ROLES = ("viewer", "proposer", "approver", "admin")
+ROLES = ("proposer", "approver", "admin")
+"""The roles of users (as :mod:`sparkbt.guard.users` gives them)."""
 APPROVER_ROLES = ("approver", "admin")
 
 
@@ -81,19 +82,19 @@ class NotFound(InputError):
 
 
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS versions (
+    """CREATE TABLE IF NOT EXISTS guard_versions (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
         content TEXT NOT NULL,
         created_at REAL NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS paramsets (
+    """CREATE TABLE IF NOT EXISTS guard_paramsets (
         name TEXT PRIMARY KEY,
         approved_version TEXT,
         approved_proposal TEXT,
         updated_at REAL NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS proposals (
+    """CREATE TABLE IF NOT EXISTS guard_proposals (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         name TEXT NOT NULL,
@@ -110,9 +111,9 @@ _SCHEMA = (
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS proposals_state ON proposals (state)",
-    "CREATE INDEX IF NOT EXISTS proposals_name ON proposals (name, state)",
-    """CREATE TABLE IF NOT EXISTS approvals (
+    "CREATE INDEX IF NOT EXISTS guard_proposals_state ON guard_proposals (state)",
+    "CREATE INDEX IF NOT EXISTS guard_proposals_name ON guard_proposals (name, state)",
+    """CREATE TABLE IF NOT EXISTS guard_approvals (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         proposal_id TEXT NOT NULL,
         user TEXT NOT NULL,
@@ -123,7 +124,7 @@ _SCHEMA = (
         created_at REAL NOT NULL,
         UNIQUE (proposal_id, user, content_sha256)
     )""",
-    """CREATE TABLE IF NOT EXISTS history (
+    """CREATE TABLE IF NOT EXISTS guard_history (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL,
         proposal_id TEXT,
@@ -133,8 +134,8 @@ _SCHEMA = (
         detail TEXT NOT NULL,
         at REAL NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS history_name ON history (name, seq)",
-    "CREATE INDEX IF NOT EXISTS history_proposal ON history (proposal_id, seq)",
+    "CREATE INDEX IF NOT EXISTS guard_history_name ON guard_history (name, seq)",
+    "CREATE INDEX IF NOT EXISTS guard_history_proposal ON guard_history (proposal_id, seq)",
 )
 
 
@@ -409,7 +410,7 @@ class GuardStore:
         at: float | None = None,
     ) -> None:
         db.execute(
-            "INSERT INTO history (name, proposal_id, event, state, actor, detail, at)"
+            "INSERT INTO guard_history (name, proposal_id, event, state, actor, detail, at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 name,
@@ -424,14 +425,18 @@ class GuardStore:
 
     @staticmethod
     def _version_row(db: sqlite3.Connection, version_id: str) -> ParamSetVersion:
-        row = db.execute("SELECT content FROM versions WHERE id = ?", (version_id,)).fetchone()
+        row = db.execute(
+            "SELECT content FROM guard_versions WHERE id = ?", (version_id,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"param set version {version_id!r}: not found")
         return ParamSetVersion.from_dict(json.loads(row["content"]))
 
     @staticmethod
     def _proposal_row(db: sqlite3.Connection, proposal_id: str) -> sqlite3.Row:
-        row = db.execute("SELECT * FROM proposals WHERE id = ?", (str(proposal_id),)).fetchone()
+        row = db.execute(
+            "SELECT * FROM guard_proposals WHERE id = ?", (str(proposal_id),)
+        ).fetchone()
         if row is None:
             raise NotFound(f"proposal {proposal_id!r}: not found")
         return row
@@ -439,7 +444,7 @@ class GuardStore:
     @staticmethod
     def _approved_version(db: sqlite3.Connection, name: str) -> str | None:
         row = db.execute(
-            "SELECT approved_version FROM paramsets WHERE name = ?", (name,)
+            "SELECT approved_version FROM guard_paramsets WHERE name = ?", (name,)
         ).fetchone()
         return None if row is None else row["approved_version"]
 
@@ -459,13 +464,13 @@ class GuardStore:
                     r["created_at"],
                 )
                 for r in db.execute(
-                    "SELECT * FROM approvals WHERE proposal_id = ? ORDER BY seq", (row["id"],)
+                    "SELECT * FROM guard_approvals WHERE proposal_id = ? ORDER BY seq", (row["id"],)
                 )
             ]
             history = [
                 _history(r)
                 for r in db.execute(
-                    "SELECT * FROM history WHERE proposal_id = ? ORDER BY seq", (row["id"],)
+                    "SELECT * FROM guard_history WHERE proposal_id = ? ORDER BY seq", (row["id"],)
                 )
             ]
             if row["base_version_id"] is not None:
@@ -493,7 +498,7 @@ class GuardStore:
     def _mark_stale(self, db: sqlite3.Connection, name: str, approved: str, now: float) -> None:
         """Every open proposal of ``name`` whose base is not ``approved`` becomes stale."""
         rows = db.execute(
-            "UPDATE proposals SET state = 'stale', updated_at = ?"
+            "UPDATE guard_proposals SET state = 'stale', updated_at = ?"
             " WHERE name = ? AND state IN ('evaluating', 'pending', 'blocked')"
             " AND base_version_id IS NOT ? RETURNING id",
             (now, name, approved),
@@ -534,14 +539,14 @@ class GuardStore:
             if version_id == current:
                 raise Conflict(f"param set {name}: version {version_id} is already approved")
             db.execute(
-                "INSERT OR IGNORE INTO versions (id, name, content, created_at)"
+                "INSERT OR IGNORE INTO guard_versions (id, name, content, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (version_id, name, _json(version.content(), "version"), now),
             )
             proposal_id = uuid.uuid4().hex
             db.execute(
-                "INSERT INTO proposals (id, name, version_id, base_version_id, proposer, note,"
-                " sweep_id, state, content_sha256, created_at, updated_at)"
+                "INSERT INTO guard_proposals (id, name, version_id, base_version_id, proposer,"
+                " note, sweep_id, state, content_sha256, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 'evaluating', ?, ?, ?)",
                 (
                     proposal_id,
@@ -600,7 +605,7 @@ class GuardStore:
                 row["version_id"], row["base_version_id"], gates, policy_sha256, evidence
             )
             updated = db.execute(
-                "UPDATE proposals SET state = ?, gates = ?, policy_sha256 = ?, evidence = ?,"
+                "UPDATE guard_proposals SET state = ?, gates = ?, policy_sha256 = ?, evidence = ?,"
                 " content_sha256 = ?, updated_at = ? WHERE id = ? AND state = ?",
                 (
                     state,
@@ -678,7 +683,7 @@ class GuardStore:
             current = self._approved_version(db, name)
             if current != row["base_version_id"]:
                 db.execute(
-                    "UPDATE proposals SET state = 'stale', updated_at = ?"
+                    "UPDATE guard_proposals SET state = 'stale', updated_at = ?"
                     " WHERE id = ? AND state = ?",
                     (now, pid, state),
                 )
@@ -707,13 +712,14 @@ class GuardStore:
     ) -> None:
         pid, name, content = row["id"], row["name"], row["content_sha256"]
         if db.execute(
-            "SELECT 1 FROM approvals WHERE proposal_id = ? AND user = ? AND content_sha256 = ?",
+            "SELECT 1 FROM guard_approvals"
+            " WHERE proposal_id = ? AND user = ? AND content_sha256 = ?",
             (pid, user, content),
         ).fetchone():
             raise Conflict(f"proposal {pid}: {user} has already approved it")
         override = reason if row["state"] == "blocked" else None
         db.execute(
-            "INSERT INTO approvals (proposal_id, user, role, comment, content_sha256,"
+            "INSERT INTO guard_approvals (proposal_id, user, role, comment, content_sha256,"
             " override_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (pid, user, role, comment, content, override, now),
         )
@@ -729,20 +735,21 @@ class GuardStore:
             now,
         )
         count = db.execute(
-            "SELECT COUNT(*) FROM approvals WHERE proposal_id = ? AND content_sha256 = ?",
+            "SELECT COUNT(*) FROM guard_approvals WHERE proposal_id = ? AND content_sha256 = ?",
             (pid, content),
         ).fetchone()[0]
         if count < self.min_approvals:
             return
         closed = db.execute(
-            "UPDATE proposals SET state = 'approved', updated_at = ?"
+            "UPDATE guard_proposals SET state = 'approved', updated_at = ?"
             " WHERE id = ? AND state = ? AND content_sha256 = ?",
             (now, pid, row["state"], content),
         ).rowcount
         base = row["base_version_id"]
         if base is None:
             moved = db.execute(
-                "INSERT INTO paramsets (name, approved_version, approved_proposal, updated_at)"
+                "INSERT INTO guard_paramsets"
+                " (name, approved_version, approved_proposal, updated_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
                 " approved_version = excluded.approved_version,"
                 " approved_proposal = excluded.approved_proposal,"
@@ -751,7 +758,8 @@ class GuardStore:
             ).rowcount
         else:
             moved = db.execute(
-                "UPDATE paramsets SET approved_version = ?, approved_proposal = ?, updated_at = ?"
+                "UPDATE guard_paramsets"
+                " SET approved_version = ?, approved_proposal = ?, updated_at = ?"
                 " WHERE name = ? AND approved_version = ?",
                 (row["version_id"], pid, now, name, base),
             ).rowcount
@@ -787,7 +795,7 @@ class GuardStore:
             if row["state"] not in OPEN_STATES:
                 raise Conflict(f"proposal {pid}: is already {row['state']}")
             updated = db.execute(
-                "UPDATE proposals SET state = 'rejected', updated_at = ?"
+                "UPDATE guard_proposals SET state = 'rejected', updated_at = ?"
                 " WHERE id = ? AND state = ?",
                 (now, pid, row["state"]),
             ).rowcount
@@ -824,7 +832,9 @@ class GuardStore:
             args.append(name)
         where = (" WHERE " + " AND ".join(terms)) if terms else ""
         with self._read() as db:
-            rows = db.execute(f"SELECT * FROM proposals{where} ORDER BY seq DESC", args).fetchall()
+            rows = db.execute(
+                f"SELECT * FROM guard_proposals{where} ORDER BY seq DESC", args
+            ).fetchall()
             return [self._proposal(db, r, full=False) for r in rows]
 
     def version(self, version_id: str) -> ParamSetVersion:
@@ -835,10 +845,12 @@ class GuardStore:
     def paramset(self, name: str) -> ParamSet:
         """The param set's approved version and its history (NotFound if never proposed)."""
         with self._read() as db:
-            row = db.execute("SELECT * FROM paramsets WHERE name = ?", (name,)).fetchone()
+            row = db.execute("SELECT * FROM guard_paramsets WHERE name = ?", (name,)).fetchone()
             history = [
                 _history(r)
-                for r in db.execute("SELECT * FROM history WHERE name = ? ORDER BY seq", (name,))
+                for r in db.execute(
+                    "SELECT * FROM guard_history WHERE name = ? ORDER BY seq", (name,)
+                )
             ]
             if row is None and not history:
                 raise NotFound(f"param set {name!r}: not found")

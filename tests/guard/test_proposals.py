@@ -16,6 +16,8 @@ from sparkbt.guard.evaluate import Evidence, GateResult, evaluate, param_changes
 from sparkbt.guard.paramsets import ParamSetVersion, version_of
 from sparkbt.guard.policy import default_policy
 from sparkbt.guard.proposals import (
+    APPROVER_ROLES,
+    ROLES,
     Conflict,
     Forbidden,
     GuardStore,
@@ -299,10 +301,12 @@ def test_approve_detects_a_base_moved_elsewhere(db: Path, store: GuardStore) -> 
     other = sma(fast=20)
     with sqlite3.connect(db) as raw:  # the pointer moved by another writer of the file
         raw.execute(
-            "INSERT INTO versions VALUES (?, ?, ?, 0)",
+            "INSERT INTO guard_versions VALUES (?, ?, ?, 0)",
             (other.id, NAME, json.dumps(other.content())),
         )
-        raw.execute("UPDATE paramsets SET approved_version = ? WHERE name = ?", (other.id, NAME))
+        raw.execute(
+            "UPDATE guard_paramsets SET approved_version = ? WHERE name = ?", (other.id, NAME)
+        )
     with pytest.raises(Conflict, match=f"is stale; param set {NAME} moved to version {other.id}"):
         store.approve(p.id, "bob", "approver", "ok")
     p = store.get(p.id)
@@ -314,6 +318,8 @@ def test_approve_detects_a_base_moved_elsewhere(db: Path, store: GuardStore) -> 
 def test_reject_rules(store: GuardStore) -> None:
     p = evaluated(store, sma(), None)
     with pytest.raises(Forbidden, match="may not reject"):
+        store.reject(p.id, "vic", "proposer", "no")
+    with pytest.raises(Forbidden, match="unknown"):
         store.reject(p.id, "vic", "viewer", "no")
     p = store.reject(p.id, "bob", "approver", "too risky")
     assert p.state == "rejected"
@@ -466,3 +472,32 @@ def test_processes_racing_make_one_decision_and_one_move(db: Path) -> None:
             None,
             v1.id,
         ]
+
+
+def test_roles_are_the_user_store_roles() -> None:
+    from sparkbt.guard import users
+
+    assert set(ROLES) == set(users.ROLES)
+    assert set(APPROVER_ROLES) <= set(ROLES)
+
+
+def test_shares_a_database_file_with_the_job_and_user_stores(db: Path) -> None:
+    from sparkbt.guard.users import UserStore
+    from sparkbt.service.jobs import JobStore
+
+    jobs, users = JobStore(db), UserStore(db)
+    try:
+        with GuardStore(db) as s:
+            p = approved(s, sma())
+        jobs.create({"strategy": "sma_cross"}, "numpy")
+        users.add("bob", "approver")
+        with GuardStore(db) as s:
+            assert s.get(p.id).state == "approved"
+        with sqlite3.connect(db) as raw:
+            tables = {
+                r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        assert {"jobs", "users", "guard_proposals", "guard_paramsets"} <= tables
+    finally:
+        jobs.close()
+        users.close()
