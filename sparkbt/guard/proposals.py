@@ -23,7 +23,9 @@ re-evaluation do not count for the new content.
 
 Every write runs in one ``BEGIN IMMEDIATE`` transaction and moves states with
 compare-and-set updates, so processes sharing the database file (WAL mode) never
-make two decisions on one proposal or two moves of one pointer.
+make two decisions on one proposal or two moves of one pointer. The tables
+are named ``guard_*`` (created when missing), so the file may be the service's
+database, next to its jobs and users.
 """
 
 from __future__ import annotations
