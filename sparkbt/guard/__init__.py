@@ -2,7 +2,9 @@
 
 ``policy`` (TOML gates and defaults), ``evaluate`` (the pure decision),
 ``overfit`` (deflated Sharpe ratio, PBO by CSCV), ``lookahead`` (signals on
-truncated candles), ``stored`` (evidence from stored runs and sweeps), ``cli``.
+truncated candles), ``stored`` (evidence from stored runs and sweeps),
+``paramsets`` (content-hashed versions and their diffs), ``proposals`` (the
+approval workflow's store), ``users`` (API keys with roles), ``cli``.
 """
 
 from .evaluate import Evidence, GateResult, decision, decision_record, evaluate, param_changes
@@ -13,24 +15,39 @@ from .overfit import (
     pbo_cscv,
     probabilistic_sharpe_ratio,
 )
+from .paramsets import FieldChange, ParamSetVersion, diff, max_param_change, version_of
 from .policy import GATES, Policy, default_policy, load_policy, loads_policy
+from .proposals import Conflict, Forbidden, GuardStore, NotFound
+from .users import ROLES, User, UserStore
 
 __all__ = [
     "GATES",
+    "ROLES",
+    "Conflict",
     "Evidence",
+    "FieldChange",
+    "Forbidden",
     "GateResult",
+    "GuardStore",
     "LookaheadResult",
+    "NotFound",
+    "ParamSetVersion",
     "Policy",
+    "User",
+    "UserStore",
     "decision",
     "decision_record",
     "default_policy",
     "deflated_sharpe_ratio",
+    "diff",
     "evaluate",
     "expected_max_sharpe",
     "load_policy",
     "loads_policy",
     "lookahead_check",
+    "max_param_change",
     "param_changes",
     "pbo_cscv",
     "probabilistic_sharpe_ratio",
+    "version_of",
 ]
