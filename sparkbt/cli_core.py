@@ -133,7 +133,7 @@ def run(
         "declares the period (else inferred from the median step).",
     ),
     data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Candle store folder [env SPARKBT_DATA_DIR, default ./data]."
+        None, "--data-dir", help="Candle store folder (env SPARKBT_DATA_DIR, default ./data)."
     ),
     fees: float = typer.Option(
         0.0, "--fees", help="Fee per fill, fraction of traded value (0.001 = 0.1%)."
@@ -171,7 +171,7 @@ def run(
     evidence_dir: Path | None = typer.Option(
         None,
         "--evidence-dir",
-        help="Where runs are stored [env SPARKBT_EVIDENCE_DIR, default ./evidence].",
+        help="Where runs are stored (env SPARKBT_EVIDENCE_DIR, default ./evidence).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly the report JSON on stdout."),
     no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),

@@ -23,7 +23,7 @@ __all__ = ["print_trades", "register", "show"]
 def show(
     ref: str = typer.Argument(..., help="Run id (or unique prefix) or evidence folder."),
     evidence_dir: Path | None = typer.Option(
-        None, "--evidence-dir", help="Evidence root [env SPARKBT_EVIDENCE_DIR, default ./evidence]."
+        None, "--evidence-dir", help="Evidence root (env SPARKBT_EVIDENCE_DIR, default ./evidence)."
     ),
     trades: bool = typer.Option(False, "--trades", help="List the run's trades."),
     as_json: bool = typer.Option(False, "--json", help="Print the stored JSON (or trade records)."),

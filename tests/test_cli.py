@@ -211,3 +211,20 @@ def test_evidence_dir_comes_from_the_environment_unless_given(tmp_path, monkeypa
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "flag" / "backtest").iterdir())) == 1
     assert len(list((tmp_path / "from-env" / "backtest").iterdir())) == 1
+
+
+def test_no_help_text_has_brackets_that_rich_would_swallow():
+    # rich reads "[env X, default Y]" as markup and prints nothing of it
+    import typer.main
+
+    def walk(cmd, path):
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            for p in cmd.params:
+                yield " ".join(path), p.name, getattr(p, "help", None) or ""
+
+    bad = [(c, n, h) for c, n, h in walk(typer.main.get_command(app), []) if "[" in h and "]" in h]
+    assert not bad
+    assert len(list(walk(typer.main.get_command(app), []))) > 100  # every command was walked

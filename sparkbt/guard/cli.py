@@ -16,7 +16,7 @@ import typer
 
 __all__ = ["check", "register", "show_policy"]
 
-_POLICY_HELP = "Policy TOML file ([gates.NAME] tables); the default policy when omitted."
+_POLICY_HELP = "Policy TOML file (one gates.NAME table per gate); default policy if omitted."
 _STYLE = {"pass": "green", "warn": "yellow", "block": "bold red", "skip": "dim"}
 
 
@@ -40,7 +40,7 @@ def check(
     ref: str = typer.Argument(..., help="Backtest or sweep id (or unique prefix) or folder."),
     policy: Path | None = typer.Option(None, "--policy", "-p", help=_POLICY_HELP),
     evidence_dir: Path | None = typer.Option(
-        None, "--evidence-dir", help="Evidence root [env SPARKBT_EVIDENCE_DIR, default ./evidence]."
+        None, "--evidence-dir", help="Evidence root (env SPARKBT_EVIDENCE_DIR, default ./evidence)."
     ),
     sweep: str | None = typer.Option(
         None,

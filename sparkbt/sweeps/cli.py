@@ -293,7 +293,7 @@ def sweep_cmd(
     sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
     gate: list[str] = typer.Option([], "--gate", help=_GATE_HELP),
     year_days: float | None = typer.Option(
-        None, "--year-days", help="Days a year for annualising [365 with weekend bars, else 252]."
+        None, "--year-days", help="Days a year for annualising (365 with weekend bars, else 252)."
     ),
     where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
     metric: str = typer.Option("sharpe", "--metric", help="Stat that ranks combinations."),
@@ -302,8 +302,8 @@ def sweep_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Seed of --samples (default 0)."),
     executor: str = typer.Option("local", "--executor", help="local or dask."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask tcp://host:port."),
-    workers: int | None = typer.Option(None, "--workers", help="Local processes [CPU count]."),
-    max_memory: str | None = typer.Option(None, "--max-memory", help="Budget, e.g. 2GB [RAM/4]."),
+    workers: int | None = typer.Option(None, "--workers", help="Local processes (CPU count)."),
+    max_memory: str | None = typer.Option(None, "--max-memory", help="Budget, e.g. 2GB (RAM/4)."),
     evidence_dir: Path | None = typer.Option(None, "--evidence-dir", help="Evidence root."),
     no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -375,7 +375,7 @@ def walk_forward_cmd(
     strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Name or file.py:fn."),
     train: str = typer.Option(..., "--train", help="Training window: bars (720) or 90d."),
     test: str = typer.Option(..., "--test", help="Test window: bars or duration."),
-    step: str | None = typer.Option(None, "--step", help="Fold step [the test window]."),
+    step: str | None = typer.Option(None, "--step", help="Fold step (the test window)."),
     data: Path | None = typer.Option(None, "--data", help="Candle file; overrides --symbol."),
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
     timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period."),
@@ -389,7 +389,7 @@ def walk_forward_cmd(
     tp_stop: float | None = typer.Option(None, "--tp-stop", help="Take-profit fraction."),
     sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
     gate: list[str] = typer.Option([], "--gate", help=_GATE_HELP),
-    year_days: float | None = typer.Option(None, "--year-days", help="Days a year [inferred]."),
+    year_days: float | None = typer.Option(None, "--year-days", help="Days a year (inferred)."),
     where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
     metric: str = typer.Option("sharpe", "--metric", help="Stat that picks the best combination."),
     samples: int | None = typer.Option(None, "--samples", help="Random subset per fold."),
