@@ -1,7 +1,9 @@
 """The HTTP API: ``create_app(settings)`` builds a fresh FastAPI app with its own
 job store, worker pool, metrics registry and audit log.
 
-Routes (reads are public, the one write needs ``x-admin-token``)::
+Routes (reads are public unless the service is private; starting a backtest
+needs a user key of role proposer, approver or admin, or the admin token, see
+:mod:`.auth`)::
 
     POST /api/backtest/start        validate, record as queued, 201 {"id", "status"}
     GET  /api/backtest/{id}         one job: status, timestamps, stats, evidence, error
@@ -11,8 +13,9 @@ Routes (reads are public, the one write needs ``x-admin-token``)::
     GET  /metrics                   Prometheus text format
     GET  /healthz                   liveness plus queue and worker counts
 
-The start request never runs or loads anything heavy: it checks the token,
-the body size, the JSON, the strategy and its parameters (registry), that
+The start request never runs or loads anything heavy: it checks the caller,
+the body size, the JSON, the strategy and its parameters (registry names only,
+never a file path), that
 candles exist (a file-existence check), inserts one SQLite row and wakes the
 dispatcher. Errors are ``{"detail": "<one clear line>"}``.
 """
@@ -21,14 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hmac
 import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
@@ -38,6 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import ConfigError, InputError
 from . import engine
 from .audit import AuditLog
+from .auth import READ, START_ROLES, Auth, AuthError, Principal
 from .jobs import Job, JobStore
 from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from .settings import IMPLS, Settings
@@ -135,22 +138,17 @@ class Service:
         self.audit = AuditLog(settings.audit_file)
         self.metrics = ServiceMetrics(registry, IMPLS, lambda: self.store.counts()["queued"])
         self.pool = WorkerPool(settings, self.store, self._finished)
-        self._token = settings.admin_token.encode("utf-8")
+        self.auth = Auth(settings.admin_token, settings.db_file, settings.private)
 
     def close(self) -> None:
         """Close the database and release its lock (after the pool has stopped)."""
+        self.auth.close()
         self.store.close()
         self._db_lock.close()
 
     def _finished(self, job: Job, duration_ms: float) -> None:
         self.metrics.run_finished(job.status, job.impl, duration_ms)
         self.audit.job(job.status, job, error=job.error, run_id=job.run_id)
-
-    def authorized(self, request: Request) -> bool:
-        given = request.headers.get("x-admin-token")
-        if given is None:
-            return False
-        return hmac.compare_digest(given.encode("latin-1"), self._token)
 
     async def read_body(self, request: Request) -> bytes:
         """The request body, refusing (413) anything over the limit before and while reading."""
@@ -202,17 +200,24 @@ class Service:
     async def start(self, request: Request) -> JSONResponse:
         client_ip = request.client.host if request.client else None
         agent = (request.headers.get("user-agent") or "")[:256] or None
+        principal: Principal | None = None
         try:
-            if not self.authorized(request):
-                raise Rejected(401, "unauthorized")
+            principal = self.auth.require(request, START_ROLES, "start a backtest")
+            assert principal is not None  # a write always has a caller
             job = self.store.create(
-                self.parse(await self.read_body(request)), self.settings.impl, client_ip, agent
+                self.parse(await self.read_body(request)),
+                self.settings.impl,
+                client_ip,
+                agent,
+                user=principal.name,
             )
-        except Rejected as exc:
+        except (Rejected, AuthError) as exc:
             self.metrics.rejected.labels(code=str(exc.status)).inc()
+            who = principal or (exc.principal if isinstance(exc, AuthError) else None)
             self.audit.write(
                 "rejected",
-                request=exc.body,
+                user=who.name if who else None,
+                request=getattr(exc, "body", None),
                 client_ip=client_ip,
                 user_agent=agent,
                 status=exc.status,
@@ -254,9 +259,16 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def _rejected(_: Request, exc: Rejected) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
+    @app.exception_handler(AuthError)
+    async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    # Every API read goes through this: open, or any valid caller on a private service.
+    reader = Depends(svc.auth.dependency(READ, "read jobs"))
 
     @app.post("/api/backtest/start", status_code=201)
     async def start_backtest(request: Request) -> JSONResponse:
@@ -266,7 +278,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         finally:
             svc.metrics.enqueue_latency.observe((time.perf_counter() - t0) * 1000.0)
 
-    @app.get("/api/backtest")
+    @app.get("/api/backtest", dependencies=[reader])
     async def list_backtests(
         status: Literal["queued", "running", "done", "failed"] | None = None,
         limit: int = Query(50, ge=1, le=10_000),
@@ -278,11 +290,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             out["matching"] = svc.store.count(status, prefix)
         return out
 
-    @app.get("/api/backtest/{job_id}")
+    @app.get("/api/backtest/{job_id}", dependencies=[reader])
     async def get_backtest(job_id: str) -> dict[str, Any]:
         return svc.job_or_404(job_id).public()
 
-    @app.get("/api/backtest/{job_id}/report")
+    @app.get("/api/backtest/{job_id}/report", dependencies=[reader])
     async def get_report(job_id: str) -> Any:
         job = svc.job_or_404(job_id)
         if job.status != "done":

@@ -1,9 +1,11 @@
 """The audit log: one JSON object per line for every start, done, failed and rejected event.
 
 Appended with one ``write`` of one line under a lock, from the request loop and
-the dispatcher thread alike, so lines never interleave. The admin token is
-never passed in, so it cannot be logged; a rejected request records the reason
-and whatever of the body could be parsed.
+the dispatcher thread alike, so lines never interleave. Each line names the
+acting user (``user``: the key's user, ``admin-token`` for the admin token,
+null when the request carried no valid credential). Neither API keys nor the
+admin token are ever passed in, so they cannot be logged; a rejected request
+records the reason and whatever of the body could be parsed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class AuditLog:
         event: str,
         *,
         job_id: str | None = None,
+        user: str | None = None,
         request: dict[str, Any] | None = None,
         client_ip: str | None = None,
         user_agent: str | None = None,
@@ -48,6 +51,7 @@ class AuditLog:
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "event": event,
             "job_id": job_id,
+            "user": user,
             **{k: req.get(k) for k in _FIELDS},
             "client_ip": client_ip,
             "user_agent": user_agent,
@@ -58,10 +62,11 @@ class AuditLog:
             fh.write(line)
 
     def job(self, event: str, job: Job, **extra: Any) -> None:
-        """Append an event about a stored job (its request, client ip and user agent)."""
+        """Append an event about a stored job (its user, request, client ip and user agent)."""
         self.write(
             event,
             job_id=job.id,
+            user=job.user,
             request=job.request,
             client_ip=job.client_ip,
             user_agent=job.user_agent,

@@ -62,6 +62,12 @@ def serve(
         case_sensitive=False,
         help="engine runs sparkbt; mock only sleeps (for testing the service itself).",
     ),
+    private: bool = typer.Option(
+        False,
+        "--private",
+        help="Every API read needs a valid key too (SPARKBT_PRIVATE=1); /metrics and "
+        "/healthz stay open.",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
@@ -80,6 +86,7 @@ def serve(
         data_dir=(data_dir or default_data_dir()).resolve(),
         audit_log=audit_log.resolve() if audit_log else None,
         impl=impl.value,
+        private=private or None,
     )
     uvicorn = require("uvicorn", "service")
     from .app import create_app
@@ -87,7 +94,8 @@ def serve(
     app = create_app(settings)
     typer.echo(
         f"sparkbt service on http://{host}:{port} (impl={settings.impl}, "
-        f"workers={settings.workers}, db={settings.db_file})",
+        f"workers={settings.workers}, db={settings.db_file}"
+        f"{', private' if settings.private else ''})",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

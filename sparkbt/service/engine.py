@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from ..candles import format_timeframe, parse_timeframe
-from ..errors import CandleError, EvidenceNotFound
+from ..errors import CandleError, EvidenceNotFound, StrategyError
 from ..store import CandleStore, normalise_symbol, sample_path
 
-__all__ = ["check_options", "check_request", "read_report", "run_engine"]
+__all__ = [
+    "check_options",
+    "check_request",
+    "check_strategy_name",
+    "read_report",
+    "run_engine",
+]
+
+_PATH_MARKS = ("/", "\\", ":", ".py")
+"""What a file reference has and a registry name never does (``file.py:function``)."""
 
 
 @lru_cache(maxsize=256)
@@ -45,6 +54,22 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return Config(**options).to_dict()
 
 
+def check_strategy_name(strategy: str) -> str:
+    """``strategy`` if it can only be a registry name, else a StrategyError.
+
+    ``sparkbt run`` also takes ``path/to/file.py:function``, which imports that
+    file; a service client must never make the service import a file of its
+    choosing, so any reference that looks like a path is refused before the
+    registry sees it.
+    """
+    if any(mark in strategy for mark in _PATH_MARKS):
+        raise StrategyError(
+            f"strategy: expected the name of a registered strategy, not a file path "
+            f"(got {strategy[:80]!r})"
+        )
+    return strategy
+
+
 def check_request(
     pair: str,
     timeframe: str,
@@ -59,7 +84,7 @@ def check_request(
     from ..registry import get_strategy
 
     # The registry caches by file mtimes: an edited strategy file is seen at once.
-    strat = get_strategy(strategy)
+    strat = get_strategy(check_strategy_name(strategy))
     clean = strat.validate(params)
     sym = normalise_symbol(pair)
     tf = format_timeframe(parse_timeframe(timeframe))
@@ -86,7 +111,8 @@ def run_engine(
     options = request.get("options") or {
         k: request[k] for k in ("fees", "slippage", "direction") if k in request
     }
-    result = backtest(candles, get_strategy(request["strategy"]), **options, **request["params"])
+    strategy = get_strategy(check_strategy_name(request["strategy"]))
+    result = backtest(candles, strategy, **options, **request["params"])
     path = Path(result.save(evidence_dir))  # concurrent saves of one id are safe
     return {"run_id": result.run_id, "evidence": str(path.resolve()), "stats": result.stats}
 

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_id      TEXT,
     evidence    TEXT,
     stats       TEXT,
-    error       TEXT
+    error       TEXT,
+    user        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 """
@@ -79,6 +80,7 @@ class Job:
     evidence: str | None
     stats: dict[str, Any] | None
     error: str | None
+    user: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -98,10 +100,12 @@ class Job:
             evidence=row["evidence"],
             stats=json.loads(row["stats"]) if row["stats"] is not None else None,
             error=row["error"],
+            user=row["user"],
         )
 
     def public(self) -> dict[str, Any]:
-        """The JSON the API returns: no client ip or user agent (those go to the audit log)."""
+        """The JSON the API returns: who started the job (``user``), but no client ip or
+        user agent (those go to the audit log)."""
         return {
             "id": self.id,
             "status": self.status,
@@ -115,6 +119,7 @@ class Job:
             "evidence": self.evidence,
             "stats": self.stats,
             "error": self.error,
+            "user": self.user,
         }
 
 
@@ -132,6 +137,9 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "user" not in columns:  # a database from before jobs recorded who started them
+            self._db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -148,11 +156,12 @@ class JobStore:
         impl: str,
         client_ip: str | None = None,
         user_agent: str | None = None,
+        user: str | None = None,
     ) -> Job:
-        """Record a new queued job and return it (the id is a random UUID)."""
+        """Record a new queued job started by ``user`` and return it (the id is a random UUID)."""
         job = self._one(
-            "INSERT INTO jobs (id, status, impl, request, client_ip, user_agent, created_at)"
-            " VALUES (?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO jobs (id, status, impl, request, client_ip, user_agent, created_at, user)"
+            " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *",
             (
                 uuid.uuid4().hex,
                 impl,
@@ -160,6 +169,7 @@ class JobStore:
                 client_ip,
                 user_agent,
                 time.time(),
+                user,
             ),
         )
         assert job is not None  # INSERT ... RETURNING always yields the row

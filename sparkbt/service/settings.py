@@ -6,7 +6,9 @@ app, the workers and the tests see the same values:
 - ``SPARKBT_ADMIN_TOKEN``: the admin token (required, the service refuses to start without it);
 - ``BACKTEST_IMPL``: ``engine`` (default) runs the real engine; ``mock`` runs no engine:
   a job sleeps, then finishes (for tests of the service itself);
-- ``SPARKBT_MOCK_SECONDS``: how long a mock job sleeps (default 3.5).
+- ``SPARKBT_MOCK_SECONDS``: how long a mock job sleeps (default 3.5);
+- ``SPARKBT_PRIVATE``: ``1`` (or ``true``/``yes``/``on``) makes every API read need a
+  valid key or the admin token, as ``sparkbt serve --private`` does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ IMPLS = ("engine", "mock")
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MOCK_SECONDS = 3.5
 DEFAULT_JOB_TIMEOUT = 600.0
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Settings:
     mock_seconds: float = DEFAULT_MOCK_SECONDS
     max_body_bytes: int = MAX_BODY_BYTES
     max_attempts: int = 3
+    private: bool = False
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():
@@ -89,5 +94,12 @@ class Settings:
                 raise ConfigError(
                     f"SPARKBT_MOCK_SECONDS: expected a number of seconds (got {raw_mock!r})"
                 ) from None
+        raw_private = (env.get("SPARKBT_PRIVATE") or "").strip().lower()
+        if raw_private:
+            if raw_private not in _TRUE + _FALSE:
+                raise ConfigError(
+                    f"SPARKBT_PRIVATE: expected 1 or 0 (got {env['SPARKBT_PRIVATE']!r})"
+                )
+            values["private"] = raw_private in _TRUE
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
