@@ -101,8 +101,8 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
-def _client(url: str, token: str | None) -> ServiceClient:
-    return _run(lambda: ServiceClient(url, token))  # a malformed URL fails right here
+def _client(url: str, token: str | None, key: str | None) -> ServiceClient:
+    return _run(lambda: ServiceClient(url, token, key=key))  # a malformed URL fails right here
 
 
 def _emit(obj: Any, as_json: bool, human: str) -> None:
@@ -165,7 +165,7 @@ def _describe(job: dict[str, Any]) -> str:
         f"{job['id']}  {job['status']}  {job['strategy']} {job['params']} "
         f"{job['pair']} {job['timeframe']} (impl={job['impl']})"
     ]
-    for key in ("created_at", "started_at", "finished_at", "run_id", "evidence", "error"):
+    for key in ("user", "created_at", "started_at", "finished_at", "run_id", "evidence", "error"):
         if job.get(key):
             lines.append(f"  {key}: {job[key]}")
     for key in ("total_return", "sharpe", "max_drawdown", "total_trades"):
@@ -176,6 +176,12 @@ def _describe(job: dict[str, Any]) -> str:
 
 _URL = typer.Option(DEFAULT_URL, "--url", envvar="SPARKBT_URL", help="Service base URL.")
 _TOKEN = typer.Option(None, "--token", envvar="SPARKBT_ADMIN_TOKEN", help="Admin token.")
+_KEY = typer.Option(
+    None,
+    "--key",
+    envvar="SPARKBT_API_KEY",
+    help="API key from `sparkbt users add` (sent as a bearer key with every request).",
+)
 _JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
@@ -224,6 +230,7 @@ def jobs_start(
     wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
     url: str = _URL,
     token: str | None = _TOKEN,
+    key: str | None = _KEY,
     as_json: bool = _JSON,
 ) -> None:
     """Queue a backtest and print its id (with --wait, its final status).
@@ -253,7 +260,7 @@ def jobs_start(
     options = {k: v for k, v in options.items() if v is not None}
     if options:
         body["options"] = options  # checked by the service with the engine's own Config
-    with _client(url, token) as client:
+    with _client(url, token, key) as client:
         job = _run(lambda: client.start(**body))
         if wait:
             job = _run(lambda: client.wait(job["id"], timeout=wait_timeout))
@@ -266,10 +273,11 @@ def jobs_start(
 def jobs_status(
     job_id: str = typer.Argument(..., help="Job id or a unique prefix of it."),
     url: str = _URL,
+    key: str | None = _KEY,
     as_json: bool = _JSON,
 ) -> None:
     """Show one job: status, timestamps, stats or error."""
-    with _client(url, None) as client:
+    with _client(url, None, key) as client:
         job = _run(lambda: client.find(job_id))
     _emit(job, as_json, _describe(job))
 
@@ -279,10 +287,11 @@ def jobs_list(
     status: Status | None = typer.Option(None, help="Only jobs with this status."),
     limit: int = typer.Option(20, min=1, max=1000, help="At most this many, newest first."),
     url: str = _URL,
+    key: str | None = _KEY,
     as_json: bool = _JSON,
 ) -> None:
     """List jobs, newest first."""
-    with _client(url, None) as client:
+    with _client(url, None, key) as client:
         jobs = _run(lambda: client.list(status.value if status else None, limit))
     human = (
         "\n".join(

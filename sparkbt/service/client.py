@@ -42,22 +42,32 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 class ServiceClient:
-    """Calls one service at ``url``; the token is sent only with writes."""
+    """Calls one service at ``url``.
+
+    ``key`` (a ``sparkbt users`` API key) goes with every request as
+    ``Authorization: Bearer``, so it also serves a private service's reads; the
+    admin ``token`` is sent only with writes, and wins there when both are given.
+    """
 
     def __init__(
         self,
         url: str = DEFAULT_URL,
         token: str | None = None,
         *,
+        key: str | None = None,
         timeout: float = 10.0,
         transport: Any = None,
     ) -> None:
         httpx = require("httpx", "service")
         self.url = url.rstrip("/")
         self.token = token
+        self.key = key
         self._httpx = httpx
+        headers = {"authorization": f"Bearer {key}"} if key else {}
         try:
-            self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+            self._http = httpx.Client(
+                base_url=self.url, timeout=timeout, transport=transport, headers=headers
+            )
         except httpx.InvalidURL as exc:
             raise ServiceUnreachable(self.url, f"invalid URL ({exc})") from None
 
@@ -97,13 +107,14 @@ class ServiceClient:
 
     def start(self, **body: Any) -> dict[str, Any]:
         """Queue a backtest; ``body`` holds pair, timeframe, strategy, params, notes, ..."""
-        if not self.token:
-            raise ServiceError(401, "no admin token: pass --token or set SPARKBT_ADMIN_TOKEN")
-        return dict(
-            self._call(
-                "POST", "/api/backtest/start", json=body, headers={"x-admin-token": self.token}
+        if not self.token and not self.key:
+            raise ServiceError(
+                401,
+                "no admin token or API key: pass --key or set SPARKBT_API_KEY "
+                "(or --token / SPARKBT_ADMIN_TOKEN)",
             )
-        )
+        headers = {"x-admin-token": self.token} if self.token else {}
+        return dict(self._call("POST", "/api/backtest/start", json=body, headers=headers))
 
     def status(self, job_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/backtest/{job_id}"))

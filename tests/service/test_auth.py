@@ -285,3 +285,36 @@ def test_a_strategy_file_path_is_refused_and_never_imported(launch: Any, tmp_pat
     # registry names still work
     assert srv.wait(srv.start_job(strategy="smaCross"))["status"] == "done"
     assert not marker.exists()
+
+
+@slow
+def test_jobs_commands_send_the_key(launch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from sparkbt.cli import app
+
+    runner = CliRunner()
+    srv = launch("cli-keys", impl="mock", extra=("--private",))
+    with users_of(srv) as users:
+        _, key = users.add("frank", "proposer")
+    common = ["--url", srv.url]
+    env = {"SPARKBT_ADMIN_TOKEN": "", "SPARKBT_API_KEY": ""}
+    res = runner.invoke(app, ["jobs", "start", *common, "--json"], env=env)
+    assert res.exit_code == 2
+    assert "no admin token or API key" in res.stderr
+    res = runner.invoke(app, ["jobs", "start", *common, "--key", key, "--wait", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    job = json.loads(res.stdout)
+    assert (job["status"], job["user"]) == ("done", "frank")
+    res = runner.invoke(app, ["jobs", "list", *common], env=env)
+    assert res.exit_code == 2
+    assert "HTTP 401: unauthorized" in res.stderr
+    res = runner.invoke(
+        app, ["jobs", "status", job["id"][:8], *common], env=env | {"SPARKBT_API_KEY": key}
+    )
+    assert res.exit_code == 0, res.output
+    assert "user: frank" in res.stdout
+    res = runner.invoke(app, ["jobs", "list", *common, "--key", "sbk_wrong"], env=env)
+    assert res.exit_code == 2
+    assert "HTTP 401" in res.stderr
+    assert key not in (srv.evidence / "audit.jsonl").read_text()
