@@ -284,6 +284,11 @@ def _trials_from_sweep(
             f"sweep {sweep.id} is of {ident.get('strategy')} on other candles than the proposed "
             f"version ({strat.name}): its combinations are not this version's trials"
         )
+    if ident.get("strategy_sha256") not in (None, strat.source_sha256):
+        raise ConfigError(
+            f"sweep {sweep.id} ran another version of the code of {strat.name}: "
+            "its combinations are not this version's trials"
+        )
     return sweep
 
 
@@ -447,6 +452,16 @@ def assess(
     pbo: dict[str, Any] = {"pbo": None}
     if sweep_id is not None:
         sweep = _trials_from_sweep(sweep_id, evidence_dir, frame, strat)
+        swept = set(sweep.meta.get("params", [])) - set(strat.param_names)
+        stored = {
+            k: v for k, v in (sweep.meta["identity"].get("config") or {}).items() if k not in swept
+        }
+        mine = {k: v for k, v in config.to_dict().items() if k in stored}
+        if _safe(stored) != _safe(mine):
+            notes.append(
+                f"sweep {sweep.id} ran with other engine options than the proposed version "
+                f"({stored} vs {mine})"
+            )
         sharpes = pd.to_numeric(sweep.results["sharpe"], errors="coerce").to_numpy(dtype=float)
         n_trials = len(sweep.results)
         trials_from = f"sweep {sweep.id}"

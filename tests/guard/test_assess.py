@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -208,6 +209,7 @@ def test_attached_sweep_gives_trials_and_pbo(evidence_dir, sample):
         float(np.var(results["sharpe"], ddof=1))
     )
     assert 0.0 <= a.pbo["pbo"] <= 1.0 and a.pbo["combinations"] == 20
+    assert a.notes == []
     gate = next(r for r in a.results if r.gate == "max_pbo")
     assert gate.value == pytest.approx(a.pbo["pbo"])
     again = assess(
@@ -240,3 +242,31 @@ def test_to_dict_is_json_safe(evidence_dir):
     assert json.loads(text)["runs"] == a.runs
     assert d["dsr"]["n_trials"] == len(d["neighbourhood"]) + 1
     assert math.isfinite(d["timing"]["total"])
+
+
+def test_sweep_with_other_options_is_noted(evidence_dir, sample):
+    results = sb.sweep(sample, "sma_cross", fast=[5, 8, 11], slow=[20, 40], workers=1)
+    sid = save_sweep(results, evidence_dir, plot=False).name
+    a = assess(
+        _version(11, 40), None, policy=default_policy(), evidence_dir=evidence_dir, sweep_id=sid
+    )
+    assert any("other engine options" in n for n in a.notes)
+    assert a.dsr["n_trials"] == 6
+
+
+def test_approved_version_whose_code_changed_is_not_run(tmp_path, monkeypatch, evidence_dir):
+    folder = tmp_path / "strats"
+    folder.mkdir()
+    path = folder / "peek.py"
+    path.write_text(PEEK)
+    monkeypatch.setenv("SPARKBT_STRATEGIES_DIR", str(folder))
+    base = version_of("eth-peek-4h", "peek", "ETHUSDT", "4h", {"lag": 1})
+    path.write_text(PEEK + "\n# edited\n")
+    stamp = path.stat().st_mtime_ns + 10**9  # a new mtime even within the clock's resolution
+    os.utime(path, ns=(stamp, stamp))
+    os.utime(folder, ns=(stamp, stamp))
+    a = assess(_version(), base, policy=default_policy(), evidence_dir=evidence_dir)
+    assert "approved" not in a.runs and a.headline["approved"] is None
+    assert any("approved version not backtested" in n for n in a.notes)
+    with pytest.raises(ConfigError, match="changed since the version was made"):
+        assess(base, None, policy=default_policy(), evidence_dir=evidence_dir)
