@@ -1,12 +1,14 @@
 """Guardrails: a param change is approved only past a policy of gates on its evidence.
 
-``policy`` (TOML gates and defaults), ``evaluate`` (the pure decision),
+``assess`` (the evidence of a param change and its gates), ``policy`` (TOML
+gates and defaults), ``evaluate`` (the pure decision),
 ``overfit`` (deflated Sharpe ratio, PBO by CSCV), ``lookahead`` (signals on
 truncated candles), ``stored`` (evidence from stored runs and sweeps),
 ``paramsets`` (content-hashed versions and their diffs), ``proposals`` (the
 approval workflow's store), ``users`` (API keys with roles), ``cli``.
 """
 
+from .assess import Assessment, assess
 from .evaluate import Evidence, GateResult, decision, decision_record, evaluate, param_changes
 from .lookahead import LookaheadResult, lookahead_check
 from .overfit import (
@@ -23,6 +25,7 @@ from .users import ROLES, User, UserStore
 __all__ = [
     "GATES",
     "ROLES",
+    "Assessment",
     "Conflict",
     "Evidence",
     "FieldChange",
@@ -35,6 +38,7 @@ __all__ = [
     "Policy",
     "User",
     "UserStore",
+    "assess",
     "decision",
     "decision_record",
     "default_policy",
