@@ -252,7 +252,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await run_in_threadpool(svc.pool.stop)
             svc.close()
 
-    app = FastAPI(title="sparkbt backtest service", lifespan=lifespan)
+    # A private service does not publish its API description (/docs, /openapi.json) either.
+    docs: dict[str, Any] = (
+        {"openapi_url": None, "docs_url": None, "redoc_url": None} if settings.private else {}
+    )
+    app = FastAPI(title="sparkbt backtest service", lifespan=lifespan, **docs)
     app.state.service = svc
 
     @app.exception_handler(Rejected)

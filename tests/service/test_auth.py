@@ -239,6 +239,9 @@ def test_private_server_needs_a_key_to_read(launch: Any) -> None:
     # scrapers and liveness probes stay open
     assert srv.get("/metrics").status_code == 200
     assert srv.get("/healthz").status_code == 200
+    # nor does it publish its API description
+    assert srv.get("/openapi.json").status_code == 404
+    assert srv.get("/docs").status_code == 404
 
 
 @slow
@@ -248,6 +251,7 @@ def test_reads_stay_open_without_private(launch: Any) -> None:
     assert srv.get("/api/backtest").status_code == 200
     assert srv.get(f"/api/backtest/{job_id}").status_code == 200
     assert srv.get("/api/backtest", headers=bearer("sbk_nobody")).status_code == 200
+    assert srv.get("/openapi.json").status_code == 200
 
 
 EVIL = """\
