@@ -21,9 +21,17 @@ from .evidence import (
     write_parquet,
 )
 from .kernels import GATES, LOCK_DTYPE, REASONS
+from .stats import COUNT_KEYS
 from .version import ENGINE_VERSION, __version__
 
-__all__ = ["BacktestResult", "fills_frame", "format_stat", "locks_frame", "trades_frame"]
+__all__ = [
+    "PERCENT_KEYS",
+    "BacktestResult",
+    "fills_frame",
+    "format_stat",
+    "locks_frame",
+    "trades_frame",
+]
 
 TRADE_COLUMNS = (
     "id",
@@ -102,17 +110,8 @@ def fills_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
     )
 
 
-def format_stat(key: str, value: Any) -> str:
-    """One statistic as tables and reprs show it: percentages, counts, money, durations."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key == "max_drawdown_duration":
-        return str(pd.Timedelta(seconds=float(value)))
-    if key in {"total_trades", "closed_trades", "open_trades"}:
-        return f"{int(value):,}"
-    if key in {
+PERCENT_KEYS = frozenset(
+    {
         "total_return",
         "benchmark_return",
         "cagr",
@@ -122,7 +121,22 @@ def format_stat(key: str, value: Any) -> str:
         "avg_return",
         "best_trade",
         "worst_trade",
-    }:
+    }
+)
+"""Statistics that are fractions, shown as percentages."""
+
+
+def format_stat(key: str, value: Any) -> str:
+    """One statistic as tables and reprs show it: percentages, counts, money, durations."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "max_drawdown_duration":
+        return str(pd.Timedelta(seconds=float(value)))
+    if key in COUNT_KEYS:
+        return f"{int(value):,}"
+    if key in PERCENT_KEYS:
         return f"{value * 100:,.2f}%"
     if key in {"pnl", "final_equity", "avg_pnl", "expectancy", "total_fees"}:
         return f"{value:,.2f}"

@@ -154,27 +154,16 @@ def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str,
     return strat, candles, {**opts.keywords(), **grid}
 
 
-_PERCENT = {
-    "total_return",
-    "benchmark_return",
-    "cagr",
-    "max_drawdown",
-    "exposure",
-    "win_rate",
-    "avg_return",
-    "best_trade",
-    "worst_trade",
-}
-
-
 def fmt_stat(key: str, value: Any) -> str:
     """A statistic in a few characters: percentages, days, counts, else 3 decimals."""
     if value is None or (isinstance(value, float) and value != value):
         return "—"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
+    from ..result import PERCENT_KEYS
+
     v = float(value)
-    if key in _PERCENT:
+    if key in PERCENT_KEYS:
         return f"{v:+.1%}" if key != "max_drawdown" else f"{v:.1%}"
     if key == "max_drawdown_duration":
         return f"{v / 86_400:,.1f}d"
