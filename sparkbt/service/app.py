@@ -38,9 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ConfigError, InputError
+from ..guard.paramsets import ParamSetVersion
+from ..guard.policy import default_policy, load_policy
+from ..guard.proposals import OPEN_STATES, Conflict, GuardStore, NotFound, Proposal
 from . import engine
 from .audit import AuditLog
 from .auth import READ, START_ROLES, Auth, AuthError, Principal
+from .guard_routes import approved_version, install
 from .jobs import Job, JobStore
 from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from .settings import IMPLS, Settings
@@ -62,6 +66,8 @@ class _StartBody(BaseModel):
     strategy: str = Field("sma_cross", min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     notes: str = Field("", max_length=2000)
+    # run the approved version of this param set (then no strategy, pair, params or options)
+    paramset: str | None = Field(None, min_length=1, max_length=64)
     # every engine option (sparkbt.config.ENGINE_OPTIONS); they win over the top-level ones
     options: dict[str, Any] = Field(default_factory=dict, max_length=16)
 
@@ -133,22 +139,228 @@ class Service:
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self.settings = settings
+        # the policy first: a bad policy file stops the start before anything is opened
+        self.policy = (
+            load_policy(settings.policy_file) if settings.policy_file else default_policy()
+        )
         self._db_lock = _lock_database(settings.db_file)
         self.store = JobStore(settings.db_file)
+        self.guard = GuardStore(settings.db_file)
         self.audit = AuditLog(settings.audit_file)
         self.metrics = ServiceMetrics(registry, IMPLS, lambda: self.store.counts()["queued"])
-        self.pool = WorkerPool(settings, self.store, self._finished)
+        self.pool = WorkerPool(settings, self.store, self._finished, self.policy)
         self.auth = Auth(settings.admin_token, settings.db_file, settings.private)
 
     def close(self) -> None:
         """Close the database and release its lock (after the pool has stopped)."""
         self.auth.close()
+        self.guard.close()
         self.store.close()
         self._db_lock.close()
 
     def _finished(self, job: Job, duration_ms: float) -> None:
         self.metrics.run_finished(job.status, job.impl, duration_ms)
         self.audit.job(job.status, job, error=job.error, run_id=job.run_id)
+        guard = job.request.get("guard")
+        if guard:
+            self._evaluated(job, guard, duration_ms)
+
+    # ---- guard proposals (the routes are in guard_routes)
+    def approved_version(self, name: str) -> ParamSetVersion:
+        """The approved version of a param set, ready to run (Rejected 404 or 409 otherwise)."""
+        from ..registry import get_strategy
+
+        try:
+            version = approved_version(self, name)
+        except NotFound as exc:
+            raise Rejected(404, str(exc)) from None
+        try:
+            current = get_strategy(version.strategy).source_sha256
+        except InputError as exc:
+            raise Rejected(409, f"param set {name}: {exc}") from None
+        if current != version.strategy_sha256:
+            raise Rejected(
+                409,
+                f"param set {name}: the code of strategy {version.strategy} changed since "
+                f"version {version.id} was approved; propose it again",
+            )
+        return version
+
+    def _evaluation_job(
+        self,
+        proposal: Proposal,
+        client_ip: str | None = None,
+        agent: str | None = None,
+    ) -> Job:
+        """Queue the evaluation of ``proposal`` as a durable job."""
+        version = proposal.version
+        base = (
+            self.guard.version(proposal.base_version_id).to_dict()
+            if proposal.base_version_id
+            else None
+        )
+        request = {
+            "pair": version.pair,
+            "timeframe": version.timeframe,
+            "strategy": version.strategy,
+            "params": dict(version.params),
+            "options": dict(version.options),
+            "notes": f"guard evaluation of proposal {proposal.id}",
+            "guard": {
+                "proposal_id": proposal.id,
+                "paramset": proposal.name,
+                "proposed": version.to_dict(),
+                "base": base,
+                "sweep_id": proposal.sweep_id,
+            },
+        }
+        job = self.store.create(request, "engine", client_ip, agent, user=proposal.proposer)
+        self.pool.notify()
+        self.audit.job("start", job, impl=job.impl, notes=request["notes"])
+        return job
+
+    def requeue_evaluations(self) -> list[Job]:
+        """At start: queue an evaluation for every evaluating proposal that has no job
+        (the service stopped between recording the proposal and queueing its job)."""
+        out = []
+        for p in self.guard.list("evaluating"):
+            if self.store.for_proposal(p.id) is None:
+                out.append(self._evaluation_job(self.guard.get(p.id)))
+        return out
+
+    def submit(
+        self,
+        version: ParamSetVersion,
+        body: Any,
+        who: Principal,
+        explicit_base: bool,
+        request: Request,
+    ) -> Proposal:
+        """Record a proposal of ``version`` and queue its evaluation."""
+        if explicit_base:
+            base_id = body.base_version_id
+        else:
+            try:
+                approved = self.guard.paramset(version.name).approved
+            except NotFound:
+                approved = None
+            base_id = None if approved is None else approved.id
+        proposal = self.guard.propose(version, base_id, who.name, body.note, body.sweep_id)
+        client_ip = request.client.host if request.client else None
+        agent = (request.headers.get("user-agent") or "")[:256] or None
+        job = self._evaluation_job(proposal, client_ip, agent)
+        self.metrics.guard_proposals.labels(status=proposal.state).inc()
+        self.audit.write(
+            "guard_proposed",
+            job_id=job.id,
+            user=who.name,
+            request=version.content(),
+            client_ip=client_ip,
+            user_agent=agent,
+            proposal_id=proposal.id,
+            paramset=proposal.name,
+            version_id=version.id,
+            base_version_id=base_id,
+            sweep_id=proposal.sweep_id,
+            note=proposal.note,
+        )
+        return proposal
+
+    def _evaluated(self, job: Job, guard: dict[str, Any], duration_ms: float) -> None:
+        result = (job.stats or {}).get("guard") if job.status == "done" else None
+        base = {
+            "job_id": job.id,
+            "user": None,
+            "request": job.request,
+            "proposal_id": guard.get("proposal_id"),
+            "paramset": guard.get("paramset"),
+        }
+        if result is None:
+            self.audit.write("guard_evaluated", **base, outcome="failed", error=job.error)
+            return
+        self.metrics.guard_evaluation.observe(duration_ms / 1000.0)
+        for gate, outcome in (result.get("gates") or {}).items():
+            self.metrics.guard_gate_results.labels(gate=gate, result=outcome).inc()
+        if result.get("recorded"):
+            self.metrics.guard_proposals.labels(status=result["state"]).inc()
+        self.audit.write(
+            "guard_evaluated",
+            **base,
+            outcome=result.get("decision"),
+            state=result.get("state"),
+            recorded=result.get("recorded"),
+            note=result.get("note"),
+            policy_sha256=result.get("policy_sha256"),
+            gates=result.get("gates"),
+            runs=result.get("runs"),
+        )
+
+    def approve(self, proposal_id: str, who: Principal, body: Any, request: Request) -> Proposal:
+        """Approve (or, for an admin with a reason, override) a proposal as ``who``."""
+        before = self.guard.get(proposal_id)
+        reason = (body.override_reason or "").strip()
+        overridable = who.role == "admin" and reason
+        if before.state == "blocked" and who.name != before.proposer and not overridable:
+            blocking = [g["gate"] for g in before.gate_results or () if g["result"] == "block"]
+            raise Conflict(
+                f"proposal {before.id}: is blocked by {', '.join(blocking) or 'its gates'}; "
+                "only an admin may approve it, with an override_reason"
+            )
+        others = [p.id for p in self.guard.list(name=before.name) if p.state in OPEN_STATES]
+        try:
+            after = self.guard.approve(
+                before.id,
+                who.name,
+                who.role,
+                body.comment,
+                reason or None,
+                content_sha256=body.content_sha256,
+            )
+        except Conflict:
+            if before.state != "stale" and self.guard.get(before.id).state == "stale":
+                self.metrics.guard_proposals.labels(status="stale").inc()
+            raise
+        override = before.state == "blocked"
+        if after.state == "approved":
+            self.metrics.guard_proposals.labels(status="approved").inc()
+            for pid in others:
+                if pid != after.id and self.guard.get(pid).state == "stale":
+                    self.metrics.guard_proposals.labels(status="stale").inc()
+        self.audit.write(
+            "guard_override" if override else "guard_approved",
+            user=who.name,
+            request=after.version.content(),
+            client_ip=request.client.host if request.client else None,
+            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            proposal_id=after.id,
+            paramset=after.name,
+            version_id=after.version.id,
+            base_version_id=after.base_version_id,
+            role=who.role,
+            comment=body.comment,
+            override_reason=reason if override else None,
+            state=after.state,
+            content_sha256=after.content_sha256,
+        )
+        return after
+
+    def reject(self, proposal_id: str, who: Principal, body: Any, request: Request) -> Proposal:
+        """Reject an open proposal as ``who``."""
+        after = self.guard.reject(proposal_id, who.name, who.role, body.comment)
+        self.metrics.guard_proposals.labels(status="rejected").inc()
+        self.audit.write(
+            "guard_rejected",
+            user=who.name,
+            request=after.version.content(),
+            client_ip=request.client.host if request.client else None,
+            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            proposal_id=after.id,
+            paramset=after.name,
+            version_id=after.version.id,
+            role=who.role,
+            comment=body.comment,
+        )
+        return after
 
     async def read_body(self, request: Request) -> bytes:
         """The request body, refusing (413) anything over the limit before and while reading."""
@@ -178,15 +390,33 @@ class Service:
             req = StartRequest.model_validate(raw)
         except ValidationError as exc:
             raise Rejected(422, _validation_message(exc), raw) from None
-        try:
-            pair, tf, strategy, params = engine.check_request(
-                req.pair, req.timeframe, req.strategy, req.params, self.settings.data_dir
+        fields = (req.pair, req.timeframe, req.strategy, req.params, req.engine_options())
+        extra: dict[str, Any] = {}
+        if req.paramset is not None:
+            given = sorted(req.model_fields_set - {"paramset", "notes"})
+            if given:
+                raise Rejected(
+                    422,
+                    f"paramset: runs the approved version as it is; drop {', '.join(given)}",
+                    raw,
+                )
+            version = self.approved_version(req.paramset)
+            fields = (
+                version.pair,
+                version.timeframe,
+                version.strategy,
+                dict(version.params),
+                dict(version.options),
             )
-            options = engine.check_options(req.engine_options())
+            extra = {"paramset": version.name, "version_id": version.id}
+        try:
+            pair, tf, strategy, params = engine.check_request(*fields[:4], self.settings.data_dir)
+            options = engine.check_options(fields[4])
         except InputError as exc:
             raise Rejected(422, str(exc), raw) from None
         return (
-            req.model_dump()
+            req.model_dump(exclude={"paramset"})
+            | extra
             | {name: options[name] for name in TOP_LEVEL_OPTIONS}
             | {
                 "pair": pair,
@@ -245,6 +475,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         _requeued, failed = svc.store.recover(settings.max_attempts)
         for job in failed:
             svc.audit.job("failed", job, error=job.error)
+        svc.requeue_evaluations()
         svc.pool.start()
         try:
             yield
@@ -309,6 +540,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             return await run_in_threadpool(engine.read_report, job.evidence)
         except InputError as exc:
             raise Rejected(404, str(exc)) from None
+
+    install(app, svc)
 
     @app.get("/metrics")
     async def metrics() -> Response:

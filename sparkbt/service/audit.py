@@ -1,4 +1,5 @@
-"""The audit log: one JSON object per line for every start, done, failed and rejected event.
+"""The audit log: one JSON object per line for every start, done, failed and rejected event,
+and for every guard proposal, evaluation, approval, override and rejection.
 
 Appended with one ``write`` of one line under a lock, from the request loop and
 the dispatcher thread alike, so lines never interleave. Each line names the
@@ -20,7 +21,17 @@ from .jobs import Job
 
 __all__ = ["EVENTS", "AuditLog"]
 
-EVENTS = ("start", "done", "failed", "rejected")
+EVENTS = (
+    "start",
+    "done",
+    "failed",
+    "rejected",
+    "guard_proposed",
+    "guard_evaluated",
+    "guard_approved",
+    "guard_override",
+    "guard_rejected",
+)
 _FIELDS = ("pair", "timeframe", "strategy", "params")
 
 

@@ -68,6 +68,11 @@ def serve(
         help="Every API read needs a valid key too (SPARKBT_PRIVATE=1); /metrics and "
         "/healthz stay open.",
     ),
+    policy: Path | None = typer.Option(
+        None,
+        "--policy",
+        help="Guard policy TOML file for evaluating param changes (default: the default policy).",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
@@ -87,6 +92,7 @@ def serve(
         audit_log=audit_log.resolve() if audit_log else None,
         impl=impl.value,
         private=private or None,
+        policy_file=policy.resolve() if policy else None,
     )
     uvicorn = require("uvicorn", "service")
     from .app import create_app
@@ -95,7 +101,7 @@ def serve(
     typer.echo(
         f"sparkbt service on http://{host}:{port} (impl={settings.impl}, "
         f"workers={settings.workers}, db={settings.db_file}"
-        f"{', private' if settings.private else ''})",
+        f"{', private' if settings.private else ''}, policy={app.state.service.policy.source})",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

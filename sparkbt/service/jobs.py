@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     user        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_proposal ON jobs (json_extract(request, '$.guard.proposal_id'))
+    WHERE json_extract(request, '$.guard.proposal_id') IS NOT NULL;
 """
 
 
@@ -177,6 +179,15 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def for_proposal(self, proposal_id: str) -> Job | None:
+        """The newest evaluation job of a guard proposal, if any."""
+        return self._one(
+            "SELECT * FROM jobs WHERE json_extract(request, '$.guard.proposal_id') = ?"
+            " AND json_extract(request, '$.guard.proposal_id') IS NOT NULL"
+            " ORDER BY seq DESC LIMIT 1",
+            (proposal_id,),
+        )
 
     @staticmethod
     def _where(status: str | None, prefix: str | None) -> tuple[str, tuple[Any, ...]]:

@@ -33,6 +33,8 @@ _RUN_BUCKETS_MS = (
 )
 # Start-request handling: the SLO is p95 < 100 ms, so resolve well below it.
 _ENQUEUE_BUCKETS_MS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 250, 500, 1000)
+# Guard evaluations: ~0.1 s on the packaged sample, minutes on long histories with a sweep.
+_EVALUATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 
 
 class ServiceMetrics:
@@ -77,6 +79,25 @@ class ServiceMetrics:
             "bt_start_rejected",
             "Start requests refused, by HTTP status code.",
             ("code",),
+            registry=registry,
+        )
+        self.guard_proposals = Counter(
+            "guard_proposals",
+            "Guard proposals reaching a state (evaluating when submitted, then pending, "
+            "blocked, approved, rejected or stale).",
+            ("status",),
+            registry=registry,
+        )
+        self.guard_gate_results = Counter(
+            "guard_gate_results",
+            "Gate outcomes of guard evaluations, by gate and result (pass, warn, block, skip).",
+            ("gate", "result"),
+            registry=registry,
+        )
+        self.guard_evaluation = Histogram(
+            "guard_evaluation_seconds",
+            "Time a worker took to evaluate a guard proposal, in seconds.",
+            buckets=_EVALUATION_BUCKETS_S,
             registry=registry,
         )
         for impl in impls:  # export zeros up front so dashboards and rate() see every series

@@ -48,6 +48,7 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_attempts: int = 3
     private: bool = False
+    policy_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():

@@ -30,10 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .jobs import Job, JobStore
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from ..guard.policy import Policy
 
 __all__ = ["WORKER_NICE", "WorkerPool"]
 
@@ -46,7 +49,63 @@ OnFinish = Callable[[Job, float], None]
 
 
 # --------------------------------------------------------------------------- worker process
+def _run_guard(guard: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a guard proposal: its evidence and gates (``assess``), recorded in the store."""
+    from ..guard.assess import assess
+    from ..guard.paramsets import ParamSetVersion
+    from ..guard.policy import policy_from_dict
+    from ..guard.proposals import Conflict, GuardStore
+
+    gates, source = cfg["policy"]
+    policy = policy_from_dict(gates, source)
+    proposed = ParamSetVersion.from_dict(guard["proposed"])
+    base = ParamSetVersion.from_dict(guard["base"]) if guard.get("base") else None
+    t0 = time.perf_counter()
+    found = assess(
+        proposed,
+        base,
+        policy=policy,
+        data_dir=cfg["data_dir"],
+        evidence_dir=cfg["evidence_dir"],
+        sweep_id=guard.get("sweep_id"),
+    )
+    seconds = time.perf_counter() - t0
+    evidence = found.to_dict()
+    evidence.pop("timing", None)  # the same change evaluated again has the same content
+    note = None
+    with GuardStore(cfg["db_file"]) as store:
+        try:
+            state = store.record_evaluation(
+                guard["proposal_id"], found.results, found.policy_sha256, evidence
+            ).state
+        except Conflict as exc:  # rejected or stale while it was being evaluated
+            state, note = store.get(guard["proposal_id"]).state, f"not recorded: {exc}"
+    run_id = found.runs["proposed"]
+    path = Path(cfg["evidence_dir"]) / "backtest" / run_id
+    return {
+        "run_id": run_id,
+        "evidence": str(path.resolve()) if path.is_dir() else None,
+        "stats": {
+            "guard": {
+                "proposal_id": guard["proposal_id"],
+                "paramset": proposed.name,
+                "decision": found.decision,
+                "state": state,
+                "recorded": note is None,
+                "note": note,
+                "policy_sha256": found.policy_sha256,
+                "gates": {r.gate: r.result for r in found.results},
+                "runs": found.runs,
+                "headline": found.headline,
+                "seconds": round(seconds, 6),
+            }
+        },
+    }
+
+
 def _run_job(impl: str, request: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    if request.get("guard"):  # a guard evaluation always runs the real engine
+        return _run_guard(request["guard"], cfg)
     if impl == "mock":
         time.sleep(cfg["mock_seconds"])
         return {"run_id": None, "evidence": None, "stats": None}
@@ -99,7 +158,16 @@ class _Slot:
 class WorkerPool:
     """``settings.workers`` worker processes and the dispatcher thread that feeds them."""
 
-    def __init__(self, settings: Settings, store: JobStore, on_finish: OnFinish) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        on_finish: OnFinish,
+        policy: Policy | None = None,
+    ) -> None:
+        from ..guard.policy import default_policy
+
+        policy = policy or default_policy()
         self.settings = settings
         self.store = store
         self.on_finish = on_finish
@@ -110,6 +178,8 @@ class WorkerPool:
             "evidence_dir": Path(settings.evidence_dir),
             "data_dir": Path(settings.data_dir) if settings.data_dir else None,
             "nice": WORKER_NICE,
+            "db_file": Path(settings.db_file),
+            "policy": (policy.to_dict(), policy.source),  # for guard evaluations
         }
         self._slots: list[_Slot] = []
         self._stop = threading.Event()

@@ -1,0 +1,313 @@
+"""The guardrails over HTTP, end to end on a real server: proposals, their evaluation in
+the job queue, approvals, stale and blocked proposals, overrides and param sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sparkbt.guard.policy import default_policy, load_policy
+from sparkbt.guard.users import UserStore
+
+from .conftest import TOKEN, Server
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
+
+PARAMSET = "eth-sma-4h"
+
+LENIENT = """\
+[gates.max_drawdown]
+limit = 1.0
+[gates.min_trades]
+limit = 0
+[gates.min_oos_sharpe]
+limit = -100
+[gates.min_dsr]
+limit = 0.0
+[gates.max_pbo]
+limit = 1.0
+"""
+
+STRICT = LENIENT.replace("[gates.max_drawdown]\nlimit = 1.0", "[gates.max_drawdown]\nlimit = 0.3")
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+class Guard:
+    """HTTP helpers for one server and its users' keys."""
+
+    def __init__(self, srv: Server) -> None:
+        self.srv = srv
+        self.keys: dict[str, str] = {}
+        with UserStore(srv.evidence / "service" / "jobs.sqlite") as users:
+            for name, role in (
+                ("alice", "proposer"),
+                ("bob", "approver"),
+                ("carl", "approver"),
+                ("carol", "admin"),
+            ):
+                self.keys[name] = users.add(name, role)[1]
+
+    def post(self, path: str, who: str | None, body: Any = None) -> httpx.Response:
+        headers = bearer(self.keys[who]) if who else {}
+        return httpx.post(
+            f"{self.srv.url}/api/guard{path}", json=body or {}, headers=headers, timeout=30
+        )
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(f"{self.srv.url}/api/guard{path}", timeout=30, **kw)
+
+    def propose(self, who: str, fast: int, slow: int = 30, **extra: Any) -> str:
+        body = {
+            "paramset": PARAMSET,
+            "strategy": "sma_cross",
+            "pair": "ETHUSDT",
+            "timeframe": "4h",
+            "params": {"fast": fast, "slow": slow},
+            "note": f"fast {fast}",
+            **extra,
+        }
+        resp = self.post("/proposals", who, body)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["status"] == "evaluating"
+        return str(resp.json()["id"])
+
+    def settled(self, pid: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.get(f"/proposals/{pid}")
+            assert resp.status_code == 200, resp.text
+            prop = resp.json()
+            if prop["state"] != "evaluating":
+                return dict(prop)
+            job = prop["evaluation"]
+            assert job is None or job["status"] != "failed", job
+            assert time.monotonic() < deadline, f"proposal {pid} still evaluating"
+            time.sleep(0.05)
+
+    def approve(self, pid: str, who: str, **body: Any) -> httpx.Response:
+        return self.post(f"/proposals/{pid}/approve", who, {"comment": "ok", **body})
+
+
+def audit(srv: Server) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (srv.evidence / "audit.jsonl").read_text().splitlines()]
+
+
+def one_line(resp: httpx.Response, status: int) -> str:
+    assert resp.status_code == status, resp.text
+    detail = resp.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail
+    return detail
+
+
+@pytest.fixture
+def policy_files(tmp_path: Path) -> tuple[Path, Path]:
+    lenient, strict = tmp_path / "lenient.toml", tmp_path / "strict.toml"
+    lenient.write_text(LENIENT)
+    strict.write_text(STRICT)
+    return lenient, strict
+
+
+def test_the_approval_workflow(launch: Any, policy_files: tuple[Path, Path]) -> None:
+    lenient, _ = policy_files
+    srv = launch("guard", impl="engine", workers=2, extra=("--policy", str(lenient)))
+    g = Guard(srv)
+
+    # the policy in force
+    policy = g.get("/policy").json()
+    assert policy["sha256"] == load_policy(lenient).sha256 != default_policy().sha256
+    assert policy["gates"]["max_drawdown"] == {"limit": 1.0, "action": "block"}
+
+    # who may propose, and what
+    one_line(g.post("/proposals", None, {"paramset": PARAMSET, "strategy": "sma_cross"}), 401)
+    bad = {"paramset": PARAMSET, "strategy": "evil.py:f"}
+    assert "not a file path" in one_line(g.post("/proposals", "alice", bad), 422)
+    bad = {"paramset": PARAMSET, "strategy": "sma_cross", "params": {"fast": -3}}
+    one_line(g.post("/proposals", "alice", bad), 422)
+    bad = {"paramset": "Bad Name", "strategy": "sma_cross"}
+    one_line(g.post("/proposals", "alice", bad), 422)
+    bad = {"paramset": PARAMSET, "strategy": "sma_cross", "surprise": 1}
+    one_line(g.post("/proposals", "alice", bad), 422)
+    one_line(g.get("/paramsets/" + PARAMSET), 404)
+    one_line(g.get("/proposals/nope"), 404)
+
+    # a proposal is evaluated by a job, then awaits approval
+    p1 = g.propose("alice", 10)
+    first = g.settled(p1)
+    assert first["state"] == "pending", first["gates"]
+    assert first["proposer"] == "alice" and first["base_version_id"] is None
+    assert first["policy_sha256"] == policy["sha256"]
+    assert {gate["gate"] for gate in first["gates"]} >= {"max_drawdown", "lookahead"}
+    assert first["evidence"]["runs"]["proposed"]
+    assert first["evidence"]["headline"]["proposed"]["total_trades"] > 0
+    assert first["evaluation"]["status"] == "done"
+    evaluation = srv.get(f"/api/backtest/{first['evaluation']['job_id']}").json()
+    assert evaluation["guard"]["proposal_id"] == p1 and evaluation["user"] == "alice"
+    listed = g.get("/proposals", params={"status": "pending"}).json()
+    assert [p["id"] for p in listed["proposals"]] == [p1]
+
+    # a proposer may not approve; an approver may
+    assert "may not approve" in one_line(g.approve(p1, "alice"), 403)
+    resp = g.approve(p1, "bob")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["state"] == "approved"
+    v1 = first["version"]["id"]
+    ps = g.get(f"/paramsets/{PARAMSET}").json()
+    assert ps["approved"]["id"] == v1 and ps["approved_proposal_id"] == p1
+
+    # no self-approval, even for an approver
+    p2 = g.propose("bob", 12)
+    p3 = g.propose("alice", 14)
+    second, third = g.settled(p2), g.settled(p3)
+    assert second["state"] == third["state"] == "pending"
+    assert second["base_version_id"] == v1
+    assert [c["field"] for c in second["changes"]] == ["params.fast"]
+    assert "proposed it" in one_line(g.approve(p2, "bob"), 403)
+
+    # approving p2 makes p3 (made against v1) stale: it can no longer be approved
+    assert g.approve(p2, "carl").json()["state"] == "approved"
+    assert g.get(f"/proposals/{p3}").json()["state"] == "stale"
+    one_line(g.approve(p3, "carol"), 409)
+    # so is a change prepared against the old version
+    old = {
+        "paramset": PARAMSET,
+        "strategy": "sma_cross",
+        "params": {"fast": 15, "slow": 30},
+        "base_version_id": v1,
+    }
+    one_line(g.post("/proposals", "alice", old), 409)
+
+    # a rejected proposal cannot be approved later
+    p4 = g.propose("alice", 16)
+    assert g.settled(p4)["state"] == "pending"
+    one_line(g.post(f"/proposals/{p4}/reject", "alice", {"comment": "mine"}), 403)
+    resp = g.post(f"/proposals/{p4}/reject", "bob", {"comment": "too soon"})
+    assert resp.status_code == 200 and resp.json()["state"] == "rejected"
+    assert "rejected" in one_line(g.approve(p4, "carl"), 409)
+
+    # two approvers racing: exactly one decision
+    p5 = g.propose("alice", 18)
+    fifth = g.settled(p5)
+    assert fifth["state"] == "pending"
+    results: dict[str, int] = {}
+    barrier = threading.Barrier(2)
+
+    def race(who: str) -> None:
+        barrier.wait()
+        results[who] = g.approve(p5, who).status_code
+
+    threads = [threading.Thread(target=race, args=(who,)) for who in ("bob", "carl")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()) == [200, 409], results
+    final = g.get(f"/proposals/{p5}").json()
+    assert final["state"] == "approved" and len(final["approvals"]) == 1
+    assert g.get(f"/paramsets/{PARAMSET}").json()["approved"]["id"] == fifth["version"]["id"]
+
+    # the approved version of a param set runs as a backtest
+    resp = srv.post({"paramset": PARAMSET, "notes": "production"})
+    assert resp.status_code == 201, resp.text
+    job = srv.wait(resp.json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert job["params"] == {"fast": 18, "slow": 30}
+    assert (job["paramset"], job["version_id"]) == (PARAMSET, fifth["version"]["id"])
+    one_line(srv.post({"paramset": "no-such-set"}), 404)
+    assert "drop" in one_line(srv.post({"paramset": PARAMSET, "params": {"fast": 3}}), 422)
+
+    # metrics and audit
+    m = srv.metrics()
+    assert m[("guard_proposals_total", (("status", "approved"),))] == 3
+    assert m[("guard_proposals_total", (("status", "evaluating"),))] == 5
+    assert m[("guard_proposals_total", (("status", "rejected"),))] == 1
+    assert m[("guard_proposals_total", (("status", "stale"),))] >= 1
+    assert m[("guard_gate_results_total", (("gate", "lookahead"), ("result", "pass")))] == 5
+    assert m[("guard_evaluation_seconds_count", ())] == 5
+    events = audit(srv)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("guard_proposed") == 5 and kinds.count("guard_evaluated") == 5
+    approved = [e for e in events if e["event"] == "guard_approved"]
+    assert [(e["proposal_id"], e["user"]) for e in approved[:2]] == [(p1, "bob"), (p2, "carl")]
+    rejected = [e for e in events if e["event"] == "guard_rejected"]
+    assert [(e["proposal_id"], e["user"], e["comment"]) for e in rejected] == [
+        (p4, "bob", "too soon")
+    ]
+    text = (srv.evidence / "audit.jsonl").read_text()
+    assert all(key not in text for key in g.keys.values())
+
+
+def test_a_blocked_proposal_needs_an_admin_override(
+    launch: Any, policy_files: tuple[Path, Path]
+) -> None:
+    _, strict = policy_files
+    srv = launch("strict", impl="engine", extra=("--policy", str(strict)))
+    g = Guard(srv)
+    pid = g.propose("alice", 10)
+    prop = g.settled(pid)
+    assert prop["state"] == "blocked"
+    blocking = [x["gate"] for x in prop["gates"] if x["result"] == "block"]
+    assert blocking == ["max_drawdown"]
+
+    assert "max_drawdown" in one_line(g.approve(pid, "bob"), 409)
+    one_line(g.approve(pid, "carol"), 409)  # an admin needs a reason
+    one_line(g.approve(pid, "carol", override_reason="   "), 409)
+    resp = g.approve(pid, "carol", override_reason="drawdown accepted for the pilot")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["state"] == "approved"
+    assert resp.json()["approvals"][0]["override_reason"] == "drawdown accepted for the pilot"
+    assert g.get(f"/paramsets/{PARAMSET}").json()["approved"]["id"] == prop["version"]["id"]
+
+    overrides = [e for e in audit(srv) if e["event"] == "guard_override"]
+    assert len(overrides) == 1
+    assert overrides[0]["user"] == "carol" and overrides[0]["proposal_id"] == pid
+    assert overrides[0]["override_reason"] == "drawdown accepted for the pilot"
+    m = srv.metrics()
+    assert m[("guard_proposals_total", (("status", "blocked"),))] == 1
+    assert m[("guard_gate_results_total", (("gate", "max_drawdown"), ("result", "block")))] == 1
+
+
+def test_the_default_policy_is_in_force_without_a_file(launch: Any) -> None:
+    srv = launch("default", impl="mock")
+    policy = srv.get("/api/guard/policy").json()
+    assert policy["sha256"] == default_policy().sha256
+    assert policy["source"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (None, "policy file not found"),
+        ("[gates.max_drawdown]\nlimit = 7\n", "limit must be in"),
+        ("[gates.max_drawdon]\nlimit = 0.2\n", "did you mean 'max_drawdown'"),
+        ("not toml [", "invalid TOML"),
+    ],
+)
+def test_a_bad_policy_file_stops_the_start(tmp_path: Path, text: str | None, words: str) -> None:
+    path = tmp_path / "policy.toml"
+    if text is not None:
+        path.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKBT_", "BACKTEST_"))}
+    env["SPARKBT_ADMIN_TOKEN"] = TOKEN
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparkbt.cli", "serve", "--port", "1", "--policy", str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], proc.stderr
