@@ -3,8 +3,10 @@ the job queue, approvals, stale and blocked proposals, overrides and param sets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +20,7 @@ import pytest
 from sparkbt.guard.policy import default_policy, load_policy
 from sparkbt.guard.users import UserStore
 
-from .conftest import TOKEN, Server
+from .conftest import TOKEN, Server, wait_exited
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -311,3 +313,30 @@ def test_a_bad_policy_file_stops_the_start(tmp_path: Path, text: str | None, wor
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], proc.stderr
+
+
+def test_evaluations_survive_a_kill_9(launch: Any, policy_files: tuple[Path, Path]) -> None:
+    lenient, _ = policy_files
+    srv = launch("crash", impl="mock", workers=1, mock_seconds=2, extra=("--policy", str(lenient)))
+    g = Guard(srv)
+    busy = srv.start_job()  # the only worker is busy: the evaluations wait in the queue
+    srv.wait(busy, until=("running",))
+    queued = g.propose("alice", 10)
+    orphaned = g.propose("alice", 11)
+    assert g.get(f"/proposals/{queued}").json()["evaluation"]["status"] == "queued"
+    lost = g.get(f"/proposals/{orphaned}").json()["evaluation"]["job_id"]
+
+    orphans = srv.kill9()
+    assert not wait_exited(orphans, timeout=15)
+    # as if the server had died between recording a proposal and queueing its evaluation
+    with contextlib.closing(sqlite3.connect(srv.evidence / "service" / "jobs.sqlite")) as db:
+        db.execute("DELETE FROM jobs WHERE id = ?", (lost,))
+        db.commit()
+
+    srv.start()
+    for pid in (queued, orphaned):
+        prop = g.settled(pid)
+        assert prop["state"] == "pending", prop["gates"]
+        assert prop["evaluation"]["status"] == "done"
+    assert g.get(f"/proposals/{orphaned}").json()["evaluation"]["job_id"] != lost
+    assert srv.wait(busy)["status"] == "done"
