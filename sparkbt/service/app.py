@@ -12,6 +12,11 @@ needs a user key of role proposer, approver or admin, or the admin token, see
     GET  /api/backtest/{id}/report  the run's report.json (engine jobs once done)
     GET  /metrics                   Prometheus text format
     GET  /healthz                   liveness plus queue and worker counts
+    /api/guard/...                  param-change proposals, approvals, param sets and the
+                                    policy in force (see :mod:`.guard_routes`)
+
+``POST /api/backtest/start`` with ``{"paramset": NAME}`` runs that param set's
+approved version (404 when none is approved).
 
 The start request never runs or loads anything heavy: it checks the caller,
 the body size, the JSON, the strategy and its parameters (registry names only,
