@@ -523,9 +523,14 @@ def show_paramset(
             soft_wrap=True,
             markup=False,
         )
+        options = ", ".join(
+            f"{k}={val}"
+            for k, val in (v.get("options") or {}).items()
+            if val is not None and val is not False and val != {}
+        )
         console.print(
             f"  {v.get('strategy')}({params}) {v.get('pair')} {v.get('timeframe')}"
-            f"{' options ' + str(v['options']) if v.get('options') else ''}",
+            f"{' · ' + options if options else ''}",
             soft_wrap=True,
             markup=False,
         )

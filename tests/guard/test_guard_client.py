@@ -42,7 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     srv.start()
     keys: dict[str, str] = {}
     with UserStore(srv.evidence / "service" / "jobs.sqlite") as users:
-        for name, role in (("alice", "proposer"), ("bob", "approver")):
+        for name, role in (("alice", "proposer"), ("bob", "approver"), ("carl", "approver")):
             keys[name] = users.add(name, role)[1]
     yield srv, keys
     srv.stop()
@@ -144,16 +144,19 @@ def test_propose_review_approve(served: tuple[Server, dict[str, str]]) -> None:
     # the others made against no base are now stale: approving one is a 409
     assert "409" in one_line_error(cli(url, keys["bob"], "approve", made["id"]))
 
-    # reject a fresh proposal
-    res = cli(url, keys["alice"], *propose[:-4], "--fast", "12", "--slow", "30", "--wait", "--json")
+    # an approver's own proposal: no self-approval (403 on one line); another rejects it
+    res = cli(url, keys["bob"], *propose[:-4], "--fast", "12", "--slow", "30", "--wait", "--json")
     assert res.exit_code == 0, res.output
     fresh = json.loads(res.stdout)
     assert fresh["state"] == "pending" and fresh["changes"]
-    res = cli(url, keys["bob"], "show", fresh["id"])
+    line = one_line_error(cli(url, keys["bob"], "approve", fresh["id"]))
+    assert "HTTP 403" in line and "proposed it" in line
+    res = cli(url, keys["carl"], "show", fresh["id"])
     assert "diff against the approved version" in res.stdout and "params.fast" in res.stdout
-    res = cli(url, keys["bob"], "reject", fresh["id"], "--comment", "not now")
+    res = cli(url, keys["carl"], "reject", fresh["id"], "--comment", "not now")
     assert res.exit_code == 0, res.output
     assert res.stdout.split() == [fresh["id"], "rejected"]
+    assert "409" in one_line_error(cli(url, keys["carl"], "approve", fresh["id"]))
 
 
 def test_refusals_are_one_line_with_exit_2(served: tuple[Server, dict[str, str]]) -> None:
