@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from sparkbt.guard.policy import default_policy, load_policy
@@ -340,3 +341,132 @@ def test_evaluations_survive_a_kill_9(launch: Any, policy_files: tuple[Path, Pat
         assert prop["evaluation"]["status"] == "done"
     assert g.get(f"/proposals/{orphaned}").json()["evaluation"]["job_id"] != lost
     assert srv.wait(busy)["status"] == "done"
+
+
+PEEK = '''\
+import pandas as pd
+
+
+def peek(candles: pd.DataFrame, window: int = 5) -> pd.Series:
+    """Long when the next bar closes above its SMA: it reads the future."""
+    close = candles["close"]
+    return (close.shift(-1) > close.rolling(window).mean()).astype(float)
+'''
+
+# Waits (bounded) while the file ``hold`` exists next to it; tells it has started by
+# writing ``started``: an evaluation of it can be caught while it runs.
+HELD = '''\
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).parent
+
+
+def held(candles: pd.DataFrame, fast: int = 10, slow: int = 30) -> pd.Series:
+    """An SMA cross that waits for the file hold to go away before it answers."""
+    (HERE / "started").touch()
+    deadline = time.monotonic() + 30
+    while (HERE / "hold").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    close = candles["close"]
+    return (close.rolling(fast).mean() > close.rolling(slow).mean()).astype(float)
+'''
+
+
+def add_strategy(srv: Server, name: str, text: str) -> Path:
+    """Write a strategy file into the ``./strategies`` folder of the server's working dir."""
+    folder = srv.root / "strategies"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.py").write_text(text)
+    return folder
+
+
+def test_a_lookahead_strategy_is_blocked(launch: Any, policy_files: tuple[Path, Path]) -> None:
+    lenient, _ = policy_files
+    srv = launch("peek", impl="engine", extra=("--policy", str(lenient)))
+    g = Guard(srv)
+    add_strategy(srv, "peek", PEEK)
+    body = {"paramset": "eth-peek", "strategy": "peek", "pair": "ETHUSDT", "timeframe": "4h"}
+    resp = g.post("/proposals", "alice", body)
+    assert resp.status_code == 201, resp.text
+    pid = resp.json()["id"]
+
+    prop = g.settled(pid)
+    assert prop["state"] == "blocked", prop["gates"]
+    assert prop["evaluation"]["status"] == "done"
+    gates = {x["gate"]: x["result"] for x in prop["gates"]}
+    assert gates["lookahead"] == "block"
+    assert [x["gate"] for x in prop["gates"] if x["result"] == "block"] == ["lookahead"]
+    assert prop["evidence"]["lookahead"]["passed"] is False
+
+    assert "lookahead" in one_line(g.approve(pid, "bob"), 409)
+    one_line(g.approve(pid, "carol"), 409)  # an admin needs a reason
+    assert g.get(f"/proposals/{pid}").json()["state"] == "blocked"
+    assert g.get("/paramsets/eth-peek").json()["approved"] is None
+    one_line(srv.post({"paramset": "eth-peek"}), 404)  # nothing approved to run
+    m = srv.metrics()
+    assert m[("guard_gate_results_total", (("gate", "lookahead"), ("result", "block")))] == 1
+    assert m[("guard_proposals_total", (("status", "blocked"),))] == 1
+
+
+def test_a_running_evaluation_survives_a_kill_9(
+    launch: Any, policy_files: tuple[Path, Path]
+) -> None:
+    lenient, _ = policy_files
+    srv = launch("running", impl="engine", workers=1, extra=("--policy", str(lenient)))
+    g = Guard(srv)
+    folder = add_strategy(srv, "held", HELD)
+    (folder / "hold").touch()
+    body = {
+        "paramset": "eth-held",
+        "strategy": "held",
+        "params": {"fast": 10, "slow": 30},
+        "note": "caught running",
+    }
+    resp = g.post("/proposals", "alice", body)
+    assert resp.status_code == 201, resp.text
+    pid = resp.json()["id"]
+
+    # the worker is inside the strategy: the evaluation is running, not queued
+    deadline = time.monotonic() + 20
+    while not (folder / "started").exists():
+        assert time.monotonic() < deadline, "the evaluation never started"
+        time.sleep(0.02)
+    before = g.get(f"/proposals/{pid}").json()
+    assert before["state"] == "evaluating"
+    assert before["evaluation"]["status"] == "running"
+    assert before["evaluation"]["attempts"] == 1
+    job_id = before["evaluation"]["job_id"]
+
+    # the whole service dies: the server, then the worker it leaves behind, mid-evaluation
+    orphans = srv.kill9()
+    assert orphans
+    for p in orphans:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    assert not wait_exited(orphans, timeout=10)
+    (folder / "hold").unlink()
+    (folder / "started").unlink()
+
+    srv.start()
+    after = g.settled(pid, timeout=30)
+    assert after["state"] in ("pending", "blocked"), after["gates"]
+    assert (folder / "started").exists()  # evaluated again, by a new worker
+    evaluation = after["evaluation"]
+    assert evaluation["job_id"] == job_id and evaluation["status"] == "done"
+    assert evaluation["attempts"] == 2
+    assert after["version"] == before["version"] and after["proposer"] == "alice"
+    assert after["note"] == "caught running"
+    assert {x["gate"] for x in after["gates"]} >= {"max_drawdown", "lookahead"}
+    assert after["evidence"]["runs"]["proposed"]
+    events = [h["event"] for h in after["history"]]
+    assert events[: len(before["history"])] == [h["event"] for h in before["history"]]
+    assert len(events) == len(before["history"]) + 1
+    assert [p["id"] for p in g.get("/proposals").json()["proposals"]] == [pid]
+    ps = g.get("/paramsets/eth-held").json()
+    assert len(ps["history"]) >= len(before["history"]) + 1
+    job = srv.get(f"/api/backtest/{job_id}").json()
+    assert job["status"] == "done" and job["attempts"] == 2
+    assert job["guard"]["proposal_id"] == pid
