@@ -17,7 +17,11 @@ __all__ = ["GuardClient"]
 
 
 class GuardClient(ServiceClient):
-    """Proposals, approvals and param sets of one service."""
+    """Proposals, approvals and param sets of one service.
+
+    Unlike a backtest start, a write here sends the admin ``token`` only when no
+    ``key`` is given: a proposal or an approval is recorded under the key's user.
+    """
 
     def _write(self, path: str, body: dict[str, Any]) -> Any:
         if not self.token and not self.key:
@@ -25,7 +29,9 @@ class GuardClient(ServiceClient):
                 401,
                 "no API key: pass --key or set SPARKBT_API_KEY (or --token / SPARKBT_ADMIN_TOKEN)",
             )
-        headers = {"x-admin-token": self.token} if self.token else {}
+        # a key names the person (approvals and the audit trail record who): it goes alone
+        # when given; the admin token acts as "admin-token" only without one
+        headers = {"x-admin-token": self.token} if self.token and not self.key else {}
         return self._call("POST", path, json=body, headers=headers)
 
     def propose(self, **body: Any) -> dict[str, Any]:

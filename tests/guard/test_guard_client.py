@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from sparkbt.cli import app
 from sparkbt.guard.users import UserStore
-from tests.service.conftest import Server, free_port, make_server
+from tests.service.conftest import TOKEN, Server, free_port, make_server
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -124,7 +124,13 @@ def test_propose_review_approve(served: tuple[Server, dict[str, str]]) -> None:
     assert "403" in line and "may not approve" in line
 
     # an approver approves
-    res = cli(url, keys["bob"], "approve", pid, "--comment", "looks good", "--json")
+    # (with the admin token at hand too, the key names who approves)
+    approve = ["guard", "approve", pid, "--comment", "looks good", "--json"]
+    res = CliRunner().invoke(
+        app,
+        [*approve, "--url", url, "--key", keys["bob"]],
+        env={**CLEAN_ENV, "SPARKBT_ADMIN_TOKEN": TOKEN},
+    )
     assert res.exit_code == 0, res.output
     approved = json.loads(res.stdout)
     assert approved["state"] == "approved"
