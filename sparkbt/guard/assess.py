@@ -177,7 +177,10 @@ def _headline(stats: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _combos(strat: Strategy, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame({p: [r[p] for r in rows] for p in strat.param_names})
+    # the index gives the row count even when the strategy has no parameters
+    return pd.DataFrame(
+        {p: [r[p] for r in rows] for p in strat.param_names}, index=range(len(rows))
+    )
 
 
 def _stats_of(

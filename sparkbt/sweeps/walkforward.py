@@ -201,7 +201,8 @@ def walk_forward(
         ins = sweep(train_frame, strat, progress=fold_progress, **keywords, **grid)
         best = rank(ins, metric).iloc[0]
         params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
-        combo = pd.DataFrame({p: [v] for p, v in params.items()})
+        # one row, even for a strategy without parameters
+        combo = pd.DataFrame({p: [v] for p, v in params.items()}, index=[0])
         job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
         oos = run_chunk(job, 0, 1)
         idx = frame.index

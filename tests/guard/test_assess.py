@@ -270,3 +270,13 @@ def test_approved_version_whose_code_changed_is_not_run(tmp_path, monkeypatch, e
     assert any("approved version not backtested" in n for n in a.notes)
     with pytest.raises(ConfigError, match="changed since the version was made"):
         assess(base, None, policy=default_policy(), evidence_dir=evidence_dir)
+
+
+def test_a_strategy_without_parameters_is_assessed(tmp_path):
+    # no neighbours, one combination of no parameters for the out-of-sample run
+    from sparkbt.guard import assess, default_policy, version_of
+
+    version = version_of("hold", "buy_and_hold", "ETHUSDT", "4h")
+    result = assess(version, None, policy=default_policy(), evidence_dir=tmp_path)
+    assert result.decision in {"pending", "blocked"}
+    assert result.to_dict()["neighbourhood"] == []

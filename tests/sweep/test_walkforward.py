@@ -65,3 +65,8 @@ def test_walk_forward_rejects_bad_windows(candles) -> None:
         walk_forward(candles, "sma_cross", train="soon", test=200, **GRID)
     with pytest.raises(ConfigError, match="metric"):
         walk_forward(candles, "sma_cross", train=500, test=200, metric="sharp", **GRID)
+
+
+def test_walk_forward_of_a_strategy_without_parameters(candles) -> None:
+    wf = walk_forward(candles, "buy_and_hold", train=500, test=200, workers=1)
+    assert len(wf.folds) >= 1 and wf.oos["total_trades"].eq(1).all()
