@@ -150,7 +150,7 @@ class Service:
         )
         self._db_lock = _lock_database(settings.db_file)
         self.store = JobStore(settings.db_file)
-        self.guard = GuardStore(settings.db_file)
+        self.guard = GuardStore(settings.db_file, min_approvals=settings.approvals)
         self.audit = AuditLog(settings.audit_file)
         self.metrics = ServiceMetrics(registry, IMPLS, lambda: self.store.counts()["queued"])
         self.pool = WorkerPool(settings, self.store, self._finished, self.policy)

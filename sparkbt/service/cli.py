@@ -73,6 +73,9 @@ def serve(
         "--policy",
         help="Guard policy TOML file for evaluating param changes (default: the default policy).",
     ),
+    approvals: int = typer.Option(
+        1, "--approvals", help="Approvals a guard proposal needs before it is approved."
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
@@ -93,6 +96,7 @@ def serve(
         impl=impl.value,
         private=private or None,
         policy_file=policy.resolve() if policy else None,
+        approvals=approvals,
     )
     uvicorn = require("uvicorn", "service")
     from .app import create_app

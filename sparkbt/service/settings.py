@@ -49,6 +49,7 @@ class Settings:
     max_attempts: int = 3
     private: bool = False
     policy_file: Path | None = None
+    approvals: int = 1  # approvals a guard proposal needs
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():
@@ -68,6 +69,8 @@ class Settings:
             raise ConfigError(f"SPARKBT_MOCK_SECONDS: must be >= 0 (got {self.mock_seconds})")
         if self.max_attempts < 1:
             raise ConfigError(f"max attempts: must be >= 1 (got {self.max_attempts})")
+        if self.approvals < 1:
+            raise ConfigError(f"approvals: must be >= 1 (got {self.approvals})")
 
     @property
     def db_file(self) -> Path:

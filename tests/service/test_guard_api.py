@@ -281,6 +281,51 @@ def test_a_blocked_proposal_needs_an_admin_override(
     assert m[("guard_gate_results_total", (("gate", "max_drawdown"), ("result", "block")))] == 1
 
 
+def test_two_approvals_when_the_service_asks_for_two(
+    launch: Any, policy_files: tuple[Path, Path]
+) -> None:
+    lenient, _ = policy_files
+    srv = launch("two", impl="engine", extra=("--policy", str(lenient), "--approvals", "2"))
+    g = Guard(srv)
+    pid = g.settled(g.propose("alice", 10))["id"]
+    first = g.approve(pid, "bob")
+    assert first.status_code == 200, first.text
+    assert first.json()["state"] == "pending"  # one of two
+    one_line(g.approve(pid, "bob"), 409)  # the same approver twice does not count twice
+    second = g.approve(pid, "carl")
+    assert second.status_code == 200 and second.json()["state"] == "approved", second.text
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"strategy": "sma_crss"}, "did you mean 'sma_cross'"),
+        ({"params": {"fats": 5}}, "unknown parameter 'fats'"),
+        ({"params": {"fast": 50, "slow": 20}}, "fast < slow"),
+        ({"options": {"sl_stop": 2}}, "sl_stop"),
+        ({"pair": "DOGEUSDT"}, "DOGEUSDT"),
+        ({"paramset": "Bad Name"}, "name"),
+    ],
+)
+def test_bad_proposals_are_one_line_and_write_nothing(
+    launch: Any, change: dict[str, Any], words: str
+) -> None:
+    srv = launch("bad", impl="mock")
+    g = Guard(srv)
+    body = {
+        "paramset": PARAMSET,
+        "strategy": "sma_cross",
+        "pair": "ETHUSDT",
+        "timeframe": "4h",
+        "params": {"fast": 10, "slow": 30},
+        **change,
+    }
+    detail = one_line(g.post("/proposals", "alice", body), 422)
+    assert words in detail, detail
+    assert g.get("/proposals").json()["count"] == 0
+    assert g.get(f"/paramsets/{PARAMSET}").status_code == 404
+
+
 def test_the_default_policy_is_in_force_without_a_file(launch: Any) -> None:
     srv = launch("default", impl="mock")
     policy = srv.get("/api/guard/policy").json()
