@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import sparkbt as sb
@@ -103,9 +103,12 @@ def test_a_stop_that_never_fires_changes_nothing(data, candles, opts):
     with_stop = {**opts, "sl_stop": 0.9, "tp_stop": 0.95}
     a = sb.backtest(candles, fixed(targets), **base)
     b = sb.backtest(candles, fixed(targets), **with_stop)
-    assert sum(b.stats[f"exits_{r}"] for r in STOP_REASONS) == 0  # 20% steps cannot reach them
-    np.testing.assert_array_equal(a.equity.to_numpy(), b.equity.to_numpy())
-    pd.testing.assert_frame_equal(a.trades, b.trades)
+    # a long run of falling bars can still reach a 90% stop: such cases say nothing here
+    assume(sum(b.stats[f"exits_{r}"] for r in STOP_REASONS) == 0)
+    # the same numbers; with stops set the per-bar kernel computes them, without stops the
+    # closed form may, so they agree to rounding rather than bit for bit
+    np.testing.assert_allclose(a.equity.to_numpy(), b.equity.to_numpy(), rtol=1e-12)
+    pd.testing.assert_frame_equal(a.trades, b.trades, check_exact=False, rtol=1e-12)
 
 
 def test_next_open_exit_at_the_open_beats_a_later_stop_in_that_bar():
