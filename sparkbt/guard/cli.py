@@ -22,7 +22,16 @@ from typing import Any
 
 import typer
 
-from ..service.cli import _JSON, _KEY, _TOKEN, _URL, _emit, _parse_gates, _parse_params, _run
+from ..service.cli import (
+    JSON_OPTION,
+    KEY_OPTION,
+    TOKEN_OPTION,
+    URL_OPTION,
+    emit,
+    engine_options,
+    parse_params,
+    run_client,
+)
 
 __all__ = [
     "approve",
@@ -192,7 +201,7 @@ _STATE_STYLE = {
 def _guard_client(url: str, token: str | None, key: str | None) -> Any:
     from .client import GuardClient
 
-    return _run(lambda: GuardClient(url, token, key=key))  # a malformed URL fails right here
+    return run_client(lambda: GuardClient(url, token, key=key))  # a malformed URL fails right here
 
 
 def _print_json(obj: Any) -> None:
@@ -362,10 +371,10 @@ def propose(
         False, "--wait", help="Wait for the evaluation, then print the state and the gates."
     ),
     wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
-    url: str = _URL,
-    token: str | None = _TOKEN,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Propose a version of a param set; print the proposal id (with --wait, its gates).
 
@@ -373,35 +382,35 @@ def propose(
     sparkbt guard propose --paramset eth-sma-4h --strategy sma_cross --pair ETHUSDT
     --timeframe 4h --fast 10 --slow 30 --fees 0.001 --wait
     """
-    options = {
-        "cash": cash,
-        "fees": fees,
-        "slippage": slippage,
-        "direction": direction,
-        "fill": fill,
-        "sl_stop": sl_stop,
-        "tp_stop": tp_stop,
-        "sl_trail": sl_trail or None,
-        "gates": _parse_gates(gate) or None,
-        "year_days": year_days,
-    }
+    options = engine_options(
+        gate,
+        sl_trail=sl_trail,
+        cash=cash,
+        fees=fees,
+        slippage=slippage,
+        direction=direction,
+        fill=fill,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        year_days=year_days,
+    )
     body: dict[str, Any] = {
         "paramset": paramset,
         "strategy": strategy,
         "pair": pair,
         "timeframe": timeframe,
-        "params": _parse_params(param, params, list(ctx.args), strategy),
-        "options": {k: v for k, v in options.items() if v is not None},
+        "params": parse_params(param, params, list(ctx.args), strategy),
+        "options": options,
         "note": note,
     }
     if sweep is not None:
         body["sweep_id"] = sweep
     with _guard_client(url, token, key) as client:
-        made = _run(lambda: client.propose(**body))
+        made = run_client(lambda: client.propose(**body))
         if not wait:
-            _emit(made, as_json, str(made["id"]))
+            emit(made, as_json, str(made["id"]))
             return
-        prop = _run(lambda: client.settle(made["id"], timeout=wait_timeout))
+        prop = run_client(lambda: client.settle(made["id"], timeout=wait_timeout))
     if as_json:
         _print_json(prop)
         return
@@ -410,13 +419,13 @@ def propose(
 
 def show(
     proposal_id: str = typer.Argument(..., help="Proposal id."),
-    url: str = _URL,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show a proposal: state, diff, gate results, headline evidence, approvals, history."""
     with _guard_client(url, None, key) as client:
-        prop = _run(lambda: client.proposal(proposal_id))
+        prop = run_client(lambda: client.proposal(proposal_id))
     if as_json:
         _print_json(prop)
         return
@@ -427,16 +436,18 @@ def list_proposals(
     status: ProposalState | None = typer.Option(None, help="Only proposals in this state."),
     paramset: str | None = typer.Option(None, "--paramset", help="Only this param set."),
     limit: int = typer.Option(100, min=1, max=10_000, help="At most this many, newest first."),
-    url: str = _URL,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List proposals, newest first."""
     from rich.console import Console
     from rich.table import Table
 
     with _guard_client(url, None, key) as client:
-        found = _run(lambda: client.proposals(status.value if status else None, paramset, limit))
+        found = run_client(
+            lambda: client.proposals(status.value if status else None, paramset, limit)
+        )
     if as_json:
         _print_json(found)
         return
@@ -472,42 +483,42 @@ def approve(
     override_reason: str | None = typer.Option(
         None, "--override-reason", help="Approve a blocked proposal (an admin override): why."
     ),
-    url: str = _URL,
-    token: str | None = _TOKEN,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Approve a proposal (an approver who did not propose it)."""
     with _guard_client(url, token, key) as client:
-        prop = _run(lambda: client.approve(proposal_id, comment, override_reason))
+        prop = run_client(lambda: client.approve(proposal_id, comment, override_reason))
     _decided(prop, as_json)
 
 
 def reject(
     proposal_id: str = typer.Argument(..., help="Proposal id."),
     comment: str = typer.Option("", "--comment", help="Stored with the rejection."),
-    url: str = _URL,
-    token: str | None = _TOKEN,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Reject a proposal."""
     with _guard_client(url, token, key) as client:
-        prop = _run(lambda: client.reject(proposal_id, comment))
+        prop = run_client(lambda: client.reject(proposal_id, comment))
     _decided(prop, as_json)
 
 
 def show_paramset(
     name: str = typer.Argument(..., help="Param set name."),
-    url: str = _URL,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show a param set: its approved version and its history."""
     from rich.console import Console
 
     with _guard_client(url, None, key) as client:
-        ps = _run(lambda: client.paramset(name))
+        ps = run_client(lambda: client.paramset(name))
     if as_json:
         _print_json(ps)
         return

@@ -112,10 +112,12 @@ def serve(
 
 
 def _client(url: str, token: str | None, key: str | None) -> ServiceClient:
-    return _run(lambda: ServiceClient(url, token, key=key))  # a malformed URL fails right here
+    return run_client(
+        lambda: ServiceClient(url, token, key=key)
+    )  # a malformed URL fails right here
 
 
-def _emit(obj: Any, as_json: bool, human: str) -> None:
+def emit(obj: Any, as_json: bool, human: str) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=True) if as_json else human)
 
 
@@ -127,7 +129,7 @@ def _value(raw: str) -> Any:
         return raw
 
 
-def _parse_params(
+def parse_params(
     pairs: list[str], params_json: str | None, flags: list[str], strategy: str
 ) -> dict[str, Any]:
     """Strategy parameters from --params JSON, then -p NAME=VALUE, then --NAME VALUE flags.
@@ -159,14 +161,18 @@ def _parse_params(
     return out
 
 
-def _parse_gates(gates: list[str]) -> dict[str, Any]:
-    """``["max_drawdown=0.2", "cooldown=3"]`` -> {"max_drawdown": 0.2, "cooldown": 3}."""
-    out: dict[str, Any] = {}
-    for item in gates:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--gate: expected NAME=LIMIT, e.g. max_drawdown=0.2 (got {item!r})")
-        out[key.strip()] = _value(raw.strip())
+def engine_options(gates: list[str], *, sl_trail: bool, **values: Any) -> dict[str, Any]:
+    """The engine options a client command was given (the ones left unset stay out).
+
+    ``--gate NAME=LIMIT`` items are checked by the engine's own ``parse_gates``.
+    """
+    from ..config import parse_gates
+
+    out = {k: v for k, v in values.items() if v is not None}
+    if sl_trail:
+        out["sl_trail"] = True
+    if gates:
+        out["gates"] = parse_gates(gates)
     return out
 
 
@@ -184,18 +190,18 @@ def _describe(job: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_URL = typer.Option(DEFAULT_URL, "--url", envvar="SPARKBT_URL", help="Service base URL.")
-_TOKEN = typer.Option(None, "--token", envvar="SPARKBT_ADMIN_TOKEN", help="Admin token.")
-_KEY = typer.Option(
+URL_OPTION = typer.Option(DEFAULT_URL, "--url", envvar="SPARKBT_URL", help="Service base URL.")
+TOKEN_OPTION = typer.Option(None, "--token", envvar="SPARKBT_ADMIN_TOKEN", help="Admin token.")
+KEY_OPTION = typer.Option(
     None,
     "--key",
     envvar="SPARKBT_API_KEY",
     help="API key from `sparkbt users add` (sent as a bearer key with every request).",
 )
-_JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
-def _run(fn: Any) -> Any:
+def run_client(fn: Any) -> Any:
     """Call the service; one line on stderr and exit 2 when it is unreachable or refuses
     the request (4xx), exit 1 when the server fails (5xx) or a --wait runs out."""
     try:
@@ -238,71 +244,70 @@ def jobs_start(
     year_days: float | None = typer.Option(None, help="Days in a year for annualising."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the job is done or failed."),
     wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
-    url: str = _URL,
-    token: str | None = _TOKEN,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Queue a backtest and print its id (with --wait, its final status).
 
     Strategy parameters and engine options as `sparkbt run` takes them:
     sparkbt jobs start --strategy sma_cross --fast 10 --slow 30 --fees 0.001 --sl-stop 0.02
     """
-    options = {
-        "cash": cash,
-        "fees": fees,
-        "slippage": slippage,
-        "direction": direction,
-        "fill": fill,
-        "sl_stop": sl_stop,
-        "tp_stop": tp_stop,
-        "sl_trail": sl_trail or None,
-        "gates": _parse_gates(gate) or None,
-        "year_days": year_days,
-    }
+    options = engine_options(
+        gate,
+        sl_trail=sl_trail,
+        cash=cash,
+        fees=fees,
+        slippage=slippage,
+        direction=direction,
+        fill=fill,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        year_days=year_days,
+    )
     body: dict[str, Any] = {
         "pair": pair,
         "timeframe": timeframe,
         "strategy": strategy,
-        "params": _parse_params(param, params, list(ctx.args), strategy),
+        "params": parse_params(param, params, list(ctx.args), strategy),
         "notes": notes,
     }
-    options = {k: v for k, v in options.items() if v is not None}
     if options:
         body["options"] = options  # checked by the service with the engine's own Config
     with _client(url, token, key) as client:
-        job = _run(lambda: client.start(**body))
+        job = run_client(lambda: client.start(**body))
         if wait:
-            job = _run(lambda: client.wait(job["id"], timeout=wait_timeout))
-            _emit(job, as_json, _describe(job))
+            job = run_client(lambda: client.wait(job["id"], timeout=wait_timeout))
+            emit(job, as_json, _describe(job))
             raise typer.Exit(0 if job["status"] == "done" else 1)
-        _emit(job, as_json, f"{job['id']} {job['status']}")
+        emit(job, as_json, f"{job['id']} {job['status']}")
 
 
 @jobs_app.command("status")
 def jobs_status(
     job_id: str = typer.Argument(..., help="Job id or a unique prefix of it."),
-    url: str = _URL,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show one job: status, timestamps, stats or error."""
     with _client(url, None, key) as client:
-        job = _run(lambda: client.find(job_id))
-    _emit(job, as_json, _describe(job))
+        job = run_client(lambda: client.find(job_id))
+    emit(job, as_json, _describe(job))
 
 
 @jobs_app.command("list")
 def jobs_list(
     status: Status | None = typer.Option(None, help="Only jobs with this status."),
     limit: int = typer.Option(20, min=1, max=1000, help="At most this many, newest first."),
-    url: str = _URL,
-    key: str | None = _KEY,
-    as_json: bool = _JSON,
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List jobs, newest first."""
     with _client(url, None, key) as client:
-        jobs = _run(lambda: client.list(status.value if status else None, limit))
+        jobs = run_client(lambda: client.list(status.value if status else None, limit))
     human = (
         "\n".join(
             f"{j['id']}  {j['status']:<7}  {j['created_at']}  {j['strategy']} {j['pair']} "
@@ -311,7 +316,7 @@ def jobs_list(
         )
         or "no jobs"
     )
-    _emit(jobs, as_json, human)
+    emit(jobs, as_json, human)
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
