@@ -1,0 +1,1 @@
+"""Web UI: pages, charts and the static assets they load, served offline."""

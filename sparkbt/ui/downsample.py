@@ -1,0 +1,210 @@
+"""Downsampling kernels for sending long series to the browser.
+
+A chart a thousand or two pixels wide cannot show a million points, and shipping them all makes
+the page slow. These kernels pick or aggregate points so that what the chart draws stays faithful
+to the full series: arrays in, arrays out, numpy only.
+
+- :func:`minmax_indices` keeps each bucket's minimum and maximum, so every peak and trough, and
+  hence the depth of every drawdown, survives (equity and drawdown curves).
+- :func:`lttb_indices` keeps the points that best preserve the visual shape (smooth lines).
+- :func:`ohlc_buckets` merges consecutive candles into wider candles (price charts).
+- :func:`bucket_of` maps trade times onto those wider candles (trade markers).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["OHLCBuckets", "bucket_of", "lttb_indices", "minmax_indices", "ohlc_buckets"]
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _one_d(name: str, values: object) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    return array
+
+
+def _same_length(**arrays: np.ndarray) -> int:
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name}={n}" for name, n in lengths.items())
+        raise ValueError(f"arrays must have the same length, got {shown}")
+    return next(iter(lengths.values()))
+
+
+def _as_float(values: np.ndarray) -> np.ndarray:
+    if np.issubdtype(values.dtype, np.datetime64) or np.issubdtype(values.dtype, np.timedelta64):
+        return values.astype(np.int64).astype(np.float64)
+    return values.astype(np.float64, copy=False)
+
+
+def _bucket_size(n: int, buckets: int) -> int:
+    # Equal-width buckets of ceil(n / buckets) points (the last may be shorter): at most
+    # `buckets` of them, and each covers the same span of a regularly sampled series.
+    return -(-n // buckets)
+
+
+def _extreme_indices(y: np.ndarray, k: int, *, largest: bool) -> np.ndarray:
+    """Index of each bucket's first minimum (or maximum), ignoring NaN.
+
+    A bucket of only NaN yields its first index.
+    """
+    n = len(y)
+    floating = np.issubdtype(y.dtype, np.floating)
+    nan = np.isnan(y) if floating else None
+    has_nan = bool(nan is not None and nan.any())
+    keyed = np.where(nan, -np.inf if largest else np.inf, y) if has_nan else y
+    pick = np.argmax if largest else np.argmin
+    full = n // k
+    starts = np.arange(0, n, k, dtype=np.int64)
+    chosen = np.empty(len(starts), dtype=np.int64)
+    if full:
+        chosen[:full] = pick(keyed[: full * k].reshape(full, k), axis=1)
+    if full * k < n:
+        chosen[full] = pick(keyed[full * k :])
+    chosen += starts
+    if has_nan:
+        # A NaN ties with a real infinity of the same sign and may be picked first; the first
+        # non-NaN point of such a bucket is then an extreme too.
+        wrong = nan[chosen]
+        if wrong.any():
+            ends = np.minimum(starts + k, n)
+            for b in np.flatnonzero(wrong):
+                valid = np.flatnonzero(~nan[starts[b] : ends[b]])
+                if len(valid):
+                    chosen[b] = starts[b] + valid[0]
+    return chosen
+
+
+def minmax_indices(y: np.ndarray, buckets: int) -> np.ndarray:
+    """Indices of the first and last points and of each bucket's minimum and maximum.
+
+    The series is cut into at most ``buckets`` runs of consecutive points of equal length (the
+    last may be shorter); each run keeps the index of its smallest and of its largest value,
+    NaN ignored (a run of only NaN keeps its first index). Keeping both extremes means every
+    peak and trough is drawn, so a drawdown's depth survives downsampling where averaging or
+    striding would shave it off. Returns sorted unique int64 indices, at most
+    ``2 * buckets + 2`` of them; a series that short already is returned whole.
+    """
+    buckets = _positive_int("buckets", buckets)
+    y = _one_d("y", y)
+    n = len(y)
+    if n <= 2 * buckets + 2:
+        return np.arange(n, dtype=np.int64)
+    k = _bucket_size(n, buckets)
+    lows = _extreme_indices(y, k, largest=False)
+    highs = _extreme_indices(y, k, largest=True)
+    ends = np.array([0, n - 1], dtype=np.int64)
+    return np.unique(np.concatenate([ends, lows, highs]))
+
+
+def lttb_indices(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
+    """Indices of ``n_out`` points chosen by Largest-Triangle-Three-Buckets (Steinarsson, 2013).
+
+    The first and last points are kept; the points between are split into ``n_out - 2`` buckets
+    and each keeps the point forming the largest triangle with the point kept before it and the
+    mean of the next bucket. The result follows the visual shape of the line closely with few
+    points; unlike :func:`minmax_indices` it may drop an isolated extreme. NaN points are chosen
+    only when a bucket has nothing else. Returns sorted int64 indices, exactly ``n_out`` of
+    them when ``len(x) > n_out``, else every index.
+    """
+    n_out = _positive_int("n_out", n_out)
+    if n_out < 2:
+        raise ValueError(f"n_out must be at least 2 to keep the first and last points, got {n_out}")
+    x = _one_d("x", x)
+    y = _one_d("y", y)
+    n = _same_length(x=x, y=y)
+    if n <= n_out:
+        return np.arange(n, dtype=np.int64)
+    xs = _as_float(x)
+    ys = _as_float(y)
+    inner = n_out - 2
+    # bounds[j]..bounds[j + 1] is bucket j of the inner points; the bucket after the last one is
+    # the last point itself.
+    bounds = 1 + (np.arange(inner + 1, dtype=np.int64) * (n - 2)) // max(inner, 1)
+    bounds = np.append(bounds, n)
+    out = np.empty(n_out, dtype=np.int64)
+    out[0] = 0
+    out[-1] = n - 1
+    a = 0
+    for i in range(inner):
+        lo, hi, nxt = bounds[i], bounds[i + 1], bounds[i + 2]
+        next_x, next_y = xs[hi:nxt], ys[hi:nxt]
+        valid = ~(np.isnan(next_x) | np.isnan(next_y))
+        if valid.any():
+            avg_x, avg_y = next_x[valid].mean(), next_y[valid].mean()
+        else:
+            avg_x = avg_y = np.nan
+        ax, ay = xs[a], ys[a]
+        bx, by = xs[lo:hi], ys[lo:hi]
+        area = np.abs((ax - avg_x) * (by - ay) - (ax - bx) * (avg_y - ay))
+        area[np.isnan(area)] = -1.0
+        a = lo + int(np.argmax(area))
+        out[i + 1] = a
+    return out
+
+
+class OHLCBuckets(NamedTuple):
+    """Candles merged by :func:`ohlc_buckets`; ``count`` is how many candles each bar holds."""
+
+    time: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    count: np.ndarray
+
+
+def ohlc_buckets(
+    t: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    l: np.ndarray,  # noqa: E741
+    c: np.ndarray,
+    buckets: int,
+) -> OHLCBuckets:
+    """Merge consecutive candles into at most ``buckets`` wider candles.
+
+    Each bar spans the same number of candles (the last may hold fewer), so a regular series
+    stays regular on the chart's time axis. A bar's time and open are its first candle's, its
+    high the largest high, its low the smallest low (NaN ignored), its close its last candle's
+    close: the range of every move is kept, unlike picking every k-th candle. With no more
+    candles than ``buckets`` the inputs come back unchanged, each bar counting one candle.
+    """
+    buckets = _positive_int("buckets", buckets)
+    arrays = {name: _one_d(name, a) for name, a in zip("tohlc", (t, o, h, l, c), strict=True)}
+    n = _same_length(**arrays)
+    t, o, h, lo, c = arrays.values()
+    if n <= buckets:
+        return OHLCBuckets(t, o, h, lo, c, np.ones(n, dtype=np.int64))
+    starts = np.arange(0, n, _bucket_size(n, buckets), dtype=np.int64)
+    lasts = np.append(starts[1:], n) - 1
+    high = np.fmax.reduceat(h, starts)
+    low = np.fmin.reduceat(lo, starts)
+    return OHLCBuckets(t[starts], o[starts], high, low, c[lasts], lasts - starts + 1)
+
+
+def bucket_of(t_bucket_starts: np.ndarray, t_points: np.ndarray) -> np.ndarray:
+    """Index of the bucket each time falls in, given the buckets' sorted start times.
+
+    Maps trade markers onto the bars of :func:`ohlc_buckets` (``OHLCBuckets.time``): a time
+    belongs to the last bucket starting at or before it. Times before the first bucket map to
+    the first one and times past the last bucket's start map to the last one, so every marker
+    lands on a drawn bar.
+    """
+    starts = _one_d("t_bucket_starts", t_bucket_starts)
+    points = np.asarray(t_points)
+    if len(starts) == 0:
+        raise ValueError("t_bucket_starts is empty: there is no bucket to map times onto")
+    index = np.searchsorted(starts, points, side="right") - 1
+    return np.clip(index, 0, len(starts) - 1).astype(np.int64)
