@@ -69,9 +69,11 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
         table.add_row("exits by reason", ", ".join(exits))
     console.print(table)
     head = " ".join(str(x) for x in (meta.get("symbol") or "candles", meta.get("timeframe")) if x)
+    warmup = int(meta.get("warmup_bars") or 0)
     console.print(
         f"{head}{_source_text(meta)} · {meta.get('candle_count', 0):,} bars "
-        f"{str(meta.get('start', ''))[:10]} → {str(meta.get('end', ''))[:10]} · "
+        f"{str(meta.get('start', ''))[:10]} → {str(meta.get('end', ''))[:10]}"
+        f"{f' after {warmup:,} warm-up bars' if warmup else ''} · "
         f"cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
         f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · fill {cfg.get('fill')}"
         f"{_stops_text(cfg)} · run {report['id']}",
@@ -168,6 +170,12 @@ def run(
         "--year-days",
         help="Days in a year for annualising (default: 365 if any bar is on a weekend, else 252).",
     ),
+    trade_from: str | None = typer.Option(
+        None,
+        "--trade-from",
+        help="Trade from this date or time (UTC), e.g. 2024-01-01 or 2024-01-01T08:00: "
+        "the strategy sees every candle, the bars before it only warm its indicators up.",
+    ),
     evidence_dir: Path | None = typer.Option(
         None,
         "--evidence-dir",
@@ -191,7 +199,7 @@ def run(
     strat = get_strategy(strategy)
     params = strat.validate(parse_strategy_args(list(ctx.args), strat))
     candles = candles_from_options(data, symbol, timeframe, data_dir)
-    result = backtest(candles, strat, **options, **params)
+    result = backtest(candles, strat, **options, trade_from=trade_from, **params)
     path = None if no_save else result.save(evidence_dir)
     if as_json:
         typer.echo(dump_json(result.report), nl=False)

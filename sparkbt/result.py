@@ -164,6 +164,9 @@ class BacktestResult:
     # bars whose (forward-filled) target the direction set to flat: shorts under
     # "long", longs under "short"
     clipped_targets: int = field(default=0, repr=False)
+    # the whole input when the run had warm-up bars (``candles`` are the traded
+    # bars at its end); None when every candle given was traded
+    input_candles: pd.DataFrame | None = field(default=None, repr=False)
     duration_ms: float = field(default=0.0, repr=False)
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -185,26 +188,38 @@ class BacktestResult:
         """One row per risk-gate lock: gate, first and last locked bar, equity, limit."""
         return locks_frame(self.lock_records, self.candles.index)
 
+    @property
+    def warmup_bars(self) -> int:
+        """Candles before the first traded bar the strategy saw (``trade_from``); 0 if none."""
+        if self.input_candles is None:
+            return 0
+        return len(self.input_candles) - len(self.candles)
+
     @cached_property
     def data_sha256(self) -> str:
-        """Fingerprint of the candles (computed on first use: hashing is not free)."""
-        return data_fingerprint(self.candles)
+        """Fingerprint of the whole input, warm-up bars included (computed on first use)."""
+        return data_fingerprint(self.candles if self.input_candles is None else self.input_candles)
 
     @cached_property
     def run_id(self) -> str:
-        """Content id: data, strategy and its source, params, config, engine version."""
-        return content_id(
-            {
-                "engine_version": ENGINE_VERSION,
-                "data_sha256": self.data_sha256,
-                "symbol": self.candles.attrs.get("symbol"),
-                "timeframe": self.candles.attrs.get("timeframe"),
-                "strategy": self.strategy,
-                "strategy_sha256": self.strategy_sha256,
-                "params": self.params,
-                "config": self.config,
-            }
-        )
+        """Content id: data, strategy and its source, params, config, engine version.
+
+        A run with warm-up bars also names its first traded bar (``trade_from``);
+        ``data_sha256`` is then the fingerprint of the whole input.
+        """
+        payload = {
+            "engine_version": ENGINE_VERSION,
+            "data_sha256": self.data_sha256,
+            "symbol": self.candles.attrs.get("symbol"),
+            "timeframe": self.candles.attrs.get("timeframe"),
+            "strategy": self.strategy,
+            "strategy_sha256": self.strategy_sha256,
+            "params": self.params,
+            "config": self.config,
+        }
+        if self.warmup_bars:
+            payload["trade_from"] = self.candles.index[0].isoformat()
+        return content_id(payload)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -215,11 +230,14 @@ class BacktestResult:
         fingerprint is); ``volume_missing`` says the input had no volume column
         (volume is 0.0). ``clipped_targets`` counts the bars whose target the
         direction set to flat (short targets under ``long``, long ones under
-        ``short``), after NaN forward-fill.
+        ``short``), after NaN forward-fill. ``start``, ``end`` and
+        ``candle_count`` describe the traded bars; a run with warm-up bars
+        (``trade_from``) adds ``warmup_bars`` and ``warmup_start`` (the first
+        candle the strategy saw), and its ``data_sha256`` covers them too.
         """
         index = self.candles.index
         attrs = self.candles.attrs
-        return {
+        meta = {
             "symbol": attrs.get("symbol"),
             "timeframe": attrs.get("timeframe"),
             "source": attrs.get("source") or "dataframe",
@@ -232,6 +250,10 @@ class BacktestResult:
             "data_sha256": self.data_sha256,
             "strategy_sha256": self.strategy_sha256,
         }
+        if self.warmup_bars:
+            meta["warmup_bars"] = self.warmup_bars
+            meta["warmup_start"] = self.input_candles.index[0].isoformat()
+        return meta
 
     @property
     def drawdown(self) -> pd.Series:

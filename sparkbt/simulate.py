@@ -16,11 +16,12 @@ import pandas as pd
 from . import kernels
 from .candles import load_candles, period_ns
 from .config import DIRECTIONS, Config
+from .errors import ConfigError
 from .registry import Strategy, get_strategy
 from .result import BacktestResult
 from .stats import compute_stats, stats_row
 
-__all__ = ["backtest", "market_of", "simulate_targets"]
+__all__ = ["backtest", "market_of", "simulate_targets", "trade_start"]
 
 _DAY_NS = 86_400 * 10**9
 
@@ -74,8 +75,37 @@ def prepare(raw: np.ndarray | pd.Series | None, direction: str) -> np.ndarray | 
     return kernels.prepare_targets(np.asarray(raw, dtype=np.float64), DIRECTIONS[direction])
 
 
-def _stops(values: pd.Series | None) -> np.ndarray | None:
-    return None if values is None else values.to_numpy(dtype=np.float64)[:, None]
+def _stops(values: pd.Series | None, start: int = 0) -> np.ndarray | None:
+    return None if values is None else values.to_numpy(dtype=np.float64)[start:, None]
+
+
+def trade_start(frame: pd.DataFrame, trade_from: Any) -> int:
+    """Position of the first bar at or after ``trade_from`` (0 when it is None or not after
+    the first bar).
+
+    ``trade_from`` is a timestamp or text pandas parses (``2024-01-01``,
+    ``2024-01-01T08:00Z``); without a time zone it is UTC. Raises ConfigError
+    when it does not parse or is after the last bar.
+    """
+    if trade_from is None:
+        return 0
+    try:
+        ts = pd.Timestamp(trade_from)
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if ts is pd.NaT or pd.isna(ts):
+        raise ConfigError(
+            f"trade_from: expected a timestamp like 2024-01-01 or 2024-01-01T08:00Z "
+            f"(got {trade_from!r})"
+        )
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    index = frame.index
+    if ts > index[-1]:
+        raise ConfigError(
+            f"trade_from: {ts.isoformat()} is after the last candle "
+            f"(candles span {index[0].isoformat()} to {index[-1].isoformat()})"
+        )
+    return int(index.searchsorted(ts, side="left"))
 
 
 def backtest(
@@ -94,6 +124,7 @@ def backtest(
     year_days: float | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
+    trade_from: Any = None,
     **params: Any,
 ) -> BacktestResult:
     """Backtest one strategy on candles (docs/semantics.md).
@@ -102,6 +133,19 @@ def backtest(
     ``(candles, **params) -> Series``. The keyword options before ``timeframe``
     configure the engine (fills, stops, gates, year length); remaining keyword
     arguments are the strategy's parameters, validated against its schema.
+
+    ``trade_from`` (a timestamp, or text pandas parses; UTC when it has no time
+    zone) makes the bars before it warm-up bars: the strategy is evaluated on
+    every candle given, so its indicators are warm at the first bar at or after
+    ``trade_from``, and the simulation starts there with fresh cash. Equity,
+    trades, fills, stats, drawdown and the benchmark cover the traded bars
+    only; targets before the first traded bar are not carried into it (a
+    missing target there means flat, as on a first bar). The run id names the
+    whole input (its data fingerprint) and the first traded bar, so the same
+    candles and ``trade_from`` give the same run. A ``trade_from`` at or before
+    the first candle leaves no warm-up bars: the run is the one without it,
+    same id. After the last candle it is a ConfigError. ``year_days`` left to
+    inference is inferred from the whole input.
     """
     started = time.perf_counter()
     config = Config(
@@ -110,14 +154,23 @@ def backtest(
     strat = get_strategy(strategy)
     checked = strat.validate(params)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    start = trade_start(frame, trade_from)
     config = config.resolved(frame)
     signals = strat.evaluate(frame, checked)
-    filled = prepare(signals.target.to_numpy(), "both")  # NaN forward-filled, nothing clipped
+    traded = frame.iloc[start:] if start else frame
+    # NaN forward-filled from the first traded bar, nothing clipped
+    filled = prepare(signals.target.to_numpy()[start:], "both")
     prepared = prepare(filled, config.direction)
     clipped = int(np.count_nonzero(filled != prepared))  # bars whose side the direction forbids
     sim, stats = simulate_targets(
-        frame, prepared, config, _stops(signals.sl_stop), _stops(signals.tp_stop)
+        traded,
+        prepared,
+        config,
+        _stops(signals.sl_stop, start),
+        _stops(signals.tp_stop, start),
+        bar_period_ns=period_ns(frame) if start else None,
     )
+    frame, input_frame = traded, (frame if start else None)
     return BacktestResult(
         strategy=strat.name,
         params=checked,
@@ -132,5 +185,6 @@ def backtest(
         fill_records=sim.fills,
         lock_records=sim.locks,
         clipped_targets=clipped,
+        input_candles=input_frame,
         duration_ms=(time.perf_counter() - started) * 1e3,
     )
