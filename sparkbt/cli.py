@@ -70,6 +70,7 @@ _EXTENSIONS = (
     "sparkbt.guard.users_cli",
     "sparkbt.service.cli",
     "sparkbt.sweeps.cli",
+    "sparkbt.ui.cli",
 )
 
 

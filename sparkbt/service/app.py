@@ -391,6 +391,10 @@ class Service:
             raise Rejected(422, f"malformed JSON body: {exc}"[:300]) from None
         if not isinstance(raw, dict):
             raise Rejected(422, f"body: expected a JSON object (got {type(raw).__name__})")
+        return self.validate(raw)
+
+    def validate(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Validate and canonicalise a decoded start body (422 on any fault)."""
         try:
             req = StartRequest.model_validate(raw)
         except ValidationError as exc:
@@ -433,42 +437,64 @@ class Service:
         )
 
     async def start(self, request: Request) -> JSONResponse:
-        client_ip = request.client.host if request.client else None
-        agent = (request.headers.get("user-agent") or "")[:256] or None
         principal: Principal | None = None
         try:
             principal = self.auth.require(request, START_ROLES, "start a backtest")
             assert principal is not None  # a write always has a caller
-            job = self.store.create(
-                self.parse(await self.read_body(request)),
-                self.settings.impl,
-                client_ip,
-                agent,
-                user=principal.name,
-            )
+            job = self.start_job(self.parse(await self.read_body(request)), principal, request)
         except (Rejected, AuthError) as exc:
-            self.metrics.rejected.labels(code=str(exc.status)).inc()
-            who = principal or (exc.principal if isinstance(exc, AuthError) else None)
-            self.audit.write(
-                "rejected",
-                user=who.name if who else None,
-                request=getattr(exc, "body", None),
-                client_ip=client_ip,
-                user_agent=agent,
-                status=exc.status,
-                reason=exc.detail,
-            )
+            self.refused(exc, principal, request)
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"id": job.id, "status": job.status}, status_code=201)
+
+    def start_job(self, request_body: dict[str, Any], who: Principal, request: Request) -> Job:
+        """Queue a validated start body (:meth:`validate`) as a job of ``who``, and audit it."""
+        job = self.store.create(
+            request_body,
+            self.settings.impl,
+            request.client.host if request.client else None,
+            (request.headers.get("user-agent") or "")[:256] or None,
+            user=who.name,
+        )
         self.pool.notify()
         self.metrics.starts.inc()
         self.audit.job("start", job, impl=job.impl, notes=job.request.get("notes"))
-        return JSONResponse({"id": job.id, "status": job.status}, status_code=201)
+        return job
+
+    def refused(
+        self, exc: Rejected | AuthError, principal: Principal | None, request: Request
+    ) -> None:
+        """Count and audit a refused start request."""
+        client_ip = request.client.host if request.client else None
+        agent = (request.headers.get("user-agent") or "")[:256] or None
+        self.metrics.rejected.labels(code=str(exc.status)).inc()
+        who = principal or (exc.principal if isinstance(exc, AuthError) else None)
+        self.audit.write(
+            "rejected",
+            user=who.name if who else None,
+            request=getattr(exc, "body", None),
+            client_ip=client_ip,
+            user_agent=agent,
+            status=exc.status,
+            reason=exc.detail,
+        )
 
     def job_or_404(self, job_id: str) -> Job:
         job = self.store.get(job_id) if len(job_id) <= 64 else None
         if job is None:
             raise Rejected(404, f"no job with id {job_id[:64]!r}")
         return job
+
+
+def _install_ui(app: FastAPI, svc: Service) -> None:
+    """Serve the web UI under ``/ui`` when its dependency (Jinja2) is installed."""
+    try:
+        from ..ui.routes import install as install_ui
+    except ModuleNotFoundError as exc:  # jinja2 missing: the API runs without the UI
+        if exc.name != "jinja2":
+            raise
+        return
+    install_ui(app, svc)
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> FastAPI:
@@ -547,6 +573,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             raise Rejected(404, str(exc)) from None
 
     install(app, svc)
+    _install_ui(app, svc)
 
     @app.get("/metrics")
     async def metrics() -> Response:

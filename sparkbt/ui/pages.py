@@ -1,0 +1,152 @@
+"""What every UI route shares: the page response, errors as pages, forms, reads and runs.
+
+:class:`Pages` wraps one service: it renders a template inside the site's layout
+with the signed-in user and a CSRF token, turns refusals into an error page
+with the API's status code and one-line reason, and checks reads and actions
+exactly as the API does (through :class:`~sparkbt.ui.session.Session`).
+"""
+
+from __future__ import annotations
+
+import functools
+import urllib.parse
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from ..errors import SparkbtError
+from ..service.auth import AuthError, Principal
+from .session import CSRF_FIELD, Session
+from .web import render
+
+__all__ = ["MAX_FORM_BYTES", "Pages", "UIError"]
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+class UIError(Exception):
+    """A UI request refused with an HTTP status and a one-line reason, shown as a page."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class Pages:
+    """Rendering and checks for the UI of one service ``svc``."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.session = Session(svc.auth, svc.settings.admin_token)
+
+    # ---- responses
+    def page(
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """``template`` rendered with the layout's context (user, CSRF token, private flag)."""
+        html = render(
+            template,
+            request=request,
+            user=self.session.principal(request),
+            csrf_field=CSRF_FIELD,
+            csrf_token=self.session.csrf_token(request),
+            private=bool(self.svc.settings.private),
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status, headers=headers)
+        self.session.keep_nonce(request, response)
+        return response
+
+    def error_page(self, request: Request, status: int, detail: str) -> HTMLResponse:
+        return self.page(request, "error.html", status=status, code=status, detail=detail)
+
+    # ---- checks
+    def read(self, request: Request) -> None:
+        """Raise UIError 401 unless the caller may read (always, unless the service is private)."""
+        if not self.session.may_read(request):
+            raise UIError(401, "this service is private: sign in with your API key to read it")
+
+    def act(
+        self, request: Request, form: dict[str, str], roles: Iterable[str] | None, action: str
+    ) -> Principal:
+        """The signed-in user allowed to ``action``, after the CSRF check (UIError otherwise)."""
+        try:
+            self.session.check_csrf(request, form)
+            return self.session.require(request, roles, action)
+        except AuthError as exc:
+            raise UIError(exc.status, exc.detail) from None
+
+    async def form(self, request: Request) -> dict[str, str]:
+        """A url-encoded form body as a dict (last value wins), refusing oversized bodies."""
+        body = await self.svc.read_body(request)
+        if len(body) > MAX_FORM_BYTES:
+            raise UIError(413, f"form too large (limit {MAX_FORM_BYTES} bytes)")
+        try:
+            pairs = urllib.parse.parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=False
+            )
+        except UnicodeDecodeError:
+            raise UIError(400, "form: expected UTF-8 text") from None
+        return dict(pairs)
+
+    # ---- stored evidence
+    @property
+    def evidence_dir(self) -> Path:
+        return Path(self.svc.settings.evidence_dir)
+
+    def run(self, run_id: str) -> Any:
+        """The stored backtest ``run_id`` (an id or unique prefix), UIError 404 otherwise."""
+        return _read_run(str(self.evidence_dir), run_id)
+
+    def candles_for(self, report: dict[str, Any]) -> Any:
+        """The candles a stored run used, when the service's candle store has them."""
+        from .reportdata import CandleSource
+
+        meta = report.get("metadata") or {}
+        return _candles(
+            str(meta.get("symbol") or ""),
+            str(meta.get("timeframe") or ""),
+            str(self.svc.settings.data_dir or ""),
+            CandleSource,
+        )
+
+
+def redirect(url: str, request: Request | None = None) -> Response:
+    """A 303 to ``url`` (htmx requests get an ``HX-Redirect`` instead)."""
+    if request is not None and request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return Response(status_code=303, headers={"Location": url})
+
+
+@functools.lru_cache(maxsize=32)
+def _read_run(root: str, run_id: str) -> Any:
+    from ..evidence import RunEvidence, read_evidence
+
+    if not run_id or len(run_id) > 64 or not run_id.isalnum():
+        raise UIError(404, f"no run with id {run_id[:64]!r}")
+    try:
+        found = read_evidence(run_id, root)
+    except SparkbtError as exc:
+        raise UIError(404, str(exc).splitlines()[0]) from None
+    if not isinstance(found, RunEvidence):
+        raise UIError(404, f"{run_id} is a {found.kind}, not a backtest run")
+    return found
+
+
+def _candles(symbol: str, timeframe: str, data_dir: str, cls: Any) -> Any:
+    from ..store import resolve_candles
+
+    if not symbol or not timeframe:
+        return cls(None, "the run does not name its symbol and timeframe")
+    try:
+        return cls(resolve_candles(symbol, timeframe, data_dir or None))
+    except SparkbtError as exc:
+        return cls(None, f"no {symbol} {timeframe} candles in the store ({exc})"[:300])

@@ -1,0 +1,98 @@
+/* The run report: equity and underwater charts (zoom and crosshair in sync), the candle
+   chart with trade markers, and the sortable, filterable trade table. */
+(function () {
+  "use strict";
+  var C = window.sparkbtCharts;
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var s = data.series;
+
+  var lines = [{ label: "equity", values: s.equity, color: "#2f5bd3", format: C.money }];
+  if (s.benchmark) lines.push({ label: "buy & hold", values: s.benchmark, color: "#9a9a9a", format: C.money });
+  var eq = C.lineChart(document.getElementById("equity-chart"), s.t, lines, { height: 300, sync: "report" });
+  var dd = C.lineChart(document.getElementById("drawdown-chart"), s.t,
+    [{ label: "drawdown", values: s.drawdown, color: "#d1434b", fill: "rgba(209,67,75,0.25)", format: function (v) { return C.pct(v); } }],
+    { height: 150, sync: "report", yValues: function (u, vals) { return vals.map(function (v) { return C.pct(v, 0); }); } });
+  C.syncZoom([eq, dd]);
+
+  if (data.candles) C.candleChart(document.getElementById("price-chart"), data.candles);
+
+  // ---- trades
+  var cols = data.trade_columns, rows = data.trades;
+  var body = document.querySelector("#trade-table tbody");
+  var filter = document.getElementById("trade-filter");
+  var reason = document.getElementById("trade-reason");
+  var count = document.getElementById("trade-count");
+  var reasonCol = cols.indexOf("exit_reason");
+  var sortCol = 0, sortDir = 1;
+  var text = rows.map(function (r) { return r.join(" ").toLowerCase(); });
+
+  function cell(v, name) {
+    if (v == null) return "";
+    if (typeof v === "number") {
+      if (name === "return") return (v * 100).toFixed(2) + "%";
+      if (name === "units") return String(+v.toPrecision(8));
+      if (Number.isInteger(v)) return String(v);
+      return v.toLocaleString(undefined, { maximumFractionDigits: 4 });
+    }
+    if (name.slice(-5) === "_time") return v.slice(0, 16).replace("T", " ");
+    return String(v);
+  }
+  function esc(t) { return t.replace(/&/g, "&amp;").replace(/</g, "&lt;"); }
+
+  function draw() {
+    var q = filter.value.trim().toLowerCase(), want = reason.value;
+    var idx = [];
+    for (var i = 0; i < rows.length; i++) {
+      if (want && rows[i][reasonCol] !== want) continue;
+      if (q && text[i].indexOf(q) < 0) continue;
+      idx.push(i);
+    }
+    idx.sort(function (a, b) {
+      var x = rows[a][sortCol], y = rows[b][sortCol];
+      if (x === y) return a - b;
+      if (x == null) return 1;
+      if (y == null) return -1;
+      return (x < y ? -1 : 1) * sortDir;
+    });
+    var html = [];
+    idx.forEach(function (i) {
+      var r = rows[i];
+      html.push("<tr data-id=\"" + r[0] + "\">" + r.map(function (v, j) {
+        var cls = typeof v === "number" ? " class=\"num\"" : "";
+        var style = j === reasonCol ? " style=\"color:" + (data.exit_colours[v] || "inherit") + "\"" : "";
+        return "<td" + cls + style + ">" + esc(cell(v, cols[j])) + "</td>";
+      }).join("") + "</tr>");
+    });
+    body.innerHTML = html.join("");
+    count.textContent = idx.length + " of " + rows.length + " trades";
+    document.querySelectorAll("#trade-table th").forEach(function (th, j) {
+      th.setAttribute("aria-sort", j === sortCol ? (sortDir > 0 ? "ascending" : "descending") : "none");
+    });
+  }
+  document.querySelectorAll("#trade-table th button").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var c = +b.dataset.col;
+      sortDir = c === sortCol ? -sortDir : 1;
+      sortCol = c;
+      draw();
+    });
+  });
+  filter.addEventListener("input", draw);
+  reason.addEventListener("change", draw);
+  draw();
+
+  // ---- CSV download in the self-contained file (served pages link to the route)
+  var csv = document.getElementById("trades-csv");
+  var button = document.getElementById("csv-download");
+  if (csv && button && button.tagName === "BUTTON") {
+    button.addEventListener("click", function () {
+      var blob = new Blob([JSON.parse(csv.textContent)], { type: "text/csv" });
+      var a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = "trades-" + data.id + ".csv";
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    });
+  }
+})();
