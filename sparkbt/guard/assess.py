@@ -5,24 +5,24 @@
 proposed version's pair and timeframe once (:func:`sparkbt.store.resolve_candles`)
 and on those same candles:
 
-1. backtests both versions on the whole window and stores each as an ordinary
-   run (``evidence/backtest/<id>/``);
+1. backtests both versions on the whole window;
 2. splits the window: the last ``oos_fraction`` of the bars are held out. The
-   in-sample run is an ordinary backtest of the bars before the split (stored
-   too). The out-of-sample run starts with fresh cash at the first held-out bar
-   while the strategy sees every bar before it, so its indicators are warm — the
-   way :func:`sparkbt.walk_forward` judges its test windows. Taking the stats of
-   the held-out slice of the full-window run instead would be wrong: its
-   equity, open position, drawdown and gate state carry over from the
-   in-sample bars, and trades opened before the split would count as
+   in-sample run is a backtest of the bars before the split. The out-of-sample
+   run of each version is a backtest of the whole window with
+   ``trade_from`` at the first held-out bar: the strategy sees every bar
+   before it, so its indicators are warm, and the simulation starts there with
+   fresh cash — the way :func:`sparkbt.walk_forward` judges its test windows.
+   Taking the stats of the held-out slice of the full-window run instead would
+   be wrong: its equity, open position, drawdown and gate state carry over from
+   the in-sample bars, and trades opened before the split would count as
    out-of-sample. Re-running the held-out bars cold (a plain backtest of the
    slice) would be wrong the other way: the first bars would trade on
-   indicators still warming up. The out-of-sample run is not stored: a stored
-   run's id names its candles, and these figures depend on bars before them;
+   indicators still warming up;
 3. walks the proposed parameters' neighbourhood forward over ``folds`` test
    windows (:func:`sparkbt.walk_forward`), and reports its summary;
 4. backtests each numeric parameter one step either way (int ±1, float ±10%),
-   within its schema range and the strategy's constraints: the neighbourhood;
+   within its schema range and the strategy's constraints: the neighbourhood,
+   one row per neighbour from its run's stats;
 5. deflates the full-window Sharpe ratio (:func:`~sparkbt.guard.overfit.deflated_sharpe_ratio`)
    by the trials that chose it: the combinations of an attached sweep, else the
    proposed version and its neighbours; with a sweep, estimates the probability
@@ -31,6 +31,16 @@ and on those same candles:
 6. checks the strategy for look-ahead (:func:`~sparkbt.guard.lookahead.lookahead_check`);
 7. measures the parameter changes against the approved version, and evaluates
    the policy's gates on all of it.
+
+Every evidence run is an ordinary stored run (:mod:`.runs`), linked from the
+assessment: ``runs`` labels the backtests (``evidence/backtest/<id>/``:
+``proposed``, ``approved``, ``proposed_in_sample``, ``proposed_out_of_sample``,
+``approved_out_of_sample``, ``neighbour_<param>_<value>``) and
+``walk_forward_id`` the walk-forward (``evidence/walkforward/<id>/``). Each
+can be reproduced from the command line: ``sparkbt run`` with the version's
+parameters and options (``--trade-from`` the split time for an out-of-sample
+run), ``sparkbt walkforward`` with the grid, train and test the assessment
+reports.
 
 Everything is deterministic: the same versions, candles, policy and options give
 the same run ids and the same :meth:`Assessment.to_dict` apart from ``timing``.
@@ -42,7 +52,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,51 +60,46 @@ import numpy as np
 import pandas as pd
 
 from ..candles import period_ns
-from ..config import Config
 from ..errors import ConfigError, StrategyError
-from ..evidence import data_fingerprint, read_evidence
-from ..registry import Strategy, get_strategy
-from ..simulate import backtest, prepare, simulate_targets
-from ..stats import bar_returns, json_safe, stats_row
+from ..evidence import data_fingerprint
+from ..stats import bar_returns
 from ..store import resolve_candles
-from ..sweeps.engine import SweepJob, run_chunk
-from ..sweeps.walkforward import walk_forward
 from .evaluate import Evidence, GateResult, decision, evaluate, param_changes
 from .lookahead import LookaheadResult, lookahead_check
 from .overfit import deflated_sharpe_ratio, pbo_cscv
 from .paramsets import ParamSetVersion
 from .policy import Policy
+from .runs import (
+    HEADLINE,
+    headline,
+    neighbour_label,
+    neighbours,
+    safe,
+    stored_run,
+    version_config,
+    version_strategy,
+    walk_forward_evidence,
+)
+from .trials import sweep_returns, trials_from_sweep
 
 __all__ = ["HEADLINE", "Assessment", "assess", "neighbours"]
 
-HEADLINE = ("total_return", "sharpe", "max_drawdown", "total_trades", "win_rate")
-"""The stats shown side by side for the approved and the proposed version."""
-
 _DAY_NS = 86_400 * 10**9
 _PBO_MAX_CELLS = 20_000_000  # bars x combinations of returns held for CSCV (160 MB)
-
-
-def _safe(value: Any) -> Any:
-    """JSON-ready, recursively: NaN/inf -> None, numpy scalars -> Python, timestamps -> ISO."""
-    if isinstance(value, Mapping):
-        return {str(k): _safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_safe(v) for v in value]
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.ndarray):
-        return [_safe(v) for v in value.tolist()]
-    return json_safe(value)
 
 
 @dataclass
 class Assessment:
     """Everything :func:`assess` found, and the decision.
 
-    ``runs`` labels stored backtest ids (``proposed``, ``approved``,
-    ``proposed_in_sample``); ``headline`` puts :data:`HEADLINE` stats of the
-    approved and proposed versions side by side; ``split`` is the in-sample /
-    out-of-sample table; ``neighbourhood`` one row per neighbour; ``timing``
+    ``runs`` labels stored backtest ids: ``proposed`` and ``approved`` (whole
+    window), ``proposed_in_sample``, ``proposed_out_of_sample`` and
+    ``approved_out_of_sample`` (warm-up bars before the split), and one
+    ``neighbour_<param>_<value>`` per neighbourhood row (whole window);
+    ``walk_forward_id`` names the stored walk-forward (None when skipped);
+    ``headline`` puts :data:`HEADLINE` stats of the approved and proposed
+    versions side by side; ``split`` is the in-sample / out-of-sample table;
+    ``neighbourhood`` one row per neighbour, with its run's label; ``timing``
     (seconds per step) is the only part that varies between identical calls.
     """
 
@@ -115,6 +119,7 @@ class Assessment:
     dsr: dict[str, Any]
     pbo: dict[str, Any]
     lookahead: LookaheadResult
+    walk_forward_id: str | None = None
     notes: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
 
@@ -129,7 +134,7 @@ class Assessment:
                 for k, v in self.evidence.param_changes.items()
             }
         )
-        return _safe(
+        return safe(
             {
                 "decision": self.decision,
                 "policy": {"sha256": self.policy_sha256, "source": self.policy_source},
@@ -139,6 +144,7 @@ class Assessment:
                 "evidence": ev,
                 "data": self.data,
                 "runs": self.runs,
+                "walk_forward_id": self.walk_forward_id,
                 "headline": self.headline,
                 "split": self.split,
                 "walk_forward": self.walk_forward,
@@ -150,186 +156,6 @@ class Assessment:
                 "timing": self.timing,
             }
         )
-
-
-def _strategy(version: ParamSetVersion, what: str) -> Strategy:
-    strat = get_strategy(version.strategy)
-    if version.strategy_sha256 and strat.source_sha256 != version.strategy_sha256:
-        raise ConfigError(
-            f"{what} version {version.id[:12]}: the code of strategy {strat.name} changed since "
-            "the version was made (its sha256 differs); make a new version of it"
-        )
-    return strat
-
-
-def _config(version: ParamSetVersion, frame: pd.DataFrame) -> Config:
-    opts = dict(version.options)
-    opts["gates"] = dict(opts.get("gates") or {})
-    return Config(**opts).resolved(frame)
-
-
-def _run(frame: pd.DataFrame, strat: Strategy, params: Mapping[str, Any], config: Config):
-    return backtest(frame, strat, **config.to_dict(), **params)
-
-
-def _headline(stats: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: json_safe(stats.get(k)) for k in HEADLINE}
-
-
-def _combos(strat: Strategy, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    # the index gives the row count even when the strategy has no parameters
-    return pd.DataFrame(
-        {p: [r[p] for r in rows] for p in strat.param_names}, index=range(len(rows))
-    )
-
-
-def _stats_of(
-    frame: pd.DataFrame,
-    strat: Strategy,
-    config: Config,
-    rows: list[dict[str, Any]],
-    start: int = 0,
-) -> list[dict[str, Any]]:
-    """Stats of each parameter combination (the sweep engine, in this process).
-
-    With ``start`` the simulation begins at that bar with fresh cash; the
-    strategy sees the bars before it (warm-up).
-    """
-    if not rows:
-        return []
-    job = SweepJob(frame, strat, config, _combos(strat, rows), start=start)
-    out = run_chunk(job, 0, len(rows))
-    return [stats_row(out, i) for i in range(len(rows))]
-
-
-def neighbours(strat: Strategy, params: Mapping[str, Any]) -> list[tuple[str, Any, dict]]:
-    """``(parameter, value, params)`` one step either way of each numeric parameter.
-
-    Ints move by 1, floats by 10% of their value (a float at 0 has no relative
-    step and is left out); values outside the schema range, equal to the
-    original after clipping, or breaking a constraint are skipped.
-    """
-    out: list[tuple[str, Any, dict]] = []
-    for spec in strat.params:
-        v = params.get(spec.name)
-        if spec.type not in (int, float) or isinstance(v, bool) or v is None:
-            continue
-        if spec.type is int:
-            steps = [int(v) - 1, int(v) + 1]
-        elif v == 0:
-            continue
-        else:
-            steps = [float(v) * 0.9, float(v) * 1.1] if v > 0 else [v * 1.1, v * 0.9]
-        seen = set()
-        for x in steps:
-            if spec.ge is not None:
-                x = max(x, spec.type(spec.ge))
-            if spec.le is not None:
-                x = min(x, spec.type(spec.le))
-            if x == v or x in seen:
-                continue
-            seen.add(x)
-            try:
-                checked = strat.validate({**params, spec.name: x})
-            except StrategyError:
-                continue
-            out.append((spec.name, checked[spec.name], checked))
-    return out
-
-
-def _walk_grid(strat: Strategy, params: Mapping[str, Any]) -> dict[str, list[Any]]:
-    grid: dict[str, list[Any]] = {p: [params[p]] for p in strat.param_names}
-    for name, value, _ in neighbours(strat, params):
-        grid[name].append(value)
-    return {k: sorted(v) if len(v) > 1 else v for k, v in grid.items()}
-
-
-def _walk_forward(
-    frame: pd.DataFrame, strat: Strategy, params: Mapping[str, Any], config: Config, folds: int
-) -> dict[str, Any]:
-    n = len(frame)
-    test = n // (folds + 2)
-    if folds < 1 or test < 2:
-        return {"skipped": f"{n} candles are too few for {folds} walk-forward folds"}
-    grid = _walk_grid(strat, params)
-    size = math.prod(len(v) for v in grid.values())
-    samples = 64 if size > 64 else None
-    try:
-        wf = walk_forward(
-            frame,
-            strat,
-            train=n - folds * test,
-            test=test,
-            metric="sharpe",
-            workers=1,
-            samples=samples,
-            seed=0 if samples else None,
-            **config.to_dict(),
-            **grid,
-        )
-    except ConfigError as exc:
-        return {"skipped": str(exc)}
-    out = wf.to_dict()
-    out["grid"] = grid
-    out["train"], out["test"] = n - folds * test, test
-    return out
-
-
-def _trials_from_sweep(
-    sweep_id: str, evidence_dir: Any, frame: pd.DataFrame, strat: Strategy
-) -> Any:
-    sweep = read_evidence(sweep_id, evidence_dir)
-    if getattr(sweep, "kind", None) != "sweep":
-        raise ConfigError(f"{sweep_id}: not a stored sweep")
-    ident = sweep.meta.get("identity", {})
-    if ident.get("strategy") != strat.name or ident.get("data_sha256") != data_fingerprint(frame):
-        raise ConfigError(
-            f"sweep {sweep.id} is of {ident.get('strategy')} on other candles than the proposed "
-            f"version ({strat.name}): its combinations are not this version's trials"
-        )
-    if ident.get("strategy_sha256") not in (None, strat.source_sha256):
-        raise ConfigError(
-            f"sweep {sweep.id} ran another version of the code of {strat.name}: "
-            "its combinations are not this version's trials"
-        )
-    return sweep
-
-
-def _sweep_returns(
-    sweep: Any, frame: pd.DataFrame, strat: Strategy, cap: int, seed: int
-) -> tuple[np.ndarray, int]:
-    """Per-bar returns ``(bars, k)`` of up to ``cap`` of the sweep's combinations, re-run."""
-    results = sweep.results
-    names = [c for c in sweep.meta.get("params", []) if c in results.columns]
-    combos = results[names].reset_index(drop=True)
-    if len(combos) > cap:
-        pick = np.sort(np.random.default_rng(seed).choice(len(combos), cap, replace=False))
-        combos = combos.iloc[pick].reset_index(drop=True)
-    config = Config(**(sweep.meta["identity"].get("config") or {})).resolved(frame)
-    job = SweepJob(frame, strat, config, combos)
-    raw, sl, tp = job.target_rows(combos[strat.param_names])
-    options = job.option_names
-    groups = (
-        combos.groupby(options, sort=False, dropna=False).indices
-        if options
-        else {(): np.arange(len(combos))}
-    )
-    returns = np.empty((len(frame), len(combos)))
-    for key, rows in groups.items():
-        values = key if isinstance(key, tuple) else (key,)
-        over = {k: (None if pd.isna(v) else v) for k, v in zip(options, values, strict=True)}
-        cfg = dataclasses.replace(config, **over)
-        pos = prepare(raw[rows].T, cfg.direction)
-        sim, _ = simulate_targets(
-            frame,
-            pos,
-            cfg,
-            None if sl is None else sl[rows].T,
-            None if tp is None else tp[rows].T,
-            want_fills=False,
-        )
-        returns[:, rows] = bar_returns(sim.equity, cfg.cash)
-    return returns, len(combos)
 
 
 def assess(
@@ -369,10 +195,10 @@ def assess(
 
     started = clock
     notes: list[str] = []
-    strat = _strategy(proposed, "proposed")
+    strat = version_strategy(proposed, "proposed")
     params = dict(proposed.params)
     frame = resolve_candles(proposed.pair, proposed.timeframe, data_dir)
-    config = _config(proposed, frame)
+    config = version_config(proposed, frame)
     n = len(frame)
     data = {
         "pair": proposed.pair,
@@ -388,13 +214,10 @@ def assess(
 
     # 1. full-window runs, stored
     runs: dict[str, str] = {}
-    full = _run(frame, strat, params, config)
-    full.save(evidence_dir)
+    full = stored_run(frame, strat, params, config, evidence_dir)
     runs["proposed"] = full.run_id
-    headline: dict[str, dict[str, Any] | None] = {
-        "approved": None,
-        "proposed": _headline(full.stats),
-    }
+    heads: dict[str, dict[str, Any] | None] = {"approved": None, "proposed": headline(full.stats)}
+    approved_run: tuple[Any, dict[str, Any], Any] | None = None  # strategy, params, config
     if base is not None:
         if (base.pair, base.timeframe) != (proposed.pair, proposed.timeframe):
             notes.append(
@@ -403,14 +226,14 @@ def assess(
                 f"{proposed.timeframe})"
             )
         try:
-            base_strat = _strategy(base, "approved")
+            base_strat = version_strategy(base, "approved")
         except (StrategyError, ConfigError) as exc:
             notes.append(f"approved version not backtested: {exc}")
         else:
-            approved = _run(frame, base_strat, dict(base.params), _config(base, frame))
-            approved.save(evidence_dir)
+            approved_run = (base_strat, dict(base.params), version_config(base, frame))
+            approved = stored_run(frame, *approved_run, evidence_dir)
             runs["approved"] = approved.run_id
-            headline["approved"] = _headline(approved.stats)
+            heads["approved"] = headline(approved.stats)
     lap("backtests")
 
     # 2. in-sample / out-of-sample
@@ -418,35 +241,48 @@ def assess(
     reasons: dict[str, str] = {}
     is_stats: dict[str, Any] | None = None
     oos_stats: dict[str, Any] | None = None
+    approved_oos: dict[str, Any] | None = None
     if split < 2 or n - split < 2:
         why = f"{n} candles are too few to hold out {oos_fraction:g} of them"
         reasons["min_oos_sharpe"] = reasons["max_oos_degradation"] = why
     else:
-        ins = _run(frame.iloc[:split], strat, params, config)
-        ins.save(evidence_dir)
+        ins = stored_run(frame.iloc[:split], strat, params, config, evidence_dir)
         runs["proposed_in_sample"] = ins.run_id
         is_stats = ins.stats
-        oos_stats = _stats_of(frame, strat, config, [params], start=split)[0]
+        at = frame.index[split]
+        oos = stored_run(frame, strat, params, config, evidence_dir, trade_from=at)
+        runs["proposed_out_of_sample"] = oos.run_id
+        oos_stats = oos.stats
+        if approved_run is not None:
+            base_oos = stored_run(frame, *approved_run, evidence_dir, trade_from=at)
+            runs["approved_out_of_sample"] = base_oos.run_id
+            approved_oos = headline(base_oos.stats)
     split_table = {
         "oos_fraction": float(oos_fraction),
         "split_bar": split,
         "split_time": frame.index[split] if 0 < split < n else None,
-        "in_sample": None if is_stats is None else _headline(is_stats),
-        "out_of_sample": None if oos_stats is None else _headline(oos_stats),
+        "in_sample": None if is_stats is None else headline(is_stats),
+        "out_of_sample": None if oos_stats is None else headline(oos_stats),
+        "approved_out_of_sample": approved_oos,
     }
     lap("split")
 
-    # 3. walk-forward of the neighbourhood
-    wf = _walk_forward(frame, strat, params, config, folds)
+    # 3. walk-forward of the neighbourhood, stored
+    wf, wf_id = walk_forward_evidence(frame, strat, params, config, folds, evidence_dir)
     lap("walk_forward")
 
-    # 4. neighbourhood sensitivity
+    # 4. neighbourhood sensitivity: one stored full-window run per neighbour
     near = neighbours(strat, params)
-    near_stats = _stats_of(frame, strat, config, [p for _, _, p in near])
-    neighbourhood = [
-        {"param": name, "value": value, "params": p, **_headline(s)}
-        for (name, value, p), s in zip(near, near_stats, strict=True)
-    ]
+    near_stats: list[dict[str, Any]] = []
+    neighbourhood: list[dict[str, Any]] = []
+    for name, value, p in near:
+        run = stored_run(frame, strat, p, config, evidence_dir)
+        label = neighbour_label(name, value)
+        runs[label] = run.run_id
+        near_stats.append(run.stats)
+        neighbourhood.append(
+            {"param": name, "value": value, "params": p, "run": label, **headline(run.stats)}
+        )
     lap("neighbourhood")
 
     # 5. deflated Sharpe ratio, PBO
@@ -454,13 +290,13 @@ def assess(
     ann = float(config.year_days) * _DAY_NS / period_ns(frame)
     pbo: dict[str, Any] = {"pbo": None}
     if sweep_id is not None:
-        sweep = _trials_from_sweep(sweep_id, evidence_dir, frame, strat)
+        sweep = trials_from_sweep(sweep_id, evidence_dir, frame, strat)
         swept = set(sweep.meta.get("params", [])) - set(strat.param_names)
         stored = {
             k: v for k, v in (sweep.meta["identity"].get("config") or {}).items() if k not in swept
         }
         mine = {k: v for k, v in config.to_dict().items() if k in stored}
-        if _safe(stored) != _safe(mine):
+        if safe(stored) != safe(mine):
             notes.append(
                 f"sweep {sweep.id} ran with other engine options than the proposed version "
                 f"({stored} vs {mine})"
@@ -473,7 +309,7 @@ def assess(
             pbo["skipped"] = f"PBO needs at least 2 combinations (can re-run {cap})"
         else:
             try:
-                perf, used = _sweep_returns(sweep, frame, strat, cap, seed)
+                perf, used = sweep_returns(sweep, frame, strat, cap, seed)
                 res = pbo_cscv(perf, n_splits=pbo_splits)
             except ConfigError as exc:
                 pbo["skipped"] = str(exc)
@@ -540,9 +376,10 @@ def assess(
         policy_source=policy.source,
         data=data,
         runs=runs,
-        headline=headline,
+        headline=heads,
         split=split_table,
         walk_forward=wf,
+        walk_forward_id=wf_id,
         neighbourhood=neighbourhood,
         dsr=dsr,
         pbo=pbo,

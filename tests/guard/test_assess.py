@@ -169,7 +169,17 @@ def test_runs_are_stored_evidence(evidence_dir):
     a = assess(
         _version(12, 40), _version(10, 30), policy=default_policy(), evidence_dir=evidence_dir
     )
-    assert set(a.runs) == {"proposed", "approved", "proposed_in_sample"}
+    assert set(a.runs) == {
+        "proposed",
+        "approved",
+        "proposed_in_sample",
+        "proposed_out_of_sample",
+        "approved_out_of_sample",
+        "neighbour_fast_11",
+        "neighbour_fast_13",
+        "neighbour_slow_39",
+        "neighbour_slow_41",
+    }
     for run_id in a.runs.values():
         run = sb.read_evidence(run_id, evidence_dir)
         assert run.id == run_id
