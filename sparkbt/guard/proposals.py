@@ -867,6 +867,15 @@ class GuardStore:
                 history=history,
             )
 
+    def names(self) -> list[str]:
+        """The names of every param set ever proposed, sorted."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT name FROM guard_history UNION SELECT name FROM guard_paramsets"
+                " ORDER BY name"
+            ).fetchall()
+            return [r["name"] for r in rows]
+
 
 def _history(r: sqlite3.Row) -> HistoryEvent:
     return HistoryEvent(

@@ -366,6 +366,13 @@ def test_paramset_exists_once_proposed(store: GuardStore) -> None:
     assert [h.event for h in ps.history] == ["proposed"]
 
 
+def test_names_lists_every_proposed_param_set(store: GuardStore) -> None:
+    assert store.names() == []
+    approved(store, sma())
+    store.propose(version_of("btc-rsi-1h", "sma_cross", "BTCUSDT", "1h"), None, "alice")
+    assert store.names() == ["btc-rsi-1h", NAME]
+
+
 def test_rollback_is_a_proposal_of_an_earlier_version(store: GuardStore) -> None:
     v1 = approved(store, sma()).version
     v2 = approved(store, sma(fast=12), v1.id).version
