@@ -1,5 +1,7 @@
 """The audit log: one JSON object per line for every start, done, failed and rejected event,
-and for every guard proposal, evaluation, approval, override and rejection.
+and for every guard proposal, evaluation, approval, override and rejection, and every
+approval or rejection the service refused (``guard_refused``: 403 or 409, with the
+user, the proposal id, the action and the reason).
 
 Appended with one ``write`` of one line under a lock, from the request loop and
 the dispatcher thread alike, so lines never interleave. Each line names the
@@ -31,6 +33,7 @@ EVENTS = (
     "guard_approved",
     "guard_override",
     "guard_rejected",
+    "guard_refused",
 )
 _FIELDS = ("pair", "timeframe", "strategy", "params")
 

@@ -18,12 +18,18 @@ force and records the result, so an evaluation interrupted by a crash is run
 again at the next start. The rules of approval are :class:`~sparkbt.guard.proposals.GuardStore`'s;
 the routes add who the caller is (from the key) and map refusals to HTTP:
 Forbidden 403, Conflict 409, NotFound 404, any other input error 422, always
-``{"detail": "<one line>"}``.
+``{"detail": "<one line>"}``. A ``sweep_id`` must name a stored sweep of the
+proposed strategy (its id, or a unique prefix of it, which is stored in full)
+or the proposal is a 422 that writes nothing. An approval or rejection refused
+with 403 or 409 (role, own proposal, blocked, stale, decided) writes a
+``guard_refused`` audit line: user, proposal id, action, status and reason.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -35,7 +41,7 @@ from ..errors import InputError
 from ..guard.paramsets import ParamSetVersion, version_of
 from ..guard.proposals import APPROVER_ROLES, Conflict, Forbidden, NotFound, Proposal
 from . import engine
-from .auth import READ, Principal
+from .auth import READ, AuthError, Principal
 
 __all__ = ["PROPOSE_ROLES", "install"]
 
@@ -92,6 +98,36 @@ def _summary(p: Proposal) -> dict[str, Any]:
     }
 
 
+def stored_sweep(evidence_dir: Path, sweep_id: str, strategy: str) -> str:
+    """The full id of the stored sweep ``sweep_id`` (an id or a unique prefix) of ``strategy``.
+
+    Raises InputError (a 422) when there is no such sweep, the prefix is
+    ambiguous, or the sweep is of another strategy.
+    """
+    text = sweep_id.strip()
+    root = Path(evidence_dir) / "sweep"
+    hits = []
+    if re.fullmatch(r"[0-9A-Za-z_-]{1,64}", text) and root.is_dir():
+        exact = root / text / "sweep.json"
+        hits = [exact] if exact.is_file() else sorted(root.glob(f"{text}*/sweep.json"))
+    if not hits:
+        raise InputError(f"sweep_id: no stored sweep with id {sweep_id[:64]!r}")
+    if len(hits) > 1:
+        names = ", ".join(h.parent.name for h in hits[:5])
+        raise InputError(f"sweep_id: {sweep_id!r} matches several sweeps ({names})")
+    try:
+        meta = json.loads(hits[0].read_text())
+    except (OSError, ValueError):
+        raise InputError(f"sweep_id: sweep {hits[0].parent.name} is unreadable") from None
+    found = (meta.get("identity") or {}).get("strategy")
+    if found != strategy:
+        raise InputError(
+            f"sweep_id: sweep {hits[0].parent.name} is of strategy {found}, "
+            f"not of the proposed {strategy}"
+        )
+    return hits[0].parent.name
+
+
 def install(app: FastAPI, svc: Any) -> None:
     """Add the guard routes and their error mapping to ``app`` for the service ``svc``."""
     from .app import Rejected, _validation_message
@@ -106,8 +142,6 @@ def install(app: FastAPI, svc: Any) -> None:
     router = APIRouter(prefix="/api/guard")
     reader = Depends(svc.auth.dependency(READ, "read proposals"))
     proposer = svc.auth.dependency(PROPOSE_ROLES, "propose a param change")
-    approver = svc.auth.dependency(APPROVER_ROLES, "approve a proposal")
-    rejecter = svc.auth.dependency(APPROVER_ROLES, "reject a proposal")
 
     async def body_of(request: Request, model: type[BaseModel]) -> Any:
         raw = await svc.read_body(request)
@@ -166,6 +200,11 @@ def install(app: FastAPI, svc: Any) -> None:
         engine.check_request(
             version.pair, version.timeframe, version.strategy, version.params, svc.settings.data_dir
         )
+        if body.sweep_id is not None:
+            full_id = await run_in_threadpool(
+                stored_sweep, svc.settings.evidence_dir, body.sweep_id, version.strategy
+            )
+            body = body.model_copy(update={"sweep_id": full_id})
         proposal = await run_in_threadpool(
             svc.submit, version, body, who, "base_version_id" in body.model_fields_set, request
         )
@@ -186,21 +225,58 @@ def install(app: FastAPI, svc: Any) -> None:
     async def get_proposal(proposal_id: str) -> dict[str, Any]:
         return full(await run_in_threadpool(svc.guard.get, proposal_id[:64]))
 
+    def refused(
+        action: str,
+        proposal_id: str,
+        who: Principal | None,
+        status: int,
+        exc: Exception,
+        request: Request,
+    ) -> None:
+        """Audit an approval or rejection refused with 403 or 409 (never a key: none is passed)."""
+        svc.audit.write(
+            "guard_refused",
+            user=None if who is None else who.name,
+            client_ip=request.client.host if request.client else None,
+            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            proposal_id=proposal_id,
+            action=action,
+            role=None if who is None else who.role,
+            status=status,
+            reason=_line(exc),
+        )
+
+    async def decide(action: str, proposal_id: str, request: Request) -> dict[str, Any]:
+        who: Principal | None = None
+        pid = proposal_id[:64]
+        try:
+            who = await run_in_threadpool(
+                svc.auth.require, request, APPROVER_ROLES, f"{action} a proposal"
+            )
+            body: DecideBody = await body_of(request, DecideBody)
+            if action == "reject":
+                if body.override_reason is not None:
+                    raise Rejected(
+                        422, "override_reason: only an approval overrides a blocked proposal"
+                    )
+                return full(await run_in_threadpool(svc.reject, pid, who, body, request))
+            return full(await run_in_threadpool(svc.approve, pid, who, body, request))
+        except AuthError as exc:
+            if exc.status == 403:
+                await run_in_threadpool(refused, action, pid, exc.principal, 403, exc, request)
+            raise
+        except (Forbidden, Conflict) as exc:
+            status = 403 if isinstance(exc, Forbidden) else 409
+            await run_in_threadpool(refused, action, pid, who, status, exc, request)
+            raise
+
     @router.post("/proposals/{proposal_id}/approve")
-    async def approve(
-        proposal_id: str, request: Request, who: Principal = Depends(approver)
-    ) -> dict[str, Any]:
-        body: DecideBody = await body_of(request, DecideBody)
-        return full(await run_in_threadpool(svc.approve, proposal_id[:64], who, body, request))
+    async def approve(proposal_id: str, request: Request) -> dict[str, Any]:
+        return await decide("approve", proposal_id, request)
 
     @router.post("/proposals/{proposal_id}/reject")
-    async def reject(
-        proposal_id: str, request: Request, who: Principal = Depends(rejecter)
-    ) -> dict[str, Any]:
-        body: DecideBody = await body_of(request, DecideBody)
-        if body.override_reason is not None:
-            raise Rejected(422, "override_reason: only an approval overrides a blocked proposal")
-        return full(await run_in_threadpool(svc.reject, proposal_id[:64], who, body, request))
+    async def reject(proposal_id: str, request: Request) -> dict[str, Any]:
+        return await decide("reject", proposal_id, request)
 
     @router.get("/paramsets/{name}", dependencies=[reader])
     async def get_paramset(name: str) -> dict[str, Any]:

@@ -305,6 +305,8 @@ def test_two_approvals_when_the_service_asks_for_two(
         ({"options": {"sl_stop": 2}}, "sl_stop"),
         ({"pair": "DOGEUSDT"}, "DOGEUSDT"),
         ({"paramset": "Bad Name"}, "name"),
+        ({"sweep_id": "0123456789abcdef0123"}, "sweep_id: no stored sweep"),
+        ({"sweep_id": "../../etc"}, "sweep_id: no stored sweep"),
     ],
 )
 def test_bad_proposals_are_one_line_and_write_nothing(
@@ -324,6 +326,9 @@ def test_bad_proposals_are_one_line_and_write_nothing(
     assert words in detail, detail
     assert g.get("/proposals").json()["count"] == 0
     assert g.get(f"/paramsets/{PARAMSET}").status_code == 404
+    assert srv.get("/api/backtest").json()["jobs"] == []
+    log = srv.evidence / "audit.jsonl"
+    assert not log.exists() or "guard_proposed" not in log.read_text()
 
 
 def test_the_default_policy_is_in_force_without_a_file(launch: Any) -> None:
@@ -515,3 +520,50 @@ def test_a_running_evaluation_survives_a_kill_9(
     job = srv.get(f"/api/backtest/{job_id}").json()
     assert job["status"] == "done" and job["attempts"] == 2
     assert job["guard"]["proposal_id"] == pid
+
+
+def test_refused_approvals_and_rejections_are_audited(
+    launch: Any, policy_files: tuple[Path, Path]
+) -> None:
+    lenient, _ = policy_files
+    srv = launch("refused", impl="mock", extra=("--policy", str(lenient)))
+    g = Guard(srv)
+    pid = g.settled(g.propose("bob", 10))["id"]
+    one_line(g.approve(pid, "alice"), 403)  # a proposer's role may not approve
+    one_line(g.approve(pid, "bob"), 403)  # nor may the one who proposed it
+    one_line(g.post(f"/proposals/{pid}/reject", "alice", {"comment": "no"}), 403)
+    assert g.approve(pid, "carl").status_code == 200
+    one_line(g.post(f"/proposals/{pid}/reject", "carl", {"comment": "late"}), 409)
+    one_line(g.approve(pid, "carol"), 409)  # decided already
+    one_line(g.approve("no-such-proposal", "carl"), 404)  # not a refusal: nothing to refuse
+    refused = [e for e in audit(srv) if e["event"] == "guard_refused"]
+    assert [(e["user"], e["action"], e["status"]) for e in refused] == [
+        ("alice", "approve", 403),
+        ("bob", "approve", 403),
+        ("alice", "reject", 403),
+        ("carl", "reject", 409),
+        ("carol", "approve", 409),
+    ]
+    assert all(e["proposal_id"] == pid for e in refused)
+    assert all(isinstance(e["reason"], str) and e["reason"] for e in refused)
+    assert "may not approve" in refused[0]["reason"] and "proposed it" in refused[1]["reason"]
+    text = (srv.evidence / "audit.jsonl").read_text()
+    assert all(key not in text for key in g.keys.values())
+
+
+def test_a_proposal_names_a_stored_sweep_of_its_strategy(launch: Any) -> None:
+    import sparkbt as sb
+    from sparkbt.sweeps import save_sweep
+
+    srv = launch("sweep", impl="mock")
+    g = Guard(srv)
+    sample = sb.resolve_candles("ETHUSDT", "4h", srv.root / "data")
+    sid = save_sweep(
+        sb.sweep(sample, "sma_cross", fast=[8, 10], slow=[30, 40], workers=1), srv.evidence
+    ).name
+    other = save_sweep(sb.sweep(sample, "ema_cross", workers=1), srv.evidence).name
+    pid = g.propose("alice", 10, sweep_id=sid[:8])  # a unique prefix is stored in full
+    assert g.get(f"/proposals/{pid}").json()["sweep_id"] == sid
+    body = {"paramset": PARAMSET, "strategy": "sma_cross", "params": {"fast": 12, "slow": 30}}
+    detail = one_line(g.post("/proposals", "alice", {**body, "sweep_id": other}), 422)
+    assert "ema_cross" in detail
