@@ -25,25 +25,22 @@ from ..evidence import RunEvidence, data_fingerprint
 from ..result import format_stat
 from ..stats import STAT_KEYS, compute_stats, json_safe
 from .downsample import bucket_of, minmax_indices, ohlc_buckets
+from .tradetable import MAX_TABLE_TRADES, TRADE_COLUMNS, trade_rows
 
 __all__ = [
     "EXIT_COLOURS",
-    "MAX_TABLE_TRADES",
     "SERIES_BUCKETS",
     "CandleSource",
     "drawdown_periods",
     "monthly_grid",
     "monthly_returns",
     "report_payload",
-    "trades_csv",
 ]
 
 SERIES_BUCKETS = 2000
 """Min/max buckets for equity and drawdown (at most ~4,000 points drawn)."""
 CANDLE_BUCKETS = 2000
 """Candles drawn at most; longer runs are aggregated into OHLC bars of several candles."""
-MAX_TABLE_TRADES = 2000
-"""Trades listed in the page; a run with more lists the first ones (the CSV has all)."""
 
 EXIT_COLOURS = {
     "signal": "#4b74d1",
@@ -55,22 +52,6 @@ EXIT_COLOURS = {
     "open": "#7a7a7a",
 }
 """Marker colour of each exit reason (entries are drawn in the colour of their exit)."""
-
-TRADE_COLUMNS = (
-    "id",
-    "side",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "units",
-    "pnl",
-    "return",
-    "fees",
-    "bars_held",
-    "exit_reason",
-)
-"""Trade columns listed in the page, in order (the CSV has every column of trades.parquet)."""
 
 BENCH_KEYS = (
     "total_return",
@@ -268,7 +249,7 @@ def _candles(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
                 # entries are arrows in the trade's direction, exits are circles
                 "shape": ("arrowUp" if up else "arrowDown") if kind == "entry" else "circle",
                 "color": EXIT_COLOURS.get(reason, "#555555"),
-                "text": f"×{count}" if count > 1 else "",
+                "count": count,
             }
         )
     return {
@@ -282,33 +263,14 @@ def _candles(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _trade_rows(trades: pd.DataFrame) -> list[list[Any]]:
-    head = trades.iloc[:MAX_TABLE_TRADES]
-    cols = []
-    for name in TRADE_COLUMNS:
-        values = head[name]
-        if name.endswith("_time"):
-            cols.append([None if pd.isna(v) else v.isoformat() for v in values])
-        elif values.dtype.kind == "f":
-            cols.append(_floats(values.to_numpy(), 12))
-        elif values.dtype.kind in "iu":
-            cols.append([int(v) for v in values])
-        else:
-            cols.append([str(v) for v in values])
-    return [list(row) for row in zip(*cols, strict=True)] if cols and len(head) else []
+def report_payload(
+    run: RunEvidence, source: CandleSource, max_trades: int | None = MAX_TABLE_TRADES
+) -> dict[str, Any]:
+    """Everything a report page shows for ``run``, JSON-ready.
 
-
-def trades_csv(trades: pd.DataFrame) -> str:
-    """Every column and row of trades.parquet as CSV (ISO times, full float precision)."""
-    out = trades.copy()
-    for name in out.columns:
-        if isinstance(out[name].dtype, pd.DatetimeTZDtype):
-            out[name] = out[name].map(lambda v: v.isoformat() if not pd.isna(v) else "")
-    return out.to_csv(index=False, float_format="%.17g", lineterminator="\n")
-
-
-def report_payload(run: RunEvidence, source: CandleSource) -> dict[str, Any]:
-    """Everything a report page shows for ``run``, JSON-ready."""
+    The first ``max_trades`` trades are listed (None: all of them); a served page
+    asks for further pages of a longer list (:func:`~sparkbt.ui.tradetable.trade_page`).
+    """
     report = run.report
     found = window_candles(run, source)
     candles = found.candles
@@ -331,7 +293,8 @@ def report_payload(run: RunEvidence, source: CandleSource) -> dict[str, Any]:
         "candles_note": found.note,
         "exit_colours": EXIT_COLOURS,
         "trade_columns": list(TRADE_COLUMNS),
-        "trades": _trade_rows(run.trades),
+        "trades": trade_rows(run.trades if max_trades is None else run.trades.iloc[:max_trades]),
+        "page_size": MAX_TABLE_TRADES,
         "trade_count": len(run.trades),
         "monthly": monthly_grid(monthly_returns(equity, cash)),
         "drawdowns": drawdown_periods(equity),

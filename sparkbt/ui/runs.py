@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InputError, SparkbtError
@@ -30,7 +30,8 @@ from ..registry import get_strategy, list_strategies
 from ..service.auth import START_ROLES
 from .forms import body_of_form, option_fields, param_fields
 from .pages import Pages, UIError, redirect
-from .reportdata import report_payload, trades_csv
+from .reportdata import report_payload
+from .tradetable import trade_page, trades_csv
 
 __all__ = ["router"]
 
@@ -221,9 +222,43 @@ def router(pages: Pages) -> APIRouter:
     async def run_report(request: Request, run_id: str) -> HTMLResponse:
         pages.read(request)
         data = await run_in_threadpool(_payload, pages, run_id)
+        base = f"/ui/runs/{data['id']}"
         return pages.page(
-            request, "report.html", data=data, csv_url=f"/ui/runs/{data['id']}/trades.csv"
+            request,
+            "report.html",
+            data=data,
+            csv_url=f"{base}/trades.csv",
+            trades_url=f"{base}/trades.json" if data["trade_count"] > len(data["trades"]) else "",
         )
+
+    @r.get("/runs/{run_id}/trades.json", include_in_schema=False)
+    async def run_trade_page(
+        request: Request,
+        run_id: str,
+        offset: int = 0,
+        limit: int = 2000,
+        sort: str = "id",
+        desc: bool = False,
+        q: str = "",
+        reason: str = "",
+    ) -> JSONResponse:
+        pages.read(request)
+        run = await run_in_threadpool(pages.run, run_id)
+        try:
+            page = await run_in_threadpool(
+                lambda: trade_page(
+                    run.trades,
+                    offset=offset,
+                    limit=limit,
+                    sort=sort,
+                    descending=desc,
+                    query=q[:100],
+                    reason=reason[:32],
+                )
+            )
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse(page)
 
     @r.get("/runs/{run_id}/trades.csv", include_in_schema=False)
     async def run_trades(request: Request, run_id: str) -> Response:

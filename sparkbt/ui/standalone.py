@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 
 from ..evidence import RunEvidence
-from .reportdata import CandleSource, report_payload, trades_csv
+from .reportdata import CandleSource, report_payload
+from .tradetable import trades_csv
 from .web import render
 
 __all__ = ["report_html", "write_report_html"]
@@ -21,12 +22,13 @@ __all__ = ["report_html", "write_report_html"]
 
 def report_html(run: RunEvidence, candles: pd.DataFrame | None, note: str = "") -> str:
     """The self-contained report page of ``run`` (candles: the run's, for the price chart)."""
-    data = report_payload(run, CandleSource(candles, note))
+    data = report_payload(run, CandleSource(candles, note), max_trades=None)
     return render(
         "report.html",
         standalone=True,
         data=data,
         csv_url="",
+        trades_url="",
         csv_text=trades_csv(run.trades),
         request=None,
         user=None,

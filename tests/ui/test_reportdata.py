@@ -16,8 +16,8 @@ from sparkbt.ui.reportdata import (
     monthly_grid,
     monthly_returns,
     report_payload,
-    trades_csv,
 )
+from sparkbt.ui.tradetable import trades_csv
 
 
 def _series(values: list[float], start: str = "2024-01-30", freq: str = "D") -> pd.Series:
@@ -103,7 +103,7 @@ def test_candles_are_bucketed_and_markers_count_every_trade(stored: tuple) -> No
     assert len(c["t"]) <= 2000
     assert max(c["high"]) == candles["high"].max() and min(c["low"]) == candles["low"].min()
     assert c["open"][0] == candles["open"].iloc[0] and c["close"][-1] == candles["close"].iloc[-1]
-    counts = [int(m["text"][1:]) if m["text"] else 1 for m in c["markers"]]
+    counts = [m["count"] for m in c["markers"]]
     trades = run.trades
     assert sum(counts) == len(trades) + int((~trades["open"]).sum())
     colours = {m["color"] for m in c["markers"] if m["shape"] == "circle"}

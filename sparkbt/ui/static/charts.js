@@ -81,7 +81,9 @@
       return { time: t, open: c.open[i], high: c.high[i], low: c.low[i], close: c.close[i] };
     });
     series.setData(rows);
-    series.setMarkers(c.markers || []);
+    series.setMarkers((c.markers || []).map(function (m) {
+      return { time: m.time, position: m.position, shape: m.shape, color: m.color };
+    }));
     chart.timeScale().fitContent();
     if (window.ResizeObserver) {
       new ResizeObserver(function () { chart.applyOptions({ width: width(el) }); }).observe(el.parentElement);

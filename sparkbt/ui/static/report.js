@@ -16,14 +16,20 @@
 
   if (data.candles) C.candleChart(document.getElementById("price-chart"), data.candles);
 
-  // ---- trades
+  // ---- trades: every row in the page up to page_size; longer lists come a page at a time,
+  // from the server when it has them (sorted and filtered over every trade there)
   var cols = data.trade_columns, rows = data.trades;
-  var body = document.querySelector("#trade-table tbody");
+  var table = document.getElementById("trade-table");
+  var body = table.querySelector("tbody");
   var filter = document.getElementById("trade-filter");
   var reason = document.getElementById("trade-reason");
   var count = document.getElementById("trade-count");
+  var pager = document.getElementById("trade-pager");
+  var prev = document.getElementById("trade-prev"), next = document.getElementById("trade-next");
+  var remote = table.dataset.url || "";
+  var pageSize = data.page_size || 2000;
   var reasonCol = cols.indexOf("exit_reason");
-  var sortCol = 0, sortDir = 1;
+  var sortCol = 0, sortDir = 1, offset = 0, seq = 0;
   var text = rows.map(function (r) { return r.join(" ").toLowerCase(); });
 
   function cell(v, name) {
@@ -39,7 +45,27 @@
   }
   function esc(t) { return t.replace(/&/g, "&amp;").replace(/</g, "&lt;"); }
 
-  function draw() {
+  function render(list, matching, total) {
+    body.innerHTML = list.map(function (r) {
+      return "<tr data-id=\"" + r[0] + "\">" + r.map(function (v, j) {
+        var cls = typeof v === "number" ? " class=\"num\"" : "";
+        var style = j === reasonCol ? " style=\"color:" + (data.exit_colours[v] || "inherit") + "\"" : "";
+        return "<td" + cls + style + ">" + esc(cell(v, cols[j])) + "</td>";
+      }).join("") + "</tr>";
+    }).join("");
+    var shown = matching > list.length
+      ? "rows " + (offset + 1) + "–" + (offset + list.length) + " of " + matching + " matching, "
+      : matching + " of ";
+    count.textContent = matching > list.length ? shown + total + " trades" : shown + total + " trades";
+    pager.hidden = matching <= pageSize;
+    prev.disabled = offset === 0;
+    next.disabled = offset + pageSize >= matching;
+    table.querySelectorAll("th").forEach(function (th, j) {
+      th.setAttribute("aria-sort", j === sortCol ? (sortDir > 0 ? "ascending" : "descending") : "none");
+    });
+  }
+
+  function drawLocal() {
     var q = filter.value.trim().toLowerCase(), want = reason.value;
     var idx = [];
     for (var i = 0; i < rows.length; i++) {
@@ -54,32 +80,36 @@
       if (y == null) return -1;
       return (x < y ? -1 : 1) * sortDir;
     });
-    var html = [];
-    idx.forEach(function (i) {
-      var r = rows[i];
-      html.push("<tr data-id=\"" + r[0] + "\">" + r.map(function (v, j) {
-        var cls = typeof v === "number" ? " class=\"num\"" : "";
-        var style = j === reasonCol ? " style=\"color:" + (data.exit_colours[v] || "inherit") + "\"" : "";
-        return "<td" + cls + style + ">" + esc(cell(v, cols[j])) + "</td>";
-      }).join("") + "</tr>");
-    });
-    body.innerHTML = html.join("");
-    count.textContent = idx.length + " of " + rows.length + " trades";
-    document.querySelectorAll("#trade-table th").forEach(function (th, j) {
-      th.setAttribute("aria-sort", j === sortCol ? (sortDir > 0 ? "ascending" : "descending") : "none");
-    });
+    if (offset >= idx.length) offset = 0;
+    render(idx.slice(offset, offset + pageSize).map(function (i) { return rows[i]; }), idx.length, rows.length);
   }
-  document.querySelectorAll("#trade-table th button").forEach(function (b) {
+
+  function drawRemote() {
+    var mine = ++seq;
+    var q = new URLSearchParams({
+      offset: offset, limit: pageSize, sort: cols[sortCol], desc: sortDir < 0 ? "true" : "false",
+      q: filter.value.trim(), reason: reason.value
+    });
+    fetch(remote + "?" + q.toString(), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (page) { if (mine === seq) render(page.rows, page.matching, page.total); });
+  }
+
+  function draw() { if (remote) drawRemote(); else drawLocal(); }
+  table.querySelectorAll("th button").forEach(function (b) {
     b.addEventListener("click", function () {
       var c = +b.dataset.col;
       sortDir = c === sortCol ? -sortDir : 1;
       sortCol = c;
+      offset = 0;
       draw();
     });
   });
-  filter.addEventListener("input", draw);
-  reason.addEventListener("change", draw);
-  draw();
+  filter.addEventListener("input", function () { offset = 0; draw(); });
+  reason.addEventListener("change", function () { offset = 0; draw(); });
+  prev.addEventListener("click", function () { offset = Math.max(0, offset - pageSize); draw(); });
+  next.addEventListener("click", function () { offset += pageSize; draw(); });
+  if (remote) render(rows, data.trade_count, data.trade_count); else drawLocal();
 
   // ---- CSV download in the self-contained file (served pages link to the route)
   var csv = document.getElementById("trades-csv");
