@@ -263,6 +263,22 @@ def _candles(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _lock_rows(locks: pd.DataFrame) -> list[dict[str, Any]]:
+    """Gate locks as the page lists them: times to the minute, equity in money."""
+    out = []
+    for r in locks.to_dict("records"):
+        row = {}
+        for k, v in r.items():
+            if isinstance(v, pd.Timestamp):
+                row[k] = v.strftime("%Y-%m-%d %H:%M")
+            elif k == "equity":
+                row[k] = f"{v:,.2f}"
+            else:
+                row[k] = json_safe(v)
+        out.append(row)
+    return out
+
+
 def report_payload(
     run: RunEvidence, source: CandleSource, max_trades: int | None = MAX_TABLE_TRADES
 ) -> dict[str, Any]:
@@ -298,13 +314,5 @@ def report_payload(
         "trade_count": len(run.trades),
         "monthly": monthly_grid(monthly_returns(equity, cash)),
         "drawdowns": drawdown_periods(equity),
-        "locks": [
-            {
-                k: (v.isoformat() if isinstance(v, pd.Timestamp) else json_safe(v))
-                for k, v in r.items()
-            }
-            for r in locks.to_dict("records")
-        ]
-        if not locks.empty
-        else [],
+        "locks": _lock_rows(locks),
     }

@@ -37,7 +37,7 @@ def to_json(value: Any) -> Markup:
 
 def _heat(value: float | None, scale: float) -> str:
     """Background of a heatmap cell: green up, red down, stronger with size."""
-    if value is None or not scale:
+    if value is None or not scale or value == 0:
         return "background: transparent"
     a = min(abs(value) / scale, 1.0) * 0.75 + 0.08
     rgb = "46,158,91" if value >= 0 else "209,67,75"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -149,3 +150,24 @@ def test_trade_rows_hold_every_trade_in_order(stored: tuple) -> None:
     assert [r[cols.index("id")] for r in rows] == run.trades["id"].tolist()
     assert [r[cols.index("pnl")] for r in rows] == pytest.approx(run.trades["pnl"].tolist())
     assert [r[cols.index("exit_reason")] for r in rows] == run.trades["exit_reason"].tolist()
+
+
+def test_gate_locks_are_listed(tmp_path: Path) -> None:
+    candles = sb.sample_candles()
+    res = sb.backtest(
+        candles,
+        "sma_cross",
+        fast=10,
+        slow=30,
+        direction="both",
+        sl_stop=0.03,
+        gates={"daily_loss": 0.02, "loss_streak": 3},
+    )
+    run = read_evidence(res.save(tmp_path))
+    locks = report_payload(run, CandleSource(candles))["locks"]
+    assert len(locks) == len(run.locks) > 0
+    first = run.locks.iloc[0]
+    assert locks[0]["gate"] == first["gate"]
+    assert locks[0]["start"] == first["start"].strftime("%Y-%m-%d %H:%M")
+    assert locks[0]["equity"] == f"{first['equity']:,.2f}"
+    assert report_payload(read_evidence(res.save(tmp_path)), CandleSource(None))["candles"] is None
