@@ -121,8 +121,12 @@ def format_delta(key: str, value: Any, first: Any) -> str:
         return "0"
     sign = "+" if d > 0 else "−"
     if key in PERCENT_KEYS:
-        return f"{sign}{abs(d) * 100:,.2f} pp"
-    return sign + format_stat(key, int(abs(d)) if key in COUNT_KEYS else abs(d))
+        text = f"{abs(d) * 100:,.2f} pp"
+    else:
+        text = format_stat(key, int(abs(d)) if key in COUNT_KEYS else abs(d))
+    if not any(ch in "123456789" for ch in text):
+        return "≈0"  # a difference smaller than the shown precision
+    return sign + text
 
 
 def _flat(prefix: str, mapping: dict[str, Any]) -> dict[str, Any]:

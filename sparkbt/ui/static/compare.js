@@ -16,9 +16,9 @@
   var dd = C.lineChart(document.getElementById("compare-drawdown"), s.t,
     lines("drawdown", function (v) { return C.pct(v); }),
     { height: 170, sync: "compare", yValues: function (u, vals) { return vals.map(function (v) { return C.pct(v, 0); }); } });
+  // before uPlot's first draw (a microtask away): lines bridge the points a run lacks
   [eq, dd].forEach(function (chart) {
     for (var i = 1; i < chart.series.length; i++) chart.series[i].spanGaps = true;
-    chart.redraw(true, false);
   });
   C.syncZoom([eq, dd]);
 })();

@@ -12,6 +12,7 @@
   var data = JSON.parse(document.getElementById("sweep-table").textContent);
   var cols = data.columns, rows = data.rows;
   var percent = {}, counts = {};
+  var MONEY = { pnl: true, final_equity: true, avg_pnl: true, expectancy: true, total_fees: true };
   data.percent.forEach(function (k) { percent[k] = true; });
   data.counts.forEach(function (k) { counts[k] = true; });
   var body = document.querySelector("#results-table tbody");
@@ -25,7 +26,8 @@
     if (percent[name]) return (v * 100).toFixed(2) + "%";
     if (counts[name]) return v.toLocaleString();
     if (name === "max_drawdown_duration") return (v / 86400).toFixed(1) + " d";
-    return v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 3 });
+    var d = MONEY[name] ? 2 : 3;
+    return v.toLocaleString(undefined, { minimumFractionDigits: d, maximumFractionDigits: d });
   }
   function esc(t) { return t.replace(/&/g, "&amp;").replace(/</g, "&lt;"); }
 
