@@ -192,8 +192,12 @@ def signin(page: Any, server: UIServer, role: str, next_path: str = "/ui/runs") 
 
 
 def _settle(page: Any) -> None:
-    """Two animation frames: resize observers and chart redraws have run."""
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    """Scrolled to the top (sticky headers in place), then two animation frames: resize
+    observers and chart redraws have run."""
+    page.evaluate(
+        "() => { window.scrollTo(0, 0);"
+        " return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); }"
+    )
 
 
 def shot(page: Any, name: str) -> tuple[Path, Path]:
