@@ -134,6 +134,8 @@ def gate_rows(gates: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
             {
                 "gate": str(g.get("gate") or "?"),
                 "result": str(g.get("result") or "?"),
+                # "skip" is taken (the skip link): the badge class of a skipped gate is "skipped"
+                "badge": "skipped" if g.get("result") == "skip" else str(g.get("result") or ""),
                 "value": ("yes" if value else "no") if isinstance(value, bool) else show(value),
                 "limit": show(g.get("limit")),
                 "action": str(g.get("action") or ""),
