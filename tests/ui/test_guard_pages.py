@@ -305,3 +305,49 @@ def test_blocked_proposal_needs_an_admin_override(env: Env, tmp_path: Path) -> N
     r = env.decide("carol", p.id, "approve", override_reason="known drawdown, small size")
     assert r.status_code == 303 and env.state(p.id)["state"] == "approved"
     assert env.audit()[-1]["event"] == "guard_override"
+
+
+def test_an_approver_may_not_approve_their_own_proposal(env: Env) -> None:
+    with GuardStore(env.settings.db_file) as store:
+        p = store.propose(version_of("ada-sma-1d", "sma_cross", "ADAUSDT", "1d"), None, "bob")
+        store.record_evaluation(p.id, [], "0" * 64, {})
+    page = env.browser("bob").get(f"/ui/guard/proposals/{p.id}").text
+    assert 'id="approve-button"' not in page and "You proposed this change" in page
+    r = env.decide("bob", p.id, "approve")
+    assert r.status_code == 403 and f"proposal {p.id}: bob proposed it" in r.text
+    assert env.state(p.id)["state"] == "pending"
+
+
+def test_a_rollback_is_marked_in_the_history(env: Env) -> None:
+    first = env.state(env.first)  # type: ignore[attr-defined]
+    if env.state(env.pending)["state"] != "approved":  # type: ignore[attr-defined]
+        env.api_approve(env.pending, "bob")  # type: ignore[attr-defined]
+    again = env.propose("alice", 10)  # the first version again
+    assert env.settled(again)["version"]["id"] == first["version"]["id"]
+    env.api_approve(again, "carl")
+    page = env.api.get(f"/ui/guard/paramsets/{PARAMSET}").text
+    assert "rollback to an earlier version" in page and "approved again (rollback)" in page
+
+
+def test_evidence_is_read_defensively() -> None:
+    """Evidence with parts missing, unknown or of another shape renders as missing."""
+    from sparkbt.ui.guarddata import chart_payload, diff_rows, evidence_view
+
+    view = evidence_view({"runs": {"proposed": "abc", "extra_thing": "def"}, "split": None})
+    assert [r["label"] for r in view["runs"]] == ["proposed", "extra_thing"]
+    assert view["split"]["rows"] == [] and view["pbo"]["value"] is None
+    assert evidence_view(None)["present"] is False
+    assert evidence_view({"neighbourhood": [1, {"param": "fast"}]})["neighbourhood"][0]["param"]
+
+    def gone(run_id: str) -> Any:
+        raise FileNotFoundError(run_id)
+
+    chart = chart_payload(gone, {"proposed": "abc"})
+    assert chart["series"] == [] and chart["missing"] == ["proposed (abc)"]
+    old = version_of("x", "sma_cross", "ETHUSDT", "4h").to_dict()
+    new = old | {"strategy_sha256": "f" * 64}
+    rows = diff_rows(new, old, None)
+    code = next(r for r in rows if r["field"] == "strategy_sha256")
+    assert code["changed"] and code["note"] == "strategy code changed"
+    assert code["proposed"] == "f" * 12
+    assert not any(r["changed"] for r in rows if r["field"] != "strategy_sha256")
