@@ -12,7 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ui.e2e.conftest import UIServer, shot, signin, start_ui_server, wait_charts_drawn
+from tests.ui.e2e.conftest import (
+    DESKTOP,
+    PHONE,
+    UIServer,
+    shot,
+    signin,
+    start_ui_server,
+    wait_charts_drawn,
+)
 
 PARAMSET = "eth-sma-4h"
 LENIENT = """\
@@ -33,6 +41,25 @@ EVAL_WAIT_S = 90.0  # the first evaluation of a fresh worker may compile the sim
 def api(server: UIServer, method: str, path: str, role: str | None = None, **kw: Any) -> Any:
     headers = {"authorization": f"Bearer {server.keys[role]}"} if role else {}
     return httpx.request(method, f"{server.url}/api/guard{path}", headers=headers, timeout=30, **kw)
+
+
+WIDEST = """() => Array.from(document.querySelectorAll("main *"))
+  .filter(e => e.getBoundingClientRect().right > 391).slice(0, 8)
+  .map(e => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
+"""JS: the first elements of the page reaching past a phone's width."""
+
+
+def screenshots(page: Any, name: str) -> None:
+    """Both screenshots; at phone width the page itself must not scroll sideways."""
+    shot(page, name)
+    page.set_viewport_size(PHONE)
+    wide = page.evaluate(
+        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame("
+        "() => r(document.documentElement.scrollWidth))))"
+    )
+    culprits = page.evaluate(WIDEST) if wide > PHONE["width"] else []
+    page.set_viewport_size(DESKTOP)
+    assert wide <= PHONE["width"], f"{name}: {wide} px wide at 390 px: {culprits}"
 
 
 def propose(server: UIServer, fast: int) -> str:
@@ -95,14 +122,14 @@ def test_an_approver_approves_by_clicking(page: Any, guard_server: UIServer) -> 
     signin(page, srv, "approver", "/ui/guard")
     pending = page.locator(f'#state-pending tr[data-proposal="{pid}"] a').first
     assert pending.is_visible()
-    shot(page, "guard-panel")
+    screenshots(page, "guard-panel")
     with page.expect_navigation():
         pending.click()
     assert page.inner_text("#proposal-state") == "pending"
     assert "changed" in page.inner_text('#diff-table tr[data-field="params.fast"]')
     assert page.locator("#gates-table tbody tr").count() >= 5
     wait_charts_drawn(page, ["#guard-equity"])
-    shot(page, "guard-proposal")
+    screenshots(page, "guard-proposal")
     page.fill("#comment", "fast 12 holds out of sample")
     with page.expect_navigation():
         page.click("#approve-button")
@@ -110,11 +137,11 @@ def test_an_approver_approves_by_clicking(page: Any, guard_server: UIServer) -> 
     assert page.inner_text("#proposal-state") == "approved"
     assert "fast 12 holds out of sample" in page.inner_text("#approvals-table")
     assert api(srv, "GET", f"/proposals/{pid}").json()["state"] == "approved"
-    shot(page, "guard-proposal-approved")
+    screenshots(page, "guard-proposal-approved")
     with page.expect_navigation():
         page.click(f'.crumbs a[href="/ui/guard/paramsets/{PARAMSET}"]')
     assert "approved now" in page.inner_text("#versions-table")
-    shot(page, "guard-paramset")
+    screenshots(page, "guard-paramset")
     # a proposal opened while it is evaluating follows its evaluation to the end
     later = propose(srv, 14)
     page.goto(f"{srv.url}/ui/guard/proposals/{later}")
