@@ -107,16 +107,25 @@ class Pages:
         return _read_run(str(self.evidence_dir), run_id)
 
     def candles_for(self, report: dict[str, Any]) -> Any:
-        """The candles a stored run used, when the service's candle store has them."""
+        """The candles a stored run used, when the service's candle store (or sample) has them.
+
+        The last two series read are kept, keyed by their file's modification time, so
+        the reports of several runs on one market read its candles once.
+        """
+        from ..store import CandleStore
         from .reportdata import CandleSource
 
         meta = report.get("metadata") or {}
-        return _candles(
-            str(meta.get("symbol") or ""),
-            str(meta.get("timeframe") or ""),
-            str(self.svc.settings.data_dir or ""),
-            CandleSource,
-        )
+        symbol, timeframe = str(meta.get("symbol") or ""), str(meta.get("timeframe") or "")
+        if not symbol or not timeframe:
+            return CandleSource(None, "the run does not name its symbol and timeframe")
+        data_dir = str(self.svc.settings.data_dir or "")
+        try:
+            stat = CandleStore(data_dir or None).path(symbol, timeframe).stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except (OSError, SparkbtError):
+            stamp = (0, 0)  # not in the store: the packaged sample, which never changes
+        return _candles(symbol, timeframe, data_dir, stamp)
 
 
 def redirect(url: str, request: Request | None = None) -> Response:
@@ -141,12 +150,12 @@ def _read_run(root: str, run_id: str) -> Any:
     return found
 
 
-def _candles(symbol: str, timeframe: str, data_dir: str, cls: Any) -> Any:
+@functools.lru_cache(maxsize=2)
+def _candles(symbol: str, timeframe: str, data_dir: str, stamp: tuple[int, int]) -> Any:
     from ..store import resolve_candles
+    from .reportdata import CandleSource
 
-    if not symbol or not timeframe:
-        return cls(None, "the run does not name its symbol and timeframe")
     try:
-        return cls(resolve_candles(symbol, timeframe, data_dir or None))
+        return CandleSource(resolve_candles(symbol, timeframe, data_dir or None))
     except SparkbtError as exc:
-        return cls(None, f"no {symbol} {timeframe} candles in the store ({exc})"[:300])
+        return CandleSource(None, f"no {symbol} {timeframe} candles in the store ({exc})"[:300])

@@ -79,10 +79,10 @@ def _epoch_s(index: pd.DatetimeIndex | pd.Series) -> np.ndarray:
     return np.asarray(values, dtype=np.int64) // 10**9
 
 
-def _floats(a: np.ndarray, digits: int = 10) -> list[float | None]:
-    """Rounded floats with NaN as None (JSON has no NaN)."""
-    out = np.round(np.asarray(a, dtype=np.float64), digits)
-    return [None if not np.isfinite(v) else float(v) for v in out]
+def _floats(a: np.ndarray, digits: int = 8) -> list[float | None]:
+    """Floats to ``digits`` significant digits (all a chart can show), NaN as None."""
+    spec = f".{digits}g"
+    return [float(format(v, spec)) if np.isfinite(v) else None for v in np.asarray(a, float)]
 
 
 def window_candles(run: RunEvidence, source: CandleSource) -> CandleSource:
@@ -210,15 +210,15 @@ def _series(run: RunEvidence, candles: pd.DataFrame | None) -> dict[str, Any]:
     t = _epoch_s(run.equity.index)
     out: dict[str, Any] = {
         "t": t[keep].tolist(),
-        "equity": _floats(equity[keep], 6),
-        "drawdown": _floats(-drawdown[keep], 8),
+        "equity": _floats(equity[keep], 10),
+        "drawdown": _floats(-drawdown[keep], 6),
         "points": int(keep.size),
         "bars": int(equity.size),
     }
     if candles is not None:
         close = candles["close"].to_numpy(dtype=np.float64)
         cash = float(run.report["config"]["cash"])
-        out["benchmark"] = _floats(cash * close[keep] / close[0], 6)
+        out["benchmark"] = _floats(cash * close[keep] / close[0], 10)
     return out
 
 

@@ -26,6 +26,10 @@ def install(app: FastAPI, svc: Any) -> Pages:
     from . import runs, signin
 
     pages = Pages(svc)
+    # compile the report page now, not on the first request for a report
+    from .web import environment
+
+    environment().get_template("report.html")
 
     @app.exception_handler(UIError)
     async def _ui_error(request: Request, exc: UIError) -> Response:

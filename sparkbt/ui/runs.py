@@ -39,6 +39,27 @@ STATUSES = ("queued", "running", "done", "failed", "stored")
 LIST_LIMIT = 200
 
 
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    from ..config import Config
+
+    return Config().to_dict()
+
+
+def options_text(options: dict[str, Any] | None) -> str:
+    """The engine options that differ from the defaults, e.g. ``sl_stop=0.05 fees=0.001``."""
+    defaults = _defaults()
+    out = []
+    for key, value in (options or {}).items():
+        if key == "year_days" or value == defaults.get(key) or value in (None, {}):
+            continue
+        if isinstance(value, dict):  # gates
+            out += [f"gate {k}={v}" for k, v in value.items()]
+        else:
+            out.append(f"{key}={value}")
+    return " ".join(out)
+
+
 def _job_row(job: Any) -> dict[str, Any]:
     req = job.request
     return {
@@ -47,6 +68,7 @@ def _job_row(job: Any) -> dict[str, Any]:
         "status": job.status,
         "strategy": req.get("strategy") or "",
         "params": req.get("params") or {},
+        "options": options_text(req.get("options")),
         "symbol": req.get("pair") or "",
         "timeframe": req.get("timeframe") or "",
         "user": job.user,
@@ -81,6 +103,7 @@ def _stored_rows(root: Path, limit: int) -> list[dict[str, Any]]:
                 "status": "stored",
                 "strategy": report.get("strategy") or "",
                 "params": report.get("params") or {},
+                "options": options_text(report.get("config")),
                 "symbol": meta.get("symbol") or "",
                 "timeframe": meta.get("timeframe") or "",
                 "user": None,

@@ -238,3 +238,12 @@ def test_static_assets_and_favicon_are_served(env: dict[str, Any]) -> None:
     for path in ("/ui/static/app.css", "/ui/static/report.js", "/ui/static/vendor/htmx.min.js"):
         assert c.get(path).status_code == 200, path
     assert c.get("/favicon.ico").headers["content-type"] == "image/svg+xml"
+
+
+def test_runs_list_names_the_options_that_differ_from_the_defaults() -> None:
+    from sparkbt.config import Config
+    from sparkbt.ui.runs import options_text
+
+    assert options_text(Config().to_dict()) == ""
+    given = Config(fees=0.001, sl_stop=0.05, gates={"max_drawdown": 0.2}).to_dict()
+    assert options_text(given) == "fees=0.001 sl_stop=0.05 gate max_drawdown=0.2"

@@ -86,7 +86,10 @@
     }));
     chart.timeScale().fitContent();
     if (window.ResizeObserver) {
-      new ResizeObserver(function () { chart.applyOptions({ width: width(el) }); }).observe(el.parentElement);
+      new ResizeObserver(function () {
+        chart.applyOptions({ width: width(el), height: el.clientHeight || 380 });
+        chart.timeScale().fitContent();
+      }).observe(el.parentElement);
     }
     return chart;
   }
