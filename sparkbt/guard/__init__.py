@@ -1,6 +1,8 @@
 """Guardrails: a param change is approved only past a policy of gates on its evidence.
 
-``assess`` (the evidence of a param change and its gates), ``policy`` (TOML
+``assess`` (the evidence of a param change and its gates), ``runs`` (its
+stored runs: full window, out-of-sample, neighbours), ``trials`` (the variants
+counted for the deflated Sharpe ratio and PBO), ``policy`` (TOML
 gates and defaults), ``evaluate`` (the pure decision),
 ``overfit`` (deflated Sharpe ratio, PBO by CSCV), ``lookahead`` (signals on
 truncated candles), ``stored`` (evidence from stored runs and sweeps),
