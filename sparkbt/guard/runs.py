@@ -3,7 +3,7 @@
 Every run here is an ordinary stored run (``evidence/backtest/<id>/``, or
 ``evidence/walkforward/<id>/`` for the walk-forward) that anyone can read back
 with :func:`sparkbt.read_evidence` or reproduce with ``sparkbt run`` and
-``sparkbt walkforward``; :func:`sparkbt.guard.assess.assess` links them by label.
+``sparkbt walk-forward``; :func:`sparkbt.guard.assess.assess` links them by label.
 """
 
 from __future__ import annotations
