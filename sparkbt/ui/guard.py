@@ -3,6 +3,9 @@
 ::
 
     GET  /ui/guard                               param sets and proposals by state
+    GET  /ui/guard/propose                       the proposal form (?paramset= starts from its
+                                                 approved version)
+    POST /ui/guard/propose                       propose, checked as the API checks it
     GET  /ui/guard/paramsets/{name}              the approved version and the history
     GET  /ui/guard/proposals/{id}                one proposal (id or unique prefix)
     GET  /ui/guard/proposals/{id}/status         its state (htmx polls it while evaluating)
@@ -24,6 +27,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InputError
+from ..guard.paramsets import version_of
 from ..guard.proposals import (
     APPROVER_ROLES,
     OPEN_STATES,
@@ -33,9 +37,12 @@ from ..guard.proposals import (
     NotFound,
     Proposal,
 )
+from ..registry import get_strategy, list_strategies
 from ..service.auth import Principal
+from .forms import body_of_form, option_fields, param_fields
 from .guarddata import chart_payload, diff_rows, evidence_view, gate_rows, show
 from .pages import Pages, UIError, redirect
+from .runs import svc_strategy_name
 
 __all__ = ["router"]
 
@@ -46,6 +53,35 @@ PER_STATE = 50
 def _line(exc: BaseException) -> str:
     """The one line the API answers with for the same refusal."""
     return " ".join(str(exc).split())[:500] or type(exc).__name__
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = ".".join(str(x) for x in first.get("loc", ()))
+    return f"{field}: {first.get('msg', 'invalid')}"
+
+
+def form_values(svc: Any, name: str) -> dict[str, str]:
+    """The proposal form's values of param set ``name``'s approved version (empty if none)."""
+    try:
+        v = svc.guard.paramset(name).approved
+    except NotFound:
+        v = None
+    values = {"paramset": name}
+    if v is None:
+        return values
+    values |= {"strategy": v.strategy, "pair": v.pair, "timeframe": v.timeframe}
+    values |= {f"param.{k}": show(x) for k, x in v.params.items()}
+    for k, x in v.options.items():
+        if k == "gates":
+            gates = ", ".join(f"{g}={show(limit)}" for g, limit in (x or {}).items())
+            if gates:
+                values["opt.gates"] = gates
+        elif x is True:
+            values[f"opt.{k}"] = "true"
+        elif x not in (None, False):
+            values[f"opt.{k}"] = show(x)
+    return values
 
 
 def _when(iso: str | None) -> str:
@@ -243,6 +279,82 @@ def router(pages: Pages) -> APIRouter:
         data = await run_in_threadpool(panel_data, svc)
         return pages.page(request, "guard.html", states=STATES, **data)
 
+    def propose_page(
+        request: Request, values: dict[str, str], error: str = "", status: int = 200
+    ) -> HTMLResponse:
+        names = [s.name for s in list_strategies()]
+        chosen = values.get("strategy") or ("sma_cross" if "sma_cross" in names else names[0])
+        strategy = get_strategy(svc_strategy_name(chosen))
+        return pages.page(
+            request,
+            "guard_propose.html",
+            status=status,
+            strategies=names,
+            strategy=strategy,
+            values=values,
+            params=param_fields(strategy, values),
+            options=option_fields(values),
+            error=error,
+        )
+
+    @r.get("/propose", response_class=HTMLResponse, include_in_schema=False)
+    async def propose_form(request: Request, paramset: str = "") -> HTMLResponse:
+        pages.read(request)
+        values = dict(request.query_params)
+        if paramset:
+            values = await run_in_threadpool(form_values, svc, paramset[:64]) | values
+        return propose_page(request, values)
+
+    @r.post("/propose", include_in_schema=False)
+    async def propose(request: Request) -> Response:
+        from ..service import engine
+        from ..service.app import Rejected
+        from ..service.guard_routes import PROPOSE_ROLES, ProposeBody
+
+        form = await pages.form(request)
+        who = pages.act(request, form, PROPOSE_ROLES, "propose a param change")
+        try:
+            raw = body_of_form(form)
+            body = ProposeBody(
+                paramset=form.get("paramset", "").strip(),
+                strategy=raw["strategy"],
+                pair=raw["pair"] or "ETHUSDT",
+                timeframe=raw["timeframe"] or "4h",
+                params=raw["params"],
+                options=raw["options"],
+                note=form.get("note", "").strip(),
+                sweep_id=form.get("sweep_id", "").strip() or None,
+            )
+            engine.check_strategy_name(body.strategy)
+            version = await run_in_threadpool(
+                version_of,
+                body.paramset,
+                body.strategy,
+                body.pair,
+                body.timeframe,
+                body.params,
+                body.options,
+            )
+            engine.check_request(
+                version.pair,
+                version.timeframe,
+                version.strategy,
+                version.params,
+                svc.settings.data_dir,
+            )
+            proposal = await run_in_threadpool(svc.submit, version, body, who, False, request)
+        except ValidationError as exc:
+            return propose_page(request, form, _first_error(exc), 422)
+        except Rejected as exc:
+            return propose_page(request, form, exc.detail, exc.status)
+        except Forbidden as exc:
+            return propose_page(request, form, _line(exc), 403)
+        except Conflict as exc:
+            return propose_page(request, form, _line(exc), 409)
+        except InputError as exc:
+            return propose_page(request, form, _line(exc), 422)
+        return redirect(f"/ui/guard/proposals/{proposal.id}", request)
+
     @r.get("/paramsets/{name}", response_class=HTMLResponse, include_in_schema=False)
     async def paramset(request: Request, name: str) -> HTMLResponse:
         pages.read(request)
@@ -308,9 +420,7 @@ def router(pages: Pages) -> APIRouter:
                 content_sha256=(form.get("content_sha256") or "").strip() or None,
             )
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(x) for x in first.get("loc", ()))
-            raise UIError(422, f"{field}: {first.get('msg', 'invalid')}") from None
+            raise UIError(422, _first_error(exc)) from None
         act = svc.approve if verb == "approve" else svc.reject
         try:
             await run_in_threadpool(act, p.id, who, body, request)

@@ -351,3 +351,38 @@ def test_evidence_is_read_defensively() -> None:
     assert code["changed"] and code["note"] == "strategy code changed"
     assert code["proposed"] == "f" * 12
     assert not any(r["changed"] for r in rows if r["field"] != "strategy_sha256")
+
+
+def test_propose_from_the_form(env: Env) -> None:
+    c = env.browser("alice")
+    form = c.get(f"/ui/guard/propose?paramset={PARAMSET}").text
+    approved = env.api.get(f"/api/guard/paramsets/{PARAMSET}").json()["approved"]
+    fast = approved["params"]["fast"]
+    assert re.search(rf'id="param.fast" name="param.fast" [^>]*value="{fast}"', form)
+    data = {
+        "csrf_token": csrf_of(form),
+        "paramset": PARAMSET,
+        "strategy": "sma_cross",
+        "pair": "ETHUSDT",
+        "timeframe": "4h",
+        "param.fast": "11",
+        "param.slow": "30",
+        "note": "from the form",
+    }
+    bad = c.post("/ui/guard/propose", data=data | {"param.fast": "-3"}, follow_redirects=False)
+    assert bad.status_code == 422 and 'class="error"' in bad.text
+    r = c.post("/ui/guard/propose", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    pid = r.headers["location"].rsplit("/", 1)[1]
+    p = env.settled(pid)
+    assert p["proposer"] == "alice" and p["note"] == "from the form"
+    assert p["version"]["params"]["fast"] == 11 and p["base_version_id"] == approved["id"]
+    assert any(
+        a["event"] == "guard_proposed" and a.get("proposal_id") == pid and a["user"] == "alice"
+        for a in env.audit()
+    )
+    # not signed in, or without the form's CSRF token: refused, nothing proposed
+    before = len(env.api.get("/api/guard/proposals").json()["proposals"])
+    assert env.api.post("/ui/guard/propose", data=data).status_code == 403
+    assert c.post("/ui/guard/propose", data=data | {"csrf_token": ""}).status_code == 403
+    assert len(env.api.get("/api/guard/proposals").json()["proposals"]) == before

@@ -115,6 +115,13 @@ def test_the_proposer_cannot_approve(page: Any, guard_server: UIServer, watch: A
     assert r.status == 403 and "may not approve" in r.text()
     after = api(srv, "GET", f"/proposals/{pid}").json()
     assert after["state"] == "pending" and after["approvals"] == []
+    # the proposal form starts from the approved version
+    page.goto(f"{srv.url}/ui/guard/paramsets/{PARAMSET}")
+    with page.expect_navigation():
+        page.click("#propose-link")
+    assert page.input_value("#paramset") == PARAMSET
+    assert page.input_value("#param\\.fast") == "10"
+    screenshots(page, "guard-propose")
 
 
 def test_an_approver_approves_by_clicking(page: Any, guard_server: UIServer) -> None:
