@@ -203,8 +203,6 @@ def _decision(p: Proposal, user: Principal | None) -> dict[str, Any]:
     out = {"approve": False, "reject": False, "override": False, "why": ""}
     if p.state not in OPEN_STATES:
         out["why"] = f"This proposal is {p.state}: there is nothing left to decide."
-    elif p.state == "evaluating":
-        out["why"] = "The evidence is still being computed: decide once it is evaluated."
     elif user is None:
         out["why"] = "Sign in as an approver or admin to approve or reject this proposal."
     elif user.role not in APPROVER_ROLES:
@@ -213,7 +211,9 @@ def _decision(p: Proposal, user: Principal | None) -> dict[str, Any]:
         out["why"] = "You proposed this change: another approver must decide on it."
     else:
         out["reject"] = True
-        if p.state == "blocked" and user.role != "admin":
+        if p.state == "evaluating":
+            out["why"] = "The evidence is still being computed: approve it once it is evaluated."
+        elif p.state == "blocked" and user.role != "admin":
             out["why"] = "Its gates block it: only an admin may approve it, with a reason."
         else:
             out["approve"] = True

@@ -248,6 +248,9 @@ def test_status_fragment_polls_while_evaluating(env: Env) -> None:
     assert 'data-state="evaluating"' in text
     assert f'hx-get="/ui/guard/proposals/{p.id}/status?was=evaluating"' in text
     assert 'id="approve-button"' not in text and "still being computed" in text
+    assert 'id="reject-button"' in text  # a stuck evaluation can still be rejected
+    r = env.decide("carl", p.id, "reject")
+    assert r.status_code == 303 and env.state(p.id)["state"] == "rejected"
     done = env.api.get(f"/ui/guard/proposals/{env.first}/status?was=evaluating")  # type: ignore[attr-defined]
     assert done.headers.get("hx-refresh") == "true"
     assert env.api.get("/ui/guard/proposals/nothing-like-it").status_code == 404
