@@ -144,7 +144,10 @@ def _read_run(root: str, run_id: str) -> Any:
     try:
         found = read_evidence(run_id, root)
     except SparkbtError as exc:
-        raise UIError(404, str(exc).splitlines()[0]) from None
+        text = str(exc).splitlines()[0]
+        # the evidence root is the server's business: a visitor is told only what is missing
+        detail = text if "ambiguous" in text else f"no stored run with id {run_id!r}"
+        raise UIError(404, detail) from None
     if not isinstance(found, RunEvidence):
         raise UIError(404, f"{run_id} is a {found.kind}, not a backtest run")
     return found

@@ -96,7 +96,7 @@ def test_report_page_shows_provenance_and_stats(env: dict[str, Any]) -> None:
 def test_report_of_unknown_or_non_run_is_404(env: dict[str, Any]) -> None:
     c = env["client"]
     r = c.get("/ui/runs/zzzzzz")
-    assert r.status_code == 404 and "no evidence for" in r.text
+    assert r.status_code == 404 and "no stored run with id" in r.text and "/evidence" not in r.text
     assert c.get("/ui/runs/..%2F..%2Fetc").status_code == 404
 
 

@@ -92,7 +92,7 @@ def test_error_page_and_phone_runs_list(page: Any, server: UIServer, watch: Any)
     watch.allow("404")
     page.goto(f"{server.url}/ui/runs/ffffffffffff")
     assert page.inner_text("h1") == "404"
-    assert "no evidence for" in page.inner_text("p.error")
+    assert "no stored run with id" in page.inner_text("p.error")
     shot(page, "error")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{server.url}/ui/runs")
