@@ -4,10 +4,10 @@ The proposed version (sma_cross 12/40, fees 0.001) is assessed against the
 approved one (10/30) with the default policy and no sweep: the full-window,
 in-sample and out-of-sample runs of both sides and one run per neighbour, all
 stored, a four-fold walk-forward of the neighbourhood (stored too), the
-deflated Sharpe ratio and a 20-cut look-ahead check. Each call writes into a fresh evidence folder, so the
-runs are really saved. The first call of the process is reported apart (it
-loads the compiled kernels from the numba cache); the target applies to it
-too. ``--stops`` adds a 3% trailing stop (the per-bar kernel); ``--sweep``
+deflated Sharpe ratio and a 20-cut look-ahead check. Each call writes into a
+fresh evidence folder, so the runs are really saved. The first call of the
+process is reported apart (it loads the compiled kernels from the numba cache);
+the target applies to it too. ``--stops`` adds a 3% trailing stop (the per-bar kernel); ``--sweep``
 also times a call with an attached 8 x 6 sweep (DSR trials and PBO by CSCV).
 
     python tests/benchmarks/bench_guard.py [--repeat 5] [--stops] [--sweep]
