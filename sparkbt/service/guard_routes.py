@@ -43,7 +43,7 @@ from ..guard.proposals import APPROVER_ROLES, Conflict, Forbidden, NotFound, Pro
 from . import engine
 from .auth import READ, AuthError, Principal
 
-__all__ = ["PROPOSE_ROLES", "install"]
+__all__ = ["PROPOSE_ROLES", "install", "submit_proposal"]
 
 PROPOSE_ROLES = ("proposer", "approver", "admin")
 """Roles that may propose a param change."""
@@ -187,26 +187,8 @@ def install(app: FastAPI, svc: Any) -> None:
     @router.post("/proposals", status_code=201)
     async def propose(request: Request, who: Principal = Depends(proposer)) -> JSONResponse:
         body: ProposeBody = await body_of(request, ProposeBody)
-        engine.check_strategy_name(body.strategy)
-        version = await run_in_threadpool(
-            version_of,
-            body.paramset,
-            body.strategy,
-            body.pair,
-            body.timeframe,
-            body.params,
-            body.options,
-        )
-        engine.check_request(
-            version.pair, version.timeframe, version.strategy, version.params, svc.settings.data_dir
-        )
-        if body.sweep_id is not None:
-            full_id = await run_in_threadpool(
-                stored_sweep, svc.settings.evidence_dir, body.sweep_id, version.strategy
-            )
-            body = body.model_copy(update={"sweep_id": full_id})
         proposal = await run_in_threadpool(
-            svc.submit, version, body, who, "base_version_id" in body.model_fields_set, request
+            submit_proposal, svc, body, who, request, "base_version_id" in body.model_fields_set
         )
         return JSONResponse({"id": proposal.id, "status": proposal.state}, status_code=201)
 
@@ -284,6 +266,24 @@ def install(app: FastAPI, svc: Any) -> None:
         return ps.to_dict()
 
     app.include_router(router)
+
+
+def submit_proposal(
+    svc: Any, body: ProposeBody, who: Principal, request: Request, explicit_base: bool = False
+) -> Proposal:
+    """Check a proposal as the API does (registry strategy, parameters, candles, sweep) and
+    submit it as ``who``: InputError (422) for a fault, before anything is written."""
+    engine.check_strategy_name(body.strategy)
+    version = version_of(
+        body.paramset, body.strategy, body.pair, body.timeframe, body.params, body.options
+    )
+    engine.check_request(
+        version.pair, version.timeframe, version.strategy, version.params, svc.settings.data_dir
+    )
+    if body.sweep_id is not None:
+        full_id = stored_sweep(svc.settings.evidence_dir, body.sweep_id, version.strategy)
+        body = body.model_copy(update={"sweep_id": full_id})
+    return svc.submit(version, body, who, explicit_base, request)
 
 
 def approved_version(svc: Any, name: str) -> ParamSetVersion:

@@ -27,7 +27,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InputError
-from ..guard.paramsets import version_of
 from ..guard.proposals import (
     APPROVER_ROLES,
     OPEN_STATES,
@@ -37,12 +36,11 @@ from ..guard.proposals import (
     NotFound,
     Proposal,
 )
-from ..registry import get_strategy, list_strategies
 from ..service.auth import Principal
-from .forms import body_of_form, option_fields, param_fields
+from .forms import body_of_form
 from .guarddata import chart_payload, diff_rows, evidence_view, gate_rows, show
 from .pages import Pages, UIError, redirect
-from .runs import svc_strategy_name
+from .runs import strategy_form
 
 __all__ = ["router"]
 
@@ -282,20 +280,7 @@ def router(pages: Pages) -> APIRouter:
     def propose_page(
         request: Request, values: dict[str, str], error: str = "", status: int = 200
     ) -> HTMLResponse:
-        names = [s.name for s in list_strategies()]
-        chosen = values.get("strategy") or ("sma_cross" if "sma_cross" in names else names[0])
-        strategy = get_strategy(svc_strategy_name(chosen))
-        return pages.page(
-            request,
-            "guard_propose.html",
-            status=status,
-            strategies=names,
-            strategy=strategy,
-            values=values,
-            params=param_fields(strategy, values),
-            options=option_fields(values),
-            error=error,
-        )
+        return strategy_form(pages, request, "guard_propose.html", values, error, status)
 
     @r.get("/propose", response_class=HTMLResponse, include_in_schema=False)
     async def propose_form(request: Request, paramset: str = "") -> HTMLResponse:
@@ -307,9 +292,8 @@ def router(pages: Pages) -> APIRouter:
 
     @r.post("/propose", include_in_schema=False)
     async def propose(request: Request) -> Response:
-        from ..service import engine
         from ..service.app import Rejected
-        from ..service.guard_routes import PROPOSE_ROLES, ProposeBody
+        from ..service.guard_routes import PROPOSE_ROLES, ProposeBody, submit_proposal
 
         form = await pages.form(request)
         who = pages.act(request, form, PROPOSE_ROLES, "propose a param change")
@@ -325,24 +309,7 @@ def router(pages: Pages) -> APIRouter:
                 note=form.get("note", "").strip(),
                 sweep_id=form.get("sweep_id", "").strip() or None,
             )
-            engine.check_strategy_name(body.strategy)
-            version = await run_in_threadpool(
-                version_of,
-                body.paramset,
-                body.strategy,
-                body.pair,
-                body.timeframe,
-                body.params,
-                body.options,
-            )
-            engine.check_request(
-                version.pair,
-                version.timeframe,
-                version.strategy,
-                version.params,
-                svc.settings.data_dir,
-            )
-            proposal = await run_in_threadpool(svc.submit, version, body, who, False, request)
+            proposal = await run_in_threadpool(submit_proposal, svc, body, who, request)
         except ValidationError as exc:
             return propose_page(request, form, _first_error(exc), 422)
         except Rejected as exc:

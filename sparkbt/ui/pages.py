@@ -22,7 +22,7 @@ from ..service.auth import AuthError, Principal
 from .session import CSRF_FIELD, Session
 from .web import render
 
-__all__ = ["MAX_FORM_BYTES", "Pages", "UIError"]
+__all__ = ["MAX_FORM_BYTES", "Pages", "UIError", "newest_json", "redirect"]
 
 MAX_FORM_BYTES = 64 * 1024
 
@@ -126,6 +126,27 @@ class Pages:
         except (OSError, SparkbtError):
             stamp = (0, 0)  # not in the store: the packaged sample, which never changes
         return _candles(symbol, timeframe, data_dir, stamp)
+
+
+def newest_json(folder: Path, marker: str, limit: int) -> list[tuple[Path, dict[str, Any]]]:
+    """The ``limit`` newest evidence folders in ``folder`` with their ``marker`` JSON file
+    parsed (folders being written, or unreadable, are left out)."""
+    import json
+
+    if not folder.is_dir():
+        return []
+    dirs = sorted(
+        (d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )[:limit]
+    out = []
+    for d in dirs:
+        try:
+            out.append((d, json.loads((d / marker).read_text())))
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def redirect(url: str, request: Request | None = None) -> Response:

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,11 @@ from ..errors import InputError, SparkbtError
 from ..registry import get_strategy, list_strategies
 from ..service.auth import START_ROLES
 from .forms import body_of_form, option_fields, param_fields
-from .pages import Pages, UIError, redirect
+from .pages import Pages, UIError, newest_json, redirect
 from .reportdata import report_payload
 from .tradetable import trade_page, trades_csv
 
-__all__ = ["router"]
+__all__ = ["list_rows", "options_text", "router", "strategy_form"]
 
 STATUSES = ("queued", "running", "done", "failed", "stored")
 LIST_LIMIT = 200
@@ -81,20 +80,8 @@ def _job_row(job: Any) -> dict[str, Any]:
 
 def _stored_rows(root: Path, limit: int) -> list[dict[str, Any]]:
     """Stored runs (newest folders first), read from their report.json."""
-    folder = root / "backtest"
-    if not folder.is_dir():
-        return []
-    dirs = sorted(
-        (d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),
-        key=lambda d: d.stat().st_mtime,
-        reverse=True,
-    )[:limit]
     out = []
-    for d in dirs:
-        try:
-            report = json.loads((d / "report.json").read_text())
-        except (OSError, ValueError):
-            continue
+    for _folder, report in newest_json(root / "backtest", "report.json", limit):
         meta = report.get("metadata") or {}
         out.append(
             {
@@ -177,23 +164,7 @@ def router(pages: Pages) -> APIRouter:
     def form_page(
         request: Request, values: dict[str, str], error: str = "", status: int = 200
     ) -> HTMLResponse:
-        names = [s.name for s in list_strategies()]
-        chosen = values.get("strategy") or ("sma_cross" if "sma_cross" in names else names[0])
-        try:
-            strategy = get_strategy(svc_strategy_name(chosen))
-        except SparkbtError as exc:
-            raise UIError(404, str(exc).splitlines()[0]) from None
-        return pages.page(
-            request,
-            "start.html",
-            status=status,
-            strategies=names,
-            strategy=strategy,
-            values=values,
-            params=param_fields(strategy, values),
-            options=option_fields(values),
-            error=error,
-        )
+        return strategy_form(pages, request, "start.html", values, error, status)
 
     @r.get("/runs/new", response_class=HTMLResponse, include_in_schema=False)
     async def new_run(request: Request) -> HTMLResponse:
@@ -295,6 +266,35 @@ def router(pages: Pages) -> APIRouter:
         )
 
     return r
+
+
+def strategy_form(
+    pages: Pages,
+    request: Request,
+    template: str,
+    values: dict[str, str],
+    error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    """A form of a strategy's parameter fields and the engine options (``template`` lays it
+    out), filled with ``values`` and showing ``error``."""
+    names = [s.name for s in list_strategies()]
+    chosen = values.get("strategy") or ("sma_cross" if "sma_cross" in names else names[0])
+    try:
+        strategy = get_strategy(svc_strategy_name(chosen))
+    except SparkbtError as exc:
+        raise UIError(404, str(exc).splitlines()[0]) from None
+    return pages.page(
+        request,
+        template,
+        status=status,
+        strategies=names,
+        strategy=strategy,
+        values=values,
+        params=param_fields(strategy, values),
+        options=option_fields(values),
+        error=error,
+    )
 
 
 def svc_strategy_name(name: str) -> str:

@@ -11,7 +11,6 @@ single backtest on the same candles and options, whose stats equal the row's.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from ..result import PERCENT_KEYS, format_stat
 from ..stats import COUNT_KEYS, STAT_KEYS, json_safe
 from ..sweeps.evidence import SweepEvidence, rank, read_sweep
 from ..version import ENGINE_VERSION
-from .pages import UIError
+from .pages import UIError, newest_json
 
 __all__ = [
     "LOWER_BETTER",
@@ -58,20 +57,8 @@ def text_of(value: Any) -> str:
 
 def list_sweeps(root: Path, limit: int = 200) -> list[dict[str, Any]]:
     """Stored sweeps, newest first, from their ``sweep.json``."""
-    folder = root / "sweep"
-    if not folder.is_dir():
-        return []
-    dirs = sorted(
-        (d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),
-        key=lambda d: d.stat().st_mtime,
-        reverse=True,
-    )[:limit]
     out = []
-    for d in dirs:
-        try:
-            meta = json.loads((d / "sweep.json").read_text())
-        except (OSError, ValueError):
-            continue
+    for d, meta in newest_json(root / "sweep", "sweep.json", limit):
         ident = meta.get("identity") or {}
         metric = meta.get("metric") or "sharpe"
         top = (meta.get("top") or [{}])[0]

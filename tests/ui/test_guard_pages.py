@@ -374,6 +374,15 @@ def test_propose_from_the_form(env: Env) -> None:
     }
     bad = c.post("/ui/guard/propose", data=data | {"param.fast": "-3"}, follow_redirects=False)
     assert bad.status_code == 422 and 'class="error"' in bad.text
+    # a sweep that is not stored: refused with the API's own line
+    no_sweep = c.post("/ui/guard/propose", data=data | {"sweep_id": "abc123"})
+    api = env.api.post(
+        "/api/guard/proposals",
+        json={"paramset": PARAMSET, "strategy": "sma_cross", "sweep_id": "abc123"},
+        headers={"authorization": f"Bearer {env.keys['alice']}"},
+    )
+    assert no_sweep.status_code == api.status_code == 422
+    assert api.json()["detail"] in html.unescape(no_sweep.text)
     r = c.post("/ui/guard/propose", data=data, follow_redirects=False)
     assert r.status_code == 303, r.text
     pid = r.headers["location"].rsplit("/", 1)[1]
