@@ -18,3 +18,18 @@ def test_every_package_folder_is_listed_and_strategies_install_inside_sparkbt():
     assert set(config["packages"]) == found | {"sparkbt.strategies"}
     assert config["package-dir"] == {"sparkbt.strategies": "strategies"}
     assert not any(p == "strategies" or p.startswith("strategies.") for p in config["packages"])
+
+
+def test_every_ui_template_and_static_file_is_package_data():
+    """The web UI's templates, scripts, styles and vendored libraries ship in the wheel."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = config["package-data"]["sparkbt.ui"]
+    ui = ROOT / "sparkbt" / "ui"
+    shipped = {p for g in globs for p in ui.glob(g) if p.is_file()}
+    files = {
+        p
+        for folder in ("templates", "static")
+        for p in (ui / folder).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert files and files <= shipped, sorted(str(p.relative_to(ui)) for p in files - shipped)
