@@ -247,3 +247,26 @@ def test_runs_list_names_the_options_that_differ_from_the_defaults() -> None:
     assert options_text(Config().to_dict()) == ""
     given = Config(fees=0.001, sl_stop=0.05, gates={"max_drawdown": 0.2}).to_dict()
     assert options_text(given) == "fees=0.001 sl_stop=0.05 gate max_drawdown=0.2"
+
+
+def test_every_page_of_a_private_service_needs_a_key(tmp_path: Path) -> None:
+    client, _keys = make_client(tmp_path, private=True)
+    with client as c:
+        routes = list(c.app.routes)  # type: ignore[attr-defined]
+        for r in list(routes):  # routers included lazily hold their routes in original_router
+            routes += getattr(getattr(r, "original_router", None), "routes", [])
+        pages = sorted(
+            {
+                r.path
+                for r in routes
+                if getattr(r, "path", "").startswith("/ui")
+                and "GET" in (getattr(r, "methods", None) or ())
+                and r.path not in ("/ui", "/ui/", "/ui/signin")
+            }
+        )
+        assert len(pages) >= 15, pages
+        for path in pages:
+            url = re.sub(r"\{[^}]+\}", "abc123", path)
+            r = c.get(url, follow_redirects=False)
+            assert r.status_code == 303, (path, r.status_code)
+            assert r.headers["location"].startswith("/ui/signin"), path
