@@ -13,7 +13,9 @@ needs a user key of role proposer, approver or admin, or the admin token, see
     GET  /metrics                   Prometheus text format
     GET  /healthz                   liveness plus queue and worker counts
     /api/guard/...                  param-change proposals, approvals, param sets and the
-                                    policy in force (see :mod:`.guard_routes`)
+                                    policy in force (see :mod:`.guard_routes`; the service's
+                                    side of them is :mod:`.guard_service`)
+    /ui/...                         the web UI (:mod:`sparkbt.ui`), when Jinja2 is installed
 
 ``POST /api/backtest/start`` with ``{"paramset": NAME}`` runs that param set's
 approved version (404 when none is approved).
@@ -43,15 +45,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ConfigError, InputError
-from ..guard.paramsets import ParamSetVersion
 from ..guard.policy import default_policy, load_policy
-from ..guard.proposals import OPEN_STATES, Conflict, GuardStore, NotFound, Proposal
+from ..guard.proposals import GuardStore
 from . import engine
 from .audit import AuditLog
 from .auth import READ, START_ROLES, Auth, AuthError, Principal
-from .guard_routes import approved_version, install
+from .guard_routes import install
+from .guard_service import GuardActions
 from .jobs import Job, JobStore
 from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
+from .refusals import Rejected, validation_message
 from .settings import IMPLS, Settings
 from .workers import WorkerPool
 
@@ -101,24 +104,6 @@ StartRequest = create_model(
 )
 
 
-class Rejected(Exception):
-    """A start request refused with an HTTP status and a one-line reason."""
-
-    def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.body = status, detail, body
-
-
-def _validation_message(exc: ValidationError | RequestValidationError) -> str:
-    """``fees: Input should be greater than or equal to 0 (got -1)``, joined by ``; ``."""
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""
-        parts.append(f"{loc or 'body'}: {err['msg']}{got}"[:300])
-    return "; ".join(parts)
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -139,7 +124,7 @@ def _lock_database(db: Path) -> IO[bytes]:
     return fh
 
 
-class Service:
+class Service(GuardActions):
     """The parts of one running service, shared by the routes."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
@@ -169,203 +154,6 @@ class Service:
         guard = job.request.get("guard")
         if guard:
             self._evaluated(job, guard, duration_ms)
-
-    # ---- guard proposals (the routes are in guard_routes)
-    def approved_version(self, name: str) -> ParamSetVersion:
-        """The approved version of a param set, ready to run (Rejected 404 or 409 otherwise)."""
-        from ..registry import get_strategy
-
-        try:
-            version = approved_version(self, name)
-        except NotFound as exc:
-            raise Rejected(404, str(exc)) from None
-        try:
-            current = get_strategy(version.strategy).source_sha256
-        except InputError as exc:
-            raise Rejected(409, f"param set {name}: {exc}") from None
-        if current != version.strategy_sha256:
-            raise Rejected(
-                409,
-                f"param set {name}: the code of strategy {version.strategy} changed since "
-                f"version {version.id} was approved; propose it again",
-            )
-        return version
-
-    def _evaluation_job(
-        self,
-        proposal: Proposal,
-        client_ip: str | None = None,
-        agent: str | None = None,
-    ) -> Job:
-        """Queue the evaluation of ``proposal`` as a durable job."""
-        version = proposal.version
-        base = (
-            self.guard.version(proposal.base_version_id).to_dict()
-            if proposal.base_version_id
-            else None
-        )
-        request = {
-            "pair": version.pair,
-            "timeframe": version.timeframe,
-            "strategy": version.strategy,
-            "params": dict(version.params),
-            "options": dict(version.options),
-            "notes": f"guard evaluation of proposal {proposal.id}",
-            "guard": {
-                "proposal_id": proposal.id,
-                "paramset": proposal.name,
-                "proposed": version.to_dict(),
-                "base": base,
-                "sweep_id": proposal.sweep_id,
-            },
-        }
-        job = self.store.create(request, "engine", client_ip, agent, user=proposal.proposer)
-        self.pool.notify()
-        self.audit.job("start", job, impl=job.impl, notes=request["notes"])
-        return job
-
-    def requeue_evaluations(self) -> list[Job]:
-        """At start: queue an evaluation for every evaluating proposal that has no job
-        (the service stopped between recording the proposal and queueing its job)."""
-        out = []
-        for p in self.guard.list("evaluating"):
-            if self.store.for_proposal(p.id) is None:
-                out.append(self._evaluation_job(self.guard.get(p.id)))
-        return out
-
-    def submit(
-        self,
-        version: ParamSetVersion,
-        body: Any,
-        who: Principal,
-        explicit_base: bool,
-        request: Request,
-    ) -> Proposal:
-        """Record a proposal of ``version`` and queue its evaluation."""
-        if explicit_base:
-            base_id = body.base_version_id
-        else:
-            try:
-                approved = self.guard.paramset(version.name).approved
-            except NotFound:
-                approved = None
-            base_id = None if approved is None else approved.id
-        proposal = self.guard.propose(version, base_id, who.name, body.note, body.sweep_id)
-        client_ip = request.client.host if request.client else None
-        agent = (request.headers.get("user-agent") or "")[:256] or None
-        job = self._evaluation_job(proposal, client_ip, agent)
-        self.metrics.guard_proposals.labels(status=proposal.state).inc()
-        self.audit.write(
-            "guard_proposed",
-            job_id=job.id,
-            user=who.name,
-            request=version.content(),
-            client_ip=client_ip,
-            user_agent=agent,
-            proposal_id=proposal.id,
-            paramset=proposal.name,
-            version_id=version.id,
-            base_version_id=base_id,
-            sweep_id=proposal.sweep_id,
-            note=proposal.note,
-        )
-        return proposal
-
-    def _evaluated(self, job: Job, guard: dict[str, Any], duration_ms: float) -> None:
-        result = (job.stats or {}).get("guard") if job.status == "done" else None
-        base = {
-            "job_id": job.id,
-            "user": None,
-            "request": job.request,
-            "proposal_id": guard.get("proposal_id"),
-            "paramset": guard.get("paramset"),
-        }
-        if result is None:
-            self.audit.write("guard_evaluated", **base, outcome="failed", error=job.error)
-            return
-        self.metrics.guard_evaluation.observe(duration_ms / 1000.0)
-        for gate, outcome in (result.get("gates") or {}).items():
-            self.metrics.guard_gate_results.labels(gate=gate, result=outcome).inc()
-        if result.get("recorded"):
-            self.metrics.guard_proposals.labels(status=result["state"]).inc()
-        self.audit.write(
-            "guard_evaluated",
-            **base,
-            outcome=result.get("decision"),
-            state=result.get("state"),
-            recorded=result.get("recorded"),
-            note=result.get("note"),
-            policy_sha256=result.get("policy_sha256"),
-            gates=result.get("gates"),
-            runs=result.get("runs"),
-        )
-
-    def approve(self, proposal_id: str, who: Principal, body: Any, request: Request) -> Proposal:
-        """Approve (or, for an admin with a reason, override) a proposal as ``who``."""
-        before = self.guard.get(proposal_id)
-        reason = (body.override_reason or "").strip()
-        overridable = who.role == "admin" and reason
-        if before.state == "blocked" and who.name != before.proposer and not overridable:
-            blocking = [g["gate"] for g in before.gate_results or () if g["result"] == "block"]
-            raise Conflict(
-                f"proposal {before.id}: is blocked by {', '.join(blocking) or 'its gates'}; "
-                "only an admin may approve it, with an override_reason"
-            )
-        others = [p.id for p in self.guard.list(name=before.name) if p.state in OPEN_STATES]
-        try:
-            after = self.guard.approve(
-                before.id,
-                who.name,
-                who.role,
-                body.comment,
-                reason or None,
-                content_sha256=body.content_sha256,
-            )
-        except Conflict:
-            if before.state != "stale" and self.guard.get(before.id).state == "stale":
-                self.metrics.guard_proposals.labels(status="stale").inc()
-            raise
-        override = before.state == "blocked"
-        if after.state == "approved":
-            self.metrics.guard_proposals.labels(status="approved").inc()
-            for pid in others:
-                if pid != after.id and self.guard.get(pid).state == "stale":
-                    self.metrics.guard_proposals.labels(status="stale").inc()
-        self.audit.write(
-            "guard_override" if override else "guard_approved",
-            user=who.name,
-            request=after.version.content(),
-            client_ip=request.client.host if request.client else None,
-            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
-            proposal_id=after.id,
-            paramset=after.name,
-            version_id=after.version.id,
-            base_version_id=after.base_version_id,
-            role=who.role,
-            comment=body.comment,
-            override_reason=reason if override else None,
-            state=after.state,
-            content_sha256=after.content_sha256,
-        )
-        return after
-
-    def reject(self, proposal_id: str, who: Principal, body: Any, request: Request) -> Proposal:
-        """Reject an open proposal as ``who``."""
-        after = self.guard.reject(proposal_id, who.name, who.role, body.comment)
-        self.metrics.guard_proposals.labels(status="rejected").inc()
-        self.audit.write(
-            "guard_rejected",
-            user=who.name,
-            request=after.version.content(),
-            client_ip=request.client.host if request.client else None,
-            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
-            proposal_id=after.id,
-            paramset=after.name,
-            version_id=after.version.id,
-            role=who.role,
-            comment=body.comment,
-        )
-        return after
 
     async def read_body(self, request: Request) -> bytes:
         """The request body, refusing (413) anything over the limit before and while reading."""
@@ -398,7 +186,7 @@ class Service:
         try:
             req = StartRequest.model_validate(raw)
         except ValidationError as exc:
-            raise Rejected(422, _validation_message(exc), raw) from None
+            raise Rejected(422, validation_message(exc), raw) from None
         fields = (req.pair, req.timeframe, req.strategy, req.params, req.engine_options())
         extra: dict[str, Any] = {}
         if req.paramset is not None:
@@ -531,7 +319,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
     # Every API read goes through this: open, or any valid caller on a private service.
     reader = Depends(svc.auth.dependency(READ, "read jobs"))

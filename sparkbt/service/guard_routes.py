@@ -42,6 +42,7 @@ from ..guard.paramsets import ParamSetVersion, version_of
 from ..guard.proposals import APPROVER_ROLES, Conflict, Forbidden, NotFound, Proposal
 from . import engine
 from .auth import READ, AuthError, Principal
+from .refusals import Rejected, validation_message
 
 __all__ = ["PROPOSE_ROLES", "install", "submit_proposal"]
 
@@ -130,7 +131,6 @@ def stored_sweep(evidence_dir: Path, sweep_id: str, strategy: str) -> str:
 
 def install(app: FastAPI, svc: Any) -> None:
     """Add the guard routes and their error mapping to ``app`` for the service ``svc``."""
-    from .app import Rejected, _validation_message
 
     for cls, status in ((Forbidden, 403), (Conflict, 409), (NotFound, 404), (InputError, 422)):
 
@@ -154,7 +154,7 @@ def install(app: FastAPI, svc: Any) -> None:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            raise Rejected(422, _validation_message(exc)) from None
+            raise Rejected(422, validation_message(exc)) from None
 
     def full(p: Proposal) -> dict[str, Any]:
         out = p.to_dict()

@@ -292,8 +292,8 @@ def router(pages: Pages) -> APIRouter:
 
     @r.post("/propose", include_in_schema=False)
     async def propose(request: Request) -> Response:
-        from ..service.app import Rejected
         from ..service.guard_routes import PROPOSE_ROLES, ProposeBody, submit_proposal
+        from ..service.refusals import Rejected
 
         form = await pages.form(request)
         who = pages.act(request, form, PROPOSE_ROLES, "propose a param change")

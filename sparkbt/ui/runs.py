@@ -184,7 +184,7 @@ def router(pages: Pages) -> APIRouter:
     async def start_run(request: Request) -> Response:
         form = await pages.form(request)
         who = pages.act(request, form, START_ROLES, "start a backtest")
-        from ..service.app import Rejected
+        from ..service.refusals import Rejected
 
         try:
             body = body_of_form(form)
