@@ -48,7 +48,7 @@ from ..errors import ConfigError, InputError
 from ..guard.policy import default_policy, load_policy
 from ..guard.proposals import GuardStore
 from . import engine
-from .audit import AuditLog
+from .audit import AuditLog, origin
 from .auth import READ, START_ROLES, Auth, AuthError, Principal
 from .guard_routes import install
 from .guard_service import GuardActions
@@ -237,12 +237,9 @@ class Service(GuardActions):
 
     def start_job(self, request_body: dict[str, Any], who: Principal, request: Request) -> Job:
         """Queue a validated start body (:meth:`validate`) as a job of ``who``, and audit it."""
+        where = origin(request)
         job = self.store.create(
-            request_body,
-            self.settings.impl,
-            request.client.host if request.client else None,
-            (request.headers.get("user-agent") or "")[:256] or None,
-            user=who.name,
+            request_body, self.settings.impl, where["client_ip"], where["user_agent"], user=who.name
         )
         self.pool.notify()
         self.metrics.starts.inc()
@@ -253,16 +250,13 @@ class Service(GuardActions):
         self, exc: Rejected | AuthError, principal: Principal | None, request: Request
     ) -> None:
         """Count and audit a refused start request."""
-        client_ip = request.client.host if request.client else None
-        agent = (request.headers.get("user-agent") or "")[:256] or None
         self.metrics.rejected.labels(code=str(exc.status)).inc()
         who = principal or (exc.principal if isinstance(exc, AuthError) else None)
         self.audit.write(
             "rejected",
             user=who.name if who else None,
             request=getattr(exc, "body", None),
-            client_ip=client_ip,
-            user_agent=agent,
+            **origin(request),
             status=exc.status,
             reason=exc.detail,
         )

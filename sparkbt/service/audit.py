@@ -21,7 +21,17 @@ from typing import Any
 
 from .jobs import Job
 
-__all__ = ["EVENTS", "AuditLog"]
+__all__ = ["EVENTS", "AuditLog", "origin"]
+
+
+def origin(request: Any) -> dict[str, str | None]:
+    """Where a request came from, as audit lines record it: ``client_ip`` and ``user_agent``
+    (cut to 256 characters)."""
+    return {
+        "client_ip": request.client.host if request.client else None,
+        "user_agent": (request.headers.get("user-agent") or "")[:256] or None,
+    }
+
 
 EVENTS = (
     "start",

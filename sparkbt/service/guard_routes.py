@@ -41,6 +41,7 @@ from ..errors import InputError
 from ..guard.paramsets import ParamSetVersion, version_of
 from ..guard.proposals import APPROVER_ROLES, Conflict, Forbidden, NotFound, Proposal
 from . import engine
+from .audit import origin
 from .auth import READ, AuthError, Principal
 from .refusals import Rejected, validation_message
 
@@ -219,8 +220,7 @@ def install(app: FastAPI, svc: Any) -> None:
         svc.audit.write(
             "guard_refused",
             user=None if who is None else who.name,
-            client_ip=request.client.host if request.client else None,
-            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            **origin(request),
             proposal_id=proposal_id,
             action=action,
             role=None if who is None else who.role,

@@ -16,6 +16,7 @@ from fastapi import Request
 from ..errors import InputError
 from ..guard.paramsets import ParamSetVersion
 from ..guard.proposals import OPEN_STATES, Conflict, NotFound, Proposal
+from .audit import origin
 from .auth import Principal
 from .guard_routes import approved_version
 from .jobs import Job
@@ -117,17 +118,15 @@ class GuardActions:
                 approved = None
             base_id = None if approved is None else approved.id
         proposal = self.guard.propose(version, base_id, who.name, body.note, body.sweep_id)
-        client_ip = request.client.host if request.client else None
-        agent = (request.headers.get("user-agent") or "")[:256] or None
-        job = self._evaluation_job(proposal, client_ip, agent)
+        where = origin(request)
+        job = self._evaluation_job(proposal, where["client_ip"], where["user_agent"])
         self.metrics.guard_proposals.labels(status=proposal.state).inc()
         self.audit.write(
             "guard_proposed",
             job_id=job.id,
             user=who.name,
             request=version.content(),
-            client_ip=client_ip,
-            user_agent=agent,
+            **where,
             proposal_id=proposal.id,
             paramset=proposal.name,
             version_id=version.id,
@@ -201,8 +200,7 @@ class GuardActions:
             "guard_override" if override else "guard_approved",
             user=who.name,
             request=after.version.content(),
-            client_ip=request.client.host if request.client else None,
-            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            **origin(request),
             proposal_id=after.id,
             paramset=after.name,
             version_id=after.version.id,
@@ -223,8 +221,7 @@ class GuardActions:
             "guard_rejected",
             user=who.name,
             request=after.version.content(),
-            client_ip=request.client.host if request.client else None,
-            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            **origin(request),
             proposal_id=after.id,
             paramset=after.name,
             version_id=after.version.id,

@@ -13,25 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..result import TRADE_COLUMNS as TRADE_FRAME_COLUMNS
+
 __all__ = ["MAX_TABLE_TRADES", "TRADE_COLUMNS", "trade_page", "trade_rows", "trades_csv"]
 
 MAX_TABLE_TRADES = 2000
 """Trades listed in the page; longer lists are paged, 2,000 rows a page."""
 
-TRADE_COLUMNS = (
-    "id",
-    "side",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "units",
-    "pnl",
-    "return",
-    "fees",
-    "bars_held",
-    "exit_reason",
-)
+TRADE_COLUMNS = tuple(c for c in TRADE_FRAME_COLUMNS if c not in ("entry_fee", "exit_fee", "open"))
 """Trade columns listed in the page, in order (the CSV has every column of trades.parquet)."""
 
 
