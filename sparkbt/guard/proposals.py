@@ -26,28 +26,57 @@ compare-and-set updates, so processes sharing the database file (WAL mode) never
 make two decisions on one proposal or two moves of one pointer. The tables
 are named ``guard_*`` (created when missing), so the file may be the service's
 database, next to its jobs and users.
+
+:class:`GuardStore` owns these rules and its transactions. The states, roles,
+errors and returned records are :mod:`sparkbt.guard.records`'s (importable from
+here too); the tables and their row-level reads and writes are
+:mod:`sparkbt.guard.tables`'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import hashlib
-import json
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, InputError, SparkbtError
-from ..stats import json_safe
+from ..errors import ConfigError
 from .evaluate import Evidence, GateResult, decision
-from .paramsets import FieldChange, ParamSetVersion, check_name, diff
+from .paramsets import ParamSetVersion, check_name
+from .records import (
+    APPROVER_ROLES,
+    OPEN_STATES,
+    ROLES,
+    STATES,
+    Approval,
+    Conflict,
+    Forbidden,
+    HistoryEvent,
+    NotFound,
+    ParamSet,
+    Proposal,
+    check_role,
+    check_user,
+)
+from .tables import (
+    SCHEMA,
+    add_event,
+    approved_version,
+    close_approved,
+    content_hash,
+    gate_dicts,
+    history_event,
+    mark_stale,
+    plain,
+    proposal_row,
+    read_proposal,
+    read_version,
+    to_json,
+)
 
 __all__ = [
     "APPROVER_ROLES",
@@ -63,279 +92,6 @@ __all__ = [
     "ParamSet",
     "Proposal",
 ]
-
-STATES = ("evaluating", "pending", "blocked", "approved", "rejected", "stale")
-OPEN_STATES = ("evaluating", "pending", "blocked")
-ROLES = ("proposer", "approver", "admin")
-"""The roles of users (as :mod:`sparkbt.guard.users` gives them)."""
-APPROVER_ROLES = ("approver", "admin")
-
-
-class Forbidden(SparkbtError):
-    """The user may not do this (a role, self-approval, an override without reason): HTTP 403."""
-
-
-class Conflict(SparkbtError):
-    """The proposal or param set is not in a state that allows this: HTTP 409."""
-
-
-class NotFound(InputError):
-    """No proposal, version or param set with that id or name: HTTP 404."""
-
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS guard_versions (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        content TEXT NOT NULL,
-        created_at REAL NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS guard_paramsets (
-        name TEXT PRIMARY KEY,
-        approved_version TEXT,
-        approved_proposal TEXT,
-        updated_at REAL NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS guard_proposals (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        version_id TEXT NOT NULL,
-        base_version_id TEXT,
-        proposer TEXT NOT NULL,
-        note TEXT NOT NULL,
-        sweep_id TEXT,
-        state TEXT NOT NULL,
-        content_sha256 TEXT NOT NULL,
-        gates TEXT,
-        policy_sha256 TEXT,
-        evidence TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS guard_proposals_state ON guard_proposals (state)",
-    "CREATE INDEX IF NOT EXISTS guard_proposals_name ON guard_proposals (name, state)",
-    """CREATE TABLE IF NOT EXISTS guard_approvals (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        proposal_id TEXT NOT NULL,
-        user TEXT NOT NULL,
-        role TEXT NOT NULL,
-        comment TEXT NOT NULL,
-        content_sha256 TEXT NOT NULL,
-        override_reason TEXT,
-        created_at REAL NOT NULL,
-        UNIQUE (proposal_id, user, content_sha256)
-    )""",
-    """CREATE TABLE IF NOT EXISTS guard_history (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL,
-        proposal_id TEXT,
-        event TEXT NOT NULL,
-        state TEXT,
-        actor TEXT,
-        detail TEXT NOT NULL,
-        at REAL NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS guard_history_name ON guard_history (name, seq)",
-    "CREATE INDEX IF NOT EXISTS guard_history_proposal ON guard_history (proposal_id, seq)",
-)
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _json(obj: Any, what: str) -> str:
-    try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{what}: not JSON-serialisable without NaN/Infinity ({exc})") from None
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready evidence: dataclasses as dicts, numpy scalars as Python, NaN/inf as None."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return json_safe(value)
-
-
-def _sha256(obj: Any) -> str:
-    return hashlib.sha256(_json(obj, "content").encode()).hexdigest()
-
-
-def _user(user: Any, what: str) -> str:
-    text = user.strip() if isinstance(user, str) else ""
-    if not text:
-        raise ConfigError(f"{what}: expected a non-empty user name (got {user!r})")
-    return text
-
-
-def _role(role: Any) -> str:
-    text = role.strip().lower() if isinstance(role, str) else ""
-    if text not in ROLES:
-        raise Forbidden(f"role {role!r} is unknown (roles: {', '.join(ROLES)})")
-    return text
-
-
-@dataclass(frozen=True)
-class Approval:
-    """One approver's approval of one content hash of a proposal."""
-
-    user: str
-    role: str
-    comment: str
-    content_sha256: str
-    override_reason: str | None
-    created_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "user": self.user,
-            "role": self.role,
-            "comment": self.comment,
-            "content_sha256": self.content_sha256,
-            "override_reason": self.override_reason,
-            "created_at": _iso(self.created_at),
-        }
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    """One recorded event: proposed, evaluated, approval, approved, rejected, stale."""
-
-    seq: int
-    name: str
-    proposal_id: str | None
-    event: str
-    state: str | None
-    actor: str | None
-    detail: dict[str, Any]
-    at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "name": self.name,
-            "proposal_id": self.proposal_id,
-            "event": self.event,
-            "state": self.state,
-            "actor": self.actor,
-            "detail": self.detail,
-            "at": _iso(self.at),
-        }
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A proposal with its version and, from :meth:`GuardStore.get`, approvals and history."""
-
-    id: str
-    name: str
-    version: ParamSetVersion
-    base_version_id: str | None
-    proposer: str
-    note: str
-    sweep_id: str | None
-    state: str
-    content_sha256: str
-    gate_results: list[dict[str, Any]] | None
-    policy_sha256: str | None
-    evidence: dict[str, Any] | None
-    created_at: float
-    updated_at: float
-    approvals: list[Approval] = field(default_factory=list)
-    history: list[HistoryEvent] = field(default_factory=list)
-    changes: list[FieldChange] | None = None
-
-    @property
-    def gate_decision(self) -> str | None:
-        """``pending`` or ``blocked`` from the gate results (None before the evaluation)."""
-        if self.gate_results is None:
-            return None
-        return decision([GateResult(**g) for g in self.gate_results])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state,
-            "version": self.version.to_dict(),
-            "base_version_id": self.base_version_id,
-            "proposer": self.proposer,
-            "note": self.note,
-            "sweep_id": self.sweep_id,
-            "content_sha256": self.content_sha256,
-            "gates": self.gate_results,
-            "policy_sha256": self.policy_sha256,
-            "evidence": self.evidence,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "approvals": [a.to_dict() for a in self.approvals],
-            "history": [h.to_dict() for h in self.history],
-            "changes": None if self.changes is None else [c.to_dict() for c in self.changes],
-        }
-
-
-@dataclass(frozen=True)
-class ParamSet:
-    """A param set: its approved version (None before the first approval) and its history."""
-
-    name: str
-    approved: ParamSetVersion | None
-    approved_proposal_id: str | None
-    updated_at: float
-    history: list[HistoryEvent]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "approved": None if self.approved is None else self.approved.to_dict(),
-            "approved_proposal_id": self.approved_proposal_id,
-            "updated_at": _iso(self.updated_at),
-            "history": [h.to_dict() for h in self.history],
-        }
-
-
-def _content_sha256(
-    version_id: str,
-    base_version_id: str | None,
-    gates: list[dict[str, Any]] | None,
-    policy_sha256: str | None,
-    evidence: dict[str, Any] | None,
-) -> str:
-    """What an approval is bound to: the change (version, base) and its evaluation."""
-    return _sha256(
-        {
-            "version_id": version_id,
-            "base_version_id": base_version_id,
-            "gates": gates,
-            "policy_sha256": policy_sha256,
-            "evidence": evidence,
-        }
-    )
-
-
-def _gate_dicts(gate_results: Any) -> list[dict[str, Any]]:
-    out = []
-    for g in gate_results:
-        if isinstance(g, GateResult):
-            out.append(g.to_dict())
-        elif isinstance(g, Mapping):
-            try:
-                out.append(GateResult(**g).to_dict())
-            except TypeError:
-                raise ConfigError(
-                    f"gate result: expected the fields of GateResult (got {sorted(g)})"
-                ) from None
-        else:
-            raise ConfigError(f"gate result: expected a GateResult (got {type(g).__name__})")
-    return out
 
 
 class GuardStore:
@@ -364,7 +120,7 @@ class GuardStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._tx() as db:
-            for statement in _SCHEMA:
+            for statement in SCHEMA:
                 db.execute(statement)
 
     def close(self) -> None:
@@ -399,118 +155,6 @@ class GuardStore:
             finally:
                 self._db.execute("COMMIT")
 
-    # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _event(
-        db: sqlite3.Connection,
-        name: str,
-        proposal_id: str | None,
-        event: str,
-        state: str | None,
-        actor: str | None,
-        detail: dict[str, Any] | None = None,
-        at: float | None = None,
-    ) -> None:
-        db.execute(
-            "INSERT INTO guard_history (name, proposal_id, event, state, actor, detail, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                name,
-                proposal_id,
-                event,
-                state,
-                actor,
-                _json(detail or {}, "detail"),
-                time.time() if at is None else at,
-            ),
-        )
-
-    @staticmethod
-    def _version_row(db: sqlite3.Connection, version_id: str) -> ParamSetVersion:
-        row = db.execute(
-            "SELECT content FROM guard_versions WHERE id = ?", (version_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"param set version {version_id!r}: not found")
-        return ParamSetVersion.from_dict(json.loads(row["content"]))
-
-    @staticmethod
-    def _proposal_row(db: sqlite3.Connection, proposal_id: str) -> sqlite3.Row:
-        row = db.execute(
-            "SELECT * FROM guard_proposals WHERE id = ?", (str(proposal_id),)
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"proposal {proposal_id!r}: not found")
-        return row
-
-    @staticmethod
-    def _approved_version(db: sqlite3.Connection, name: str) -> str | None:
-        row = db.execute(
-            "SELECT approved_version FROM guard_paramsets WHERE name = ?", (name,)
-        ).fetchone()
-        return None if row is None else row["approved_version"]
-
-    def _proposal(self, db: sqlite3.Connection, row: sqlite3.Row, full: bool) -> Proposal:
-        version = self._version_row(db, row["version_id"])
-        approvals: list[Approval] = []
-        history: list[HistoryEvent] = []
-        changes = None
-        if full:
-            approvals = [
-                Approval(
-                    r["user"],
-                    r["role"],
-                    r["comment"],
-                    r["content_sha256"],
-                    r["override_reason"],
-                    r["created_at"],
-                )
-                for r in db.execute(
-                    "SELECT * FROM guard_approvals WHERE proposal_id = ? ORDER BY seq", (row["id"],)
-                )
-            ]
-            history = [
-                _history(r)
-                for r in db.execute(
-                    "SELECT * FROM guard_history WHERE proposal_id = ? ORDER BY seq", (row["id"],)
-                )
-            ]
-            if row["base_version_id"] is not None:
-                changes = diff(self._version_row(db, row["base_version_id"]), version)
-        return Proposal(
-            id=row["id"],
-            name=row["name"],
-            version=version,
-            base_version_id=row["base_version_id"],
-            proposer=row["proposer"],
-            note=row["note"],
-            sweep_id=row["sweep_id"],
-            state=row["state"],
-            content_sha256=row["content_sha256"],
-            gate_results=None if row["gates"] is None else json.loads(row["gates"]),
-            policy_sha256=row["policy_sha256"],
-            evidence=None if row["evidence"] is None else json.loads(row["evidence"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            approvals=approvals,
-            history=history,
-            changes=changes,
-        )
-
-    def _mark_stale(self, db: sqlite3.Connection, name: str, approved: str, now: float) -> None:
-        """Every open proposal of ``name`` whose base is not ``approved`` becomes stale."""
-        rows = db.execute(
-            "UPDATE guard_proposals SET state = 'stale', updated_at = ?"
-            " WHERE name = ? AND state IN ('evaluating', 'pending', 'blocked')"
-            " AND base_version_id IS NOT ? RETURNING id",
-            (now, name, approved),
-        ).fetchall()
-        for r in rows:
-            self._event(
-                db, name, r["id"], "stale", "stale", None, {"approved_version": approved}, now
-            )
-
-    # ------------------------------------------------------------------ writes
     def propose(
         self,
         version: ParamSetVersion,
@@ -527,12 +171,12 @@ class GuardStore:
         """
         if not isinstance(version, ParamSetVersion):
             raise ConfigError(f"propose: expected a ParamSetVersion (got {type(version).__name__})")
-        proposer = _user(proposer, "proposer")
+        proposer = check_user(proposer, "proposer")
         name = check_name(version.name)
         version_id = version.id
         now = time.time()
         with self._tx() as db:
-            current = self._approved_version(db, name)
+            current = approved_version(db, name)
             if base_version_id != current:
                 raise Conflict(
                     f"param set {name}: the approved version is {current or 'none'}, "
@@ -543,7 +187,7 @@ class GuardStore:
             db.execute(
                 "INSERT OR IGNORE INTO guard_versions (id, name, content, created_at)"
                 " VALUES (?, ?, ?, ?)",
-                (version_id, name, _json(version.content(), "version"), now),
+                (version_id, name, to_json(version.content(), "version"), now),
             )
             proposal_id = uuid.uuid4().hex
             db.execute(
@@ -558,12 +202,12 @@ class GuardStore:
                     proposer,
                     str(note or ""),
                     sweep_id,
-                    _content_sha256(version_id, base_version_id, None, None, None),
+                    content_hash(version_id, base_version_id, None, None, None),
                     now,
                     now,
                 ),
             )
-            self._event(
+            add_event(
                 db,
                 name,
                 proposal_id,
@@ -573,7 +217,7 @@ class GuardStore:
                 {"version_id": version_id, "base_version_id": base_version_id},
                 now,
             )
-            return self._proposal(db, self._proposal_row(db, proposal_id), full=True)
+            return read_proposal(db, proposal_row(db, proposal_id), full=True)
 
     def record_evaluation(
         self,
@@ -590,20 +234,20 @@ class GuardStore:
         An open proposal may be evaluated again (a new policy, new evidence); its
         content hash then changes and earlier approvals no longer count.
         """
-        gates = _gate_dicts(gate_results)
+        gates = gate_dicts(gate_results)
         state = decision([GateResult(**g) for g in gates])
         if not isinstance(policy_sha256, str) or not policy_sha256:
             raise ConfigError(f"policy_sha256: expected the policy's hash (got {policy_sha256!r})")
-        evidence = _plain(evidence)
+        evidence = plain(evidence)
         if not isinstance(evidence, dict):
             raise ConfigError(f"evidence: expected a mapping (got {type(evidence).__name__})")
-        evidence_text = _json(evidence, "evidence")
+        evidence_text = to_json(evidence, "evidence")
         now = time.time()
         with self._tx() as db:
-            row = self._proposal_row(db, proposal_id)
+            row = proposal_row(db, proposal_id)
             if row["state"] not in OPEN_STATES:
                 raise Conflict(f"proposal {row['id']}: is {row['state']}; it cannot be evaluated")
-            content = _content_sha256(
+            content = content_hash(
                 row["version_id"], row["base_version_id"], gates, policy_sha256, evidence
             )
             updated = db.execute(
@@ -611,7 +255,7 @@ class GuardStore:
                 " content_sha256 = ?, updated_at = ? WHERE id = ? AND state = ?",
                 (
                     state,
-                    _json(gates, "gate results"),
+                    to_json(gates, "gate results"),
                     policy_sha256,
                     evidence_text,
                     content,
@@ -622,7 +266,7 @@ class GuardStore:
             ).rowcount
             if updated != 1:  # pragma: no cover - the write lock is held
                 raise Conflict(f"proposal {row['id']}: changed while being evaluated")
-            self._event(
+            add_event(
                 db,
                 row["name"],
                 row["id"],
@@ -636,7 +280,7 @@ class GuardStore:
                 },
                 now,
             )
-            return self._proposal(db, self._proposal_row(db, row["id"]), full=True)
+            return read_proposal(db, proposal_row(db, row["id"]), full=True)
 
     def approve(
         self,
@@ -656,13 +300,13 @@ class GuardStore:
         for a proposal not awaiting approval or whose base is no longer approved
         (it becomes ``stale``); NotFound for an unknown id.
         """
-        user = _user(user, "approver")
-        role = _role(role)
+        user = check_user(user, "approver")
+        role = check_role(role)
         reason = override_reason.strip() if isinstance(override_reason, str) else None
         now = time.time()
         stale: Conflict | None = None
         with self._tx() as db:
-            row = self._proposal_row(db, proposal_id)
+            row = proposal_row(db, proposal_id)
             pid, name, state = row["id"], row["name"], row["state"]
             if user == row["proposer"]:
                 raise Forbidden(f"proposal {pid}: {user} proposed it and may not approve it")
@@ -682,16 +326,14 @@ class GuardStore:
                     raise Forbidden(f"proposal {pid}: is blocked; only an admin may override it")
                 if not reason:
                     raise Forbidden(f"proposal {pid}: is blocked; an override needs a reason")
-            current = self._approved_version(db, name)
+            current = approved_version(db, name)
             if current != row["base_version_id"]:
                 db.execute(
                     "UPDATE guard_proposals SET state = 'stale', updated_at = ?"
                     " WHERE id = ? AND state = ?",
                     (now, pid, state),
                 )
-                self._event(
-                    db, name, pid, "stale", "stale", user, {"approved_version": current}, now
-                )
+                add_event(db, name, pid, "stale", "stale", user, {"approved_version": current}, now)
                 stale = Conflict(
                     f"proposal {pid}: is stale; param set {name} moved to version "
                     f"{current or 'none'} since it was proposed"
@@ -725,7 +367,7 @@ class GuardStore:
             " override_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (pid, user, role, comment, content, override, now),
         )
-        self._event(
+        add_event(
             db,
             name,
             pid,
@@ -742,32 +384,8 @@ class GuardStore:
         ).fetchone()[0]
         if count < self.min_approvals:
             return
-        closed = db.execute(
-            "UPDATE guard_proposals SET state = 'approved', updated_at = ?"
-            " WHERE id = ? AND state = ? AND content_sha256 = ?",
-            (now, pid, row["state"], content),
-        ).rowcount
-        base = row["base_version_id"]
-        if base is None:
-            moved = db.execute(
-                "INSERT INTO guard_paramsets"
-                " (name, approved_version, approved_proposal, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-                " approved_version = excluded.approved_version,"
-                " approved_proposal = excluded.approved_proposal,"
-                " updated_at = excluded.updated_at WHERE approved_version IS NULL",
-                (name, row["version_id"], pid, now),
-            ).rowcount
-        else:
-            moved = db.execute(
-                "UPDATE guard_paramsets"
-                " SET approved_version = ?, approved_proposal = ?, updated_at = ?"
-                " WHERE name = ? AND approved_version = ?",
-                (row["version_id"], pid, now, name, base),
-            ).rowcount
-        if closed != 1 or moved != 1:  # pragma: no cover - the write lock is held
-            raise Conflict(f"proposal {pid}: changed while being approved; try again")
-        self._event(
+        close_approved(db, row, now)
+        add_event(
             db,
             name,
             pid,
@@ -776,21 +394,21 @@ class GuardStore:
             user,
             {
                 "version_id": row["version_id"],
-                "base_version_id": base,
+                "base_version_id": row["base_version_id"],
                 "approvals": count,
                 "content_sha256": content,
             },
             now,
         )
-        self._mark_stale(db, name, row["version_id"], now)
+        mark_stale(db, name, row["version_id"], now)
 
     def reject(self, proposal_id: str, user: str, role: str, comment: str = "") -> Proposal:
         """Reject an open proposal: approvers and admins may, and its proposer may withdraw it."""
-        user = _user(user, "user")
-        role = _role(role)
+        user = check_user(user, "user")
+        role = check_role(role)
         now = time.time()
         with self._tx() as db:
-            row = self._proposal_row(db, proposal_id)
+            row = proposal_row(db, proposal_id)
             pid = row["id"]
             if role not in APPROVER_ROLES and user != row["proposer"]:
                 raise Forbidden(f"proposal {pid}: role {role} may not reject (approver or admin)")
@@ -803,7 +421,7 @@ class GuardStore:
             ).rowcount
             if updated != 1:  # pragma: no cover - the write lock is held
                 raise Conflict(f"proposal {pid}: changed while being rejected; try again")
-            self._event(
+            add_event(
                 db,
                 row["name"],
                 pid,
@@ -819,7 +437,7 @@ class GuardStore:
     def get(self, proposal_id: str) -> Proposal:
         """A proposal with its approvals, history and changes against its base."""
         with self._read() as db:
-            return self._proposal(db, self._proposal_row(db, proposal_id), full=True)
+            return read_proposal(db, proposal_row(db, proposal_id), full=True)
 
     def list(self, status: str | None = None, name: str | None = None) -> list[Proposal]:
         """Proposals newest first, optionally of one state and/or one param set."""
@@ -837,19 +455,19 @@ class GuardStore:
             rows = db.execute(
                 f"SELECT * FROM guard_proposals{where} ORDER BY seq DESC", args
             ).fetchall()
-            return [self._proposal(db, r, full=False) for r in rows]
+            return [read_proposal(db, r, full=False) for r in rows]
 
     def version(self, version_id: str) -> ParamSetVersion:
         """A stored version by id."""
         with self._read() as db:
-            return self._version_row(db, version_id)
+            return read_version(db, version_id)
 
     def paramset(self, name: str) -> ParamSet:
         """The param set's approved version and its history (NotFound if never proposed)."""
         with self._read() as db:
             row = db.execute("SELECT * FROM guard_paramsets WHERE name = ?", (name,)).fetchone()
             history = [
-                _history(r)
+                history_event(r)
                 for r in db.execute(
                     "SELECT * FROM guard_history WHERE name = ? ORDER BY seq", (name,)
                 )
@@ -858,7 +476,7 @@ class GuardStore:
                 raise NotFound(f"param set {name!r}: not found")
             approved = None
             if row is not None and row["approved_version"] is not None:
-                approved = self._version_row(db, row["approved_version"])
+                approved = read_version(db, row["approved_version"])
             return ParamSet(
                 name=name,
                 approved=approved,
@@ -875,16 +493,3 @@ class GuardStore:
                 " ORDER BY name"
             ).fetchall()
             return [r["name"] for r in rows]
-
-
-def _history(r: sqlite3.Row) -> HistoryEvent:
-    return HistoryEvent(
-        seq=r["seq"],
-        name=r["name"],
-        proposal_id=r["proposal_id"],
-        event=r["event"],
-        state=r["state"],
-        actor=r["actor"],
-        detail=json.loads(r["detail"]),
-        at=r["at"],
-    )
