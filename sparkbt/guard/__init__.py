@@ -7,7 +7,10 @@ gates and defaults), ``evaluate`` (the pure decision),
 ``overfit`` (deflated Sharpe ratio, PBO by CSCV), ``lookahead`` (signals on
 truncated candles), ``stored`` (evidence from stored runs and sweeps),
 ``paramsets`` (content-hashed versions and their diffs), ``proposals`` (the
-approval workflow's store), ``users`` (API keys with roles), ``cli``.
+approval workflow's store, ``GuardStore``), ``records`` (proposals, approvals,
+param sets and history as records), ``tables`` (their SQLite tables and rows),
+``users`` (API keys with roles), ``cli`` (``check_cli``: offline checks;
+``proposals_cli``: the service's client).
 """
 
 from .assess import Assessment, assess
