@@ -86,7 +86,11 @@ def _floats(a: np.ndarray, digits: int = 8) -> list[float | None]:
 
 
 def window_candles(run: RunEvidence, source: CandleSource) -> CandleSource:
-    """The candles of the run's own window, checked against its data fingerprint."""
+    """The candles of the run's traded bars, checked against its data fingerprint.
+
+    A run with warm-up bars (``trade_from``) fingerprints its whole input, from
+    ``warmup_start``: that span is what is checked; the traded bars are returned.
+    """
     candles = source.candles
     if candles is None:
         return source
@@ -94,8 +98,12 @@ def window_candles(run: RunEvidence, source: CandleSource) -> CandleSource:
     window = candles.loc[equity_index[0] : equity_index[-1]]
     if len(window) != len(equity_index) or not window.index.equals(equity_index):
         return CandleSource(None, "the candles found do not cover this run's bars")
-    sha = run.report.get("metadata", {}).get("data_sha256")
-    if sha and data_fingerprint(window) != sha:
+    meta = run.report.get("metadata", {})
+    sha = meta.get("data_sha256")
+    given = (
+        candles.loc[meta["warmup_start"] : equity_index[-1]] if meta.get("warmup_start") else window
+    )
+    if sha and data_fingerprint(given) != sha:
         return CandleSource(None, "the candles found differ from the ones this run used")
     return CandleSource(window)
 

@@ -171,3 +171,20 @@ def test_gate_locks_are_listed(tmp_path: Path) -> None:
     assert locks[0]["start"] == first["start"].strftime("%Y-%m-%d %H:%M")
     assert locks[0]["equity"] == f"{first['equity']:,.2f}"
     assert report_payload(read_evidence(res.save(tmp_path)), CandleSource(None))["candles"] is None
+
+
+def test_a_run_with_warm_up_bars_finds_its_candles(tmp_path: Path) -> None:
+    candles = sb.sample_candles()
+    res = sb.backtest(candles, "sma_cross", fast=10, slow=30, trade_from="2024-01-01")
+    run = read_evidence(res.save(tmp_path))
+    assert run.report["metadata"]["warmup_bars"] > 0
+    payload = report_payload(run, CandleSource(candles))
+    assert payload["candles_note"] == ""
+    c = payload["candles"]
+    assert c["t"][0] == pd.Timestamp("2024-01-01", tz="UTC").timestamp()
+    traded = candles.loc["2024-01-01":]
+    assert max(c["high"]) == traded["high"].max() and min(c["low"]) == traded["low"].min()
+    hold = {row["key"]: row["bench"] for row in payload["stats"]}
+    from sparkbt.result import format_stat
+
+    assert hold["total_return"] == format_stat("total_return", res.stats["benchmark_return"])
