@@ -6,7 +6,6 @@ to the full series: arrays in, arrays out, numpy only.
 
 - :func:`minmax_indices` keeps each bucket's minimum and maximum, so every peak and trough, and
   hence the depth of every drawdown, survives (equity and drawdown curves).
-- :func:`lttb_indices` keeps the points that best preserve the visual shape (smooth lines).
 - :func:`ohlc_buckets` merges consecutive candles into wider candles (price charts).
 - :func:`bucket_of` maps trade times onto those wider candles (trade markers).
 """
@@ -18,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["OHLCBuckets", "bucket_of", "lttb_indices", "minmax_indices", "ohlc_buckets"]
+__all__ = ["OHLCBuckets", "bucket_of", "minmax_indices", "ohlc_buckets"]
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -40,12 +39,6 @@ def _same_length(**arrays: np.ndarray) -> int:
         shown = ", ".join(f"{name}={n}" for name, n in lengths.items())
         raise ValueError(f"arrays must have the same length, got {shown}")
     return next(iter(lengths.values()))
-
-
-def _as_float(values: np.ndarray) -> np.ndarray:
-    if np.issubdtype(values.dtype, np.datetime64) or np.issubdtype(values.dtype, np.timedelta64):
-        return values.astype(np.int64).astype(np.float64)
-    return values.astype(np.float64, copy=False)
 
 
 def _bucket_size(n: int, buckets: int) -> int:
@@ -106,52 +99,6 @@ def minmax_indices(y: np.ndarray, buckets: int) -> np.ndarray:
     highs = _extreme_indices(y, k, largest=True)
     ends = np.array([0, n - 1], dtype=np.int64)
     return np.unique(np.concatenate([ends, lows, highs]))
-
-
-def lttb_indices(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
-    """Indices of ``n_out`` points chosen by Largest-Triangle-Three-Buckets (Steinarsson, 2013).
-
-    The first and last points are kept; the points between are split into ``n_out - 2`` buckets
-    and each keeps the point forming the largest triangle with the point kept before it and the
-    mean of the next bucket. The result follows the visual shape of the line closely with few
-    points; unlike :func:`minmax_indices` it may drop an isolated extreme. NaN points are chosen
-    only when a bucket has nothing else. Returns sorted int64 indices, exactly ``n_out`` of
-    them when ``len(x) > n_out``, else every index.
-    """
-    n_out = _positive_int("n_out", n_out)
-    if n_out < 2:
-        raise ValueError(f"n_out must be at least 2 to keep the first and last points, got {n_out}")
-    x = _one_d("x", x)
-    y = _one_d("y", y)
-    n = _same_length(x=x, y=y)
-    if n <= n_out:
-        return np.arange(n, dtype=np.int64)
-    xs = _as_float(x)
-    ys = _as_float(y)
-    inner = n_out - 2
-    # bounds[j]..bounds[j + 1] is bucket j of the inner points; the bucket after the last one is
-    # the last point itself.
-    bounds = 1 + (np.arange(inner + 1, dtype=np.int64) * (n - 2)) // max(inner, 1)
-    bounds = np.append(bounds, n)
-    out = np.empty(n_out, dtype=np.int64)
-    out[0] = 0
-    out[-1] = n - 1
-    a = 0
-    for i in range(inner):
-        lo, hi, nxt = bounds[i], bounds[i + 1], bounds[i + 2]
-        next_x, next_y = xs[hi:nxt], ys[hi:nxt]
-        valid = ~(np.isnan(next_x) | np.isnan(next_y))
-        if valid.any():
-            avg_x, avg_y = next_x[valid].mean(), next_y[valid].mean()
-        else:
-            avg_x = avg_y = np.nan
-        ax, ay = xs[a], ys[a]
-        bx, by = xs[lo:hi], ys[lo:hi]
-        area = np.abs((ax - avg_x) * (by - ay) - (ax - bx) * (avg_y - ay))
-        area[np.isnan(area)] = -1.0
-        a = lo + int(np.argmax(area))
-        out[i + 1] = a
-    return out
 
 
 class OHLCBuckets(NamedTuple):

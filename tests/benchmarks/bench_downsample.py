@@ -1,8 +1,8 @@
 """Benchmark: the web UI's downsampling kernels on 1,000,000 points.
 
 A random walk of ``--points`` values (with a sprinkling of NaN for ``minmax_indices``) and
-matching one-minute candles: ``minmax_indices`` into ``--buckets`` buckets, ``lttb_indices`` to
-``--buckets`` points and ``ohlc_buckets`` into ``--buckets`` bars. Prints best-of-N wall times
+matching one-minute candles: ``minmax_indices`` into ``--buckets`` buckets and
+``ohlc_buckets`` into ``--buckets`` bars. Prints best-of-N wall times
 and each output's size.
 
     python tests/benchmarks/bench_downsample.py [--points 1000000] [--buckets 2000] [--repeat 5]
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sparkbt.ui.downsample import bucket_of, lttb_indices, minmax_indices, ohlc_buckets
+from sparkbt.ui.downsample import bucket_of, minmax_indices, ohlc_buckets
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, object]:
@@ -44,7 +44,6 @@ def main() -> None:
     high = np.maximum(open_, close) + rng.random(n)
     low = np.minimum(open_, close) - rng.random(n)
     times = np.arange(n, dtype=np.int64) * 60
-    x = times.astype(np.float64)
     with_nans = close.copy()
     with_nans[rng.random(n) < 0.001] = np.nan
 
@@ -53,7 +52,6 @@ def main() -> None:
     cases: list[tuple[str, Callable[[], object]]] = [
         (f"minmax_indices  {buckets} buckets", lambda: minmax_indices(close, buckets)),
         (f"minmax_indices  {buckets} buckets, NaN", lambda: minmax_indices(with_nans, buckets)),
-        (f"lttb_indices    {buckets} points", lambda: lttb_indices(x, close, buckets)),
         (
             f"ohlc_buckets    {buckets} bars",
             lambda: ohlc_buckets(times, open_, high, low, close, buckets),

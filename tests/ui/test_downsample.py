@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sparkbt.ui.downsample import bucket_of, lttb_indices, minmax_indices, ohlc_buckets
+from sparkbt.ui.downsample import bucket_of, minmax_indices, ohlc_buckets
 
 finite = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
 series = hnp.arrays(np.float64, st.integers(0, 300), elements=finite)
@@ -90,51 +90,11 @@ def test_minmax_properties_with_nans(y, buckets):
         assert np.nanmax(y[idx]) == np.nanmax(y)
 
 
-def test_minmax_is_fast_on_a_million_points():
+def test_minmax_keeps_the_low_of_a_million_points():
     y = np.cumsum(np.random.default_rng(0).normal(size=1_000_000))
     idx = minmax_indices(y, 2000)
     assert len(idx) <= 4002
     assert y[idx].min() == y.min()
-
-
-# lttb_indices
-
-
-def test_lttb_hand_checked():
-    x = np.arange(10.0)
-    y = np.array([0.0, 1, 0, 5, 0, 1, 0, -3, 0, 0])
-    # buckets [1, 5) and [5, 9): the spike at 3, then the dip at 7
-    np.testing.assert_array_equal(lttb_indices(x, y, 4), [0, 3, 7, 9])
-
-
-def test_lttb_of_two_keeps_the_endpoints_only():
-    np.testing.assert_array_equal(lttb_indices(np.arange(5.0), np.ones(5), 2), [0, 4])
-
-
-def test_lttb_returns_short_series_whole():
-    np.testing.assert_array_equal(lttb_indices(np.arange(3.0), np.arange(3.0), 5), [0, 1, 2])
-    assert lttb_indices(np.array([]), np.array([]), 3).tolist() == []
-
-
-def test_lttb_accepts_datetimes_and_skips_nans():
-    x = np.arange("2024-01-01", "2024-01-11", dtype="datetime64[D]")
-    y = np.array([0.0, np.nan, 1, 0, np.nan, 0, 1, np.nan, np.nan, 0])
-    idx = lttb_indices(x, y, 5)
-    assert len(idx) == 5
-    assert not np.isnan(y[idx[1:-1]]).any()
-
-
-@given(series, st.integers(2, 60))
-def test_lttb_properties(y, n_out):
-    x = np.arange(len(y), dtype=np.float64)
-    idx = lttb_indices(x, y, n_out)
-    _assert_valid_indices(idx, len(y))
-    if len(y) > n_out:
-        assert len(idx) == n_out
-        assert idx[0] == 0
-        assert idx[-1] == len(y) - 1
-    else:
-        np.testing.assert_array_equal(idx, np.arange(len(y)))
 
 
 # ohlc_buckets
@@ -239,13 +199,6 @@ def test_bucket_counts_must_be_positive_integers(bad):
         minmax_indices(y, bad)
     with pytest.raises(ValueError, match="buckets must be a positive integer"):
         ohlc_buckets(y, y, y, y, y, bad)
-    with pytest.raises(ValueError, match="n_out must be a positive integer"):
-        lttb_indices(y, y, bad)
-
-
-def test_lttb_needs_room_for_both_endpoints():
-    with pytest.raises(ValueError, match="n_out must be at least 2"):
-        lttb_indices(np.arange(10.0), np.arange(10.0), 1)
 
 
 def test_numpy_integers_are_accepted_as_counts():
@@ -253,8 +206,6 @@ def test_numpy_integers_are_accepted_as_counts():
 
 
 def test_mismatched_lengths_are_rejected():
-    with pytest.raises(ValueError, match="same length"):
-        lttb_indices(np.arange(10.0), np.arange(9.0), 3)
     a = np.arange(10.0)
     with pytest.raises(ValueError, match=r"same length.*l=9"):
         ohlc_buckets(a, a, a, a[:9], a, 3)
