@@ -22,9 +22,7 @@ from ..service.auth import AuthError, Principal
 from .session import CSRF_FIELD, Session
 from .web import render
 
-__all__ = ["MAX_FORM_BYTES", "Pages", "UIError", "newest_json", "redirect"]
-
-MAX_FORM_BYTES = 64 * 1024
+__all__ = ["Pages", "UIError", "newest_json", "redirect"]
 
 
 class UIError(Exception):
@@ -78,17 +76,22 @@ class Pages:
         self, request: Request, form: dict[str, str], roles: Iterable[str] | None, action: str
     ) -> Principal:
         """The signed-in user allowed to ``action``, after the CSRF check (UIError otherwise)."""
+        self.csrf(request, form)
         try:
-            self.session.check_csrf(request, form)
             return self.session.require(request, roles, action)
         except AuthError as exc:
             raise UIError(exc.status, exc.detail) from None
 
+    def csrf(self, request: Request, form: dict[str, str]) -> None:
+        """UIError 403 unless ``form`` carries this browser's CSRF token."""
+        try:
+            self.session.check_csrf(request, form)
+        except AuthError as exc:
+            raise UIError(exc.status, exc.detail) from None
+
     async def form(self, request: Request) -> dict[str, str]:
-        """A url-encoded form body as a dict (last value wins), refusing oversized bodies."""
+        """A url-encoded form body as a dict (last value wins); the service's body limit holds."""
         body = await self.svc.read_body(request)
-        if len(body) > MAX_FORM_BYTES:
-            raise UIError(413, f"form too large (limit {MAX_FORM_BYTES} bytes)")
         try:
             pairs = urllib.parse.parse_qsl(
                 body.decode("utf-8"), keep_blank_values=True, strict_parsing=False
@@ -156,7 +159,8 @@ def redirect(url: str, request: Request | None = None) -> Response:
     return Response(status_code=303, headers={"Location": url})
 
 
-@functools.lru_cache(maxsize=32)
+# a stored run of a million bars holds tens of MB of frames: keep only the last few
+@functools.lru_cache(maxsize=4)
 def _read_run(root: str, run_id: str) -> Any:
     from ..evidence import RunEvidence, read_evidence
 

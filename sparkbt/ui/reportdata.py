@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..candles import period_ns
 from ..evidence import RunEvidence, data_fingerprint
+from ..kernels import TRADE_DTYPE
 from ..result import format_stat
 from ..stats import STAT_KEYS, compute_stats, json_safe
 from .downsample import bucket_of, minmax_indices, ohlc_buckets
@@ -175,8 +176,6 @@ def _buy_and_hold(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
     cash = float(run.report["config"]["cash"])
     close = candles["close"].to_numpy(dtype=np.float64)
     equity = (cash * close / close[0]).reshape(-1, 1)
-    from ..kernels import TRADE_DTYPE
-
     stats = compute_stats(
         equity,
         np.ones_like(equity),

@@ -23,7 +23,7 @@ __all__ = ["install"]
 
 def install(app: FastAPI, svc: Any) -> Pages:
     """Add the UI routes, its static files and its error pages to ``app``."""
-    from . import runs, signin
+    from . import compare, guard, runs, signin, sweeps
 
     pages = Pages(svc)
     # compile the report page now, not on the first request for a report
@@ -38,12 +38,8 @@ def install(app: FastAPI, svc: Any) -> Pages:
         return pages.error_page(request, exc.status, exc.detail)
 
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    app.include_router(runs.router(pages))
-    app.include_router(signin.router(pages))
-    for name in ("compare", "sweeps", "guard"):
-        module = _optional(name)
-        if module is not None:
-            app.include_router(module.router(pages))
+    for module in (runs, signin, compare, sweeps, guard):
+        app.include_router(module.router(pages))
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
@@ -54,14 +50,3 @@ def install(app: FastAPI, svc: Any) -> Pages:
         return redirect("/ui/runs")
 
     return pages
-
-
-def _optional(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{name}":
-            raise
-        return None

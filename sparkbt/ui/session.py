@@ -88,17 +88,17 @@ class Session:
     def _token_of(self, nonce: str) -> str:
         return hmac.new(self._secret, nonce.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def csrf_nonce(self, request: Request) -> tuple[str, bool]:
-        """The browser's CSRF nonce and whether it is new (then the response must set it)."""
+    def csrf_nonce(self, request: Request) -> str:
+        """The browser's CSRF nonce; a new one is kept on the request for :meth:`keep_nonce`."""
         nonce = request.cookies.get(CSRF_COOKIE)
         if nonce and len(nonce) == 32 and all(c in "0123456789abcdef" for c in nonce):
-            return nonce, False
+            return nonce
         nonce = getattr(request.state, "csrf_nonce", None) or secrets.token_hex(16)
         request.state.csrf_nonce = nonce
-        return nonce, True
+        return nonce
 
     def csrf_token(self, request: Request) -> str:
-        return self._token_of(self.csrf_nonce(request)[0])
+        return self._token_of(self.csrf_nonce(request))
 
     @staticmethod
     def keep_nonce(request: Request, response: Response) -> None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ..service.auth import AuthError
-from .pages import Pages, UIError, redirect
+from .pages import Pages, redirect
 
 __all__ = ["router"]
 
@@ -35,10 +34,7 @@ def router(pages: Pages) -> APIRouter:
     @r.post("/signin", include_in_schema=False)
     async def signin(request: Request) -> Response:
         form = await pages.form(request)
-        try:
-            pages.session.check_csrf(request, form)
-        except AuthError as exc:
-            raise UIError(403, str(exc)) from None
+        pages.csrf(request, form)
         target = _safe_next(form.get("next", "/ui/runs"))
         key = form.get("key", "")
         who = pages.session.check_key(key)
@@ -57,10 +53,7 @@ def router(pages: Pages) -> APIRouter:
     @r.post("/signout", include_in_schema=False)
     async def signout(request: Request) -> Response:
         form = await pages.form(request)
-        try:
-            pages.session.check_csrf(request, form)
-        except AuthError as exc:
-            raise UIError(403, str(exc)) from None
+        pages.csrf(request, form)
         response = redirect("/ui/runs")
         pages.session.sign_out(response)
         return response
