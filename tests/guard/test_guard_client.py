@@ -12,23 +12,12 @@ from typer.testing import CliRunner
 
 from sparkbt.cli import app
 from sparkbt.guard.users import UserStore
+from tests.guard.policies import LENIENT
 from tests.service.conftest import TOKEN, Server, free_port, make_server
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
 PARAMSET = "eth-sma-4h"
-LENIENT = """\
-[gates.max_drawdown]
-limit = 1.0
-[gates.min_trades]
-limit = 0
-[gates.min_oos_sharpe]
-limit = -100
-[gates.min_dsr]
-limit = 0.0
-[gates.max_pbo]
-limit = 1.0
-"""
 # the connection comes from the options only, never from the caller's environment
 CLEAN_ENV = {"SPARKBT_URL": None, "SPARKBT_API_KEY": None, "SPARKBT_ADMIN_TOKEN": None}
 

@@ -20,25 +20,13 @@ import pytest
 
 from sparkbt.guard.policy import default_policy, load_policy
 from sparkbt.guard.users import UserStore
+from tests.guard.policies import LENIENT
 
 from .conftest import TOKEN, Server, wait_exited
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 PARAMSET = "eth-sma-4h"
-
-LENIENT = """\
-[gates.max_drawdown]
-limit = 1.0
-[gates.min_trades]
-limit = 0
-[gates.min_oos_sharpe]
-limit = -100
-[gates.min_dsr]
-limit = 0.0
-[gates.max_pbo]
-limit = 1.0
-"""
 
 STRICT = LENIENT.replace("[gates.max_drawdown]\nlimit = 1.0", "[gates.max_drawdown]\nlimit = 0.3")
 

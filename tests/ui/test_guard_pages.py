@@ -19,23 +19,12 @@ from sparkbt.guard.proposals import GuardStore
 from sparkbt.guard.users import UserStore
 from sparkbt.service.app import create_app
 from sparkbt.service.settings import Settings
+from tests.guard.policies import LENIENT
 
 pytestmark = pytest.mark.timeout(120)
 
 TOKEN = "ui-guard-test-admin-token"
 PARAMSET = "eth-sma-4h"
-LENIENT = """\
-[gates.max_drawdown]
-limit = 1.0
-[gates.min_trades]
-limit = 0
-[gates.min_oos_sharpe]
-limit = -100
-[gates.min_dsr]
-limit = 0.0
-[gates.max_pbo]
-limit = 1.0
-"""
 USERS = {"alice": "proposer", "bob": "approver", "carl": "approver", "carol": "admin"}
 
 

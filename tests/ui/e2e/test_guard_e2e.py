@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.guard.policies import LENIENT
 from tests.ui.e2e.conftest import (
     DESKTOP,
     PHONE,
@@ -23,18 +24,6 @@ from tests.ui.e2e.conftest import (
 )
 
 PARAMSET = "eth-sma-4h"
-LENIENT = """\
-[gates.max_drawdown]
-limit = 1.0
-[gates.min_trades]
-limit = 0
-[gates.min_oos_sharpe]
-limit = -100
-[gates.min_dsr]
-limit = 0.0
-[gates.max_pbo]
-limit = 1.0
-"""
 EVAL_WAIT_S = 90.0  # the first evaluation of a fresh worker may compile the simulation kernel
 
 
