@@ -133,9 +133,11 @@ class Pages:
 
 def newest_json(folder: Path, marker: str, limit: int) -> list[tuple[Path, dict[str, Any]]]:
     """The ``limit`` newest evidence folders in ``folder`` with their ``marker`` JSON file
-    parsed (folders being written, or unreadable, are left out)."""
-    import json
+    parsed (folders being written, or unreadable, are left out).
 
+    An evidence folder never changes once it is in place (it is renamed in whole), so each
+    file is parsed once: the runs list polls this every second while a job runs.
+    """
     if not folder.is_dir():
         return []
     dirs = sorted(
@@ -143,13 +145,18 @@ def newest_json(folder: Path, marker: str, limit: int) -> list[tuple[Path, dict[
         key=lambda d: d.stat().st_mtime,
         reverse=True,
     )[:limit]
-    out = []
-    for d in dirs:
-        try:
-            out.append((d, json.loads((d / marker).read_text())))
-        except (OSError, ValueError):
-            continue
-    return out
+    found = ((d, _parsed(str(d / marker))) for d in dirs)
+    return [(d, data) for d, data in found if data is not None]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(path: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def redirect(url: str, request: Request | None = None) -> Response:
