@@ -6,9 +6,15 @@
 >>> res.stats["sharpe"], res.trades, res.equity         # doctest: +SKIP
 """
 
-from .candles import load_candles
-from .config import ENGINE_OPTIONS, Config
-from .errors import (
+from sparkbt.data.candles import load_candles
+from sparkbt.data.store import CandleStore, resolve_candles, sample_candles
+from sparkbt.data.synthetic import synthetic_candles
+from sparkbt.engine.options import ENGINE_OPTIONS, Config
+from sparkbt.engine.registry import Param, constraint, get_strategy, list_strategies
+from sparkbt.engine.result import BacktestResult
+from sparkbt.engine.simulate import backtest
+from sparkbt.engine.stats import STAT_KEYS
+from sparkbt.errors import (
     CandleError,
     ConfigError,
     DependencyError,
@@ -17,15 +23,10 @@ from .errors import (
     SparkbtError,
     StrategyError,
 )
-from .evidence import read_evidence
-from .registry import Param, constraint, get_strategy, list_strategies
-from .result import BacktestResult
-from .simulate import backtest
-from .stats import STAT_KEYS
-from .store import CandleStore, resolve_candles, sample_candles
-from .sweeps import sweep, walk_forward
-from .synthetic import synthetic_candles
-from .version import ENGINE_VERSION, __version__
+from sparkbt.evidence import read_evidence
+from sparkbt.research.sweep import sweep
+from sparkbt.research.walkforward import walk_forward
+from sparkbt.version import ENGINE_VERSION, __version__
 
 __all__ = [
     "ENGINE_OPTIONS",

@@ -1,5 +1,5 @@
 """``python -m sparkbt``: the same CLI as the ``sparkbt`` console script."""
 
-from sparkbt.cli import main
+from sparkbt.adapters.cli.app import main
 
 main()

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import EvidenceNotFound
+from sparkbt.errors import EvidenceNotFound
 
 __all__ = [
     "EVIDENCE_KINDS",
@@ -164,8 +164,8 @@ EVIDENCE_KINDS: dict[str, tuple[str, str]] = {
     # Loaders are imported when a folder of their kind is read, so this table is
     # complete without importing the modules that write each kind.
     "report.json": ("backtest", "sparkbt.evidence:read_run"),
-    "sweep.json": ("sweep", "sparkbt.sweeps.evidence:read_sweep"),
-    "walkforward.json": ("walkforward", "sparkbt.sweeps.evidence:read_walk_forward"),
+    "sweep.json": ("sweep", "sparkbt.research.sweep_evidence:read_sweep"),
+    "walkforward.json": ("walkforward", "sparkbt.research.sweep_evidence:read_walk_forward"),
 }
 KINDS: tuple[str, ...] = tuple(folder for folder, _ in EVIDENCE_KINDS.values())
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from sparkbt.cli import app
+from sparkbt.adapters.cli.app import app
 
 runner = CliRunner()
 

@@ -69,7 +69,7 @@ def test_missing_evidence(tmp_path):
 
 def test_failed_write_leaves_nothing(sample, tmp_path, monkeypatch):
     res = sb.backtest(sample, "sma_cross")
-    import sparkbt.result as result_mod
+    import sparkbt.engine.result as result_mod
 
     def boom(frame, path):
         raise OSError("disk full")
@@ -122,7 +122,7 @@ def test_every_evidence_kind_is_known_without_importing_its_writer(sample, tmp_p
     import subprocess
     import sys
 
-    from sparkbt.sweeps import save_sweep
+    from sparkbt.research.sweep_evidence import save_sweep
 
     path = save_sweep(sb.sweep(sample, fast=[5, 10], slow=[30], workers=1), tmp_path)
     code = (

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sparkbt import kernels
-from sparkbt.config import Config
-from sparkbt.simulate import market_of
+from sparkbt.engine import kernels
+from sparkbt.engine.options import Config
+from sparkbt.engine.simulate import market_of
 from tests.conftest import discrete_target, engine_options, fractional_target, ohlc
 from tests.reference import reference_simulate
 
@@ -206,7 +206,7 @@ def test_fractional_sizing_by_hand():
 def test_the_loop_kernel_counts_records_past_its_capacity():
     # with no room at all it writes nothing and returns how many rows it needed;
     # the wrapper then runs again with those counts
-    from sparkbt.loop import run_loop
+    from sparkbt.engine.loop import run_loop
 
     rng = np.random.default_rng(5)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 200)))

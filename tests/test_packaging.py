@@ -23,8 +23,8 @@ def test_every_package_folder_is_listed_and_strategies_install_inside_sparkbt():
 def test_every_ui_template_and_static_file_is_package_data():
     """The web UI's templates, scripts, styles and vendored libraries ship in the wheel."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    globs = config["package-data"]["sparkbt.ui"]
-    ui = ROOT / "sparkbt" / "ui"
+    globs = config["package-data"]["sparkbt.adapters.web"]
+    ui = ROOT / "sparkbt" / "adapters" / "web"
     shipped = {p for g in globs for p in ui.glob(g) if p.is_file()}
     files = {
         p

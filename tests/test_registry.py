@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
-from sparkbt.registry import get_strategy, list_strategies
+from sparkbt.engine.registry import get_strategy, list_strategies
 
 BUILTINS = {
     "sma_cross",

@@ -10,8 +10,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import sparkbt as sb
-from sparkbt.cli import app
-from sparkbt.cli_show import print_trades
+from sparkbt.adapters.cli.app import app
+from sparkbt.adapters.cli.show import print_trades
 
 
 def invoke(*args: str):
@@ -58,7 +58,7 @@ def test_trades_as_json_records(run) -> None:
 
 
 def test_trades_of_a_sweep_is_a_one_line_error(sample, tmp_path) -> None:
-    from sparkbt.sweeps import save_sweep
+    from sparkbt.research.sweep_evidence import save_sweep
 
     path = save_sweep(sb.sweep(sample, fast=[5, 10], slow=[30], workers=1), tmp_path)
     res = invoke("show", path.name, "--trades", "--evidence-dir", str(tmp_path))

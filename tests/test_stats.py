@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
-from sparkbt import stats
-from sparkbt.kernels import TRADE_DTYPE
+from sparkbt.engine import stats
+from sparkbt.engine.kernels import TRADE_DTYPE
 
 DAY = 86_400 * 10**9
 

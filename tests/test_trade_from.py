@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 import sparkbt as sb
-from sparkbt.cli import app
-from sparkbt.config import Config
+from sparkbt.adapters.cli.app import app
+from sparkbt.engine.options import Config
+from sparkbt.engine.registry import get_strategy
+from sparkbt.engine.stats import stats_row
 from sparkbt.errors import ConfigError
-from sparkbt.registry import get_strategy
-from sparkbt.stats import stats_row
-from sparkbt.sweeps.engine import SweepJob, run_chunk
+from sparkbt.research.sweep_jobs import SweepJob, run_chunk
 
 SPLIT = 4200
 OPTIONS = [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sparkbt.result as result
-from sparkbt.result import format_stat
+import sparkbt.engine.result as result
+from sparkbt.engine.result import format_stat
 
 
 def test_format_stat_is_public_and_the_only_name():

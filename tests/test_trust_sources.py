@@ -8,7 +8,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 import sparkbt as sb
-from sparkbt.cli import app
+from sparkbt.adapters.cli.app import app
 from tests.conftest import make_candles
 
 runner = CliRunner()

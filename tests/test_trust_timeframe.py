@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sparkbt as sb
-from sparkbt.cli import app
+from sparkbt.adapters.cli.app import app
 from tests.conftest import make_candles
 
 MISMATCH = "timeframe: declared 1h but the candles are 4h apart (median step)"

@@ -13,19 +13,32 @@ param sets and history as records), ``tables`` (their SQLite tables and rows),
 ``proposals_cli``: the service's client).
 """
 
-from .assess import Assessment, assess
-from .evaluate import Evidence, GateResult, decision, decision_record, evaluate, param_changes
-from .lookahead import LookaheadResult, lookahead_check
-from .overfit import (
+from sparkbt.platform.proposals import Conflict, Forbidden, GuardStore, NotFound
+from sparkbt.platform.users import ROLES, User, UserStore
+from sparkbt.research.assess import Assessment, assess
+from sparkbt.research.gates import (
+    Evidence,
+    GateResult,
+    decision,
+    decision_record,
+    evaluate,
+    param_changes,
+)
+from sparkbt.research.lookahead import LookaheadResult, lookahead_check
+from sparkbt.research.overfit import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
     pbo_cscv,
     probabilistic_sharpe_ratio,
 )
-from .paramsets import FieldChange, ParamSetVersion, diff, max_param_change, version_of
-from .policy import GATES, Policy, default_policy, load_policy, loads_policy
-from .proposals import Conflict, Forbidden, GuardStore, NotFound
-from .users import ROLES, User, UserStore
+from sparkbt.research.paramsets import (
+    FieldChange,
+    ParamSetVersion,
+    diff,
+    max_param_change,
+    version_of,
+)
+from sparkbt.research.policy import GATES, Policy, default_policy, load_policy, loads_policy
 
 __all__ = [
     "GATES",

@@ -10,7 +10,8 @@ reports them out of sample. The package is ``sparkbt.sweeps`` (plural) so that
 ``walkforward``, ``evidence``, ``cli``.
 """
 
-from .evidence import (
+from sparkbt.research.sweep import sweep
+from sparkbt.research.sweep_evidence import (
     SweepEvidence,
     WalkForwardEvidence,
     heatmap,
@@ -18,8 +19,7 @@ from .evidence import (
     save_sweep,
     save_walk_forward,
 )
-from .orchestrate import sweep
-from .walkforward import WalkForwardResult, walk_forward
+from sparkbt.research.walkforward import WalkForwardResult, walk_forward
 
 __all__ = [
     "SweepEvidence",

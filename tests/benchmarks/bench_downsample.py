@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sparkbt.ui.downsample import bucket_of, minmax_indices, ohlc_buckets
+from sparkbt.adapters.web.downsample import bucket_of, minmax_indices, ohlc_buckets
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, object]:

@@ -1,4 +1,4 @@
-"""Benchmark: ``sparkbt.guard.assess`` of a param change on the 6,000-candle packaged sample.
+"""Benchmark: ``sparkbt.research.assess`` of a param change on the 6,000-candle packaged sample.
 
 The proposed version (sma_cross 12/40, fees 0.001) is assessed against the
 approved one (10/30) with the default policy and no sweep: the full-window,
@@ -35,9 +35,10 @@ def main() -> int:
 
     started = time.perf_counter()
     import sparkbt as sb
-    from sparkbt.guard import default_policy, version_of
-    from sparkbt.guard.assess import assess
-    from sparkbt.sweeps import save_sweep
+    from sparkbt.research.assess import assess
+    from sparkbt.research.paramsets import version_of
+    from sparkbt.research.policy import default_policy
+    from sparkbt.research.sweep_evidence import save_sweep
 
     imported = time.perf_counter() - started
     options = {"fees": 0.001}

@@ -1,6 +1,6 @@
 """Load benchmark of the backtest service (a script, not collected by pytest).
 
-Starts the real server (``python -m sparkbt.cli serve``) on a free loopback
+Starts the real server (``python -m sparkbt.adapters.cli.app serve``) on a free loopback
 port with engine workers, makes every worker busy with engine jobs, then
 sends N start requests (default 1,000) at concurrency C (default 20) with
 async httpx clients. Prints the p50/p95/p99 enqueue latency measured by the
@@ -58,7 +58,7 @@ def start_server(root: Path, workers: int, impl: str) -> tuple[subprocess.Popen[
         [
             sys.executable,
             "-m",
-            "sparkbt.cli",
+            "sparkbt.adapters.cli.app",
             "serve",
             "--port",
             str(port),

@@ -3,7 +3,7 @@
 Builds a 1M-candle synthetic series (as ``bench_backtest.py`` does), stores it
 in a candle store, backtests sma_cross 10/30 with fees on the stored candles
 (so the report finds them and draws the candle chart) and saves the run. Then
-starts the real server (``python -m sparkbt.cli serve --evidence-dir ...
+starts the real server (``python -m sparkbt.adapters.cli.app serve --evidence-dir ...
 --data-dir ...``) and measures:
 
 * served: the time to fetch ``/ui/runs/<id>`` with httpx, the first request
@@ -118,7 +118,7 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
         [
             sys.executable,
             "-m",
-            "sparkbt.cli",
+            "sparkbt.adapters.cli.app",
             "serve",
             "--port",
             str(port),
@@ -189,9 +189,9 @@ def drawn(url: str, loads: int) -> list[dict[str, float]]:
 
 def profile(root: Path, run_id: str) -> dict[str, Any]:
     """Where the cold request's time goes, measured in this process."""
-    from sparkbt.ui import reportdata as rd
-    from sparkbt.ui import tradetable as tt
-    from sparkbt.ui.web import render
+    from sparkbt.adapters.web import reportdata as rd
+    from sparkbt.adapters.web import tradetable as tt
+    from sparkbt.adapters.web.web import render
 
     prof: dict[str, Any] = {}
     t = time.perf_counter()

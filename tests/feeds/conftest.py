@@ -7,8 +7,8 @@ import random
 import pandas as pd
 import pytest
 
-from sparkbt.feeds.btcturk import Backoff, BtcturkRest, Endpoints, RateLimiter
-from sparkbt.store import CandleStore
+from sparkbt.data.feeds.btcturk import Backoff, BtcturkRest, Endpoints, RateLimiter
+from sparkbt.data.store import CandleStore
 
 
 class FakeClock:

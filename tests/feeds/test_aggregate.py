@@ -7,7 +7,7 @@ import random
 import pandas as pd
 import pytest
 
-from sparkbt.feeds.aggregate import CandleBuilder, candles_frame, parse_trade, period_start
+from sparkbt.data.feeds.aggregate import CandleBuilder, candles_frame, parse_trade, period_start
 
 from .fake_btcturk import tape_candles
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sparkbt.cli import app
-from sparkbt.store import CandleStore
+from sparkbt.adapters.cli.app import app
+from sparkbt.data.store import CandleStore
 
 from .conftest import stored
 from .fake_btcturk import FakeBtcturk, Tape, history_tape, tape_candles
@@ -58,7 +58,7 @@ def test_fetch_writes_the_store_and_is_idempotent(fake, tmp_path):
     assert "new, 0 changed" in first.output
     ref = tape_candles(fake.tape.of("BTCTRY"), 3600)
     want = ref[ref.index < pd.Timestamp("2024-01-04", tz="UTC")]
-    from sparkbt.store import CandleStore
+    from sparkbt.data.store import CandleStore
 
     store = CandleStore(data)
     pd.testing.assert_frame_equal(stored(store, "BTCTRY", "1h"), want, check_freq=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sparkbt.feeds.btcturk import (
+from sparkbt.data.feeds.btcturk import (
     ExchangeDataError,
     ExchangeUnavailable,
     UnknownSymbolError,

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from sparkbt.feeds.btcturk import Backoff, ConnectionBudget, RateLimiter
+from sparkbt.data.feeds.btcturk import Backoff, ConnectionBudget, RateLimiter
 
 pytestmark = pytest.mark.timeout(20)
 

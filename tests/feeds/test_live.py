@@ -15,7 +15,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from sparkbt.feeds.btcturk import (
+from sparkbt.adapters.cli.feeds import _run_feed
+from sparkbt.data.feeds.btcturk import (
     Backoff,
     BtcturkRest,
     ConnectionBudget,
@@ -24,7 +25,6 @@ from sparkbt.feeds.btcturk import (
     LiveFeed,
     serve_metrics,
 )
-from sparkbt.feeds.cli import _run_feed
 
 from .conftest import stored
 from .fake_btcturk import FakeBtcturk, Faults, ScaledClock, Tape, history_tape, tape_candles

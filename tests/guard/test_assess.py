@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 import sparkbt as sb
+from sparkbt.engine.registry import get_strategy
 from sparkbt.errors import ConfigError
-from sparkbt.guard import default_policy, loads_policy, version_of
-from sparkbt.guard.assess import HEADLINE, assess, neighbours
-from sparkbt.guard.overfit import deflated_sharpe_ratio
-from sparkbt.guard.stored import run_returns
-from sparkbt.registry import get_strategy
-from sparkbt.sweeps import save_sweep
+from sparkbt.research.assess import HEADLINE, assess, neighbours
+from sparkbt.research.overfit import deflated_sharpe_ratio
+from sparkbt.research.paramsets import version_of
+from sparkbt.research.policy import default_policy, loads_policy
+from sparkbt.research.stored_evidence import run_returns
+from sparkbt.research.sweep_evidence import save_sweep
 
 LENIENT = """
 [gates.max_drawdown]
@@ -284,7 +285,9 @@ def test_approved_version_whose_code_changed_is_not_run(tmp_path, monkeypatch, e
 
 def test_a_strategy_without_parameters_is_assessed(tmp_path):
     # no neighbours, one combination of no parameters for the out-of-sample run
-    from sparkbt.guard import assess, default_policy, version_of
+    from sparkbt.research.assess import assess
+    from sparkbt.research.paramsets import version_of
+    from sparkbt.research.policy import default_policy
 
     version = version_of("hold", "buy_and_hold", "ETHUSDT", "4h")
     result = assess(version, None, policy=default_policy(), evidence_dir=tmp_path)

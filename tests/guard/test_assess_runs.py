@@ -10,13 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 import sparkbt as sb
-from sparkbt.cli import app
-from sparkbt.config import Config
-from sparkbt.guard import default_policy, version_of
-from sparkbt.guard.assess import assess
-from sparkbt.registry import get_strategy
-from sparkbt.stats import stats_row
-from sparkbt.sweeps.engine import SweepJob, run_chunk
+from sparkbt.adapters.cli.app import app
+from sparkbt.engine.options import Config
+from sparkbt.engine.registry import get_strategy
+from sparkbt.engine.stats import stats_row
+from sparkbt.research.assess import assess
+from sparkbt.research.paramsets import version_of
+from sparkbt.research.policy import default_policy
+from sparkbt.research.sweep_jobs import SweepJob, run_chunk
 
 
 def _version(fast=12, slow=40, **options):
@@ -148,7 +149,7 @@ def test_too_few_candles_store_no_split_or_walk_forward(tmp_path, monkeypatch):
 
 
 def test_neighbour_labels():
-    from sparkbt.guard.runs import neighbour_label
+    from sparkbt.research.assess_runs import neighbour_label
 
     assert neighbour_label("fast", 9) == "neighbour_fast_9"
     assert neighbour_label("z", 0.03 * 0.9) == "neighbour_z_0.027"

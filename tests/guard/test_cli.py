@@ -12,11 +12,11 @@ import typer
 from typer.testing import CliRunner
 
 import sparkbt as sb
-from sparkbt.cli import _Group
-from sparkbt.guard.cli import register
-from sparkbt.guard.overfit import deflated_sharpe_ratio
-from sparkbt.guard.policy import default_policy
-from sparkbt.sweeps import save_sweep
+from sparkbt.adapters.cli.app import _Group
+from sparkbt.adapters.cli.guard import register
+from sparkbt.research.overfit import deflated_sharpe_ratio
+from sparkbt.research.policy import default_policy
+from sparkbt.research.sweep_evidence import save_sweep
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 import sparkbt as sb
 from sparkbt.errors import ConfigError
-from sparkbt.guard.evaluate import (
+from sparkbt.research.gates import (
     Evidence,
     decision,
     decision_record,
@@ -17,7 +17,7 @@ from sparkbt.guard.evaluate import (
     evidence_from_stats,
     param_changes,
 )
-from sparkbt.guard.policy import default_policy, loads_policy
+from sparkbt.research.policy import default_policy, loads_policy
 
 GOOD = {
     "max_drawdown": 0.1,

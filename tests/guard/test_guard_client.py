@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sparkbt.cli import app
-from sparkbt.guard.users import UserStore
+from sparkbt.adapters.cli.app import app
+from sparkbt.platform.users import UserStore
 from tests.guard.policies import LENIENT
 from tests.service.conftest import TOKEN, Server, free_port, make_server
 

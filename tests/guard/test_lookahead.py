@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
+from sparkbt.engine.simulate import prepare
 from sparkbt.errors import ConfigError, StrategyError
-from sparkbt.guard.lookahead import lookahead_check, sample_bars
-from sparkbt.simulate import prepare
+from sparkbt.research.lookahead import lookahead_check, sample_bars
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from sparkbt.errors import ConfigError
-from sparkbt.guard.overfit import (
+from sparkbt.research.overfit import (
     EULER_GAMMA,
     deflated_sharpe_ratio,
     expected_max_sharpe,

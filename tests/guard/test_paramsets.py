@@ -7,18 +7,18 @@ import math
 
 import pytest
 
-from sparkbt.config import Config
+from sparkbt.engine.options import Config
+from sparkbt.engine.registry import get_strategy
 from sparkbt.errors import ConfigError, StrategyError
 from sparkbt.evidence import content_id
-from sparkbt.guard.evaluate import param_changes
-from sparkbt.guard.paramsets import (
+from sparkbt.research.gates import param_changes
+from sparkbt.research.paramsets import (
     FieldChange,
     ParamSetVersion,
     diff,
     max_param_change,
     version_of,
 )
-from sparkbt.registry import get_strategy
 
 
 def sma(**params):

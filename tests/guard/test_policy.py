@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sparkbt.errors import ConfigError, InputError
-from sparkbt.guard.policy import GATES, default_policy, load_policy, loads_policy
+from sparkbt.research.policy import GATES, default_policy, load_policy, loads_policy
 
 DEFAULTS = {
     "max_drawdown": (0.25, "block"),
@@ -28,7 +28,7 @@ def test_default_policy_has_every_gate_in_order() -> None:
 
 
 def test_module_docstring_documents_every_gate() -> None:
-    import sparkbt.guard.policy as mod
+    import sparkbt.research.policy as mod
 
     for name in GATES:
         assert f"``{name}``" in (mod.__doc__ or "")

@@ -12,10 +12,7 @@ import numpy as np
 import pytest
 
 from sparkbt.errors import ConfigError, InputError, SparkbtError
-from sparkbt.guard.evaluate import Evidence, GateResult, evaluate, param_changes
-from sparkbt.guard.paramsets import ParamSetVersion, version_of
-from sparkbt.guard.policy import default_policy
-from sparkbt.guard.proposals import (
+from sparkbt.platform.proposals import (
     APPROVER_ROLES,
     ROLES,
     Conflict,
@@ -23,6 +20,9 @@ from sparkbt.guard.proposals import (
     GuardStore,
     NotFound,
 )
+from sparkbt.research.gates import Evidence, GateResult, evaluate, param_changes
+from sparkbt.research.paramsets import ParamSetVersion, version_of
+from sparkbt.research.policy import default_policy
 
 NAME = "eth-sma-4h"
 POLICY = default_policy()
@@ -482,15 +482,15 @@ def test_processes_racing_make_one_decision_and_one_move(db: Path) -> None:
 
 
 def test_roles_are_the_user_store_roles() -> None:
-    from sparkbt.guard import users
+    from sparkbt.platform import users
 
     assert set(ROLES) == set(users.ROLES)
     assert set(APPROVER_ROLES) <= set(ROLES)
 
 
 def test_shares_a_database_file_with_the_job_and_user_stores(db: Path) -> None:
-    from sparkbt.guard.users import UserStore
-    from sparkbt.service.jobs import JobStore
+    from sparkbt.platform.jobs import JobStore
+    from sparkbt.platform.users import UserStore
 
     jobs, users = JobStore(db), UserStore(db)
     try:

@@ -15,10 +15,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sparkbt.cli import _Group
+from sparkbt.adapters.cli.app import _Group
+from sparkbt.adapters.cli.users import db_file, register
 from sparkbt.errors import ConfigError, InputError
-from sparkbt.guard.users import KEY_PREFIX, ROLES, User, UserStore, hash_key
-from sparkbt.guard.users_cli import db_file, register
+from sparkbt.platform.users import KEY_PREFIX, ROLES, User, UserStore, hash_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,7 +159,7 @@ def test_the_key_is_never_stored(tmp_path: Path, db: Path) -> None:
 
 
 def test_shares_the_job_database(db: Path) -> None:
-    from sparkbt.service.jobs import JobStore
+    from sparkbt.platform.jobs import JobStore
 
     jobs = JobStore(db)
     job = jobs.create({"strategy": "sma_cross"}, "mock")
@@ -179,7 +179,7 @@ _WRITER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from sparkbt.errors import ConfigError
-    from sparkbt.guard.users import UserStore
+    from sparkbt.platform.users import UserStore
 
     db, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = UserStore(db)
@@ -328,7 +328,7 @@ def test_cli_add_with_a_bad_role_creates_no_database(app, tmp_path: Path) -> Non
 def _serve_db_file(db: Path | None, evidence_dir: Path | None) -> Path:
     """The db path ``sparkbt serve`` hands the service, as its command builds Settings."""
     from sparkbt.evidence import default_evidence_dir
-    from sparkbt.service.settings import Settings
+    from sparkbt.platform.settings import Settings
 
     return Settings.from_env(
         admin_token="t",
@@ -380,15 +380,15 @@ def test_cli_needs_no_fastapi(tmp_path: Path) -> None:
             sys.modules[blocked] = None  # importing any of them now fails
         import typer
         from typer.testing import CliRunner
-        from sparkbt.cli import _Group
-        from sparkbt.guard.users_cli import register
+        from sparkbt.adapters.cli.app import _Group
+        from sparkbt.adapters.cli.users import register
 
         app = typer.Typer(cls=_Group)
         register(app, typer.Typer())
         res = CliRunner().invoke(app, ["users", "add", "alice", "--role", "admin", "--json"])
         assert res.exit_code == 0, res.output
         assert CliRunner().invoke(app, ["users", "list"]).exit_code == 0
-        assert "sparkbt.service.app" not in sys.modules
+        assert "sparkbt.adapters.http.app" not in sys.modules
         print(res.stdout)
         """
     )

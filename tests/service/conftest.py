@@ -1,4 +1,4 @@
-"""Start the real service (``python -m sparkbt.cli serve``) on a free loopback port."""
+"""Start the real service (``python -m sparkbt.adapters.cli.app serve``) on a free loopback port."""
 
 from __future__ import annotations
 
@@ -75,7 +75,15 @@ class Server:
         self.port = free_port()
         self._log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed in _reap()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sparkbt.cli", "serve", "--port", str(self.port), *self.args],
+            [
+                sys.executable,
+                "-m",
+                "sparkbt.adapters.cli.app",
+                "serve",
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
             cwd=self.root,
             env=self.env,
             stdout=self._log,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from sparkbt.cli import app as cli_app
-from sparkbt.config import Config
+from sparkbt.adapters.cli.app import app as cli_app
+from sparkbt.engine.options import Config
 from sparkbt.errors import ConfigError
 
 from .conftest import TOKEN, Server

@@ -12,11 +12,11 @@ import pytest
 from starlette.requests import Request
 
 from sparkbt.errors import ConfigError, StrategyError
-from sparkbt.guard.users import UserStore
-from sparkbt.service.auth import READ, START_ROLES, Auth, AuthError, Principal
-from sparkbt.service.engine import check_strategy_name
-from sparkbt.service.jobs import JobStore
-from sparkbt.service.settings import Settings
+from sparkbt.platform.auth import READ, START_ROLES, Auth, AuthError, Principal
+from sparkbt.platform.backtests import check_strategy_name
+from sparkbt.platform.jobs import JobStore
+from sparkbt.platform.settings import Settings
+from sparkbt.platform.users import UserStore
 
 from .conftest import TOKEN, Server
 
@@ -295,7 +295,7 @@ def test_a_strategy_file_path_is_refused_and_never_imported(launch: Any, tmp_pat
 def test_jobs_commands_send_the_key(launch: Any) -> None:
     from typer.testing import CliRunner
 
-    from sparkbt.cli import app
+    from sparkbt.adapters.cli.app import app
 
     runner = CliRunner()
     srv = launch("cli-keys", impl="mock", extra=("--private",))

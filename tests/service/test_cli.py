@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from sparkbt.cli import app
+from sparkbt.adapters.cli.app import app
 
 from .conftest import TOKEN, Server, free_port
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_serve_refuses_to_start_without_a_token(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SPARKBT_ADMIN_TOKEN"}
     proc = subprocess.run(
-        [sys.executable, "-m", "sparkbt.cli", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "sparkbt.adapters.cli.app", "serve", "--port", str(free_port())],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -185,7 +185,7 @@ def test_unreachable_service_exits_2_with_one_line_naming_the_url(
 def test_a_server_that_is_not_the_service_is_one_line_too() -> None:
     import httpx
 
-    from sparkbt.service.client import ServiceClient, ServiceError, ServiceUnreachable
+    from sparkbt.adapters.http.client import ServiceClient, ServiceError, ServiceUnreachable
 
     def html(request: httpx.Request) -> httpx.Response:
         page = "<html>\n<body>\nnot here\n</body>\n</html>"

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from sparkbt.engine.registry import get_strategy
 from sparkbt.errors import CandleError, ConfigError, StrategyError
-from sparkbt.registry import get_strategy
-from sparkbt.service import engine
+from sparkbt.platform import backtests as engine
 
 REQ = {
     "pair": "ETHUSDT",
@@ -84,8 +84,8 @@ def test_start_request_checks_shape_only_and_takes_its_types_from_the_engine() -
 
     from pydantic import ValidationError
 
-    from sparkbt.config import Config
-    from sparkbt.service.app import StartRequest
+    from sparkbt.adapters.http.app import StartRequest
+    from sparkbt.engine.options import Config
 
     hints = get_type_hints(Config)
     for name in ("fees", "slippage", "direction"):

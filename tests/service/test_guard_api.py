@@ -18,8 +18,8 @@ import httpx
 import psutil
 import pytest
 
-from sparkbt.guard.policy import default_policy, load_policy
-from sparkbt.guard.users import UserStore
+from sparkbt.platform.users import UserStore
+from sparkbt.research.policy import default_policy, load_policy
 from tests.guard.policies import LENIENT
 
 from .conftest import TOKEN, Server, wait_exited
@@ -342,7 +342,16 @@ def test_a_bad_policy_file_stops_the_start(tmp_path: Path, text: str | None, wor
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKBT_", "BACKTEST_"))}
     env["SPARKBT_ADMIN_TOKEN"] = TOKEN
     proc = subprocess.run(
-        [sys.executable, "-m", "sparkbt.cli", "serve", "--port", "1", "--policy", str(path)],
+        [
+            sys.executable,
+            "-m",
+            "sparkbt.adapters.cli.app",
+            "serve",
+            "--port",
+            "1",
+            "--policy",
+            str(path),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -541,7 +550,7 @@ def test_refused_approvals_and_rejections_are_audited(
 
 def test_a_proposal_names_a_stored_sweep_of_its_strategy(launch: Any) -> None:
     import sparkbt as sb
-    from sparkbt.sweeps import save_sweep
+    from sparkbt.research.sweep_evidence import save_sweep
 
     srv = launch("sweep", impl="mock")
     g = Guard(srv)

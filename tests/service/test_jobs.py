@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from sparkbt.errors import ConfigError
-from sparkbt.service.jobs import JobStore
-from sparkbt.service.settings import Settings
+from sparkbt.platform.jobs import JobStore
+from sparkbt.platform.settings import Settings
 
 REQ = {"pair": "ETHUSDT", "timeframe": "4h", "strategy": "sma_cross", "params": {"fast": 5}}
 

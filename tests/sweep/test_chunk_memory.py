@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
-from sparkbt.sweeps.engine import SweepJob, run_chunk
-from sparkbt.sweeps.grid import build_grid
-from sparkbt.sweeps.options import SweepOptions
+from sparkbt.research.grid import build_grid
+from sparkbt.research.sweep_jobs import SweepJob, run_chunk
+from sparkbt.research.sweep_options import SweepOptions
 
 N = 10_000  # bars: large enough that per-call overheads are small next to the arrays
 

@@ -22,7 +22,8 @@ import pytest
 
 import sparkbt as sb
 from sparkbt.errors import ConfigError
-from sparkbt.sweeps import save_sweep, sweep
+from sparkbt.research.sweep import sweep
+from sparkbt.research.sweep_evidence import save_sweep
 
 distributed = pytest.importorskip("distributed")
 

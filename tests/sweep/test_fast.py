@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import sparkbt as sb
-from sparkbt.registry import builtin_dir
-from sparkbt.sweeps.fast import IndicatorCache, fast_path, generic_rows
+from sparkbt.engine.registry import builtin_dir
+from sparkbt.research.fast_rows import IndicatorCache, fast_path, generic_rows
 
 # built-in strategies whose modules declare a fast path (@sweep_rows), found by asking them
 DECLARED = sorted(s.name for s in sb.list_strategies() if fast_path(s) is not None)

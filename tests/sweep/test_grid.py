@@ -6,7 +6,7 @@ import pytest
 
 import sparkbt as sb
 from sparkbt.errors import ConfigError, StrategyError
-from sparkbt.sweeps.grid import build_grid, parse_values
+from sparkbt.research.grid import build_grid, parse_values
 
 SMA = sb.get_strategy("sma_cross")
 RSI = sb.get_strategy("rsi_reversion")

@@ -6,9 +6,11 @@ import inspect
 
 import pytest
 
+from sparkbt.adapters.cli import sweeps as cli
 from sparkbt.errors import ConfigError
-from sparkbt.sweeps import cli, sweep, walk_forward
-from sparkbt.sweeps.options import OPTION_NAMES, SweepOptions
+from sparkbt.research.sweep import sweep
+from sparkbt.research.sweep_options import OPTION_NAMES, SweepOptions
+from sparkbt.research.walkforward import walk_forward
 
 
 def _keywords(fn) -> set[str]:

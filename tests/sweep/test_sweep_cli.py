@@ -8,7 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from sparkbt.cli import app
+from sparkbt.adapters.cli.app import app
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_sweep_without_matplotlib_says_once_how_to_get_the_heatmap(data, tmp_pat
 
 
 def test_sweep_and_run_show_statistics_the_same_way(tmp_path) -> None:
-    from sparkbt.result import format_stat
+    from sparkbt.engine.result import format_stat
 
     swept = CliRunner().invoke(
         app, ["sweep", "--fast", "5", "--slow", "30", "--no-save", "-q", "--workers", "1"]

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
+from sparkbt.engine.stats import STAT_KEYS
 from sparkbt.errors import ConfigError
-from sparkbt.stats import STAT_KEYS
-from sparkbt.sweeps import sweep
-from sparkbt.sweeps.engine import SweepJob, plan_chunks
-from sparkbt.sweeps.options import parse_memory
+from sparkbt.research.sweep import sweep
+from sparkbt.research.sweep_jobs import SweepJob, plan_chunks
+from sparkbt.research.sweep_options import parse_memory
 
 GRIDS = {
     "sma_cross": {"fast": "3:20:4", "slow": [10, 25, 60]},

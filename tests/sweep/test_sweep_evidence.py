@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from sparkbt.evidence import read_evidence
-from sparkbt.sweeps import SweepEvidence, save_sweep, sweep
-from sparkbt.sweeps import evidence as sweep_evidence
+from sparkbt.research import sweep_evidence
+from sparkbt.research.sweep import sweep
+from sparkbt.research.sweep_evidence import SweepEvidence, save_sweep
 
 
 @pytest.fixture

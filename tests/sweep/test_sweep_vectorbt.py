@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sparkbt.indicators import sma
-from sparkbt.sweeps import sweep
+from sparkbt.research.sweep import sweep
 
 vbt = pytest.importorskip("vectorbt")
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparkbt import kernels
-from sparkbt.candles import period_ns
-from sparkbt.config import infer_year_days
+from sparkbt.data.candles import period_ns
+from sparkbt.engine import kernels
+from sparkbt.engine.options import infer_year_days
+from sparkbt.engine.registry import get_strategy
+from sparkbt.engine.simulate import market_of
+from sparkbt.engine.stats import STAT_KEYS, compute_stats
 from sparkbt.errors import ConfigError
-from sparkbt.registry import get_strategy
-from sparkbt.simulate import market_of
-from sparkbt.stats import STAT_KEYS, compute_stats
-from sparkbt.sweeps import rank, sweep, walk_forward
+from sparkbt.research.sweep import sweep
+from sparkbt.research.sweep_evidence import rank
+from sparkbt.research.walkforward import walk_forward
 
 GRID = {"fast": [3, 6, 12], "slow": [20, 40]}
 

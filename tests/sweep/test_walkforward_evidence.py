@@ -11,11 +11,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import sparkbt as sb
-from sparkbt.cli import app
+from sparkbt.adapters.cli.app import app
+from sparkbt.adapters.cli.sweeps import print_walk_forward
 from sparkbt.evidence import content_id
-from sparkbt.sweeps import WalkForwardEvidence, save_walk_forward, walk_forward
-from sparkbt.sweeps import evidence as sweep_evidence
-from sparkbt.sweeps.cli import print_walk_forward
+from sparkbt.research import sweep_evidence
+from sparkbt.research.sweep_evidence import WalkForwardEvidence, save_walk_forward
+from sparkbt.research.walkforward import walk_forward
 
 GRID = {"fast": [3, 8], "slow": [20, 40]}
 

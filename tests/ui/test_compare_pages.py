@@ -12,10 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 import sparkbt as sb
-from sparkbt.result import format_stat
-from sparkbt.service.app import create_app
-from sparkbt.service.settings import Settings
-from sparkbt.ui.compare import HIGHER_BETTER, LOWER_BETTER, format_delta, marks, parse_run_ids
+from sparkbt.adapters.http.app import create_app
+from sparkbt.adapters.web.compare import (
+    HIGHER_BETTER,
+    LOWER_BETTER,
+    format_delta,
+    marks,
+    parse_run_ids,
+)
+from sparkbt.engine.result import format_stat
+from sparkbt.platform.settings import Settings
 
 TOKEN = "compare-test-admin-token"
 SETUPS = ({"fast": 10, "slow": 30}, {"fast": 5, "slow": 40}, {"fast": 20, "slow": 50})

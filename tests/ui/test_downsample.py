@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sparkbt.ui.downsample import bucket_of, minmax_indices, ohlc_buckets
+from sparkbt.adapters.web.downsample import bucket_of, minmax_indices, ohlc_buckets
 
 finite = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
 series = hnp.arrays(np.float64, st.integers(0, 300), elements=finite)

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from sparkbt.guard.paramsets import version_of
-from sparkbt.guard.proposals import GuardStore
-from sparkbt.guard.users import UserStore
-from sparkbt.service.app import create_app
-from sparkbt.service.settings import Settings
+from sparkbt.adapters.http.app import create_app
+from sparkbt.platform.proposals import GuardStore
+from sparkbt.platform.settings import Settings
+from sparkbt.platform.users import UserStore
+from sparkbt.research.paramsets import version_of
 from tests.guard.policies import LENIENT
 
 pytestmark = pytest.mark.timeout(120)
@@ -323,7 +323,7 @@ def test_a_rollback_is_marked_in_the_history(env: Env) -> None:
 
 def test_evidence_is_read_defensively() -> None:
     """Evidence with parts missing, unknown or of another shape renders as missing."""
-    from sparkbt.ui.guarddata import chart_payload, diff_rows, evidence_view
+    from sparkbt.adapters.web.guarddata import chart_payload, diff_rows, evidence_view
 
     view = evidence_view({"runs": {"proposed": "abc", "extra_thing": "def"}, "split": None})
     assert [r["label"] for r in view["runs"]] == ["proposed", "extra_thing"]

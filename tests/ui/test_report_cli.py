@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 import sparkbt as sb
-from sparkbt.sweeps.evidence import save_sweep
+from sparkbt.research.sweep_evidence import save_sweep
 
 
 def report(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sparkbt.cli", "report", *args],
+        [sys.executable, "-m", "sparkbt.adapters.cli.app", "report", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
-from sparkbt.evidence import read_evidence
-from sparkbt.ui.reportdata import (
+from sparkbt.adapters.web.reportdata import (
     CandleSource,
     drawdown_periods,
     monthly_grid,
     monthly_returns,
     report_payload,
 )
-from sparkbt.ui.tradetable import trades_csv
+from sparkbt.adapters.web.tradetable import trades_csv
+from sparkbt.evidence import read_evidence
 
 
 def _series(values: list[float], start: str = "2024-01-30", freq: str = "D") -> pd.Series:
@@ -72,7 +72,7 @@ def test_buy_and_hold_column_equals_an_always_long_backtest(stored: tuple) -> No
     run, candles = stored
     payload = report_payload(run, CandleSource(candles))
     hold = sb.backtest(candles, "buy_and_hold").stats
-    from sparkbt.result import format_stat
+    from sparkbt.engine.result import format_stat
 
     bench = {row["key"]: row["bench"] for row in payload["stats"]}
     for key in ("total_return", "cagr", "max_drawdown", "sharpe", "sortino", "calmar"):
@@ -110,7 +110,7 @@ def test_candles_are_bucketed_and_markers_count_every_trade(stored: tuple) -> No
     colours = {m["color"] for m in c["markers"] if m["shape"] == "circle"}
     reasons = set(trades.loc[~trades["open"], "exit_reason"])
     assert "stop_loss" in reasons  # the 5% stop did fire
-    from sparkbt.ui.reportdata import EXIT_COLOURS
+    from sparkbt.adapters.web.reportdata import EXIT_COLOURS
 
     assert colours == {EXIT_COLOURS[r] for r in reasons}
 
@@ -185,6 +185,6 @@ def test_a_run_with_warm_up_bars_finds_its_candles(tmp_path: Path) -> None:
     traded = candles.loc["2024-01-01":]
     assert max(c["high"]) == traded["high"].max() and min(c["low"]) == traded["low"].min()
     hold = {row["key"]: row["bench"] for row in payload["stats"]}
-    from sparkbt.result import format_stat
+    from sparkbt.engine.result import format_stat
 
     assert hold["total_return"] == format_stat("total_return", res.stats["benchmark_return"])

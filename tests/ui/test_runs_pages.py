@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import sparkbt as sb
-from sparkbt.guard.users import UserStore
-from sparkbt.service.app import create_app
-from sparkbt.service.settings import Settings
+from sparkbt.adapters.http.app import create_app
+from sparkbt.platform.settings import Settings
+from sparkbt.platform.users import UserStore
 
 TOKEN = "ui-test-admin-token"
 
@@ -79,7 +79,7 @@ def test_report_page_shows_provenance_and_stats(env: dict[str, Any]) -> None:
     assert run.run_id in html
     assert "synthetic sample data" in html
     assert run.data_sha256 in html  # full sha in the title attribute
-    from sparkbt.result import format_stat
+    from sparkbt.engine.result import format_stat
 
     for key in ("total_return", "sharpe", "max_drawdown", "total_trades"):
         row = re.search(
@@ -241,8 +241,8 @@ def test_static_assets_and_favicon_are_served(env: dict[str, Any]) -> None:
 
 
 def test_runs_list_names_the_options_that_differ_from_the_defaults() -> None:
-    from sparkbt.config import Config
-    from sparkbt.ui.runs import options_text
+    from sparkbt.adapters.web.runs import options_text
+    from sparkbt.engine.options import Config
 
     assert options_text(Config().to_dict()) == ""
     given = Config(fees=0.001, sl_stop=0.05, gates={"max_drawdown": 0.2}).to_dict()

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 import sparkbt as sb
-from sparkbt.guard.users import UserStore
-from sparkbt.service.app import create_app
-from sparkbt.service.settings import Settings
-from sparkbt.sweeps import rank, save_sweep
-from sparkbt.ui import sweepdata
+from sparkbt.adapters.http.app import create_app
+from sparkbt.adapters.web import sweepdata
+from sparkbt.platform.settings import Settings
+from sparkbt.platform.users import UserStore
+from sparkbt.research.sweep_evidence import rank, save_sweep
 
 TOKEN = "sweep-test-admin-token"
 

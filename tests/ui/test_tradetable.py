@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import sparkbt as sb
+from sparkbt.adapters.http.app import create_app
+from sparkbt.adapters.web.tradetable import MAX_TABLE_TRADES, TRADE_COLUMNS, trade_page
 from sparkbt.evidence import read_evidence
-from sparkbt.service.app import create_app
-from sparkbt.service.settings import Settings
-from sparkbt.ui.tradetable import MAX_TABLE_TRADES, TRADE_COLUMNS, trade_page
+from sparkbt.platform.settings import Settings
 
 
 def flip(close: pd.Series) -> pd.Series:
@@ -87,7 +87,7 @@ def test_standalone_report_holds_every_trade(many: dict[str, Any], tmp_path: Pat
     import json
     import re
 
-    from sparkbt.ui.standalone import report_html
+    from sparkbt.adapters.web.standalone import report_html
 
     run = many["run"]
     html = report_html(run, sb.sample_candles())

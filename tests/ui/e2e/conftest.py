@@ -2,7 +2,8 @@
 
 Fixtures:
 
-* ``server`` (module): a ``python -m sparkbt.cli serve`` subprocess on a free port with one
+* ``server`` (module): a ``python -m sparkbt.adapters.cli.app serve`` subprocess on a free port
+  with one
   worker, the admin token set, and one user of each role; ``server.keys[role]`` is that
   user's API key, ``server.evidence`` its evidence folder.
 * ``browser`` (session): Playwright's Chromium at ``/usr/bin/chromium``. Without it the tests
@@ -27,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from sparkbt.guard.users import ROLES, UserStore
+from sparkbt.platform.users import ROLES, UserStore
 from tests.service.conftest import TOKEN, Server, make_server
 
 CHROMIUM = Path("/usr/bin/chromium")

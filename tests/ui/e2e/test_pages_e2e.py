@@ -26,7 +26,7 @@ def stored(server: UIServer) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "sparkbt.cli",
+            "sparkbt.adapters.cli.app",
             "sweep",
             "--strategy",
             "sma_cross",
@@ -57,7 +57,7 @@ def test_compare_draws_both_runs(page: Any, server: UIServer, stored: dict[str, 
     assert "/ui/compare?runs=" in page.url
     wait_charts_drawn(page, ["#compare-equity", "#compare-drawdown"])
     text = page.inner_text("#compare-stats")
-    from sparkbt.result import format_stat
+    from sparkbt.engine.result import format_stat
 
     for res in (a, b):
         assert format_stat("total_return", res.stats["total_return"]) in text
@@ -82,7 +82,7 @@ def test_sweep_heatmap_cell_opens_its_backtest(
         page.keyboard.press("Enter")
     assert "/ui/runs/" in page.url
     wait_charts_drawn(page, ["#equity-chart", "#drawdown-chart", "#price-chart"])
-    from sparkbt.result import format_stat
+    from sparkbt.engine.result import format_stat
 
     shown = page.inner_text('#stats-table tr[data-key="sharpe"] td.num >> nth=0')
     assert shown == format_stat("sharpe", row["sharpe"])

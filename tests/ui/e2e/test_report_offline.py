@@ -27,7 +27,7 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, s
     html = root / "report.html"
     cmd = ["report", run_id, "--html", str(html), "--evidence-dir", str(evidence)]
     done = subprocess.run(
-        [sys.executable, "-m", "sparkbt.cli", *cmd],
+        [sys.executable, "-m", "sparkbt.adapters.cli.app", *cmd],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,1 @@
+"""The ``sparkbt`` command line: typer commands that parse, hand off and print."""

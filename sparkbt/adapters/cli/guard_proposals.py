@@ -1,0 +1,408 @@
+"""``sparkbt guard propose|show|list|approve|reject|paramset``: clients of the guardrails.
+
+These commands are clients of a running ``sparkbt serve`` with the connection
+options of ``sparkbt jobs`` (--url/$SPARKBT_URL, --key/$SPARKBT_API_KEY,
+--token/$SPARKBT_ADMIN_TOKEN): a refusal (401, 403, 404, 409, 422) or an
+unreachable service is one line on stderr and exit 2. They print a proposal
+(state, diff, gates, headline evidence, approvals, history), a list of
+proposals, or a param set with its history; ``--json`` prints the service's
+answer as is.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from sparkbt.adapters.cli.guard_check import GATE_STYLE, fmt_value
+from sparkbt.adapters.cli.serve import (
+    JSON_OPTION,
+    KEY_OPTION,
+    TOKEN_OPTION,
+    URL_OPTION,
+    emit,
+    engine_options,
+    parse_params,
+    run_client,
+)
+
+__all__ = [
+    "ProposalState",
+    "approve",
+    "list_proposals",
+    "propose",
+    "reject",
+    "show",
+    "show_paramset",
+]
+
+
+class ProposalState(StrEnum):
+    evaluating = "evaluating"
+    pending = "pending"
+    blocked = "blocked"
+    approved = "approved"
+    rejected = "rejected"
+    stale = "stale"
+
+
+_STATE_STYLE = {
+    "evaluating": "cyan",
+    "pending": "yellow",
+    "blocked": "bold red",
+    "approved": "bold green",
+    "rejected": "red",
+    "stale": "dim",
+}
+
+
+def _guard_client(url: str, token: str | None, key: str | None) -> Any:
+    from sparkbt.adapters.http.guard_client import GuardClient
+
+    return run_client(lambda: GuardClient(url, token, key=key))  # a malformed URL fails right here
+
+
+def _print_json(obj: Any) -> None:
+    from sparkbt.evidence import dump_json
+
+    typer.echo(dump_json(obj), nl=False)
+
+
+def _gate_table(gates: list[dict[str, Any]] | None, title: str = "gates") -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("gate", "result", "value", "limit", "action", "detail"):
+        table.add_column(col, justify="right" if col in ("value", "limit") else "left")
+    for g in gates or ():
+        result = str(g.get("result"))
+        table.add_row(
+            str(g.get("gate")),
+            f"[{GATE_STYLE.get(result, '')}]{result}[/]",
+            fmt_value(g.get("value")),
+            fmt_value(g.get("limit")),
+            str(g.get("action") or ""),
+            str(g.get("message") or ""),
+        )
+    return table
+
+
+def _state(state: str) -> str:
+    return f"[{_STATE_STYLE.get(state, '')}]{state}[/]"
+
+
+def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    v = p.get("version") or {}
+    params = ", ".join(f"{k}={val}" for k, val in (v.get("params") or {}).items())
+    console.print(
+        f"proposal [bold]{p['id']}[/] · param set {p['paramset']} · {_state(p['state'])}"
+        f"{' · decision ' + p['decision'] if p.get('decision') else ''}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"  {v.get('strategy', '')}({params}) {v.get('pair', '')} {v.get('timeframe', '')}"
+        f" · version {v.get('id', '—')} · base {p.get('base_version_id') or '—'}",
+        soft_wrap=True,
+        markup=False,
+    )
+    console.print(
+        f"  proposer {p.get('proposer')} · created {p.get('created_at')}"
+        f"{' · sweep ' + p['sweep_id'] if p.get('sweep_id') else ''}",
+        soft_wrap=True,
+        markup=False,
+    )
+    if p.get("note"):
+        console.print(f"  note: {p['note']}", soft_wrap=True, markup=False)
+    job = p.get("evaluation")
+    if job:
+        console.print(
+            f"  evaluation: job {job.get('job_id')} {job.get('status')}"
+            f"{' · ' + str(job['error']) if job.get('error') else ''}",
+            soft_wrap=True,
+            markup=False,
+        )
+    if not full:
+        if p.get("gates"):
+            console.print(_gate_table(p["gates"]))
+        return
+    changes = p.get("changes")
+    if changes:
+        table = Table(title="diff against the approved version")
+        for col in ("field", "approved", "proposed", "change", "note"):
+            table.add_column(col, justify="right" if col == "change" else "left")
+        for c in changes:
+            rel = c.get("relative_change")
+            table.add_row(
+                str(c.get("field")),
+                fmt_value(c.get("old")),
+                fmt_value(c.get("new")),
+                "—" if rel is None else f"{rel:+.1%}",
+                str(c.get("note") or ""),
+            )
+        console.print(table)
+    elif p.get("base_version_id") is None:
+        console.print("  diff: first version of the param set (nothing approved yet)")
+    if p.get("gates") is not None:
+        console.print(_gate_table(p["gates"]))
+    headline = ((p.get("evidence") or {}).get("headline")) or {}
+    sides = [(side, headline.get(side)) for side in ("approved", "proposed")]
+    sides = [(side, stats) for side, stats in sides if stats]
+    if sides:
+        table = Table(title="headline evidence")
+        table.add_column("stat")
+        for side, _ in sides:
+            table.add_column(side, justify="right")
+        keys = list(dict.fromkeys(k for _, stats in sides for k in stats))
+        for k in keys:
+            table.add_row(k, *(fmt_value(stats.get(k)) for _, stats in sides))
+        console.print(table)
+    approvals = p.get("approvals") or []
+    if approvals:
+        table = Table(title="approvals")
+        for col in ("user", "role", "at", "comment", "override reason"):
+            table.add_column(col)
+        for a in approvals:
+            table.add_row(
+                str(a.get("user")),
+                str(a.get("role")),
+                str(a.get("created_at")),
+                str(a.get("comment") or ""),
+                str(a.get("override_reason") or ""),
+            )
+        console.print(table)
+    _print_history(console, p.get("history") or [])
+
+
+def _print_history(console: Any, history: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    if not history:
+        return
+    table = Table(title="history")
+    for col in ("at", "event", "state", "actor", "proposal"):
+        table.add_column(col)
+    for h in history:
+        table.add_row(
+            str(h.get("at")),
+            str(h.get("event")),
+            str(h.get("state") or ""),
+            str(h.get("actor") or ""),
+            str(h.get("proposal_id") or ""),
+        )
+    console.print(table)
+
+
+_PROPOSE_OWN = ("paramset", "strategy", "pair", "timeframe", "sweep", "note", "wait")
+
+
+def propose(
+    ctx: typer.Context,
+    paramset: str = typer.Option(..., "--paramset", help="Param set name (eth-sma-4h)."),
+    strategy: str = typer.Option(..., "--strategy", "-s", help="Strategy name."),
+    pair: str = typer.Option(..., "--pair", help="Symbol."),
+    timeframe: str = typer.Option(..., "--timeframe", help="Bar size."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Strategy parameter NAME=VALUE (or pass it as --NAME VALUE)."
+    ),
+    params: str | None = typer.Option(None, "--params", help="Parameters as a JSON object."),
+    cash: float | None = typer.Option(None, help="Starting cash, quote currency."),
+    fees: float | None = typer.Option(None, help="Fee fraction per fill (0.001 = 0.1%)."),
+    slippage: float | None = typer.Option(None, help="Slippage fraction per fill."),
+    direction: str | None = typer.Option(None, help="long, short or both."),
+    fill: str | None = typer.Option(None, help="close or next_open."),
+    sl_stop: float | None = typer.Option(None, help="Stop-loss fraction (0.02 = 2%)."),
+    tp_stop: float | None = typer.Option(None, help="Take-profit fraction (0.05 = 5%)."),
+    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
+    gate: list[str] = typer.Option(
+        [], "--gate", help="Risk gate NAME=LIMIT, repeatable (max_drawdown=0.2, cooldown=12)."
+    ),
+    year_days: float | None = typer.Option(None, help="Days in a year for annualising."),
+    sweep: str | None = typer.Option(
+        None, "--sweep", help="Sweep the params were picked from (its trials deflate the DSR)."
+    ),
+    note: str = typer.Option("", "--note", help="Why the change: stored with the proposal."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for the evaluation, then print the state and the gates."
+    ),
+    wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
+    url: str = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Propose a version of a param set; print the proposal id (with --wait, its gates).
+
+    Strategy parameters and engine options as `sparkbt run` takes them:
+    sparkbt guard propose --paramset eth-sma-4h --strategy sma_cross --pair ETHUSDT
+    --timeframe 4h --fast 10 --slow 30 --fees 0.001 --wait
+    """
+    options = engine_options(
+        gate,
+        sl_trail=sl_trail,
+        cash=cash,
+        fees=fees,
+        slippage=slippage,
+        direction=direction,
+        fill=fill,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        year_days=year_days,
+    )
+    body: dict[str, Any] = {
+        "paramset": paramset,
+        "strategy": strategy,
+        "pair": pair,
+        "timeframe": timeframe,
+        "params": parse_params(param, params, list(ctx.args), strategy),
+        "options": options,
+        "note": note,
+    }
+    if sweep is not None:
+        body["sweep_id"] = sweep
+    with _guard_client(url, token, key) as client:
+        made = run_client(lambda: client.propose(**body))
+        if not wait:
+            emit(made, as_json, str(made["id"]))
+            return
+        prop = run_client(lambda: client.settle(made["id"], timeout=wait_timeout))
+    if as_json:
+        _print_json(prop)
+        return
+    _print_proposal(prop, full=False)
+
+
+def show(
+    proposal_id: str = typer.Argument(..., help="Proposal id."),
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a proposal: state, diff, gate results, headline evidence, approvals, history."""
+    with _guard_client(url, None, key) as client:
+        prop = run_client(lambda: client.proposal(proposal_id))
+    if as_json:
+        _print_json(prop)
+        return
+    _print_proposal(prop)
+
+
+def list_proposals(
+    status: ProposalState | None = typer.Option(None, help="Only proposals in this state."),
+    paramset: str | None = typer.Option(None, "--paramset", help="Only this param set."),
+    limit: int = typer.Option(100, min=1, max=10_000, help="At most this many, newest first."),
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List proposals, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _guard_client(url, None, key) as client:
+        found = run_client(
+            lambda: client.proposals(status.value if status else None, paramset, limit)
+        )
+    if as_json:
+        _print_json(found)
+        return
+    if not found:
+        typer.echo("no proposals")
+        return
+    table = Table(title="proposals")
+    for col in ("id", "param set", "state", "proposer", "created", "blocking", "note"):
+        table.add_column(col)
+    for p in found:
+        table.add_row(
+            str(p["id"]),
+            str(p["paramset"]),
+            _state(str(p["state"])),
+            str(p.get("proposer")),
+            str(p.get("created_at")),
+            ", ".join(p.get("blocking") or ()),
+            str(p.get("note") or ""),
+        )
+    Console().print(table)
+
+
+def _decided(prop: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(prop)
+        return
+    typer.echo(f"{prop['id']} {prop['state']}")
+
+
+def approve(
+    proposal_id: str = typer.Argument(..., help="Proposal id."),
+    comment: str = typer.Option("", "--comment", help="Stored with the approval."),
+    override_reason: str | None = typer.Option(
+        None, "--override-reason", help="Approve a blocked proposal (an admin override): why."
+    ),
+    url: str = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Approve a proposal (an approver who did not propose it)."""
+    with _guard_client(url, token, key) as client:
+        prop = run_client(lambda: client.approve(proposal_id, comment, override_reason))
+    _decided(prop, as_json)
+
+
+def reject(
+    proposal_id: str = typer.Argument(..., help="Proposal id."),
+    comment: str = typer.Option("", "--comment", help="Stored with the rejection."),
+    url: str = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Reject a proposal."""
+    with _guard_client(url, token, key) as client:
+        prop = run_client(lambda: client.reject(proposal_id, comment))
+    _decided(prop, as_json)
+
+
+def show_paramset(
+    name: str = typer.Argument(..., help="Param set name."),
+    url: str = URL_OPTION,
+    key: str | None = KEY_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a param set: its approved version and its history."""
+    from rich.console import Console
+
+    with _guard_client(url, None, key) as client:
+        ps = run_client(lambda: client.paramset(name))
+    if as_json:
+        _print_json(ps)
+        return
+    console = Console()
+    v = ps.get("approved")
+    if v is None:
+        console.print(f"param set {ps['name']}: no version approved yet", markup=False)
+    else:
+        params = ", ".join(f"{k}={val}" for k, val in (v.get("params") or {}).items())
+        console.print(
+            f"param set {ps['name']}: approved version {v.get('id')} "
+            f"(proposal {ps.get('approved_proposal_id')}, {ps.get('updated_at')})",
+            soft_wrap=True,
+            markup=False,
+        )
+        options = ", ".join(
+            f"{k}={val}"
+            for k, val in (v.get("options") or {}).items()
+            if val is not None and val is not False and val != {}
+        )
+        console.print(
+            f"  {v.get('strategy')}({params}) {v.get('pair')} {v.get('timeframe')}"
+            f"{' · ' + options if options else ''}",
+            soft_wrap=True,
+            markup=False,
+        )
+    _print_history(console, ps.get("history") or [])

@@ -1,0 +1,196 @@
+"""What every UI route shares: the page response, errors as pages, forms, reads and runs.
+
+:class:`Pages` wraps one service: it renders a template inside the site's layout
+with the signed-in user and a CSRF token, turns refusals into an error page
+with the API's status code and one-line reason, and checks reads and actions
+exactly as the API does (through :class:`~sparkbt.adapters.web.session.Session`).
+"""
+
+from __future__ import annotations
+
+import functools
+import urllib.parse
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from sparkbt.adapters.web.session import CSRF_FIELD, Session
+from sparkbt.adapters.web.web import render
+from sparkbt.errors import SparkbtError
+from sparkbt.platform.auth import AuthError, Principal
+
+__all__ = ["Pages", "UIError", "newest_json", "redirect"]
+
+
+class UIError(Exception):
+    """A UI request refused with an HTTP status and a one-line reason, shown as a page."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class Pages:
+    """Rendering and checks for the UI of one service ``svc``."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.session = Session(svc.auth, svc.settings.admin_token)
+
+    # ---- responses
+    def page(
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """``template`` rendered with the layout's context (user, CSRF token, private flag)."""
+        html = render(
+            template,
+            request=request,
+            user=self.session.principal(request),
+            csrf_field=CSRF_FIELD,
+            csrf_token=self.session.csrf_token(request),
+            private=bool(self.svc.settings.private),
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status, headers=headers)
+        self.session.keep_nonce(request, response)
+        return response
+
+    def error_page(self, request: Request, status: int, detail: str) -> HTMLResponse:
+        return self.page(request, "error.html", status=status, code=status, detail=detail)
+
+    # ---- checks
+    def read(self, request: Request) -> None:
+        """Raise UIError 401 unless the caller may read (always, unless the service is private)."""
+        if not self.session.may_read(request):
+            raise UIError(401, "this service is private: sign in with your API key to read it")
+
+    def act(
+        self, request: Request, form: dict[str, str], roles: Iterable[str] | None, action: str
+    ) -> Principal:
+        """The signed-in user allowed to ``action``, after the CSRF check (UIError otherwise)."""
+        self.csrf(request, form)
+        try:
+            return self.session.require(request, roles, action)
+        except AuthError as exc:
+            raise UIError(exc.status, exc.detail) from None
+
+    def csrf(self, request: Request, form: dict[str, str]) -> None:
+        """UIError 403 unless ``form`` carries this browser's CSRF token."""
+        try:
+            self.session.check_csrf(request, form)
+        except AuthError as exc:
+            raise UIError(exc.status, exc.detail) from None
+
+    async def form(self, request: Request) -> dict[str, str]:
+        """A url-encoded form body as a dict (last value wins); the service's body limit holds."""
+        body = await self.svc.read_body(request)
+        try:
+            pairs = urllib.parse.parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=False
+            )
+        except UnicodeDecodeError:
+            raise UIError(400, "form: expected UTF-8 text") from None
+        return dict(pairs)
+
+    # ---- stored evidence
+    @property
+    def evidence_dir(self) -> Path:
+        return Path(self.svc.settings.evidence_dir)
+
+    def run(self, run_id: str) -> Any:
+        """The stored backtest ``run_id`` (an id or unique prefix), UIError 404 otherwise."""
+        return _read_run(str(self.evidence_dir), run_id)
+
+    def candles_for(self, report: dict[str, Any]) -> Any:
+        """The candles a stored run used, when the service's candle store (or sample) has them.
+
+        The last two series read are kept, keyed by their file's modification time, so
+        the reports of several runs on one market read its candles once.
+        """
+        from sparkbt.adapters.web.reportdata import CandleSource
+        from sparkbt.data.store import CandleStore
+
+        meta = report.get("metadata") or {}
+        symbol, timeframe = str(meta.get("symbol") or ""), str(meta.get("timeframe") or "")
+        if not symbol or not timeframe:
+            return CandleSource(None, "the run does not name its symbol and timeframe")
+        data_dir = str(self.svc.settings.data_dir or "")
+        try:
+            stat = CandleStore(data_dir or None).path(symbol, timeframe).stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except (OSError, SparkbtError):
+            stamp = (0, 0)  # not in the store: the packaged sample, which never changes
+        return _candles(symbol, timeframe, data_dir, stamp)
+
+
+def newest_json(folder: Path, marker: str, limit: int) -> list[tuple[Path, dict[str, Any]]]:
+    """The ``limit`` newest evidence folders in ``folder`` with their ``marker`` JSON file
+    parsed (folders being written, or unreadable, are left out).
+
+    An evidence folder never changes once it is in place (it is renamed in whole), so each
+    file is parsed once: the runs list polls this every second while a job runs.
+    """
+    if not folder.is_dir():
+        return []
+    dirs = sorted(
+        (d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )[:limit]
+    found = ((d, _parsed(str(d / marker))) for d in dirs)
+    return [(d, data) for d, data in found if data is not None]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(path: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def redirect(url: str, request: Request | None = None) -> Response:
+    """A 303 to ``url`` (htmx requests get an ``HX-Redirect`` instead)."""
+    if request is not None and request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return Response(status_code=303, headers={"Location": url})
+
+
+# a stored run of a million bars holds tens of MB of frames: keep only the last few
+@functools.lru_cache(maxsize=4)
+def _read_run(root: str, run_id: str) -> Any:
+    from sparkbt.evidence import RunEvidence, read_evidence
+
+    if not run_id or len(run_id) > 64 or not run_id.isalnum():
+        raise UIError(404, f"no run with id {run_id[:64]!r}")
+    try:
+        found = read_evidence(run_id, root)
+    except SparkbtError as exc:
+        text = str(exc).splitlines()[0]
+        # the evidence root is the server's business: a visitor is told only what is missing
+        detail = text if "ambiguous" in text else f"no stored run with id {run_id!r}"
+        raise UIError(404, detail) from None
+    if not isinstance(found, RunEvidence):
+        raise UIError(404, f"{run_id} is a {found.kind}, not a backtest run")
+    return found
+
+
+@functools.lru_cache(maxsize=2)
+def _candles(symbol: str, timeframe: str, data_dir: str, stamp: tuple[int, int]) -> Any:
+    from sparkbt.adapters.web.reportdata import CandleSource
+    from sparkbt.data.store import resolve_candles
+
+    try:
+        return CandleSource(resolve_candles(symbol, timeframe, data_dir or None))
+    except SparkbtError as exc:
+        return CandleSource(None, f"no {symbol} {timeframe} candles in the store ({exc})"[:300])

@@ -1,0 +1,49 @@
+"""A run report as one self-contained HTML file: scripts, styles and data inlined.
+
+The file is the page ``sparkbt serve`` shows at ``/ui/runs/<id>``, rendered
+with every asset inlined and without the site's navigation, so it opens from
+disk with no network and can be mailed or archived beside the evidence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sparkbt.adapters.web.reportdata import CandleSource, report_payload
+from sparkbt.adapters.web.tradetable import trades_csv
+from sparkbt.adapters.web.web import render
+from sparkbt.evidence import RunEvidence
+
+__all__ = ["report_html", "write_report_html"]
+
+
+def report_html(run: RunEvidence, candles: pd.DataFrame | None, note: str = "") -> str:
+    """The self-contained report page of ``run`` (candles: the run's, for the price chart)."""
+    data = report_payload(run, CandleSource(candles, note), max_trades=None)
+    return render(
+        "report.html",
+        standalone=True,
+        data=data,
+        csv_url="",
+        trades_url="",
+        csv_text=trades_csv(run.trades),
+        request=None,
+        user=None,
+        csrf_field="",
+        csrf_token="",
+        private=False,
+    )
+
+
+def write_report_html(run: RunEvidence, candles: Any, path: Path, note: str = "") -> Path:
+    """Write :func:`report_html` to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    text = report_html(run, candles, note)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

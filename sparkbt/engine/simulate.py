@@ -1,0 +1,190 @@
+"""``backtest()``: validate → signals → kernel → stats → result object.
+
+:func:`simulate_targets` is the one evaluation step shared by a single
+backtest and every sweep chunk: prepared targets in, kernel output and stats out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.data.candles import load_candles, period_ns
+from sparkbt.engine import kernels
+from sparkbt.engine.options import DIRECTIONS, Config
+from sparkbt.engine.registry import Strategy, get_strategy
+from sparkbt.engine.result import BacktestResult
+from sparkbt.engine.stats import compute_stats, stats_row
+from sparkbt.errors import ConfigError
+
+__all__ = ["backtest", "market_of", "simulate_targets", "trade_start"]
+
+_DAY_NS = 86_400 * 10**9
+
+
+def market_of(frame: pd.DataFrame) -> kernels.Market:
+    """The price arrays of canonical candles, and each bar's UTC day number."""
+    return kernels.Market(
+        frame["open"].to_numpy(),
+        frame["high"].to_numpy(),
+        frame["low"].to_numpy(),
+        frame["close"].to_numpy(),
+        frame.index.asi8 // _DAY_NS,
+    )
+
+
+def simulate_targets(
+    frame: pd.DataFrame,
+    targets: np.ndarray,
+    config: Config,
+    sl: np.ndarray | None = None,
+    tp: np.ndarray | None = None,
+    *,
+    want_fills: bool = True,
+    bar_period_ns: int | None = None,
+) -> tuple[kernels.SimOutput, dict[str, np.ndarray]]:
+    """Prepared targets ``(n, m)`` on ``frame`` -> kernel output and stats (one per column).
+
+    ``config.year_days`` must be resolved (see :meth:`Config.resolved`).
+    ``bar_period_ns`` overrides the period taken from ``frame`` (a sweep's test
+    window is a slice whose own step may differ from the full data's).
+    """
+    market = market_of(frame)
+    sim = kernels.simulate(market, targets, config.sim_options(), sl, tp, want_fills=want_fills)
+    stats = compute_stats(
+        sim.equity,
+        sim.units,
+        sim.trades,
+        cash=config.cash,
+        close=market.close,
+        ts_ns=frame.index.asi8,
+        period_ns=bar_period_ns or period_ns(frame),
+        year_days=float(config.year_days or 365),
+    )
+    return sim, stats
+
+
+def prepare(raw: np.ndarray | pd.Series | None, direction: str) -> np.ndarray | None:
+    """Targets as the kernels take them: ``(n, 1)``, NaN forward-filled, clipped by direction."""
+    if raw is None:
+        return None
+    return kernels.prepare_targets(np.asarray(raw, dtype=np.float64), DIRECTIONS[direction])
+
+
+def _stops(values: pd.Series | None, start: int = 0) -> np.ndarray | None:
+    return None if values is None else values.to_numpy(dtype=np.float64)[start:, None]
+
+
+def trade_start(frame: pd.DataFrame, trade_from: Any) -> int:
+    """Position of the first bar at or after ``trade_from`` (0 when it is None or not after
+    the first bar).
+
+    ``trade_from`` is a timestamp or text pandas parses (``2024-01-01``,
+    ``2024-01-01T08:00Z``); without a time zone it is UTC. Raises ConfigError
+    when it does not parse or is after the last bar.
+    """
+    if trade_from is None:
+        return 0
+    try:
+        ts = pd.Timestamp(trade_from)
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if ts is pd.NaT or pd.isna(ts):
+        raise ConfigError(
+            f"trade_from: expected a timestamp like 2024-01-01 or 2024-01-01T08:00Z "
+            f"(got {trade_from!r})"
+        )
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    index = frame.index
+    if ts > index[-1]:
+        raise ConfigError(
+            f"trade_from: {ts.isoformat()} is after the last candle "
+            f"(candles span {index[0].isoformat()} to {index[-1].isoformat()})"
+        )
+    return int(index.searchsorted(ts, side="left"))
+
+
+def backtest(
+    candles: pd.DataFrame,
+    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
+    *,
+    cash: float = 10_000.0,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    direction: str = "long",
+    fill: str = "close",
+    sl_stop: float | None = None,
+    tp_stop: float | None = None,
+    sl_trail: bool = False,
+    gates: dict[str, Any] | None = None,
+    year_days: float | None = None,
+    timeframe: str | None = None,
+    symbol: str | None = None,
+    trade_from: Any = None,
+    **params: Any,
+) -> BacktestResult:
+    """Backtest one strategy on candles (docs/semantics.md).
+
+    ``strategy`` is a registered name, ``"file.py:function"``, or a function
+    ``(candles, **params) -> Series``. The keyword options before ``timeframe``
+    configure the engine (fills, stops, gates, year length); remaining keyword
+    arguments are the strategy's parameters, validated against its schema.
+
+    ``trade_from`` (a timestamp, or text pandas parses; UTC when it has no time
+    zone) makes the bars before it warm-up bars: the strategy is evaluated on
+    every candle given, so its indicators are warm at the first bar at or after
+    ``trade_from``, and the simulation starts there with fresh cash. Equity,
+    trades, fills, stats, drawdown and the benchmark cover the traded bars
+    only; targets before the first traded bar are not carried into it (a
+    missing target there means flat, as on a first bar). The run id names the
+    whole input (its data fingerprint) and the first traded bar, so the same
+    candles and ``trade_from`` give the same run. A ``trade_from`` at or before
+    the first candle leaves no warm-up bars: the run is the one without it,
+    same id. After the last candle it is a ConfigError. ``year_days`` left to
+    inference is inferred from the whole input.
+    """
+    started = time.perf_counter()
+    config = Config(
+        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gates or {}, year_days
+    )
+    strat = get_strategy(strategy)
+    checked = strat.validate(params)
+    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    start = trade_start(frame, trade_from)
+    config = config.resolved(frame)
+    signals = strat.evaluate(frame, checked)
+    traded = frame.iloc[start:] if start else frame
+    # NaN forward-filled from the first traded bar, nothing clipped
+    filled = prepare(signals.target.to_numpy()[start:], "both")
+    prepared = prepare(filled, config.direction)
+    clipped = int(np.count_nonzero(filled != prepared))  # bars whose side the direction forbids
+    sim, stats = simulate_targets(
+        traded,
+        prepared,
+        config,
+        _stops(signals.sl_stop, start),
+        _stops(signals.tp_stop, start),
+        bar_period_ns=period_ns(frame) if start else None,
+    )
+    frame, input_frame = traded, (frame if start else None)
+    return BacktestResult(
+        strategy=strat.name,
+        params=checked,
+        config=config.to_dict(),
+        stats=stats_row(stats, 0),
+        strategy_sha256=strat.source_sha256,
+        candles=frame,
+        targets=pd.Series(prepared[:, 0], index=frame.index, name="target"),
+        equity=pd.Series(sim.equity[:, 0], index=frame.index, name="equity"),
+        position=pd.Series(sim.units[:, 0], index=frame.index, name="units"),
+        trade_records=sim.trades,
+        fill_records=sim.fills,
+        lock_records=sim.locks,
+        clipped_targets=clipped,
+        input_candles=input_frame,
+        duration_ms=(time.perf_counter() - started) * 1e3,
+    )

@@ -1,0 +1,132 @@
+"""Who is calling, and may they: API keys, the admin token and roles.
+
+A request names its caller in one of two ways:
+
+- ``Authorization: Bearer <key>``: a key from ``sparkbt users add``, looked up
+  (by its hash) in the ``users`` table of the service database, so a user added
+  or revoked while the service runs counts from the next request;
+- ``x-admin-token: <token>``: the admin's break-glass token (``SPARKBT_ADMIN_TOKEN``),
+  compared in constant time; it acts as role ``admin`` under the name ``admin-token``.
+
+:meth:`Auth.require` is the one check every route uses: it returns the
+:class:`Principal` or raises :class:`AuthError`, 401 ``unauthorized`` for a
+missing, unknown or revoked credential and 403 ``role X may not Y`` for a known
+caller whose role is not among those the action allows. With ``roles=None`` the
+action is a read: open to anyone (``None`` is returned) unless the service is
+private, where any valid caller may read. Neither the key nor the token is ever
+returned, logged or stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+
+from sparkbt.platform.users import ROLES, UserStore
+
+__all__ = [
+    "ADMIN_TOKEN_USER",
+    "READ",
+    "ROLES",
+    "START_ROLES",
+    "Auth",
+    "AuthError",
+    "Principal",
+]
+
+ADMIN_TOKEN_USER = "admin-token"
+"""The user name the admin token acts under (in audit lines and job records)."""
+
+START_ROLES = ("proposer", "approver", "admin")
+"""Roles that may start a backtest."""
+
+READ = None
+"""``roles`` for a read: open, or any valid caller on a private service."""
+
+
+class AuthError(Exception):
+    """A request refused for who sent it: 401 (no valid credential) or 403 (role)."""
+
+    def __init__(self, status: int, detail: str, principal: Principal | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.principal = status, detail, principal
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a request: a user name and its role (never the key)."""
+
+    name: str
+    role: str
+
+    def may(self, roles: Iterable[str]) -> bool:
+        return self.role in roles
+
+
+class Auth:
+    """Identifies callers of one service (its admin token and user table)."""
+
+    def __init__(self, admin_token: str, db_file: str | Path, private: bool = False) -> None:
+        self._token = admin_token.encode("utf-8")
+        self.users = UserStore(db_file)
+        self.private = private
+
+    def close(self) -> None:
+        self.users.close()
+
+    def identify(self, request: Request) -> Principal | None:
+        """The caller, None when the request carries no credential; AuthError 401 when it
+        carries one that is wrong (bad admin token, malformed header, unknown or revoked key)."""
+        token = request.headers.get("x-admin-token")
+        if token is not None:
+            if hmac.compare_digest(token.encode("latin-1"), self._token):
+                return Principal(ADMIN_TOKEN_USER, "admin")
+            raise AuthError(401, "unauthorized")
+        header = request.headers.get("authorization")
+        if header is None:
+            return None
+        scheme, _, key = header.strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise AuthError(401, "unauthorized")
+        user = self.users.authenticate(key)
+        if user is None:
+            raise AuthError(401, "unauthorized")
+        return Principal(user.name, user.role)
+
+    def require(
+        self, request: Request, roles: Iterable[str] | None, action: str = "do this"
+    ) -> Principal | None:
+        """The caller allowed to do ``action``, which ``roles`` may do (``READ``: a read).
+
+        Reads on a service that is not private are open: no credential is looked
+        at and None is returned.
+        """
+        if roles is READ and not self.private:
+            return None
+        principal = self.identify(request)
+        if principal is None:
+            raise AuthError(401, "unauthorized")
+        if roles is not READ and not principal.may(roles):
+            raise AuthError(403, f"role {principal.role} may not {action}", principal)
+        request.state.principal = principal
+        return principal
+
+    def dependency(
+        self, roles: Iterable[str] | None, action: str = "do this"
+    ) -> Callable[[Request], Principal | None]:
+        """A FastAPI dependency for ``require(request, roles, action)``:
+        ``principal = Depends(auth.dependency(("admin",), "approve a proposal"))``."""
+        allowed = None if roles is READ else tuple(roles)
+        unknown = set(allowed or ()) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}: roles are {', '.join(ROLES)}")
+
+        def _require(request: Request) -> Principal | None:
+            return self.require(request, allowed, action)
+
+        return _require

@@ -1,0 +1,213 @@
+"""Parameter grids: value lists, range syntax, ``where`` filters, seeded sampling.
+
+A grid maps parameter names to values: a scalar, a ``range``, a list/array, or
+text in the CLI's range syntax (``"5:50"`` and ``"20:200:5"`` are inclusive,
+``"5,8,13"`` is a list). Every value is coerced and range-checked against the
+strategy's schema, so a sweep row holds exactly the parameters ``backtest``
+would get. Combinations are the Cartesian product in schema order (the last
+parameter varies fastest); the ``where`` condition and the strategy's own
+constraints drop combinations; ``samples=N, seed=S`` then keeps N of the rest,
+chosen by a seeded generator and kept in grid order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.engine.expr import compile_condition
+from sparkbt.engine.options import ENGINE_OPTIONS, Config
+from sparkbt.engine.registry import ParamSpec, Strategy
+from sparkbt.errors import ConfigError
+
+__all__ = ["MAX_COMBINATIONS", "SWEPT_OPTIONS", "build_grid", "option_values", "parse_values"]
+
+SWEPT_OPTIONS: tuple[str, ...] = tuple(o for o in ENGINE_OPTIONS if o != "gates")
+"""Engine options a sweep can take a list of values for (``gates`` is one mapping)."""
+_OPTION_TYPES: dict[str, type] = {
+    "cash": float,
+    "fees": float,
+    "slippage": float,
+    "direction": str,
+    "fill": str,
+    "sl_stop": float,
+    "tp_stop": float,
+    "sl_trail": bool,
+    "year_days": float,
+}
+
+MAX_COMBINATIONS = 20_000_000
+"""Largest Cartesian product enumerated before filtering (use ``samples`` with coarser steps)."""
+
+
+def _number(text: str, spec: ParamSpec, whole: str) -> Any:
+    try:
+        return spec.type(text) if spec.type is not bool else text
+    except ValueError:
+        raise ConfigError(
+            f"--{spec.name}: cannot read {text!r} in {whole!r} as {spec.type.__name__} "
+            "(use START:STOP[:STEP] inclusive, or a comma list like 5,8,13)"
+        ) from None
+
+
+def parse_values(text: str, spec: ParamSpec) -> list[Any]:
+    """Parse ``"5:50"``, ``"20:200:5"`` (inclusive), ``"5,8,13"`` or ``"7"`` for one parameter."""
+    s = str(text).strip()
+    if not s:
+        raise ConfigError(f"--{spec.name}: empty value (use START:STOP[:STEP] or a comma list)")
+    if ":" in s:
+        if spec.type not in (int, float):
+            raise ConfigError(f"--{spec.name}: ranges need a numeric parameter (got {s!r})")
+        parts = s.split(":")
+        if len(parts) not in (2, 3) or any(not p.strip() for p in parts):
+            raise ConfigError(
+                f"--{spec.name}: invalid range {s!r} (expected START:STOP or START:STOP:STEP)"
+            )
+        start, stop = (_number(p.strip(), spec, s) for p in parts[:2])
+        step = _number(parts[2].strip(), spec, s) if len(parts) == 3 else spec.type(1)
+        if step <= 0:
+            raise ConfigError(f"--{spec.name}: range step must be > 0 (got {s!r})")
+        if start > stop:
+            raise ConfigError(f"--{spec.name}: range {s!r} is empty (start > stop)")
+        if spec.type is int:
+            return list(range(start, stop + 1, step))
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        return [round(start + i * step, 12) for i in range(count)]
+    items = [p.strip() for p in s.split(",")]
+    if any(not p for p in items):
+        raise ConfigError(f"--{spec.name}: empty item in list {s!r}")
+    return [_number(p, spec, s) for p in items]
+
+
+def _values(name: str, raw: Any, spec: ParamSpec, strategy: Strategy) -> list[Any]:
+    if isinstance(raw, str):
+        raw = parse_values(raw, spec)
+    elif isinstance(raw, (range, list, tuple, np.ndarray, pd.Series, pd.Index)) or (
+        isinstance(raw, Iterable) and not isinstance(raw, (bytes, Mapping))
+    ):
+        raw = list(raw)
+    else:
+        raw = [raw]
+    if not raw:
+        raise ConfigError(f"{strategy.name}: empty grid for '{name}' (give at least one value)")
+    out: list[Any] = []
+    for v in raw:
+        c = spec.coerce(v.item() if isinstance(v, np.generic) else v, strategy.name)
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def option_values(options: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Each engine option's list of values (one for a scalar), every value checked by ``Config``.
+
+    Numbers take the same text forms as parameters (``"0.01,0.02"``, ``"0.01:0.05:0.01"``);
+    ``None`` (or NaN) in a stop's list means "no stop".
+    """
+    out: dict[str, list[Any]] = {}
+    for name, raw in options.items():
+        if name == "gates" or name not in _OPTION_TYPES:
+            continue
+        spec = ParamSpec(name, _OPTION_TYPES[name], None)
+        if isinstance(raw, str) and _OPTION_TYPES[name] is not str:
+            items: list[Any] = parse_values(raw, spec)
+        elif isinstance(raw, str):
+            items = [p.strip() for p in raw.split(",")]
+        elif isinstance(raw, (range, list, tuple, np.ndarray, pd.Series, pd.Index)):
+            items = [v.item() if isinstance(v, np.generic) else v for v in raw]
+        else:
+            items = [raw]
+        if not items:
+            raise ConfigError(f"{name}: empty list of values (give at least one)")
+        vals: list[Any] = []
+        for v in items:
+            checked = getattr(Config(**{name: v}), name)
+            if checked not in vals:
+                vals.append(checked)
+        out[name] = vals
+    return out
+
+
+def normalise_grid(strategy: Strategy, grid: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Every parameter of the schema with its list of values (defaults for the rest)."""
+    specs = {p.name: p for p in strategy.params}
+    unknown = [k for k in grid if k not in specs]
+    if unknown:
+        strategy.validate({unknown[0]: None})  # raises with a did-you-mean hint
+    return {
+        name: _values(name, grid[name], spec, strategy) if name in grid else [spec.default]
+        for name, spec in specs.items()
+    }
+
+
+def build_grid(
+    strategy: Strategy,
+    grid: Mapping[str, Any],
+    *,
+    where: str | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    options: Mapping[str, list[Any]] | None = None,
+) -> pd.DataFrame:
+    """The combinations to run, one row each: parameters in schema order, then swept options.
+
+    ``options`` maps engine options to their lists of values (see
+    :func:`option_values`); those with more than one value become columns.
+    """
+    values: dict[str, list[Any]] = dict(normalise_grid(strategy, grid))
+    swept = {k: v for k, v in (options or {}).items() if len(v) > 1}
+    values.update({k: [np.nan if x is None else x for x in v] for k, v in swept.items()})
+    sizes = [len(v) for v in values.values()]
+    total = math.prod(sizes)
+    if total > MAX_COMBINATIONS:
+        raise ConfigError(
+            f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); use coarser steps"
+        )
+    idx = np.indices(sizes).reshape(len(sizes), total)
+    kinds = {p.name: p.type for p in strategy.params} | {k: _OPTION_TYPES[k] for k in swept}
+    cols = {
+        name: np.asarray(vals, dtype=object if kinds[name] is str else None)[idx[i]]
+        for i, (name, vals) in enumerate(values.items())
+    }
+    keep = np.ones(total, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for cond, _msg in strategy.constraints:
+            keep &= np.broadcast_to(np.asarray(cond(cols), dtype=bool), (total,))
+        after_constraints = int(keep.sum())
+        if where is not None and str(where).strip():
+            cond = compile_condition(str(where), set(values), what="where")
+            keep &= np.broadcast_to(np.asarray(cond(cols), dtype=bool), (total,))
+    if not keep.any():
+        if where and after_constraints:
+            raise ConfigError(
+                f"where {where!r} filters out every combination ({after_constraints:,} in the grid)"
+            )
+        texts = " and ".join(c.text for c, _ in strategy.constraints)
+        raise ConfigError(
+            f"{strategy.name}: no combination of the grid satisfies {texts} ({total:,} tried)"
+        )
+    rows = np.flatnonzero(keep)
+    if samples is not None:
+        if int(samples) < 1:
+            raise ConfigError(f"samples: must be >= 1 (got {samples!r})")
+        if int(samples) < len(rows):
+            rng = np.random.default_rng(0 if seed is None else int(seed))
+            rows = np.sort(rng.choice(rows, size=int(samples), replace=False))
+    frame = pd.DataFrame({name: col[rows] for name, col in cols.items()}, index=range(len(rows)))
+    for name, kind in kinds.items():
+        if kind is int:
+            frame[name] = frame[name].astype(np.int64)
+        elif kind is float:
+            frame[name] = frame[name].astype(np.float64)
+        elif kind is bool:
+            frame[name] = frame[name].astype(bool)
+    return frame
+
+
+def combo_params(frame: pd.DataFrame, i: int) -> dict[str, Any]:
+    """Row ``i`` of a combination frame as plain Python parameters."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in frame.iloc[i].items()}

@@ -1,0 +1,133 @@
+"""Look-ahead check: a strategy's signal at bar t may depend only on bars up to t.
+
+The strategy is evaluated once on all candles and again on the candles cut
+after each of a sample of bars t. The truncated run's signals must equal the
+full run's on every bar up to and including t: the prepared targets (NaN
+forward-filled, as the simulator sees them) and any per-bar stop columns
+(NaN equals NaN). Bars are drawn one per equal stretch of the data, so the
+sample spans it; the same seed draws the same bars.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.data.candles import load_candles
+from sparkbt.engine.registry import Signals, Strategy, get_strategy
+from sparkbt.engine.simulate import prepare
+from sparkbt.errors import ConfigError
+
+__all__ = ["LookaheadResult", "lookahead_check", "sample_bars"]
+
+
+@dataclass(frozen=True)
+class LookaheadResult:
+    """Outcome: ``first_mismatch`` is the earliest bar (0-based) whose signal changed."""
+
+    passed: bool
+    bars_checked: list[int] = field(default_factory=list)
+    first_mismatch: int | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "bars_checked": list(self.bars_checked),
+            "first_mismatch": self.first_mismatch,
+            "detail": self.detail,
+        }
+
+
+def sample_bars(n: int, samples: int, seed: int) -> list[int]:
+    """Up to ``samples`` sorted bars in ``[1, n - 2]``, one drawn from each equal stretch."""
+    if n < 3 or samples < 1:
+        return []
+    lo, hi = 1, n - 1  # cutting after the last bar is the full run: never drawn
+    k = min(samples, hi - lo)
+    edges = np.linspace(lo, hi, k + 1).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    bars = {int(rng.integers(a, max(b, a + 1))) for a, b in itertools.pairwise(edges)}
+    return sorted(bars)
+
+
+def _columns(signals: Signals) -> dict[str, np.ndarray | None]:
+    return {
+        "target": prepare(signals.target.to_numpy(), "both")[:, 0],
+        "sl_stop": None if signals.sl_stop is None else signals.sl_stop.to_numpy(),
+        "tp_stop": None if signals.tp_stop is None else signals.tp_stop.to_numpy(),
+    }
+
+
+def _first_difference(
+    full: dict[str, np.ndarray | None], cut: dict[str, np.ndarray | None], t: int, tol: float
+) -> tuple[int, str] | None:
+    """Earliest bar <= t where a column differs, and the column's name."""
+    found: tuple[int, str] | None = None
+    for name, a in full.items():
+        b = cut[name]
+        if (a is None) != (b is None):
+            hit = (0, f"{name} is returned only {'with' if b is None else 'without'} later bars")
+        elif a is None or b is None:
+            continue
+        else:
+            x, y = a[: t + 1], b[: t + 1]
+            same = (np.abs(x - y) <= tol) | (np.isnan(x) & np.isnan(y))
+            bad = np.flatnonzero(~same)
+            if not len(bad):
+                continue
+            i = int(bad[0])
+            cut_v, full_v = float(y[i]), float(x[i])
+            hit = (i, f"{name} at bar {i} is {cut_v!r} on bars 0..{t}, {full_v!r} on all")
+        if found is None or hit[0] < found[0]:
+            found = hit
+    return found
+
+
+def lookahead_check(
+    strategy: str | Callable[..., pd.Series] | Strategy,
+    candles: pd.DataFrame | Any,
+    params: Mapping[str, Any] | None = None,
+    *,
+    samples: int = 20,
+    seed: int = 0,
+    tolerance: float = 1e-9,
+) -> LookaheadResult:
+    """Check that signals on candles cut after bar t equal the full run's up to t.
+
+    ``params`` are validated against the strategy's schema. An error raised by
+    the strategy on a truncated frame fails the check, naming the bar.
+    """
+    if samples < 1:
+        raise ConfigError(f"samples: must be >= 1 (got {samples!r})")
+    strat = get_strategy(strategy)
+    checked = strat.validate(params or {})
+    frame = load_candles(candles)
+    full = _columns(strat.evaluate(frame, checked))
+    bars = sample_bars(len(frame), samples, seed)
+    worst: tuple[int, str] | None = None  # (bar, message)
+    failed = 0
+    for t in bars:
+        try:
+            cut = _columns(strat.evaluate(frame.iloc[: t + 1], checked))
+        except Exception as exc:  # a strategy that cannot run on a prefix cannot run live
+            msg = f"{strat.name} failed on bars 0..{t}: {type(exc).__name__}: {exc}"
+            return LookaheadResult(False, bars, None, msg)
+        diff = _first_difference(full, cut, t, tolerance)
+        if diff is not None:
+            failed += 1
+            if worst is None or diff[0] < worst[0]:
+                worst = diff
+    if worst is None:
+        return LookaheadResult(
+            True, bars, None, f"signals on {len(bars)} truncated copies match the full run"
+        )
+    bar, msg = worst
+    when = frame.index[bar].isoformat()
+    detail = f"look-ahead: {msg} ({when}; {failed} of {len(bars)} cuts differ)"
+    return LookaheadResult(False, bars, bar, detail)

@@ -1,0 +1,179 @@
+"""``sweep()``: check the inputs, build the job, run its chunks, assemble one frame.
+
+This module sits on top of :mod:`.engine` (the job, chunk planning, one
+chunk's stats) and :mod:`.executors` (where chunks run); both import only
+downwards, so the imports of the package point one way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.data.candles import load_candles
+from sparkbt.engine.options import Config
+from sparkbt.engine.registry import Strategy, get_strategy
+from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS
+from sparkbt.evidence import data_fingerprint
+from sparkbt.research.executors import Progress, run_chunks
+from sparkbt.research.grid import build_grid, normalise_grid
+from sparkbt.research.sweep_jobs import SweepJob, plan_chunks
+from sparkbt.research.sweep_options import SweepOptions
+from sparkbt.version import ENGINE_VERSION
+
+__all__ = ["sweep", "sweep_identity"]
+
+
+def _assemble(combos: pd.DataFrame, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    out = combos.reset_index(drop=True).copy()
+    for key in STAT_KEYS:
+        col = np.concatenate([p[key] for p in parts]) if parts else np.zeros(0)
+        if key == "ruined":
+            out[key] = col.astype(bool)
+        else:
+            out[key] = col.astype(np.int64) if key in COUNT_KEYS else col.astype(np.float64)
+    return out
+
+
+def sweep_identity(
+    frame: pd.DataFrame,
+    strategy: Strategy,
+    grid: Mapping[str, list[Any]],
+    config: Config,
+    *,
+    where: str | None,
+    samples: int | None,
+    seed: int | None,
+    options: Mapping[str, list[Any]] | None = None,
+) -> dict[str, Any]:
+    """Everything that determines a sweep's numbers: its evidence id is a hash of this."""
+    return {
+        "kind": "sweep",
+        "engine_version": ENGINE_VERSION,
+        "data_sha256": data_fingerprint(frame),
+        "symbol": frame.attrs.get("symbol"),
+        "timeframe": frame.attrs.get("timeframe"),
+        "strategy": strategy.name,
+        "strategy_sha256": strategy.source_sha256,
+        "grid": {k: list(v) for k, v in grid.items()},
+        "where": where or None,
+        "samples": None if samples is None else int(samples),
+        "seed": None if samples is None else (0 if seed is None else int(seed)),
+        "config": config.to_dict(),
+        "options": {k: list(v) for k, v in (options or {}).items() if len(v) > 1},
+    }
+
+
+def sweep(
+    candles: pd.DataFrame,
+    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
+    *,
+    cash: float = 10_000.0,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    direction: Any = "long",
+    fill: Any = "close",
+    sl_stop: Any = None,
+    tp_stop: Any = None,
+    sl_trail: Any = False,
+    gates: dict[str, Any] | None = None,
+    year_days: Any = None,
+    where: str | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    max_memory: int | str | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+    timeframe: str | None = None,
+    symbol: str | None = None,
+    **grid: Any,
+) -> pd.DataFrame:
+    """Backtest every combination of a parameter grid; one row per combination.
+
+    ``grid`` maps parameter names to values (scalar, range, list, or text
+    ``"5:50"`` / ``"20:200:5"`` / ``"5,8,13"``); engine options except ``gates``
+    take values the same way (``sl_stop=[0.01, 0.02, 0.05]``) and are swept too.
+    ``where`` filters combinations (``"fast < slow"``); ``samples``/``seed`` draw
+    a seeded subset. Each row holds the parameters, the swept options and every
+    stat of ``STAT_KEYS``, equal to ``backtest`` for that combination.
+    ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
+    ``distributed.Client``) spreads chunks over a cluster. ``df.attrs["sweep"]``
+    carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
+    """
+    started = time.perf_counter()
+    opts = SweepOptions.parse(
+        cash=cash,
+        fees=fees,
+        slippage=slippage,
+        direction=direction,
+        fill=fill,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        sl_trail=sl_trail,
+        gates=gates,
+        year_days=year_days,
+        where=where,
+        samples=samples,
+        seed=seed,
+        max_memory=max_memory,
+        workers=workers,
+        executor=executor,
+        scheduler=scheduler,
+        chunk_size=chunk_size,
+    )
+    strat = get_strategy(strategy)
+    values = normalise_grid(strat, grid)
+    combos = build_grid(
+        strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed, options=opts.engine
+    )
+    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    config = opts.base_config().resolved(frame)
+    budget = opts.memory_budget()
+    n_workers = opts.worker_count()
+    job = SweepJob(frame, strat, config, combos, cache_bytes=_cache_bytes(budget, n_workers, frame))
+    chunks = plan_chunks(job, n_workers, budget, opts.chunk_size)
+    parts = run_chunks(
+        job,
+        chunks,
+        executor=opts.executor,
+        workers=n_workers,
+        scheduler=opts.scheduler,
+        progress=progress,
+    )
+    out = _assemble(combos, parts)
+    seconds = time.perf_counter() - started
+    out.attrs["sweep"] = sweep_identity(
+        frame,
+        strat,
+        values,
+        config,
+        where=opts.where,
+        samples=opts.samples,
+        seed=opts.seed,
+        options=opts.engine,
+    )
+    out.attrs["sweep"]["params"] = list(combos.columns)
+    out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1] + list(opts.swept)
+    out.attrs["timing"] = {
+        "seconds": round(seconds, 6),
+        "combinations": len(out),
+        "candles": len(frame),
+        "combinations_per_second": round(len(out) / seconds, 3) if seconds > 0 else None,
+        "executor": opts.executor,
+        "workers": n_workers,
+        "chunks": len(chunks),
+        "max_memory": budget,
+    }
+    return out
+
+
+def _cache_bytes(budget: int, workers: int, frame: pd.DataFrame) -> int:
+    """A quarter of each worker's share for cached indicators (at least 8 arrays)."""
+    return max(budget // max(workers, 1) // 4, 8 * len(frame) * 8)

@@ -1,0 +1,83 @@
+"""The trials behind a proposed version when a stored sweep picked it: check, re-run.
+
+:func:`trials_from_sweep` reads a stored sweep and checks it is of the proposed
+version's strategy, code and candles; :func:`sweep_returns` re-runs (up to a cap
+of) its combinations on those candles for the per-bar returns PBO by CSCV needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.engine.options import Config
+from sparkbt.engine.registry import Strategy
+from sparkbt.engine.simulate import prepare, simulate_targets
+from sparkbt.engine.stats import bar_returns
+from sparkbt.errors import ConfigError
+from sparkbt.evidence import data_fingerprint, read_evidence
+from sparkbt.research.sweep_jobs import SweepJob
+
+__all__ = ["sweep_returns", "trials_from_sweep"]
+
+
+def trials_from_sweep(
+    sweep_id: str, evidence_dir: str | Path | None, frame: pd.DataFrame, strat: Strategy
+) -> Any:
+    """The stored sweep ``sweep_id``; ConfigError unless it is of ``strat`` on ``frame``."""
+    sweep = read_evidence(sweep_id, evidence_dir)
+    if getattr(sweep, "kind", None) != "sweep":
+        raise ConfigError(f"{sweep_id}: not a stored sweep")
+    ident = sweep.meta.get("identity", {})
+    if ident.get("strategy") != strat.name or ident.get("data_sha256") != data_fingerprint(frame):
+        raise ConfigError(
+            f"sweep {sweep.id} is of {ident.get('strategy')} on other candles than the proposed "
+            f"version ({strat.name}): its combinations are not this version's trials"
+        )
+    if ident.get("strategy_sha256") not in (None, strat.source_sha256):
+        raise ConfigError(
+            f"sweep {sweep.id} ran another version of the code of {strat.name}: "
+            "its combinations are not this version's trials"
+        )
+    return sweep
+
+
+def sweep_returns(
+    sweep: Any, frame: pd.DataFrame, strat: Strategy, cap: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """Per-bar returns ``(bars, k)`` of up to ``cap`` of the sweep's combinations, re-run."""
+    results = sweep.results
+    names = [c for c in sweep.meta.get("params", []) if c in results.columns]
+    combos = results[names].reset_index(drop=True)
+    if len(combos) > cap:
+        pick = np.sort(np.random.default_rng(seed).choice(len(combos), cap, replace=False))
+        combos = combos.iloc[pick].reset_index(drop=True)
+    config = Config(**(sweep.meta["identity"].get("config") or {})).resolved(frame)
+    job = SweepJob(frame, strat, config, combos)
+    raw, sl, tp = job.target_rows(combos[strat.param_names])
+    options = job.option_names
+    groups = (
+        combos.groupby(options, sort=False, dropna=False).indices
+        if options
+        else {(): np.arange(len(combos))}
+    )
+    returns = np.empty((len(frame), len(combos)))
+    for key, rows in groups.items():
+        values = key if isinstance(key, tuple) else (key,)
+        over = {k: (None if pd.isna(v) else v) for k, v in zip(options, values, strict=True)}
+        cfg = dataclasses.replace(config, **over)
+        pos = prepare(raw[rows].T, cfg.direction)
+        sim, _ = simulate_targets(
+            frame,
+            pos,
+            cfg,
+            None if sl is None else sl[rows].T,
+            None if tp is None else tp[rows].T,
+            want_fills=False,
+        )
+        returns[:, rows] = bar_returns(sim.equity, cfg.cash)
+    return returns, len(combos)

@@ -1,0 +1,256 @@
+"""Walk-forward evaluation: pick on a training window, judge on the window after it.
+
+Folds roll through the candles: train on bars ``[s, s+train)``, test on
+``[s+train, s+train+test)``, then move ``s`` by ``step`` (default ``test``, so
+test windows tile the data). On each training window the full sweep runs and
+the best combination by ``metric`` is kept; it is then simulated on the test
+window alone (starting with fresh cash at the first test bar; its indicators
+are warmed up on the training bars before it, which only look back in time).
+The fold table puts in-sample and out-of-sample figures side by side, and the
+summary says how much of the in-sample edge survived. ``save()`` stores it as
+``walkforward/<id>/`` evidence (:func:`.evidence.save_walk_forward`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.data.candles import load_candles, parse_timeframe, period_ns
+from sparkbt.engine.registry import Strategy, get_strategy
+from sparkbt.engine.stats import STAT_KEYS, json_safe
+from sparkbt.errors import CandleError, ConfigError
+from sparkbt.research.grid import build_grid, normalise_grid
+from sparkbt.research.sweep import sweep, sweep_identity
+from sparkbt.research.sweep_evidence import rank, save_walk_forward
+from sparkbt.research.sweep_jobs import SweepJob, run_chunk
+from sparkbt.research.sweep_options import SweepOptions
+
+__all__ = ["WalkForwardResult", "parse_bars", "walk_forward"]
+
+_SHOWN = ("total_return", "sharpe", "max_drawdown", "total_trades")
+
+
+def parse_bars(value: int | str, frame: pd.DataFrame, what: str) -> int:
+    """Bars from a count (``720``) or a duration (``"180d"``, ``"12h"``) at the candles' period."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        bars = int(value)
+    else:
+        text = str(value).strip()
+        if re.fullmatch(r"\d+", text):
+            bars = int(text)
+        else:
+            try:
+                td = parse_timeframe(text)  # 180d, 12h, 2w (pandas deprecates lower-case d)
+            except CandleError:
+                td = None
+            try:
+                td = td if td is not None else pd.Timedelta(text)
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    f"{what}: expected a number of bars or a duration like 180d or 12h "
+                    f"(got {value!r})"
+                ) from None
+            bars = round(td.value / period_ns(frame))
+    if bars < 2:
+        raise ConfigError(f"{what}: must span at least 2 bars (got {value!r})")
+    return bars
+
+
+@dataclass
+class WalkForwardResult:
+    """Per-fold table, out-of-sample stats per fold, and an in- vs out-of-sample summary.
+
+    ``identity`` is everything that determines the numbers (its hash is the
+    evidence id); ``timing`` is kept apart. :meth:`save` writes the evidence.
+    """
+
+    folds: pd.DataFrame
+    oos: pd.DataFrame = field(repr=False)
+    summary: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict, repr=False)
+    timing: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def params(self) -> list[str]:
+        """The strategy's parameters (columns of ``folds`` and ``oos``)."""
+        return list(self.identity.get("grid", {}))
+
+    def save(self, evidence_dir: str | Path | None = None) -> Path:
+        """Write ``<evidence_dir>/walkforward/<id>/`` atomically; return the folder."""
+        return save_walk_forward(self, evidence_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = [
+            {
+                k: v.isoformat() if isinstance(v, pd.Timestamp) else json_safe(v)
+                for k, v in r.items()
+            }
+            for r in self.folds.to_dict("records")
+        ]
+        return {"summary": {k: json_safe(v) for k, v in self.summary.items()}, "folds": rows}
+
+
+def _summary(folds: pd.DataFrame, metric: str) -> dict[str, Any]:
+    is_m = folds[f"is_{metric}"].to_numpy(dtype=float)
+    oos_m = folds[f"oos_{metric}"].to_numpy(dtype=float)
+    oos_tr = folds["oos_total_return"].to_numpy(dtype=float)
+    is_mean = float(np.nanmean(is_m)) if np.isfinite(is_m).any() else float("nan")
+    oos_mean = float(np.nanmean(oos_m)) if np.isfinite(oos_m).any() else float("nan")
+    return {
+        "folds": len(folds),
+        "metric": metric,
+        "in_sample_mean": is_mean,
+        "out_of_sample_mean": oos_mean,
+        "efficiency": oos_mean / is_mean if np.isfinite(is_mean) and is_mean != 0 else None,
+        "oos_compounded_return": float(np.prod(1.0 + oos_tr) - 1.0),
+        "oos_positive_share": float(np.mean(oos_tr > 0)),
+    }
+
+
+def walk_forward(
+    candles: pd.DataFrame,
+    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
+    *,
+    train: int | str,
+    test: int | str,
+    step: int | str | None = None,
+    metric: str = "sharpe",
+    cash: float = 10_000.0,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    direction: str = "long",
+    fill: str = "close",
+    sl_stop: float | None = None,
+    tp_stop: float | None = None,
+    sl_trail: bool = False,
+    gates: dict[str, Any] | None = None,
+    year_days: float | None = None,
+    where: str | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    max_memory: int | str | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    timeframe: str | None = None,
+    symbol: str | None = None,
+    **grid: Any,
+) -> WalkForwardResult:
+    """Best parameters per training window (by ``metric``), evaluated on the next test window.
+
+    Engine options are fixed for the whole walk-forward (one value each).
+    """
+    started = time.perf_counter()
+    opts = SweepOptions.parse(
+        cash=cash,
+        fees=fees,
+        slippage=slippage,
+        direction=direction,
+        fill=fill,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        sl_trail=sl_trail,
+        gates=gates,
+        year_days=year_days,
+        where=where,
+        samples=samples,
+        seed=seed,
+        max_memory=max_memory,
+        workers=workers,
+        executor=executor,
+        scheduler=scheduler,
+        chunk_size=chunk_size,
+    )
+    config = opts.single_config("walk-forward")
+    strat = get_strategy(strategy)
+    rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
+    build_grid(strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed)
+    values = normalise_grid(strat, grid)
+    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    config = config.resolved(frame)
+    n_train = parse_bars(train, frame, "train")
+    n_test = parse_bars(test, frame, "test")
+    n_step = parse_bars(step, frame, "step") if step is not None else n_test
+    starts = list(range(0, len(frame) - n_train - n_test + 1, n_step))
+    if not starts:
+        raise ConfigError(
+            f"walk-forward: {len(frame):,} candles are fewer than train + test "
+            f"({n_train:,} + {n_test:,} bars)"
+        )
+    # every fold sweeps with the year length of the whole data, not of its window
+    keywords = {**opts.keywords(), "year_days": config.year_days}
+    rows, oos_rows = [], []
+    for k, s in enumerate(starts):
+        train_frame = frame.iloc[s : s + n_train]
+        fold_progress = None
+        if progress is not None:
+
+            def fold_progress(done: int, total: int, k: int = k) -> None:
+                progress(k * total + done, len(starts) * total)
+
+        ins = sweep(train_frame, strat, progress=fold_progress, **keywords, **grid)
+        best = rank(ins, metric).iloc[0]
+        params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
+        # one row, even for a strategy without parameters
+        combo = pd.DataFrame({p: [v] for p, v in params.items()}, index=[0])
+        job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
+        oos = run_chunk(job, 0, 1)
+        idx = frame.index
+        row: dict[str, Any] = {
+            "fold": k,
+            "train_start": idx[s],
+            "train_end": idx[s + n_train - 1],
+            "test_start": idx[s + n_train],
+            "test_end": idx[s + n_train + n_test - 1],
+            **{p: (v.item() if isinstance(v, np.generic) else v) for p, v in params.items()},
+            f"is_{metric}": float(best[metric]),
+            f"oos_{metric}": float(oos[metric][0]),
+        }
+        for key in _SHOWN:
+            if key != metric:
+                row[f"is_{key}"] = float(best[key])
+                row[f"oos_{key}"] = float(oos[key][0])
+        rows.append(row)
+        oos_rows.append({"fold": k, **params, **{key: oos[key][0] for key in STAT_KEYS}})
+    folds = pd.DataFrame(rows)
+    identity = {
+        **sweep_identity(
+            frame,
+            strat,
+            values,
+            config,
+            where=opts.where,
+            samples=opts.samples,
+            seed=opts.seed,
+        ),
+        "kind": "walkforward",
+        "train": n_train,
+        "test": n_test,
+        "step": n_step,
+        "metric": metric,
+    }
+    seconds = time.perf_counter() - started
+    timing = {
+        "seconds": round(seconds, 6),
+        "folds": len(folds),
+        "candles": len(frame),
+        "executor": opts.executor,
+        "workers": opts.worker_count(),
+    }
+    return WalkForwardResult(
+        folds=folds,
+        oos=pd.DataFrame(oos_rows),
+        summary=_summary(folds, metric),
+        identity=identity,
+        timing=timing,
+    )
