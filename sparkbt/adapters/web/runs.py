@@ -176,8 +176,9 @@ def router(pages: Pages) -> APIRouter:
     @r.get("/runs/new/params", response_class=HTMLResponse, include_in_schema=False)
     async def new_run_params(request: Request, strategy: str = "") -> HTMLResponse:
         pages.read(request)
+        name = svc_strategy_name(strategy)
         try:
-            spec = get_strategy(svc_strategy_name(strategy))
+            spec = get_strategy(name)
         except SparkbtError as exc:
             raise Refusal(str(exc).splitlines()[0], "not_found") from None
         return pages.page(request, "_param_fields.html", params=param_fields(spec), strategy=spec)
@@ -274,8 +275,9 @@ def strategy_form(
     out), filled with ``values`` and showing ``error``."""
     names = [s.name for s in list_strategies()]
     chosen = values.get("strategy") or ("sma_cross" if "sma_cross" in names else names[0])
+    name = svc_strategy_name(chosen)
     try:
-        strategy = get_strategy(svc_strategy_name(chosen))
+        strategy = get_strategy(name)
     except SparkbtError as exc:
         raise Refusal(str(exc).splitlines()[0], "not_found") from None
     return pages.page(
