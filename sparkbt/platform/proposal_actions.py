@@ -219,7 +219,7 @@ class ProposalActions:
     def evaluated(self, job: Job, guard: dict[str, Any], duration_ms: float) -> None:
         """Record what the worker found for a proposal's evaluation job (metrics, audit)."""
         result = (job.stats or {}).get("guard") if job.status == "done" else None
-        base = {
+        base: dict[str, Any] = {
             "job_id": job.id,
             "user": None,
             "request": job.request,
@@ -324,7 +324,8 @@ class ProposalActions:
         self.audit.write(
             "guard_refused",
             user=None if who is None else who.name,
-            **where,
+            client_ip=where["client_ip"],
+            user_agent=where["user_agent"],
             proposal_id=proposal_id,
             action=action,
             role=None if who is None else who.role,

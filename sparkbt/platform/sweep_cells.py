@@ -85,7 +85,8 @@ def find_row(sweep: SweepEvidence, values: dict[str, str]) -> pd.Series:
 
 def _split(row: pd.Series, params: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A row's strategy parameters and engine options, as Python values."""
-    strat, opts = {}, {}
+    strat: dict[str, Any] = {}
+    opts: dict[str, Any] = {}
     for p in params:
         v = row[p]
         v = v.item() if hasattr(v, "item") else v
