@@ -20,9 +20,10 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.web.downsample import minmax_indices
-from sparkbt.adapters.web.pages import Pages, UIError
+from sparkbt.adapters.web.pages import Pages
 from sparkbt.engine.result import PERCENT_KEYS, format_stat
 from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS
+from sparkbt.errors import Refusal
 
 __all__ = [
     "HIGHER_BETTER",
@@ -282,14 +283,14 @@ def router(pages: Pages) -> APIRouter:
             return pages.page(request, "compare.html", data=None, recent=recent)
         ids = parse_run_ids([v[:2000] for v in raw])
         if not MIN_RUNS <= len(ids) <= MAX_RUNS:
-            raise UIError(
-                422,
+            raise Refusal(
                 f"runs: compare needs {MIN_RUNS} to {MAX_RUNS} different run ids "
                 f"(comma-separated), got {len(ids)}",
+                "invalid",
             )
         found = [await run_in_threadpool(pages.run, i) for i in ids]
         if len({run.id for run in found}) != len(found):
-            raise UIError(422, "runs: two of the ids name the same run")
+            raise Refusal("runs: two of the ids name the same run", "invalid")
         data = await run_in_threadpool(compare_payload, found)
         return pages.page(request, "compare.html", data=data, recent=[])
 
