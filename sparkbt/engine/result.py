@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.engine.kernels import GATES, LOCK_DTYPE, REASONS
+from sparkbt.engine.codes import GATES, LOCK_DTYPE, REASONS
 from sparkbt.engine.stats import COUNT_KEYS
 from sparkbt.evidence import (
     content_id,
@@ -156,9 +156,9 @@ class BacktestResult:
     targets: pd.Series = field(repr=False)
     equity: pd.Series = field(repr=False)
     position: pd.Series = field(repr=False)
-    trade_records: np.ndarray = field(repr=False)  # kernels.TRADE_DTYPE
-    fill_records: np.ndarray = field(repr=False)  # kernels.FILL_DTYPE
-    lock_records: np.ndarray = field(  # kernels.LOCK_DTYPE
+    trade_records: np.ndarray = field(repr=False)  # codes.TRADE_DTYPE
+    fill_records: np.ndarray = field(repr=False)  # codes.FILL_DTYPE
+    lock_records: np.ndarray = field(  # codes.LOCK_DTYPE
         default_factory=lambda: np.zeros(0, dtype=LOCK_DTYPE), repr=False
     )
     # bars whose (forward-filled) target the direction set to flat: shorts under

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from sparkbt.engine.codes import EXIT_REASONS
+
 __all__ = [
     "COUNT_KEYS",
     "EXIT_REASONS",
@@ -60,8 +62,6 @@ STAT_KEYS: tuple[str, ...] = (
 """Keys of ``stats`` in the order reports show them. ``max_drawdown_duration`` is in seconds;
 ``exits_<reason>`` count closed trades by exit reason; ``ruined`` is true when equity hit zero."""
 
-EXIT_REASONS = ("signal", "stop_loss", "trailing_stop", "take_profit", "gate", "ruin")
-"""Exit reasons of closed trades, in the order of their codes (``kernels.REASONS``)."""
 COUNT_KEYS = (
     "total_trades",
     "closed_trades",

@@ -23,7 +23,7 @@ import pandas as pd
 from sparkbt.adapters.web.downsample import bucket_of, minmax_indices, ohlc_buckets
 from sparkbt.adapters.web.tradetable import MAX_TABLE_TRADES, TRADE_COLUMNS, trade_rows
 from sparkbt.data.candles import period_ns
-from sparkbt.engine.kernels import TRADE_DTYPE
+from sparkbt.engine.codes import TRADE_DTYPE
 from sparkbt.engine.result import format_stat
 from sparkbt.engine.stats import STAT_KEYS, compute_stats, json_safe
 from sparkbt.evidence import RunEvidence, data_fingerprint
