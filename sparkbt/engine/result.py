@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.engine.codes import GATES, LOCK_DTYPE, REASONS
-from sparkbt.engine.stats import COUNT_KEYS
+from sparkbt.engine.statspec import PERCENT_KEYS, format_stat
 from sparkbt.evidence import (
     content_id,
     data_fingerprint,
@@ -108,39 +108,6 @@ def fills_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
             "reason": _names(REASONS, records["reason"]),
         }
     )
-
-
-PERCENT_KEYS = frozenset(
-    {
-        "total_return",
-        "benchmark_return",
-        "cagr",
-        "max_drawdown",
-        "exposure",
-        "win_rate",
-        "avg_return",
-        "best_trade",
-        "worst_trade",
-    }
-)
-"""Statistics that are fractions, shown as percentages."""
-
-
-def format_stat(key: str, value: Any) -> str:
-    """One statistic as tables and reprs show it: percentages, counts, money, durations."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key == "max_drawdown_duration":
-        return str(pd.Timedelta(seconds=float(value)))
-    if key in COUNT_KEYS:
-        return f"{int(value):,}"
-    if key in PERCENT_KEYS:
-        return f"{value * 100:,.2f}%"
-    if key in {"pnl", "final_equity", "avg_pnl", "expectancy", "total_fees"}:
-        return f"{value:,.2f}"
-    return f"{value:,.3f}"
 
 
 @dataclass
