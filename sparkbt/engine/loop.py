@@ -59,13 +59,11 @@ from sparkbt.engine.loop_state import (
     OUT_F,
     OUT_U,
     OUT_V,
-    PEAK,
     PEND,
     PEND_OLD,
     PEND_SL,
     PEND_TP,
     PEND_X,
-    REARM,
     RUINED,
     STREAK,
     TR_BAR,
@@ -84,13 +82,14 @@ from sparkbt.engine.loop_state import (
     put_lock,
     put_trade,
     reset_state,
+    scalar,
     stop_exit,
 )
 
 __all__ = ["run_loop"]
 
 
-@phase
+@scalar
 def lock_length(o, n):
     """Bars a max-drawdown or loss-streak lock lasts: the cooldown, else the rest of the run."""
     return o.cooldown if o.cooldown >= 0 else n
@@ -246,7 +245,7 @@ def fill_pending(st, rec, want_fills, j, t, n, open_t, close_t, o):
     execute(st, rec, want_fills, j, t, n, order, close_t, o)
 
 
-@phase
+@scalar
 def stop_scan(side, open_t, hi, lo, trail, ref, sl, tp, sl_trail):
     """(b) Whether a stop closes the trade on this bar: ``(price or NaN, reason, trailing ref)``.
 
@@ -271,7 +270,7 @@ def stop_out(st, rec, want_fills, j, t, n, price, reason, close_t, o):
     )
 
 
-@phase
+@scalar
 def wants_order(wait_edge, held, x, edge):
     """(c) Whether target ``x`` makes an order, and the target it leaves (scalars only)."""
     if wait_edge != 0.0:
@@ -301,7 +300,7 @@ def signal_order(st, rec, want_fills, j, t, n, x, old, close_t, sl_bar, tp_bar, 
     execute(st, rec, want_fills, j, t, n, order, close_t, o)
 
 
-@phase
+@scalar
 def gate_check(eq, peak, rearm, day_ref, t, locked_until, o):
     """(e) ruin and (f) gates at this close: ``(exit reason or -1, gate or -1, peak, rearm)``.
 
@@ -327,11 +326,13 @@ def gate_check(eq, peak, rearm, day_ref, t, locked_until, o):
 
 @phase
 def lock_gate(st, rec, j, t, n, gate, eq, day, o):
-    """(f) Record the lock of a drawdown or daily-loss gate that fired at this close."""
+    """(f) Record the lock of a drawdown or daily-loss gate that fired at this close.
+
+    Returns its last locked bar.
+    """
     if gate == GATE_MAX_DRAWDOWN:
         last = min(t + lock_length(o, n), n - 1)
         limit = o.max_drawdown
-        st[REARM] = 1.0 if last < n - 1 else 0.0
     else:  # the rest of the UTC day
         last = t
         while last + 1 < n and day[last + 1] == day[t]:
@@ -341,6 +342,7 @@ def lock_gate(st, rec, j, t, n, gate, eq, day, o):
     put_lock(rec[2], cnt[NL], j, gate, t, last, eq, limit)
     cnt[NL] += 1
     st[LOCKED_UNTIL] = max(st[LOCKED_UNTIL], last)
+    return last
 
 
 @phase
@@ -413,9 +415,12 @@ def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills
     per_bar_sl = sl_rows.shape[0] > 0
     per_bar_tp = tp_rows.shape[0] > 0
     st = np.empty(N_STATE)
+    gates_on = o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss
     for j in range(m):
         reset_state(st, o.cash)
         prev_x = 0.0
+        peak = -np.inf  # running equity peak of the drawdown gate
+        rearm = False  # re-arm the peak when a drawdown lock ends
         for t in range(n):
             x = rows[j, t]
             edge = x != prev_x
@@ -456,13 +461,15 @@ def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills
             for k in range(lock_from, min(cnt[NL], locks.shape[0])):  # only rows written
                 locks[k, 4] = eq
             # (e) ruin, (f) gates
-            reason, gate, peak, rearm = gate_check(
-                eq, st[PEAK], st[REARM] != 0.0, st[DAY_REF], t, st[LOCKED_UNTIL], o
-            )
-            st[PEAK] = peak
-            st[REARM] = 1.0 if rearm else 0.0
-            if gate >= 0:
-                lock_gate(st, rec, j, t, n, gate, eq, day, o)
+            reason = REASON_RUIN if eq <= 0.0 else -1
+            if gates_on:
+                reason, gate, peak, rearm = gate_check(
+                    eq, peak, rearm, st[DAY_REF], t, st[LOCKED_UNTIL], o
+                )
+                if gate >= 0:
+                    last = lock_gate(st, rec, j, t, n, gate, eq, day, o)
+                    if gate == GATE_MAX_DRAWDOWN:
+                        rearm = last < n - 1
             if reason >= 0:
                 gate_out(st, rec, want_fills, j, t, n, reason, eq, cl, o)
             # (g) the bar's record

@@ -36,7 +36,12 @@ def njit(**options):
 
 
 def phase(func):
-    """A compiled helper inlined into its caller (a split that costs no call)."""
+    """A compiled phase that updates the state or the records (arrays in, a call each)."""
+    return njit()(func)
+
+
+def scalar(func):
+    """A compiled helper of scalars only, inlined into its caller (runs on every bar)."""
     return njit(inline="always")(func)
 
 
@@ -67,12 +72,10 @@ OUT_U = 19  # units closed, their value and fees
 OUT_V = 20
 OUT_F = 21
 LOCKED_UNTIL = 22  # last bar on which no position may open (-1: none)
-REARM = 23  # re-arm the drawdown peak when the lock ends
-PEAK = 24  # running equity peak of the drawdown gate
-DAY_REF = 25  # equity at the previous day's last close (daily-loss gate)
-STREAK = 26  # consecutive losing trades
-RUINED = 27  # equity reached zero: trading has ended
-N_STATE = 28
+DAY_REF = 23  # equity at the previous day's last close (daily-loss gate)
+STREAK = 24  # consecutive losing trades
+RUINED = 25  # equity reached zero: trading has ended
+N_STATE = 26
 
 # record counters (index into the int64 vector of rows needed)
 NF, NT, NL = 0, 1, 2
@@ -86,7 +89,6 @@ def reset_state(st, cash):
     st[PEND_SL] = st[PEND_TP] = np.nan
     st[TR_SL] = st[TR_TP] = np.nan
     st[LOCKED_UNTIL] = -1.0
-    st[PEAK] = -np.inf
     st[DAY_REF] = cash
 
 
@@ -146,7 +148,7 @@ def put_lock(locks, k, j, gate, first, last, eq, limit):
     locks[k, 5] = limit
 
 
-@phase
+@scalar
 def flatten(c, u, price, buy, sell, fees):
     """Close ``u`` units at ``price`` (slipped against us): cash, fill side, units, price, fee."""
     qty = abs(u)
@@ -159,7 +161,7 @@ def flatten(c, u, price, buy, sell, fees):
     return c - qty * px - fee, 1.0, qty, px, fee
 
 
-@phase
+@scalar
 def stop_exit(side, o, hi, lo, trail_ref, ref, sl, tp, sl_reason):
     """Where a stop closes a trade on this bar: ``(price, reason)``, price NaN if none fires.
 
@@ -193,7 +195,7 @@ def stop_exit(side, o, hi, lo, trail_ref, ref, sl, tp, sl_reason):
     return np.nan, REASON_SIGNAL
 
 
-@phase
+@scalar
 def exit_lock(pnl, t, n, streak, loss_streak, lock_len, cooldown):
     """Locks that start at a closing fill: ``(streak, gate, last bar, limit)``, gate -1 if none.
 
