@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sparkbt.adapters.web.pages import newest_json
-from sparkbt.engine.result import PERCENT_KEYS, format_stat
-from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS, json_safe
+from sparkbt.engine.stats import json_safe
+from sparkbt.engine.statspec import COUNT_KEYS, LOWER_BETTER, PERCENT_KEYS, STAT_KEYS, format_stat
 from sparkbt.errors import Refusal
 from sparkbt.platform.sweep_cells import (
     find_row,
@@ -47,7 +47,6 @@ MAX_TABLE_ROWS = 2000
 """Rows listed in the results table; larger sweeps list the best ones by the metric."""
 METRICS = tuple(k for k in STAT_KEYS if k != "ruined")
 """Stats a heatmap can show (every numeric stat)."""
-LOWER_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "total_fees"})
 VIRIDIS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 
 
