@@ -83,6 +83,13 @@ class OptionSpec:
         return _PY_TYPES.get(self.kind, str)
 
     @property
+    def annotation(self) -> Any:
+        """The type of the checked value (``float | None`` when unset means "off")."""
+        if self.kind == "gates":
+            return dict[str, Any]
+        return self.py_type | None if self.default is None else self.py_type
+
+    @property
     def json_type(self) -> str:
         return _JSON_TYPES.get(self.kind, "string")
 

@@ -370,6 +370,9 @@ class Config:
         )
 
 
+Config.__annotations__ = {s.name: s.annotation for s in OPTIONS}  # for introspection
+
+
 def split_options(keywords: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``keywords`` split into the engine options and the rest (strategy parameters)."""
     names = set(engine_options())

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.http.guard_routes import install
+from sparkbt.adapters.http.option_models import OptionsBody, document_body, engine_options_model
 from sparkbt.errors import ConfigError, InputError
 from sparkbt.platform import backtests as engine
 from sparkbt.platform.audit import AuditLog, origin
@@ -77,32 +78,46 @@ class _StartBody(BaseModel):
     notes: str = Field("", max_length=2000)
     # run the approved version of this param set (then no strategy, pair, params or options)
     paramset: str | None = Field(None, min_length=1, max_length=64)
-    # every engine option (sparkbt.engine.options.ENGINE_OPTIONS); they win over the top-level ones
-    options: dict[str, Any] = Field(default_factory=dict, max_length=16)
+    # every engine option (the generated EngineOptions); they win over the top-level ones
+    options: OptionsBody = Field(default_factory=OptionsBody)
 
     def engine_options(self) -> dict[str, Any]:
         """The engine options the body gives (top-level ones, then ``options``), unchecked."""
         top = {name: getattr(self, name) for name in TOP_LEVEL_OPTIONS}
-        return {k: v for k, v in top.items() if v is not None} | self.options
+        return {k: v for k, v in top.items() if v is not None} | self.options.given()
 
 
 def _top_level_fields() -> dict[str, Any]:
-    from typing import get_type_hints
+    from sparkbt.engine.options import spec
 
-    from sparkbt.engine.options import Config
+    return {
+        name: (spec(name).py_type | None, Field(None, description=spec(name).help))
+        for name in TOP_LEVEL_OPTIONS
+    }
 
-    hints = get_type_hints(Config)
-    return {name: (hints[name] | None, None) for name in TOP_LEVEL_OPTIONS}
+
+def start_request_model() -> type[_StartBody]:
+    """The start body's model, with the engine options as the option specs say now."""
+    engine_options = engine_options_model()
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        "StartRequest",
+        __base__=_StartBody,
+        __module__=__name__,
+        __doc__="Body of ``POST /api/backtest/start``: every field optional, unknown fields "
+        "refused; the model checks types and shape, the engine's Config the option values.",
+        options=(
+            engine_options,
+            Field(
+                default_factory=engine_options,
+                description="Engine options; they win over the top-level fees, slippage "
+                "and direction.",
+            ),
+        ),
+        **_top_level_fields(),
+    )
 
 
-StartRequest = create_model(
-    "StartRequest",
-    __base__=_StartBody,
-    __module__=__name__,
-    __doc__="Body of ``POST /api/backtest/start``: every field optional, unknown fields "
-    "refused; the model checks types and shape, the engine's Config the option values.",
-    **_top_level_fields(),
-)
+StartRequest = start_request_model()
 
 
 def _reject_constant(name: str) -> Any:
@@ -130,6 +145,7 @@ class Service(GuardActions):
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self.settings = settings
+        self.request_model = start_request_model()
         # the policy first: a bad policy file stops the start before anything is opened
         self.policy = (
             load_policy(settings.policy_file) if settings.policy_file else default_policy()
@@ -185,7 +201,7 @@ class Service(GuardActions):
     def validate(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Validate and canonicalise a decoded start body (422 on any fault)."""
         try:
-            req = StartRequest.model_validate(raw)
+            req = self.request_model.model_validate(raw)
         except ValidationError as exc:
             raise Rejected(422, validation_message(exc), raw) from None
         fields = (req.pair, req.timeframe, req.strategy, req.params, req.engine_options())
@@ -355,6 +371,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         except InputError as exc:
             raise Rejected(404, str(exc)) from None
 
+    document_body(app, "/api/backtest/start", svc.request_model)
     install(app, svc)
     _install_ui(app, svc)
 
