@@ -62,9 +62,12 @@ def closes(draw, min_size=2, max_size=60):
 
 
 discrete_target = st.sampled_from([-1.0, 0.0, 1.0, np.nan])
+# Subnormal targets (|x| < 2.2e-308) are left out: a position of 1e-320 units has a
+# handful of significant bits, so the prices its trade records average from fill
+# values are off in the fourth digit, which says nothing about the engine.
 fractional_target = st.one_of(
     st.sampled_from([-1.0, 0.0, 1.0, np.nan, 0.5, -0.5]),
-    st.floats(-1.0, 1.0, allow_nan=False),
+    st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=False),
 )
 
 
