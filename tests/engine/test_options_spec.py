@@ -170,3 +170,12 @@ def test_a_client_command_sends_only_the_options_given(fake_option: OptionSpec) 
         ["--max-leverage", "3", "--gate", "cooldown=2", "--sl-trail"], standalone_mode=False
     )
     assert seen == {"max_leverage": 3.0, "gates": {"cooldown": 2}, "sl_trail": True}
+
+
+def test_the_readme_table_of_engine_options_is_the_generated_one() -> None:
+    from sparkbt.engine.option_spec import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    begin = "<!-- engine-options: generated from sparkbt/engine/options.py -->\n"
+    block = readme.split(begin, 1)[1].split("<!-- /engine-options -->", 1)[0]
+    assert block == markdown_table(options.OPTIONS)
