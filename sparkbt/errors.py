@@ -16,6 +16,9 @@ expected, so the CLI can print it as a single line and exit 2.
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import ModuleType
+
 __all__ = [
     "CandleError",
     "ConfigError",
@@ -48,14 +51,20 @@ class ConfigError(InputError):
 
 
 class EvidenceNotFound(InputError):
-    """No stored evidence matches the requested id or path."""
+    """No stored evidence matches the requested id or path.
+
+    ``root`` is the evidence root searched for an id, when there was one (callers say
+    where that root came from).
+    """
+
+    root: Path | None = None
 
 
 class DependencyError(SparkbtError, ImportError):
     """An optional dependency (extra) is missing."""
 
 
-def require(module: str, extra: str):
+def require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency or explain which extra installs it."""
     import importlib
 

@@ -68,10 +68,8 @@ def simulate_targets(
     return sim, stats
 
 
-def prepare(raw: np.ndarray | pd.Series | None, direction: str) -> np.ndarray | None:
+def prepare(raw: np.ndarray | pd.Series, direction: str) -> np.ndarray:
     """Targets as the kernels take them: ``(n, 1)``, NaN forward-filled, clipped by direction."""
-    if raw is None:
-        return None
     return kernels.prepare_targets(np.asarray(raw, dtype=np.float64), DIRECTIONS[direction])
 
 

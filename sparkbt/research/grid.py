@@ -68,7 +68,7 @@ def parse_values(text: str, spec: ParamSpec) -> list[Any]:
                 f"--{spec.name}: invalid range {s!r} (expected START:STOP or START:STOP:STEP)"
             )
         start, stop = (_number(p.strip(), spec, s) for p in parts[:2])
-        step = _number(parts[2].strip(), spec, s) if len(parts) == 3 else spec.type(1)
+        step = _number(parts[2].strip(), spec, s) if len(parts) == 3 else 1
         if step <= 0:
             raise ConfigError(f"--{spec.name}: range step must be > 0 (got {s!r})")
         if start > stop:
@@ -206,8 +206,3 @@ def build_grid(
         elif kind is bool:
             frame[name] = frame[name].astype(bool)
     return frame
-
-
-def combo_params(frame: pd.DataFrame, i: int) -> dict[str, Any]:
-    """Row ``i`` of a combination frame as plain Python parameters."""
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in frame.iloc[i].items()}

@@ -18,7 +18,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -81,7 +81,9 @@ class SweepJob:
         """
         rows = fast_path(self.strategy)
         if rows is None:
-            return generic_rows(self.strategy, self.frame, params.to_dict("records"))
+            # the columns are the strategy's parameter names
+            combos = cast(list[dict[str, Any]], params.to_dict("records"))
+            return generic_rows(self.strategy, self.frame, combos)
         with self._lock:
             if self._cache is None:
                 self._cache = IndicatorCache(self.close, self.cache_bytes)

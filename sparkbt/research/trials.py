@@ -68,7 +68,9 @@ def sweep_returns(
     returns = np.empty((len(frame), len(combos)))
     for key, rows in groups.items():
         values = key if isinstance(key, tuple) else (key,)
-        over = {k: (None if pd.isna(v) else v) for k, v in zip(options, values, strict=True)}
+        over: dict[str, Any] = {
+            k: (None if pd.isna(v) else v) for k, v in zip(options, values, strict=True)
+        }
         cfg = dataclasses.replace(config, **over)
         pos = prepare(raw[rows].T, cfg.direction)
         sim, _ = simulate_targets(

@@ -34,7 +34,7 @@ def show(
     try:
         ev = read_evidence(ref, evidence_dir)
     except EvidenceNotFound as exc:
-        if getattr(exc, "root", None) is None:
+        if exc.root is None:
             raise
         raise EvidenceNotFound(f"{exc}; {_root_source(evidence_dir)}") from None
     if trades and not isinstance(ev, RunEvidence):
