@@ -21,7 +21,7 @@ class _RunCommand(TyperCommand):
     assembled, so other commands execute no strategy code.
     """
 
-    @property  # type: ignore[override]
+    @property
     def epilog(self) -> str:
         return _strategy_epilog()
 
@@ -188,13 +188,14 @@ def run(
 
     Example: sparkbt run --strategy sma_cross --fast 10 --slow 30 --fees 0.001 --sl-stop 0.02
     """
-    from sparkbt.engine.options import Config
+    from sparkbt.engine.options import Config, parse_gates
     from sparkbt.engine.registry import get_strategy
     from sparkbt.engine.simulate import backtest
     from sparkbt.evidence import dump_json
 
+    gates = parse_gates(gate)  # NAME=LIMIT texts -> mapping
     options = Config(  # bad options fail before any data is read
-        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gate, year_days
+        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gates, year_days
     ).to_dict()
     strat = get_strategy(strategy)
     params = strat.validate(parse_strategy_args(list(ctx.args), strat))
@@ -241,13 +242,14 @@ def data_validate(
     """Validate a candle file against the canonical schema; exit 2 on the first problem."""
     import numpy as np
 
-    from sparkbt.data.candles import load_candles, parse_timeframe
+    from sparkbt.data.candles import load_candles, parse_timeframe, time_index
 
     frame = load_candles(path, timeframe=timeframe)
     tf = frame.attrs.get("timeframe")
     gaps = 0
     if tf and len(frame) > 1:
-        gaps = int(np.count_nonzero(np.diff(frame.index.asi8) > parse_timeframe(tf).value))
+        steps = np.diff(time_index(frame).asi8)
+        gaps = int(np.count_nonzero(steps > parse_timeframe(tf).value))
     summary = {
         "path": str(path),
         "rows": len(frame),

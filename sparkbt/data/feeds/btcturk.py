@@ -65,6 +65,7 @@ __all__ = [
     "fetch_range",
     "klines_frame",
     "parse_trade",
+    "resolution_for",
     "serve_metrics",
     "subscribe_frame",
 ]
