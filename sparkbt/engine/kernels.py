@@ -281,7 +281,7 @@ def simulate_loop(
 def _records(matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A float record matrix of the loop kernel (columns in ``dtype`` order) as records."""
     out = np.zeros(len(matrix), dtype=dtype)
-    for k, name in enumerate(dtype.names):
+    for k, name in enumerate(dtype.names or ()):
         out[name] = matrix[:, k]
     return out
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparkbt.data.candles import time_index
 from sparkbt.engine import kernels
 from sparkbt.errors import ConfigError
 
@@ -193,7 +194,7 @@ class Config:
         """This config with ``year_days`` fixed from the candles when it was left to inference."""
         if self.year_days is not None:
             return self
-        return Config(**{**self.to_dict(), "year_days": infer_year_days(candles.index)})
+        return Config(**{**self.to_dict(), "year_days": infer_year_days(time_index(candles))})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ lock serves the request loop and the dispatcher thread.
 
 from __future__ import annotations
 
+import builtins  # list is also a method of JobStore
 import json
 import sqlite3
 import threading
@@ -272,7 +273,7 @@ class JobStore:
                 (job_id,),
             )
 
-    def recover(self, max_attempts: int) -> tuple[list[Job], list[Job]]:
+    def recover(self, max_attempts: int) -> tuple[builtins.list[Job], builtins.list[Job]]:
         """At startup: requeue interrupted ``running`` jobs; fail those interrupted too often.
 
         Returns (requeued, failed).

@@ -35,6 +35,7 @@ here too); the tables and their row-level reads and writes are
 
 from __future__ import annotations
 
+import builtins  # list is also a method of GuardStore
 import sqlite3
 import threading
 import time
@@ -485,7 +486,7 @@ class GuardStore:
                 history=history,
             )
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         """The names of every param set ever proposed, sorted."""
         with self._read() as db:
             rows = db.execute(
