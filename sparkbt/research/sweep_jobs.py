@@ -109,7 +109,7 @@ class SweepJob:
         The closed form with fast rows peaks near 76 bytes, hence 96; the
         per-bar loop adds a transposed copy of the targets and per-bar stop
         rows, and the generic rows a signals call each, up to about 95, hence
-        160. ``tests/sweep/test_chunk_memory.py`` measures both.
+        160. ``tests/research/sweep/test_chunk_memory.py`` measures both.
         """
         n = len(self.frame)
         closed_form = self.config.sim_options().path_free and not self.option_names
