@@ -7,24 +7,36 @@
     │   ├── CandleError               candle file/frame unreadable or invalid
     │   ├── StrategyError             unknown strategy, bad parameter name/value
     │   ├── ConfigError               bad cash/fees/slippage/direction/grid/...
-    │   └── EvidenceNotFound          no stored run/sweep with that id or path
+    │   ├── EvidenceNotFound          no stored run/sweep with that id or path
+    │   └── Refusal                   a request the application refuses; ``kind`` says why
+    │       ├── NotFound              kind not_found: no job/proposal/param set with that id
+    │       ├── Forbidden             kind forbidden: the caller may not do this
+    │       └── Conflict              kind conflict: the state does not allow it now
     └── DependencyError (ImportError) an optional extra is not installed
 
 Every message names the file, row, field or value at fault and what was
-expected, so the CLI can print it as a single line and exit 2.
+expected, so the CLI can print it as a single line and exit 2. A
+:class:`Refusal`'s ``kind`` is one of :data:`REFUSAL_KINDS`; each adapter maps
+kinds to what it answers (the HTTP adapter to a status code, once).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 __all__ = [
+    "REFUSAL_KINDS",
     "CandleError",
     "ConfigError",
+    "Conflict",
     "DependencyError",
     "EvidenceNotFound",
+    "Forbidden",
     "InputError",
+    "NotFound",
+    "Refusal",
     "SparkbtError",
     "StrategyError",
 ]
@@ -58,6 +70,70 @@ class EvidenceNotFound(InputError):
     """
 
     root: Path | None = None
+
+
+REFUSAL_KINDS = (
+    "invalid",  # the request's content is wrong (a field, a value)
+    "malformed",  # the request cannot be read at all (encoding)
+    "unauthorized",  # no valid credential
+    "forbidden",  # a valid caller who may not do this
+    "not_found",  # nothing with that id or name
+    "conflict",  # the current state does not allow it
+    "too_large",  # the body is over the limit
+)
+"""Why a request is refused; every :class:`Refusal` has one of them."""
+
+
+class Refusal(InputError):
+    """A request refused by the application: a ``kind`` and a one-line ``detail``.
+
+    ``principal`` is the caller when known (for the audit line of the refusal);
+    ``body`` the decoded request it refused, when there is one.
+    """
+
+    kind = "invalid"
+
+    def __init__(
+        self,
+        detail: str,
+        kind: str | None = None,
+        *,
+        principal: Any = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        if kind is not None:
+            if kind not in REFUSAL_KINDS:
+                raise ValueError(f"kind: expected one of {', '.join(REFUSAL_KINDS)} (got {kind!r})")
+            self.kind = kind
+        self.detail, self.principal, self.body = detail, principal, body
+
+
+class NotFound(Refusal):
+    """No job, proposal, version or param set with that id or name."""
+
+    kind = "not_found"
+
+    def __init__(self, detail: str, **context: Any) -> None:
+        super().__init__(detail, **context)
+
+
+class Forbidden(Refusal):
+    """The caller may not do this (a role, self-approval, an override without reason)."""
+
+    kind = "forbidden"
+
+    def __init__(self, detail: str, **context: Any) -> None:
+        super().__init__(detail, **context)
+
+
+class Conflict(Refusal):
+    """The job, proposal or param set is not in a state that allows this."""
+
+    kind = "conflict"
+
+    def __init__(self, detail: str, **context: Any) -> None:
+        super().__init__(detail, **context)
 
 
 class DependencyError(SparkbtError, ImportError):

@@ -3,7 +3,7 @@
 Every kernel works on many columns at once: prices are ``(n,)`` and targets
 are ``(n, m)``, one column per strategy variant, so a single backtest is the
 ``m == 1`` case and a parameter sweep is a wide matrix. Nothing of sparkbt is
-imported here.
+imported here but the record schema (:mod:`sparkbt.engine.codes`).
 
 Two paths, equal wherever both apply (``tests/engine/test_kernels.py``):
 
@@ -28,12 +28,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sparkbt.engine.codes import (
+    FILL_DTYPE,
+    LOCK_DTYPE,
+    LONG,
+    REASON_OPEN,
+    REASON_SIGNAL,
+    SHORT,
+    TRADE_DTYPE,
+)
+
 __all__ = [
-    "FILL_DTYPE",
-    "GATES",
-    "LOCK_DTYPE",
-    "REASONS",
-    "TRADE_DTYPE",
     "Market",
     "OrderBook",
     "SimOptions",
@@ -45,55 +50,6 @@ __all__ = [
     "simulate_discrete",
     "simulate_loop",
 ]
-
-LONG, SHORT, BOTH = 0, 1, 2
-
-REASONS = ("signal", "stop_loss", "trailing_stop", "take_profit", "gate", "ruin", "open")
-"""Why a fill happened / a trade ended, by code (``reason`` / ``exit_reason`` fields)."""
-GATES = ("max_drawdown", "daily_loss", "loss_streak", "cooldown")
-"""Risk gates by code (``gate`` field of the locks)."""
-
-FILL_DTYPE = np.dtype(
-    [
-        ("col", np.int64),
-        ("bar", np.int64),
-        ("side", np.int8),  # +1 buy, -1 sell
-        ("units", np.float64),
-        ("price", np.float64),
-        ("fee", np.float64),
-        ("reason", np.int8),  # code in REASONS
-    ]
-)
-
-TRADE_DTYPE = np.dtype(
-    [
-        ("col", np.int64),
-        ("side", np.int8),  # +1 long, -1 short
-        ("entry_bar", np.int64),
-        ("exit_bar", np.int64),  # last bar for an open trade
-        ("units", np.float64),
-        ("entry_price", np.float64),
-        ("exit_price", np.float64),  # last close for an open trade
-        ("entry_fee", np.float64),
-        ("exit_fee", np.float64),
-        ("pnl", np.float64),
-        ("ret", np.float64),
-        ("is_open", np.bool_),
-        ("exit_reason", np.int8),  # code in REASONS ("open" for an open trade)
-    ]
-)
-
-LOCK_DTYPE = np.dtype(
-    [
-        ("col", np.int64),
-        ("gate", np.int8),  # code in GATES
-        ("first_bar", np.int64),  # the bar whose close triggered the lock
-        ("last_bar", np.int64),  # last bar on which no position may open
-        ("equity", np.float64),  # equity marked at the trigger bar's close
-        ("limit", np.float64),
-    ]
-)
-
 
 _NO_LOCKS = np.zeros(0, dtype=LOCK_DTYPE)
 
@@ -139,6 +95,22 @@ class SimOptions(NamedTuple):
     daily_loss: float = float("nan")
     loss_streak: int = 0  # 0: off
     cooldown: int = -1  # -1: unset (a drawdown or streak lock lasts the rest of the run)
+
+    def plain(self) -> SimOptions:
+        """The same options as plain Python floats, bools and ints (one compiled kernel type)."""
+        return SimOptions(
+            float(self.cash),
+            float(self.fees),
+            float(self.slippage),
+            bool(self.next_open),
+            float(self.sl_stop),
+            float(self.tp_stop),
+            bool(self.sl_trail),
+            float(self.max_drawdown),
+            float(self.daily_loss),
+            int(self.loss_streak),
+            int(self.cooldown),
+        )
 
     @property
     def path_free(self) -> bool:
@@ -241,21 +213,11 @@ def simulate_loop(
     none = np.zeros((0, 0))
     args = (
         *(np.ascontiguousarray(a, dtype=np.float64) for a in market[:4]),
-        rows,
         np.ascontiguousarray(market.day, dtype=np.int64),
+        rows,
         none if sl is None else np.ascontiguousarray(np.asarray(sl, dtype=np.float64).T),
         none if tp is None else np.ascontiguousarray(np.asarray(tp, dtype=np.float64).T),
-        float(options.cash),
-        float(options.fees),
-        float(options.slippage),
-        bool(options.next_open),
-        float(options.sl_stop),
-        float(options.tp_stop),
-        bool(options.sl_trail),
-        float(options.max_drawdown),
-        float(options.daily_loss),
-        int(options.loss_streak),
-        int(options.cooldown),
+        options.plain(),
         bool(want_fills),
     )
     # Every entry needs a target change (a new edge after a stop or a lock), so a
@@ -444,7 +406,7 @@ def _discrete_trades(
     out["pnl"] = pnl
     out["ret"] = pnl / (units * pe)
     out["is_open"] = ~closed
-    out["exit_reason"] = np.where(closed, 0, len(REASONS) - 1)  # "signal", else "open"
+    out["exit_reason"] = np.where(closed, REASON_SIGNAL, REASON_OPEN)
     return out
 
 

@@ -4,547 +4,476 @@ Stops, trailing stops, next-open fills, risk gates, ruin and fractional sizing
 all depend on what happened on earlier bars, so they cannot be closed forms.
 This kernel walks the bars of each column once, compiled by numba (cached on
 disk, so a process pays the compilation once per install). Arrays in, float
-record matrices out; :mod:`sparkbt.engine.kernels` turns them into structured arrays.
-Nothing of sparkbt is imported here, and this module is imported only when a
-run needs it: plain all-in runs never load numba.
+record matrices out; :mod:`sparkbt.engine.kernels` turns them into structured
+arrays. Only the schema (:mod:`sparkbt.engine.codes`) and the building blocks
+(:mod:`sparkbt.engine.loop_state`) are imported here, and this module is
+imported only when a run needs it: plain all-in runs never load numba.
 
-The order of events on bar ``t`` (docs/semantics.md):
+The order of events on bar ``t`` (docs/semantics.md), one phase each:
 
-a. ``next_open``: the order made on bar ``t-1`` fills at ``open[t]``;
-b. stops of a position opened before ``t``: open gap, stop-loss, take-profit;
-c. the signal order of bar ``t`` (fills at ``close[t]``, or waits for ``open[t+1]``);
+a. ``next_open``: the order made on bar ``t-1`` fills at ``open[t]`` (:func:`fill_pending`);
+b. stops of a position opened before ``t``: open gap, stop-loss, take-profit (:func:`check_stops`);
+c. the signal order of bar ``t`` (fills at ``close[t]``, or waits for ``open[t+1]``)
+   (:func:`signal_order`);
 d. mark equity at ``close[t]``;
 e. ruin: equity <= 0 closes the position and ends trading;
-f. gates: max drawdown and daily loss close the position and lock entries;
+f. gates: max drawdown and daily loss close the position and lock entries (:func:`gates`);
 g. the bar's equity and units are recorded.
+
+Every order goes through :func:`execute` (an exit or reduction leg, then an
+entry leg), and every trade that ends goes through :func:`close_trade`. The
+phases share the column's state vector ``st`` and the records ``rec`` (the
+fill, trade and lock matrices and the int64 vector of rows each needed).
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from numba import njit as _njit
 
-# SPARKBT_BOUNDSCHECK=1 compiles with index checks (the test suite does): an
-# out-of-range index then raises IndexError instead of touching foreign memory.
-_CHECKED = os.environ.get("SPARKBT_BOUNDSCHECK") == "1"
-
-
-def njit(**options):
-    """numba's ``njit`` with sparkbt's defaults: cached on disk, GIL released, checks if asked."""
-    return _njit(boundscheck=_CHECKED, **options)
-
-
-__all__ = [
-    "FILL_COLS",
-    "GATE_COOLDOWN",
-    "GATE_DAILY_LOSS",
-    "GATE_LOSS_STREAK",
-    "GATE_MAX_DRAWDOWN",
-    "LOCK_COLS",
-    "REASON_GATE",
-    "REASON_OPEN",
-    "REASON_RUIN",
-    "REASON_SIGNAL",
-    "REASON_STOP_LOSS",
-    "REASON_TAKE_PROFIT",
-    "REASON_TRAILING_STOP",
-    "TRADE_COLS",
-    "run_loop",
-]
-
-# exit / fill reasons (codes of kernels.REASONS)
-REASON_SIGNAL, REASON_STOP_LOSS, REASON_TRAILING_STOP, REASON_TAKE_PROFIT = 0, 1, 2, 3
-REASON_GATE, REASON_RUIN, REASON_OPEN = 4, 5, 6
-# gate codes (of kernels.GATES)
-GATE_MAX_DRAWDOWN, GATE_DAILY_LOSS, GATE_LOSS_STREAK, GATE_COOLDOWN = 0, 1, 2, 3
-
-# columns of the record matrices
-FILL_COLS = ("col", "bar", "side", "units", "price", "fee", "reason")
-TRADE_COLS = (
-    "col",
-    "side",
-    "entry_bar",
-    "exit_bar",
-    "units",
-    "entry_price",
-    "exit_price",
-    "entry_fee",
-    "exit_fee",
-    "pnl",
-    "ret",
-    "is_open",
-    "exit_reason",
+from sparkbt.engine.codes import (
+    GATE_DAILY_LOSS,
+    GATE_MAX_DRAWDOWN,
+    REASON_GATE,
+    REASON_OPEN,
+    REASON_RUIN,
+    REASON_SIGNAL,
+    REASON_STOP_LOSS,
+    REASON_TRAILING_STOP,
 )
-LOCK_COLS = ("col", "gate", "first_bar", "last_bar", "equity", "limit")
+from sparkbt.engine.loop_state import (
+    CASH,
+    DAY_REF,
+    HELD,
+    IN_F,
+    IN_TRADE,
+    IN_U,
+    IN_V,
+    LOCKED_UNTIL,
+    N_FILL,
+    N_LOCK,
+    N_STATE,
+    N_TRADE,
+    NF,
+    NL,
+    NT,
+    OUT_F,
+    OUT_U,
+    OUT_V,
+    PEND,
+    PEND_OLD,
+    PEND_SL,
+    PEND_TP,
+    PEND_X,
+    RUINED,
+    STREAK,
+    TR_BAR,
+    TR_REF,
+    TR_SIDE,
+    TR_SL,
+    TR_TP,
+    TR_TRAIL,
+    UNITS,
+    WAIT_EDGE,
+    exit_lock,
+    flatten,
+    njit,
+    phase,
+    put_fill,
+    put_lock,
+    put_trade,
+    reset_state,
+    scalar,
+    stop_exit,
+)
+
+__all__ = ["run_loop"]
 
 
-@njit(cache=True, nogil=True)
-def _put_fill(fills, k, j, t, side, qty, px, fee, reason):
-    """Row ``k`` of the fill matrix (not written past its capacity: the caller counts)."""
-    if k >= fills.shape[0]:
-        return
-    fills[k, 0] = j
-    fills[k, 1] = t
-    fills[k, 2] = side
-    fills[k, 3] = qty
-    fills[k, 4] = px
-    fills[k, 5] = fee
-    fills[k, 6] = reason
+@scalar
+def lock_length(o, n):
+    """Bars a max-drawdown or loss-streak lock lasts: the cooldown, else the rest of the run."""
+    return o.cooldown if o.cooldown >= 0 else n
 
 
-@njit(cache=True, nogil=True)
-def _put_trade(trades, k, j, side, entry_bar, exit_bar, entry, exit_, is_open, reason):
-    """Row ``k`` of the trade matrix from its totals (if it has room); returns the trade's PnL.
+@phase
+def record_fill(rec, want_fills, j, t, side, qty, px, fee, reason):
+    """Count (and, if it fits, write) one fill when fills are wanted."""
+    if want_fills:
+        cnt = rec[3]
+        put_fill(rec[0], cnt[NF], j, t, side, qty, px, fee, reason)
+        cnt[NF] += 1
 
-    ``entry`` and ``exit_`` are ``(units, value, fees)`` of the opening and the
-    closing fills. PnL = exit value - entry value - fees, sign flipped for shorts.
+
+@phase
+def close_trade(st, rec, j, t, n, reason, eq, o, lock):
+    """The position is flat: record its trade; with ``lock``, start loss-streak and cooldown locks.
+
+    ``eq`` is the lock's equity (NaN when the bar's close marks it later).
     """
-    in_u, in_v, in_f = entry
-    out_u, out_v, out_f = exit_
-    gross = out_v - in_v if side > 0 else in_v - out_v
-    pnl = gross - in_f - out_f
-    if k >= trades.shape[0]:
-        return pnl
-    trades[k, 0] = j
-    trades[k, 1] = side
-    trades[k, 2] = entry_bar
-    trades[k, 3] = exit_bar
-    trades[k, 4] = in_u
-    trades[k, 5] = in_v / in_u
-    trades[k, 6] = out_v / out_u
-    trades[k, 7] = in_f
-    trades[k, 8] = out_f
-    trades[k, 9] = pnl
-    trades[k, 10] = pnl / in_v
-    trades[k, 11] = 1.0 if is_open else 0.0
-    trades[k, 12] = reason
-    return pnl
-
-
-@njit(cache=True, nogil=True)
-def _put_lock(locks, k, j, gate, first, last, eq, limit):
-    """Row ``k`` of the lock matrix: gate, first and last locked bar, equity, limit."""
-    if k >= locks.shape[0]:
+    cnt = rec[3]
+    pnl = put_trade(
+        rec[1],
+        cnt[NT],
+        j,
+        st[TR_SIDE],
+        st[TR_BAR],
+        t,
+        (st[IN_U], st[IN_V], st[IN_F]),
+        (st[OUT_U], st[OUT_V], st[OUT_F]),
+        False,
+        reason,
+    )
+    cnt[NT] += 1
+    st[IN_TRADE] = 0.0
+    if not lock:
         return
-    locks[k, 0] = j
-    locks[k, 1] = gate
-    locks[k, 2] = first
-    locks[k, 3] = last
-    locks[k, 4] = eq
-    locks[k, 5] = limit
+    streak, gate, last, limit = exit_lock(
+        pnl, t, n, int(st[STREAK]), o.loss_streak, lock_length(o, n), o.cooldown
+    )
+    st[STREAK] = streak
+    if gate >= 0 and last > st[LOCKED_UNTIL]:
+        put_lock(rec[2], cnt[NL], j, gate, t, last, eq, limit)
+        cnt[NL] += 1
+        st[LOCKED_UNTIL] = last
+        st[WAIT_EDGE] = 1.0
 
 
-@njit(cache=True, nogil=True)
-def _flatten(c, u, price, buy, sell, fees):
-    """Close ``u`` units at ``price`` (slipped against us): cash, fill side, units, price, fee."""
-    qty = abs(u)
-    if u > 0:
-        px = price * sell
+@phase
+def book_exit(st, rec, want_fills, j, t, side, qty, px, fee, reason):
+    """Record a closing or reducing fill and add it to the open trade's exit totals."""
+    record_fill(rec, want_fills, j, t, side, qty, px, fee, reason)
+    st[OUT_U] += qty
+    st[OUT_V] += qty * px
+    st[OUT_F] += fee
+
+
+@phase
+def reduce(st, rec, want_fills, j, t, n, old, new, price, closing, reason, o):
+    """Close the position at ``price``, or give up the share of it the target gave up."""
+    c = st[CASH]
+    u = st[UNITS]
+    fees = o.fees
+    buy = 1.0 + o.slippage
+    sell = 1.0 - o.slippage
+    if closing:
+        c, side, qty, px, fee = flatten(c, u, price, buy, sell, fees)
+        u = 0.0
+    else:  # sell (or buy back) the share of the units the target gave up
+        qty = abs(u) * (1.0 - abs(new) / abs(old))
+        side = -1.0 if u > 0 else 1.0
+        px = price * sell if u > 0 else price * buy
         fee = qty * px * fees
-        return c + qty * px - fee, -1.0, qty, px, fee
-    px = price * buy
-    fee = qty * px * fees
-    return c - qty * px - fee, 1.0, qty, px, fee
+        c += -side * qty * px - fee
+        u += side * qty
+        if abs(u) < 1e-12 * max(qty, 1e-300):
+            u = 0.0
+    st[CASH] = c
+    st[UNITS] = u
+    book_exit(st, rec, want_fills, j, t, side, qty, px, fee, reason)
+    if u == 0.0 and st[IN_TRADE] != 0.0:  # back to flat: the trade is complete
+        close_trade(st, rec, j, t, n, reason, np.nan, o, True)
 
 
-@njit(cache=True, nogil=True)
-def _stop_exit(side, o, hi, lo, trail_ref, ref, sl, tp, sl_reason):
-    """Where a stop closes a trade on this bar: ``(price, reason)``, price NaN if none fires.
+@phase
+def enter(st, rec, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o):
+    """Commit the share of the uncommitted equity that the target adds (none on a locked bar)."""
+    if t <= st[LOCKED_UNTIL]:  # no entry on a locked bar
+        if old == 0.0:
+            st[HELD] = 0.0
+            st[WAIT_EDGE] = 1.0
+        else:
+            st[HELD] = old
+        return
+    c = st[CASH]
+    u = st[UNITS]
+    fees = o.fees
+    free = c + u * base - abs(u) * base
+    commit = max(free, 0.0) * (abs(new) - abs(old)) / (1.0 - abs(old))
+    side = 1.0 if new > 0 else -1.0
+    px = base * (1.0 + o.slippage) if new > 0 else base * (1.0 - o.slippage)
+    du = commit / (px * (1.0 + fees))
+    if du <= 0.0:  # a size that underflows to zero units trades nothing
+        return
+    fee = du * px * fees
+    st[CASH] = c - (side * du * px + fee)
+    st[UNITS] = u + side * du
+    record_fill(rec, want_fills, j, t, side, du, px, fee, REASON_SIGNAL)
+    if st[IN_TRADE] == 0.0:
+        st[IN_TRADE] = 1.0
+        st[TR_SIDE] = side
+        st[TR_BAR] = t
+        st[TR_REF] = entry_close
+        st[TR_TRAIL] = entry_close
+        st[TR_SL] = o_sl
+        st[TR_TP] = o_tp
+        st[IN_U] = st[IN_V] = st[IN_F] = 0.0
+        st[OUT_U] = st[OUT_V] = st[OUT_F] = 0.0
+    st[IN_U] += du
+    st[IN_V] += du * px
+    st[IN_F] += fee
 
-    Long: stop level ``trail_ref * (1 - sl)``, take-profit ``ref * (1 + tp)``
-    (short mirrored). An open at or beyond a level fills at the open; otherwise
-    the stop-loss is checked before the take-profit, so a bar that could have
-    hit both is assumed to have hit the loss. NaN fractions never fire.
+
+@phase
+def execute(st, rec, want_fills, j, t, n, order, entry_close, o):
+    """One order ``(old, new, base, forced exit price or NaN, exit reason, sl, tp)``.
+
+    An exit or reduction leg first, then an entry leg; a forced exit (a stop)
+    and a reduction have no entry leg.
     """
-    if side > 0:
-        s_lvl = trail_ref * (1.0 - sl)
-        p_lvl = ref * (1.0 + tp)
-        if o <= s_lvl:
-            return o, sl_reason
-        if o >= p_lvl:
-            return o, REASON_TAKE_PROFIT
-        if lo <= s_lvl:
-            return s_lvl, sl_reason
-        if hi >= p_lvl:
-            return p_lvl, REASON_TAKE_PROFIT
-        return np.nan, REASON_SIGNAL
-    s_lvl = trail_ref * (1.0 + sl)
-    p_lvl = ref * (1.0 - tp)
-    if o >= s_lvl:
-        return o, sl_reason
-    if o <= p_lvl:
-        return o, REASON_TAKE_PROFIT
-    if hi >= s_lvl:
-        return s_lvl, sl_reason
-    if lo <= p_lvl:
-        return p_lvl, REASON_TAKE_PROFIT
-    return np.nan, REASON_SIGNAL
+    old, new, base, exit_price, exit_reason, o_sl, o_tp = order
+    force_exit = exit_price == exit_price
+    closing = force_exit or (old != 0.0 and (new == 0.0 or (new > 0.0) != (old > 0.0)))
+    shrink = not closing and new != 0.0 and abs(new) < abs(old)
+    if (closing or shrink) and st[UNITS] != 0.0:
+        price = exit_price if force_exit else base
+        reduce(st, rec, want_fills, j, t, n, old, new, price, closing, exit_reason, o)
+    if closing:
+        old = 0.0
+    if force_exit or shrink:
+        return
+    if new != 0.0 and abs(new) > abs(old):
+        enter(st, rec, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o)
 
 
-@njit(cache=True, nogil=True)
-def _exit_lock(pnl, t, n, streak, loss_streak, lock_len, cooldown):
-    """Locks that start at a closing fill: ``(streak, gate, last bar, limit)``, gate -1 if none.
+@phase
+def fill_pending(st, rec, want_fills, j, t, n, open_t, close_t, o):
+    """(a) ``next_open``: the order made on the previous bar fills at this open."""
+    if st[PEND] == 0.0:
+        return
+    st[PEND] = 0.0
+    order = (st[PEND_OLD], st[PEND_X], open_t, np.nan, REASON_SIGNAL, st[PEND_SL], st[PEND_TP])
+    execute(st, rec, want_fills, j, t, n, order, close_t, o)
 
-    The loss streak counts consecutive losing trades; reaching ``loss_streak``
-    locks for ``lock_len`` bars. A cooldown of k bars locks the exit bar and the
-    k bars after it, unless the streak lock already reaches further.
+
+@scalar
+def stop_scan(side, open_t, hi, lo, trail, ref, sl, tp, sl_trail):
+    """(b) Whether a stop closes the trade on this bar: ``(price or NaN, reason, trailing ref)``.
+
+    When none fires, the bar's extreme moves the trailing reference of later bars.
+    Scalars only: it runs on every bar of a trade, where passing arrays would cost.
     """
-    gate = -1
-    last = -1
-    limit = 0.0
-    if loss_streak > 0:
-        streak = streak + 1 if pnl < 0.0 else 0
-        if streak >= loss_streak:
-            streak = 0
-            gate = GATE_LOSS_STREAK
-            last = min(t + lock_len, n - 1)
-            limit = float(loss_streak)
-    if cooldown >= 1 and min(t + cooldown, n - 1) > last:
-        gate = GATE_COOLDOWN
-        last = min(t + cooldown, n - 1)
-        limit = float(cooldown)
-    return streak, gate, last, limit
+    sl_reason = REASON_TRAILING_STOP if sl_trail else REASON_STOP_LOSS
+    price, reason = stop_exit(side, open_t, hi, lo, trail, ref, sl, tp, sl_reason)
+    if price != price and sl_trail:
+        trail = max(trail, hi) if side > 0 else min(trail, lo)
+    return price, reason, trail
 
 
-@njit(cache=True, nogil=True)
-def run_loop(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    rows: np.ndarray,
-    day: np.ndarray,
-    sl_rows: np.ndarray,
-    tp_rows: np.ndarray,
-    cash: float,
-    fees: float,
-    slippage: float,
-    next_open: bool,
-    sl_stop: float,
-    tp_stop: float,
-    sl_trail: bool,
-    max_drawdown: float,
-    daily_loss: float,
-    loss_streak: int,
-    cooldown: int,
-    want_fills: bool,
-    capacity: np.ndarray,
-):
+@phase
+def stop_out(st, rec, want_fills, j, t, n, price, reason, close_t, o):
+    """(b) A stop fired: close the trade at ``price``; a new entry waits for a new signal edge."""
+    old = st[HELD]
+    st[HELD] = 0.0
+    st[WAIT_EDGE] = 1.0
+    execute(
+        st, rec, want_fills, j, t, n, (old, 0.0, 0.0, price, reason, np.nan, np.nan), close_t, o
+    )
+
+
+@scalar
+def wants_order(wait_edge, held, x, edge):
+    """(c) Whether target ``x`` makes an order, and the target it leaves (scalars only)."""
+    if wait_edge != 0.0:
+        return edge and x != 0.0, 0.0
+    return x != held, held
+
+
+@phase
+def signal_order(st, rec, want_fills, j, t, n, x, old, close_t, sl_bar, tp_bar, o):
+    """(c) The order from ``old`` to this bar's target ``x``: filled at this close or next open.
+
+    ``sl_bar``/``tp_bar`` are the bar's own stop fractions (NaN: the option applies).
+    """
+    o_sl = o.sl_stop if np.isnan(sl_bar) else sl_bar
+    o_tp = o.tp_stop if np.isnan(tp_bar) else tp_bar
+    st[HELD] = x
+    st[WAIT_EDGE] = 0.0
+    if o.next_open:
+        if t < n - 1:
+            st[PEND] = 1.0
+            st[PEND_OLD] = old
+            st[PEND_X] = x
+            st[PEND_SL] = o_sl
+            st[PEND_TP] = o_tp
+        return
+    order = (old, x, close_t, np.nan, REASON_SIGNAL, o_sl, o_tp)
+    execute(st, rec, want_fills, j, t, n, order, close_t, o)
+
+
+@scalar
+def gate_check(eq, peak, rearm, day_ref, t, locked_until, o):
+    """(e) ruin and (f) gates at this close: ``(exit reason or -1, gate or -1, peak, rearm)``.
+
+    The drawdown peak follows the equity outside locks and restarts after a
+    drawdown lock. Scalars only: it runs on every bar.
+    """
+    if eq <= 0.0:
+        return REASON_RUIN, -1, peak, rearm
+    if t > locked_until:
+        if rearm:
+            peak = eq
+            rearm = False
+        elif eq > peak:
+            peak = eq
+        if o.max_drawdown == o.max_drawdown and 1.0 - eq / peak >= o.max_drawdown:
+            return REASON_GATE, GATE_MAX_DRAWDOWN, peak, rearm
+        if o.daily_loss == o.daily_loss and eq <= day_ref * (1.0 - o.daily_loss):
+            return REASON_GATE, GATE_DAILY_LOSS, peak, rearm
+    elif eq > peak and not rearm:
+        peak = eq
+    return -1, -1, peak, rearm
+
+
+@phase
+def lock_gate(st, rec, j, t, n, gate, eq, day, o):
+    """(f) Record the lock of a drawdown or daily-loss gate that fired at this close.
+
+    Returns its last locked bar.
+    """
+    if gate == GATE_MAX_DRAWDOWN:
+        last = min(t + lock_length(o, n), n - 1)
+        limit = o.max_drawdown
+    else:  # the rest of the UTC day
+        last = t
+        while last + 1 < n and day[last + 1] == day[t]:
+            last += 1
+        limit = o.daily_loss
+    cnt = rec[3]
+    put_lock(rec[2], cnt[NL], j, gate, t, last, eq, limit)
+    cnt[NL] += 1
+    st[LOCKED_UNTIL] = max(st[LOCKED_UNTIL], last)
+    return last
+
+
+@phase
+def gate_out(st, rec, want_fills, j, t, n, reason, eq, close_t, o):
+    """(e), (f): ruin or a gate closes the position at this close and cancels any order."""
+    st[PEND] = 0.0
+    st[HELD] = 0.0
+    st[WAIT_EDGE] = 1.0
+    ruined = reason == REASON_RUIN
+    st[RUINED] = 1.0 if ruined else 0.0
+    if st[UNITS] == 0.0:
+        return
+    c, side, qty, px, fee = flatten(
+        st[CASH], st[UNITS], close_t, 1.0 + o.slippage, 1.0 - o.slippage, o.fees
+    )
+    st[CASH] = c
+    st[UNITS] = 0.0
+    book_exit(st, rec, want_fills, j, t, side, qty, px, fee, reason)
+    close_trade(st, rec, j, t, n, reason, eq, o, not ruined)
+
+
+@phase
+def close_open_trade(st, rec, j, n, last_close):
+    """After the last bar: what is left is valued at the last close, no exit fee."""
+    if st[IN_TRADE] == 0.0 or st[RUINED] != 0.0:
+        return
+    left = abs(st[UNITS])
+    cnt = rec[3]
+    put_trade(
+        rec[1],
+        cnt[NT],
+        j,
+        st[TR_SIDE],
+        st[TR_BAR],
+        n - 1,
+        (st[IN_U], st[IN_V], st[IN_F]),
+        (st[OUT_U] + left, st[OUT_V] + left * last_close, st[OUT_F]),
+        True,
+        REASON_OPEN,
+    )
+    cnt[NT] += 1
+
+
+@njit()
+def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills, capacity):
     """Simulate prepared target ``rows`` ``(m, n)`` (one row per column).
 
-    ``sl_rows``/``tp_rows`` are per-bar stop fractions ``(m, n)`` (NaN = use the
-    option) or empty ``(0, 0)``; ``sl_stop``/``tp_stop``/``max_drawdown``/
-    ``daily_loss`` are NaN when off, ``loss_streak`` 0 when off, ``cooldown`` -1
-    when unset. ``day`` holds each bar's UTC day number. ``capacity`` holds the
-    rows to allocate for fills, trades and locks. Returns equity and units
-    ``(m, n)``, the fill, trade and lock matrices (rows of ``*_COLS``) and the
-    number of rows each needed: when a count exceeds its capacity, only the
-    first rows were written and the run must be repeated with larger capacities.
+    ``o`` is a :class:`sparkbt.engine.kernels.SimOptions` of plain floats,
+    bools and ints. ``sl_rows``/``tp_rows`` are per-bar stop fractions ``(m, n)``
+    (NaN = use the option) or empty ``(0, 0)``. ``day`` holds each bar's UTC day
+    number. ``capacity`` holds the rows to allocate for fills, trades and locks.
+    Returns equity and units ``(m, n)``, the fill, trade and lock matrices
+    (columns of ``codes.*_COLS``) and the number of rows each needed: when a
+    count exceeds its capacity, only the first rows were written and the run
+    must be repeated with larger capacities.
     """
     m, n = rows.shape
     equity = np.empty((m, n))
     units_out = np.empty((m, n))
     # the record matrices are allocated once: rows past a capacity are counted, not
     # written, and the caller runs again with the counts as capacities
-    fills = np.empty((capacity[0], 7))
-    trades = np.empty((capacity[1], 13))
-    locks = np.empty((capacity[2], 6))
-    nf = 0
-    nt = 0
-    nl = 0
-    buy = 1.0 + slippage
-    sell = 1.0 - slippage
+    cnt = np.zeros(3, dtype=np.int64)
+    rec = (
+        np.empty((capacity[0], N_FILL)),
+        np.empty((capacity[1], N_TRADE)),
+        np.empty((capacity[2], N_LOCK)),
+        cnt,
+    )
+    locks = rec[2]
     per_bar_sl = sl_rows.shape[0] > 0
     per_bar_tp = tp_rows.shape[0] > 0
-    lock_len = cooldown if cooldown >= 0 else n  # max_drawdown / loss_streak lock length
+    st = np.empty(N_STATE)
+    gates_on = o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss
     for j in range(m):
-        c = cash  # cash (short proceeds included)
-        u = 0.0  # signed units held
-        held = 0.0  # the target the position stands for
-        wait_edge = False  # after a stop, gate or lock: enter only on a new signal edge
+        reset_state(st, o.cash)
         prev_x = 0.0
-        pend = False  # next_open: an order made on the previous bar
-        pend_old = 0.0
-        pend_x = 0.0
-        pend_sl = np.nan
-        pend_tp = np.nan
-        # the open trade: side, fill bar, entry close, stop fractions, trailing reference
-        in_trade = False
-        tr_side = 0
-        tr_bar = 0
-        tr_ref = 0.0  # close of the bar on which the entry filled
-        tr_trail = 0.0  # trailing reference: best extreme since the entry bar
-        tr_sl = np.nan
-        tr_tp = np.nan
-        in_u = 0.0  # units bought (long) or sold short, their value and fees
-        in_v = 0.0
-        in_f = 0.0
-        out_u = 0.0  # units closed, their value and fees
-        out_v = 0.0
-        out_f = 0.0
-        locked_until = -1
-        rearm = False  # re-arm the drawdown peak when the lock ends
-        peak = -np.inf
-        day_ref = cash
-        streak = 0
-        lock_from = nl  # lock rows of this bar still waiting for the marked equity
-        ruined = False
+        peak = -np.inf  # running equity peak of the drawdown gate
+        rearm = False  # re-arm the peak when a drawdown lock ends
         for t in range(n):
             x = rows[j, t]
             edge = x != prev_x
             prev_x = x
-            if ruined:
-                equity[j, t] = c
+            if st[RUINED] != 0.0:
+                equity[j, t] = st[CASH]
                 units_out[j, t] = 0.0
                 continue
             if t > 0 and day[t] != day[t - 1]:
-                day_ref = equity[j, t - 1]
-            lock_from = nl
-            stopped = False
-            # each pass of this loop is one order: (a) pending, (b) stop, (c) signal
-            for phase in range(3):
-                old = 0.0
-                new = 0.0
-                base = 0.0
-                go = False
-                exit_price = 0.0
-                exit_reason = REASON_SIGNAL
-                force_exit = False
-                o_sl = np.nan
-                o_tp = np.nan
-                if phase == 0:
-                    if pend:
-                        pend = False
-                        go = True
-                        old = pend_old
-                        new = pend_x
-                        base = open_[t]
-                        o_sl = pend_sl
-                        o_tp = pend_tp
-                elif phase == 1:
-                    if in_trade and tr_bar < t:
-                        o = open_[t]
-                        hi = high[t]
-                        lo = low[t]
-                        sl_reason = REASON_TRAILING_STOP if sl_trail else REASON_STOP_LOSS
-                        exit_price, exit_reason = _stop_exit(
-                            tr_side, o, hi, lo, tr_trail, tr_ref, tr_sl, tr_tp, sl_reason
-                        )
-                        force_exit = exit_price == exit_price  # not NaN: a stop fired
-                        if not force_exit and sl_trail:  # the bar's extreme moves later levels
-                            tr_trail = max(tr_trail, hi) if tr_side > 0 else min(tr_trail, lo)
-                        if force_exit:
-                            stopped = True
-                            go = True
-                            old = held
-                            held = 0.0
-                            wait_edge = True
-                else:
-                    if not stopped:
-                        if wait_edge:
-                            if edge and x != 0.0:
-                                go = True
-                                old = 0.0
-                                new = x
-                        elif x != held:
-                            go = True
-                            old = held
-                            new = x
-                    if go:
-                        o_sl = sl_stop
-                        o_tp = tp_stop
-                        if per_bar_sl and not np.isnan(sl_rows[j, t]):
-                            o_sl = sl_rows[j, t]
-                        if per_bar_tp and not np.isnan(tp_rows[j, t]):
-                            o_tp = tp_rows[j, t]
-                        held = new
-                        wait_edge = False
-                        if next_open:
-                            go = False
-                            if t < n - 1:
-                                pend = True
-                                pend_old = old
-                                pend_x = new
-                                pend_sl = o_sl
-                                pend_tp = o_tp
-                        else:
-                            base = close[t]
-                if not go:
-                    continue
-                # ---- execute one order: an exit or a reduction leg, then an entry leg
-                closing = force_exit or (old != 0.0 and (new == 0.0 or (new > 0.0) != (old > 0.0)))
-                shrink = not closing and new != 0.0 and abs(new) < abs(old)
-                if (closing or shrink) and u != 0.0:
-                    if closing:
-                        price = exit_price if force_exit else base
-                        c, side, qty, px, fee = _flatten(c, u, price, buy, sell, fees)
-                        u = 0.0
-                    else:  # sell (or buy back) the share of the units the target gave up
-                        qty = abs(u) * (1.0 - abs(new) / abs(old))
-                        side = -1.0 if u > 0 else 1.0
-                        px = base * sell if u > 0 else base * buy
-                        fee = qty * px * fees
-                        c += -side * qty * px - fee
-                        u += side * qty
-                        if abs(u) < 1e-12 * max(qty, 1e-300):
-                            u = 0.0
-                    if want_fills:
-                        _put_fill(fills, nf, j, t, side, qty, px, fee, exit_reason)
-                        nf += 1
-                    out_u += qty
-                    out_v += qty * px
-                    out_f += fee
-                    if u == 0.0 and in_trade:  # back to flat: the trade is complete
-                        pnl = _put_trade(
-                            trades,
-                            nt,
-                            j,
-                            tr_side,
-                            tr_bar,
-                            t,
-                            (in_u, in_v, in_f),
-                            (out_u, out_v, out_f),
-                            False,
-                            exit_reason,
-                        )
-                        nt += 1
-                        in_trade = False
-                        # loss streak and cooldown locks start at the exit
-                        streak, gate, last, limit = _exit_lock(
-                            pnl, t, n, streak, loss_streak, lock_len, cooldown
-                        )
-                        if gate >= 0 and last > locked_until:
-                            _put_lock(locks, nl, j, gate, t, last, np.nan, limit)
-                            nl += 1
-                            locked_until = last
-                            wait_edge = True
-                if closing:
-                    old = 0.0
-                if force_exit or shrink:
-                    continue
-                if new != 0.0 and abs(new) > abs(old):
-                    if t <= locked_until:  # no entry on a locked bar
-                        if old == 0.0:
-                            held = 0.0
-                            wait_edge = True
-                        else:
-                            held = old
-                        continue
-                    # commit a share of the equity not yet committed
-                    free = c + u * base - abs(u) * base
-                    commit = max(free, 0.0) * (abs(new) - abs(old)) / (1.0 - abs(old))
-                    side = 1.0 if new > 0 else -1.0
-                    px = base * buy if new > 0 else base * sell
-                    du = commit / (px * (1.0 + fees))
-                    if du <= 0.0:  # a size that underflows to zero units trades nothing
-                        continue
-                    fee = du * px * fees
-                    c -= side * du * px + fee
-                    u += side * du
-                    if want_fills:
-                        _put_fill(fills, nf, j, t, side, du, px, fee, REASON_SIGNAL)
-                        nf += 1
-                    if not in_trade:
-                        in_trade = True
-                        tr_side = 1 if new > 0 else -1
-                        tr_bar = t
-                        tr_ref = close[t]
-                        tr_trail = close[t]
-                        tr_sl = o_sl
-                        tr_tp = o_tp
-                        in_u = in_v = in_f = 0.0
-                        out_u = out_v = out_f = 0.0
-                    in_u += du
-                    in_v += du * px
-                    in_f += fee
-            # (d) mark at the close
+                st[DAY_REF] = equity[j, t - 1]
+            lock_from = cnt[NL]  # lock rows of this bar still waiting for the marked equity
             cl = close[t]
-            eq = c + u * cl
-            for k in range(lock_from, min(nl, locks.shape[0])):  # only rows that were written
+            if st[PEND] != 0.0:
+                fill_pending(st, rec, want_fills, j, t, n, open_[t], cl, o)
+            stopped = False
+            if st[IN_TRADE] != 0.0 and st[TR_BAR] < t:
+                price, reason, st[TR_TRAIL] = stop_scan(
+                    st[TR_SIDE],
+                    open_[t],
+                    high[t],
+                    low[t],
+                    st[TR_TRAIL],
+                    st[TR_REF],
+                    st[TR_SL],
+                    st[TR_TP],
+                    o.sl_trail,
+                )
+                stopped = price == price
+                if stopped:
+                    stop_out(st, rec, want_fills, j, t, n, price, reason, cl, o)
+            go, old = wants_order(st[WAIT_EDGE], st[HELD], x, edge)
+            if go and not stopped:
+                sl_bar = sl_rows[j, t] if per_bar_sl else np.nan
+                tp_bar = tp_rows[j, t] if per_bar_tp else np.nan
+                signal_order(st, rec, want_fills, j, t, n, x, old, cl, sl_bar, tp_bar, o)
+            # (d) mark at the close
+            eq = st[CASH] + st[UNITS] * cl
+            for k in range(lock_from, min(cnt[NL], locks.shape[0])):  # only rows written
                 locks[k, 4] = eq
-            # (e) ruin, (f) gates: either closes the position at this close
-            reason = -1
-            if eq <= 0.0:
-                reason = REASON_RUIN
-            elif t > locked_until:
-                if rearm:
-                    peak = eq
-                    rearm = False
-                elif eq > peak:
-                    peak = eq
-                gate = -1
-                last = -1
-                limit = 0.0
-                if max_drawdown == max_drawdown and 1.0 - eq / peak >= max_drawdown:
-                    gate = GATE_MAX_DRAWDOWN
-                    last = min(t + lock_len, n - 1)
-                    limit = max_drawdown
-                    rearm = last < n - 1
-                elif daily_loss == daily_loss and eq <= day_ref * (1.0 - daily_loss):
-                    gate = GATE_DAILY_LOSS
-                    last = t
-                    while last + 1 < n and day[last + 1] == day[t]:
-                        last += 1
-                    limit = daily_loss
+            # (e) ruin, (f) gates
+            reason = REASON_RUIN if eq <= 0.0 else -1
+            if gates_on:
+                reason, gate, peak, rearm = gate_check(
+                    eq, peak, rearm, st[DAY_REF], t, st[LOCKED_UNTIL], o
+                )
                 if gate >= 0:
-                    reason = REASON_GATE
-                    _put_lock(locks, nl, j, gate, t, last, eq, limit)
-                    nl += 1
-                    locked_until = max(locked_until, last)
-            elif eq > peak and not rearm:
-                peak = eq
+                    last = lock_gate(st, rec, j, t, n, gate, eq, day, o)
+                    if gate == GATE_MAX_DRAWDOWN:
+                        rearm = last < n - 1
             if reason >= 0:
-                pend = False
-                held = 0.0
-                wait_edge = True
-                ruined = reason == REASON_RUIN
-                if u != 0.0:
-                    c, side, qty, px, fee = _flatten(c, u, cl, buy, sell, fees)
-                    u = 0.0
-                    if want_fills:
-                        _put_fill(fills, nf, j, t, side, qty, px, fee, reason)
-                        nf += 1
-                    pnl = _put_trade(
-                        trades,
-                        nt,
-                        j,
-                        tr_side,
-                        tr_bar,
-                        t,
-                        (in_u, in_v, in_f),
-                        (out_u + qty, out_v + qty * px, out_f + fee),
-                        False,
-                        reason,
-                    )
-                    nt += 1
-                    in_trade = False
-                    if not ruined:
-                        streak, gate, last, limit = _exit_lock(
-                            pnl, t, n, streak, loss_streak, lock_len, cooldown
-                        )
-                        if gate >= 0 and last > locked_until:
-                            _put_lock(locks, nl, j, gate, t, last, eq, limit)
-                            nl += 1
-                            locked_until = last
+                gate_out(st, rec, want_fills, j, t, n, reason, eq, cl, o)
             # (g) the bar's record
-            equity[j, t] = c + u * cl
-            units_out[j, t] = u
-        if in_trade and not ruined:
-            # an open trade: what is left is valued at the last close, no exit fee
-            left = abs(u)
-            _put_trade(
-                trades,
-                nt,
-                j,
-                tr_side,
-                tr_bar,
-                n - 1,
-                (in_u, in_v, in_f),
-                (out_u + left, out_v + left * close[n - 1], out_f),
-                True,
-                REASON_OPEN,
-            )
-            nt += 1
-    return equity, units_out, fills, trades, locks, np.array([nf, nt, nl])
+            equity[j, t] = st[CASH] + st[UNITS] * cl
+            units_out[j, t] = st[UNITS]
+        close_open_trade(st, rec, j, n, close[n - 1])
+    return equity, units_out, rec[0], rec[1], rec[2], cnt.copy()

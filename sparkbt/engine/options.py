@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import time_index
-from sparkbt.engine import kernels
+from sparkbt.engine import codes, kernels
 from sparkbt.errors import ConfigError
 
 __all__ = [
@@ -31,9 +31,9 @@ __all__ = [
     "parse_gates",
 ]
 
-DIRECTIONS = {"long": kernels.LONG, "short": kernels.SHORT, "both": kernels.BOTH}
+DIRECTIONS = {"long": codes.LONG, "short": codes.SHORT, "both": codes.BOTH}
 FILLS = ("close", "next_open")
-GATE_NAMES = kernels.GATES
+GATE_NAMES = codes.GATES
 ENGINE_OPTIONS: tuple[str, ...] = (
     "cash",
     "fees",

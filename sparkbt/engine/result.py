@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import time_index
-from sparkbt.engine.kernels import GATES, LOCK_DTYPE, REASONS
-from sparkbt.engine.stats import COUNT_KEYS
+from sparkbt.engine.codes import GATES, LOCK_DTYPE, REASONS
+from sparkbt.engine.statspec import PERCENT_KEYS, format_stat
 from sparkbt.evidence import (
     content_id,
     data_fingerprint,
@@ -111,39 +111,6 @@ def fills_frame(records: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
     )
 
 
-PERCENT_KEYS = frozenset(
-    {
-        "total_return",
-        "benchmark_return",
-        "cagr",
-        "max_drawdown",
-        "exposure",
-        "win_rate",
-        "avg_return",
-        "best_trade",
-        "worst_trade",
-    }
-)
-"""Statistics that are fractions, shown as percentages."""
-
-
-def format_stat(key: str, value: Any) -> str:
-    """One statistic as tables and reprs show it: percentages, counts, money, durations."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key == "max_drawdown_duration":
-        return str(pd.Timedelta(seconds=float(value)))
-    if key in COUNT_KEYS:
-        return f"{int(value):,}"
-    if key in PERCENT_KEYS:
-        return f"{value * 100:,.2f}%"
-    if key in {"pnl", "final_equity", "avg_pnl", "expectancy", "total_fees"}:
-        return f"{value:,.2f}"
-    return f"{value:,.3f}"
-
-
 @dataclass
 class BacktestResult:
     """One backtest: stats (dict), trades/fills (DataFrames), equity/position (Series)."""
@@ -157,9 +124,9 @@ class BacktestResult:
     targets: pd.Series = field(repr=False)
     equity: pd.Series = field(repr=False)
     position: pd.Series = field(repr=False)
-    trade_records: np.ndarray = field(repr=False)  # kernels.TRADE_DTYPE
-    fill_records: np.ndarray = field(repr=False)  # kernels.FILL_DTYPE
-    lock_records: np.ndarray = field(  # kernels.LOCK_DTYPE
+    trade_records: np.ndarray = field(repr=False)  # codes.TRADE_DTYPE
+    fill_records: np.ndarray = field(repr=False)  # codes.FILL_DTYPE
+    lock_records: np.ndarray = field(  # codes.LOCK_DTYPE
         default_factory=lambda: np.zeros(0, dtype=LOCK_DTYPE), repr=False
     )
     # bars whose (forward-filled) target the direction set to flat: shorts under

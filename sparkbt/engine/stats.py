@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from sparkbt.engine.codes import EXIT_REASONS
+from sparkbt.engine.statspec import COUNT_KEYS, STAT_KEYS
+
 __all__ = [
     "COUNT_KEYS",
-    "EXIT_REASONS",
     "STAT_KEYS",
     "compute_stats",
     "json_safe",
@@ -25,50 +27,6 @@ __all__ = [
     "sortino",
     "trade_stats",
 ]
-
-STAT_KEYS: tuple[str, ...] = (
-    "total_return",
-    "pnl",
-    "final_equity",
-    "benchmark_return",
-    "cagr",
-    "max_drawdown",
-    "max_drawdown_duration",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "exposure",
-    "total_trades",
-    "closed_trades",
-    "open_trades",
-    "win_rate",
-    "avg_pnl",
-    "avg_return",
-    "best_trade",
-    "worst_trade",
-    "profit_factor",
-    "expectancy",
-    "total_fees",
-    "ruined",
-    "exits_signal",
-    "exits_stop_loss",
-    "exits_trailing_stop",
-    "exits_take_profit",
-    "exits_gate",
-    "exits_ruin",
-)
-"""Keys of ``stats`` in the order reports show them. ``max_drawdown_duration`` is in seconds;
-``exits_<reason>`` count closed trades by exit reason; ``ruined`` is true when equity hit zero."""
-
-EXIT_REASONS = ("signal", "stop_loss", "trailing_stop", "take_profit", "gate", "ruin")
-"""Exit reasons of closed trades, in the order of their codes (``kernels.REASONS``)."""
-COUNT_KEYS = (
-    "total_trades",
-    "closed_trades",
-    "open_trades",
-    *(f"exits_{r}" for r in EXIT_REASONS),
-)
-"""Statistics that are whole counts (ints in JSON)."""
 
 _DAY_NS = 86_400 * 10**9
 

@@ -21,10 +21,14 @@ from typing import Any
 
 from sparkbt.platform.jobs import Job
 
-__all__ = ["EVENTS", "AuditLog", "origin"]
+__all__ = ["EVENTS", "AuditLog", "Origin", "origin"]
 
 
-def origin(request: Any) -> dict[str, str | None]:
+Origin = dict[str, str | None]
+"""Where a request came from: ``client_ip`` and ``user_agent`` (see :func:`origin`)."""
+
+
+def origin(request: Any) -> Origin:
     """Where a request came from, as audit lines record it: ``client_ip`` and ``user_agent``
     (cut to 256 characters)."""
     return {

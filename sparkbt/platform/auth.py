@@ -9,10 +9,11 @@ A request names its caller in one of two ways:
   compared in constant time; it acts as role ``admin`` under the name ``admin-token``.
 
 :meth:`Auth.require` is the one check every route uses: it returns the
-:class:`Principal` or raises :class:`AuthError`, 401 ``unauthorized`` for a
-missing, unknown or revoked credential and 403 ``role X may not Y`` for a known
-caller whose role is not among those the action allows. With ``roles=None`` the
-action is a read: open to anyone (``None`` is returned) unless the service is
+:class:`Principal` or raises a :class:`~sparkbt.errors.Refusal`: kind ``unauthorized``
+(``unauthorized``) for a missing, unknown or revoked credential, and
+:class:`~sparkbt.errors.Forbidden` (``role X may not Y``) for a known caller
+whose role is not among those the action allows. With ``roles=None`` the action
+is a read: open to anyone (``None`` is returned) unless the service is
 private, where any valid caller may read. Neither the key nor the token is ever
 returned, logged or stored.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from sparkbt.errors import Forbidden, Refusal
 from sparkbt.platform.users import ROLES, UserStore
 
 __all__ = [
@@ -34,7 +36,6 @@ __all__ = [
     "ROLES",
     "START_ROLES",
     "Auth",
-    "AuthError",
     "Principal",
 ]
 
@@ -46,14 +47,6 @@ START_ROLES = ("proposer", "approver", "admin")
 
 READ = None
 """``roles`` for a read: open, or any valid caller on a private service."""
-
-
-class AuthError(Exception):
-    """A request refused for who sent it: 401 (no valid credential) or 403 (role)."""
-
-    def __init__(self, status: int, detail: str, principal: Principal | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.principal = status, detail, principal
 
 
 @dataclass(frozen=True)
@@ -79,23 +72,24 @@ class Auth:
         self.users.close()
 
     def identify(self, request: Request) -> Principal | None:
-        """The caller, None when the request carries no credential; AuthError 401 when it
-        carries one that is wrong (bad admin token, malformed header, unknown or revoked key)."""
+        """The caller, None when the request carries no credential; a Refusal (unauthorized)
+        when it carries one that is wrong (bad admin token, malformed header, unknown or
+        revoked key)."""
         token = request.headers.get("x-admin-token")
         if token is not None:
             if hmac.compare_digest(token.encode("latin-1"), self._token):
                 return Principal(ADMIN_TOKEN_USER, "admin")
-            raise AuthError(401, "unauthorized")
+            raise _unauthorized()
         header = request.headers.get("authorization")
         if header is None:
             return None
         scheme, _, key = header.strip().partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            raise AuthError(401, "unauthorized")
+            raise _unauthorized()
         user = self.users.authenticate(key)
         if user is None:
-            raise AuthError(401, "unauthorized")
+            raise _unauthorized()
         return Principal(user.name, user.role)
 
     def require(
@@ -110,9 +104,9 @@ class Auth:
             return None
         principal = self.identify(request)
         if principal is None:
-            raise AuthError(401, "unauthorized")
+            raise _unauthorized()
         if roles is not READ and not principal.may(roles):
-            raise AuthError(403, f"role {principal.role} may not {action}", principal)
+            raise Forbidden(f"role {principal.role} may not {action}", principal=principal)
         request.state.principal = principal
         return principal
 
@@ -130,3 +124,7 @@ class Auth:
             return self.require(request, allowed, action)
 
         return _require
+
+
+def _unauthorized() -> Refusal:
+    return Refusal("unauthorized", "unauthorized")

@@ -17,7 +17,7 @@ lock serves the request loop and the dispatcher thread.
 
 from __future__ import annotations
 
-import builtins  # list is also a method of JobStore
+import builtins
 import json
 import sqlite3
 import threading
@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sparkbt.platform.db import connect, retry_locked
 
 __all__ = ["STATUSES", "Job", "JobStore"]
 
@@ -131,15 +133,9 @@ class JobStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(self.path)
+        retry_locked(lambda: self._db.executescript(_SCHEMA))
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
         if "user" not in columns:  # a database from before jobs recorded who started them
             self._db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")

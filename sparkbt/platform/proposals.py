@@ -35,7 +35,7 @@ here too); the tables and their row-level reads and writes are
 
 from __future__ import annotations
 
-import builtins  # list is also a method of GuardStore
+import builtins
 import sqlite3
 import threading
 import time
@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkbt.errors import ConfigError
+from sparkbt.platform.db import connect
 from sparkbt.platform.proposal_tables import (
     SCHEMA,
     add_event,
@@ -111,15 +112,9 @@ class GuardStore:
         if min_approvals < 1:
             raise ConfigError(f"min_approvals: must be >= 1 (got {min_approvals!r})")
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.min_approvals = min_approvals
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(self.path, timeout)
         with self._tx() as db:
             for statement in SCHEMA:
                 db.execute(statement)

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparkbt.errors import ConfigError, InputError, SparkbtError
+from sparkbt.errors import ConfigError, Conflict, Forbidden, NotFound
 from sparkbt.research.gates import GateResult, decision
 from sparkbt.research.paramsets import FieldChange, ParamSetVersion
 
@@ -38,18 +38,6 @@ OPEN_STATES = ("evaluating", "pending", "blocked")
 ROLES = ("proposer", "approver", "admin")
 """The roles of users (as :mod:`sparkbt.platform.users` gives them)."""
 APPROVER_ROLES = ("approver", "admin")
-
-
-class Forbidden(SparkbtError):
-    """The user may not do this (a role, self-approval, an override without reason): HTTP 403."""
-
-
-class Conflict(SparkbtError):
-    """The proposal or param set is not in a state that allows this: HTTP 409."""
-
-
-class NotFound(InputError):
-    """No proposal, version or param set with that id or name: HTTP 404."""
 
 
 def iso(ts: float | None) -> str | None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkbt.errors import ConfigError
+from sparkbt.platform.db import connect, retry_locked
 
 __all__ = ["KEY_PREFIX", "ROLES", "User", "UserStore", "check_name", "check_role", "hash_key"]
 
@@ -121,29 +122,9 @@ class UserStore:
 
     def __init__(self, db_path: str | Path) -> None:
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._retry(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._retry(lambda: self._db.executescript(_SCHEMA))
-
-    @staticmethod
-    def _retry(fn: Any, attempts: int = 50) -> Any:
-        """Run ``fn``, retrying while another process holds a lock sqlite will not wait on
-        (switching to WAL, creating the table)."""
-        for i in range(attempts):
-            try:
-                return fn()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or i == attempts - 1:
-                    raise
-                time.sleep(0.05)
-        return None  # pragma: no cover - the loop returns or raises
+        self._db = connect(self.path)
+        retry_locked(lambda: self._db.executescript(_SCHEMA))
 
     def close(self) -> None:
         with self._lock:

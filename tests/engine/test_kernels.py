@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sparkbt.engine import kernels
+from sparkbt.engine import codes, kernels
 from sparkbt.engine.options import Config
 from sparkbt.engine.simulate import market_of
 from tests.conftest import discrete_target, engine_options, fractional_target, ohlc
 from tests.engine.reference import reference_simulate
 
-DIRS = {"long": kernels.LONG, "short": kernels.SHORT, "both": kernels.BOTH}
+DIRS = {"long": codes.LONG, "short": codes.SHORT, "both": codes.BOTH}
 
 
 def run(close, targets, direction="long", fees=0.0, slippage=0.0, cash=10_000.0):
@@ -34,7 +34,7 @@ def test_hand_computed_long_round_trip_with_fees_and_slippage():
     )
     (tr,) = out.trades
     assert tr["side"] == 1 and tr["entry_bar"] == 1 and tr["exit_bar"] == 3
-    assert not tr["is_open"] and kernels.REASONS[tr["exit_reason"]] == "signal"
+    assert not tr["is_open"] and codes.REASONS[tr["exit_reason"]] == "signal"
     np.testing.assert_allclose(
         tr["pnl"], units * sell - units * buy - units * buy * 0.01 - units * sell * 0.01, rtol=1e-12
     )
@@ -59,7 +59,7 @@ def test_hand_computed_short_then_reversal():
     short, long_ = out.trades
     assert short["side"] == -1 and short["exit_bar"] == 1 and not short["is_open"]
     assert long_["side"] == 1 and long_["is_open"] and long_["exit_fee"] == 0.0
-    assert kernels.REASONS[long_["exit_reason"]] == "open"
+    assert codes.REASONS[long_["exit_reason"]] == "open"
     np.testing.assert_allclose(long_["pnl"], u_long * 90 - u_long * 80 - u_long * 80 * 0.001)
 
 
@@ -68,7 +68,7 @@ def test_ruined_short_stops_trading_in_both_kernels():
     close = [100, 150, 250, 300, 320, 330]
     targets = [-1, -1, -1, 1, 1, 1]
     closed_form = run(close, targets, direction="both")
-    t = kernels.prepare_targets(np.asarray(targets, float), kernels.BOTH)
+    t = kernels.prepare_targets(np.asarray(targets, float), codes.BOTH)
     loop = kernels.simulate_loop(
         kernels.Market.from_close(np.asarray(close, float)), t, kernels.SimOptions()
     )
@@ -78,14 +78,14 @@ def test_ruined_short_stops_trading_in_both_kernels():
         )
         (tr,) = out.trades
         assert tr["side"] == -1 and tr["exit_bar"] == 2 and tr["units"] == 100.0
-        assert kernels.REASONS[tr["exit_reason"]] == "ruin"
+        assert codes.REASONS[tr["exit_reason"]] == "ruin"
         assert out.units[3:, 0].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_nan_means_hold_and_direction_clips():
-    t = kernels.prepare_targets(np.array([np.nan, 1, np.nan, -1, np.nan, 0]), kernels.LONG)
+    t = kernels.prepare_targets(np.array([np.nan, 1, np.nan, -1, np.nan, 0]), codes.LONG)
     assert t[:, 0].tolist() == [0, 1, 1, 0, 0, 0]
-    t = kernels.prepare_targets(np.array([np.nan, 1, np.nan, -1, np.nan, 0]), kernels.SHORT)
+    t = kernels.prepare_targets(np.array([np.nan, 1, np.nan, -1, np.nan, 0]), codes.SHORT)
     assert t[:, 0].tolist() == [0, 0, 0, -1, -1, 0]
     assert not np.any((t == 0) & np.signbit(t))  # no negative zeros
 
@@ -113,7 +113,7 @@ def assert_matches_reference(candles, targets, opts):
     want = [f for f in ref["fills"] if f["units"] * f["price"] > 1e-6]
     assert got["bar"].tolist() == [f["bar"] for f in want]
     assert got["side"].tolist() == [f["side"] for f in want]
-    assert [kernels.REASONS[r] for r in got["reason"]] == [f["reason"] for f in want]
+    assert [codes.REASONS[r] for r in got["reason"]] == [f["reason"] for f in want]
     np.testing.assert_allclose(got["price"], [f["price"] for f in want], rtol=1e-12)
     np.testing.assert_allclose(got["units"], [f["units"] for f in want], rtol=1e-9, atol=1e-6)
     trades = out.trades[out.trades["units"] * out.trades["entry_price"] > 1e-6]
@@ -121,11 +121,9 @@ def assert_matches_reference(candles, targets, opts):
     assert [(t["entry_bar"], t["exit_bar"]) for t in trades] == [
         (t["entry_bar"], t["exit_bar"]) for t in want_t
     ]
-    assert [kernels.REASONS[r] for r in trades["exit_reason"]] == [t["exit_reason"] for t in want_t]
+    assert [codes.REASONS[r] for r in trades["exit_reason"]] == [t["exit_reason"] for t in want_t]
     np.testing.assert_allclose(trades["pnl"], [t["pnl"] for t in want_t], rtol=1e-9, atol=1e-6)
-    locks = [
-        (kernels.GATES[k["gate"]], k["first_bar"], k["last_bar"], k["limit"]) for k in out.locks
-    ]
+    locks = [(codes.GATES[k["gate"]], k["first_bar"], k["last_bar"], k["limit"]) for k in out.locks]
     assert locks == [(k["gate"], k["first_bar"], k["last_bar"], k["limit"]) for k in ref["locks"]]
     np.testing.assert_allclose(
         out.locks["equity"], [k["equity"] for k in ref["locks"]], rtol=1e-9, atol=1e-6
@@ -157,7 +155,7 @@ def test_closed_form_matches_reference(data, candles, direction, fees, slippage)
 @given(data=st.data(), candles=ohlc(), fees=st.sampled_from([0.0, 0.001]))
 def test_both_paths_agree_on_all_in_targets(data, candles, fees):
     targets = data.draw(st.lists(discrete_target, min_size=len(candles), max_size=len(candles)))
-    t = kernels.prepare_targets(np.asarray(targets, float), kernels.BOTH)
+    t = kernels.prepare_targets(np.asarray(targets, float), codes.BOTH)
     market = market_of(candles)
     a = kernels.simulate(market, t, kernels.SimOptions(1000.0, fees))
     b = kernels.simulate_loop(market, t, kernels.SimOptions(1000.0, fees))
@@ -180,7 +178,7 @@ def test_many_columns_equal_single_columns(opts):
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))
     market = kernels.Market(close * 1.001, close * 1.02, close * 0.98, close, np.arange(300) // 24)
     targets = rng.choice([-1.0, 0.0, 1.0, 0.5], size=(300, 7))
-    t = kernels.prepare_targets(targets, kernels.BOTH)
+    t = kernels.prepare_targets(targets, codes.BOTH)
     sim = Config(cash=5_000.0, fees=0.001, slippage=0.0002, **opts).sim_options()
     wide = kernels.simulate(market, t, sim)
     for j in range(7):
@@ -210,27 +208,17 @@ def test_the_loop_kernel_counts_records_past_its_capacity():
 
     rng = np.random.default_rng(5)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 200)))
-    t = kernels.prepare_targets(rng.choice([-1.0, 0.0, 1.0, 0.5], size=(200, 3)), kernels.BOTH)
+    t = kernels.prepare_targets(rng.choice([-1.0, 0.0, 1.0, 0.5], size=(200, 3)), codes.BOTH)
     market = kernels.Market(close, close * 1.02, close * 0.98, close, np.arange(200) // 24)
     opts = Config(fees=0.001, sl_stop=0.02, gates={"cooldown": 3, "loss_streak": 2})
     full = kernels.simulate_loop(market, t, opts.sim_options())
     *_, used = run_loop(
         *market[:4],
-        np.ascontiguousarray(t.T),
         market.day,
+        np.ascontiguousarray(t.T),
         np.zeros((0, 0)),
         np.zeros((0, 0)),
-        10_000.0,
-        0.001,
-        0.0,
-        False,
-        0.02,
-        np.nan,
-        False,
-        np.nan,
-        np.nan,
-        2,
-        3,
+        opts.sim_options().plain(),
         True,
         np.zeros(3, dtype=np.int64),
     )

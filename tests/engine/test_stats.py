@@ -11,7 +11,7 @@ import pytest
 
 import sparkbt as sb
 from sparkbt.engine import stats
-from sparkbt.engine.kernels import TRADE_DTYPE
+from sparkbt.engine.codes import TRADE_DTYPE
 
 DAY = 86_400 * 10**9
 

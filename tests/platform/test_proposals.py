@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparkbt.errors import ConfigError, InputError, SparkbtError
+from sparkbt.errors import ConfigError, InputError, Refusal, SparkbtError
 from sparkbt.platform.proposals import (
     APPROVER_ROLES,
     ROLES,
@@ -66,10 +66,10 @@ def approved(store: GuardStore, version, base=None):
 # --------------------------------------------------------------------------- errors
 def test_error_classes() -> None:
     for cls in (Forbidden, Conflict, NotFound):
-        assert issubclass(cls, SparkbtError)
-    assert issubclass(NotFound, InputError)
-    assert not issubclass(Forbidden, InputError)
-    assert not issubclass(Conflict, InputError)
+        assert issubclass(cls, Refusal) and issubclass(cls, InputError)
+        assert issubclass(cls, SparkbtError) and issubclass(cls, ValueError)
+    kinds = [c("x").kind for c in (Forbidden, Conflict, NotFound)]
+    assert kinds == ["forbidden", "conflict", "not_found"]
 
 
 # --------------------------------------------------------------------------- propose

@@ -51,7 +51,7 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
     from rich.console import Console
     from rich.table import Table
 
-    from sparkbt.engine.result import format_stat
+    from sparkbt.engine.statspec import EXIT_KEYS, format_stat
 
     console = Console()
     meta = report.get("metadata", {})
@@ -62,9 +62,9 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
     table.add_column("value", justify="right")
     stats = report["stats"]
     for key, value in stats.items():
-        if not key.startswith("exits_"):
+        if key not in EXIT_KEYS:
             table.add_row(key, format_stat(key, value))
-    exits = [f"{k[6:]} {v:,}" for k, v in stats.items() if k.startswith("exits_") and v]
+    exits = [f"{EXIT_KEYS[k]} {v:,}" for k, v in stats.items() if k in EXIT_KEYS and v]
     if exits:
         table.add_row("exits by reason", ", ".join(exits))
     console.print(table)

@@ -160,14 +160,15 @@ def fmt_stat(key: str, value: Any) -> str:
         return "—"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    from sparkbt.engine.result import PERCENT_KEYS
+    from sparkbt.engine.statspec import STAT_SPECS
 
     v = float(value)
-    if key in PERCENT_KEYS:
+    unit = STAT_SPECS[key].unit if key in STAT_SPECS else ""
+    if unit == "percent":
         return f"{v:+.1%}" if key != "max_drawdown" else f"{v:.1%}"
-    if key == "max_drawdown_duration":
+    if unit == "seconds":
         return f"{v / 86_400:,.1f}d"
-    if key.endswith("trades") or key.startswith("exits_"):
+    if unit == "count":
         return f"{v:,.0f}"
     return f"{v:,.3f}" if abs(v) < 1e6 else f"{v:.3g}"
 

@@ -50,12 +50,9 @@ def add(
     as_json: bool = _JSON,
 ) -> None:
     """Add a user and print its API key (shown this once only: store it now)."""
-    from sparkbt.platform.users import UserStore, check_name, check_role
+    from sparkbt.platform.user_actions import add_user
 
-    check_name(name)
-    check_role(role)  # before the database is created
-    with UserStore(db_file(db, evidence_dir)) as store:
-        user, key = store.add(name, role)
+    user, key = add_user(db_file(db, evidence_dir), name, role)
     if as_json:
         typer.echo(json.dumps({"name": user.name, "role": user.role, "key": key}))
         return
@@ -73,13 +70,10 @@ def list_(
     as_json: bool = _JSON,
 ) -> None:
     """List users (revoked ones too) in the order they were added; never their keys."""
-    from sparkbt.platform.users import UserStore
+    from sparkbt.platform.user_actions import list_users
 
     path = db_file(db, evidence_dir)
-    users = []
-    if path.exists():  # listing creates no database
-        with UserStore(path) as store:
-            users = [u.public() for u in store.list()]
+    users = list_users(path)  # listing creates no database
     if as_json:
         typer.echo(json.dumps(users, indent=2))
         return
@@ -105,15 +99,9 @@ def revoke(
     evidence_dir: Path | None = _EVIDENCE,
 ) -> None:
     """Revoke a user: its API key stops working at once."""
-    from sparkbt.errors import ConfigError
-    from sparkbt.platform.users import UserStore, check_name
+    from sparkbt.platform.user_actions import revoke_user
 
-    check_name(name)
-    path = db_file(db, evidence_dir)
-    if not path.exists():
-        raise ConfigError(f"name: expected the name of an active user (got {name!r}; no {path})")
-    with UserStore(path) as store:
-        user = store.revoke(name)
+    user = revoke_user(db_file(db, evidence_dir), name)
     typer.echo(f"revoked user {user.name!r} ({user.role})")
 
 

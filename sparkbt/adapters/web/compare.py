@@ -20,9 +20,17 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.web.downsample import minmax_indices
-from sparkbt.adapters.web.pages import Pages, UIError
-from sparkbt.engine.result import PERCENT_KEYS, format_stat
-from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS
+from sparkbt.adapters.web.pages import Pages
+from sparkbt.engine.statspec import (
+    COUNT_KEYS,
+    HIGHER_BETTER,
+    LOWER_BETTER,
+    PERCENT_KEYS,
+    STAT_KEYS,
+    STAT_SPECS,
+    format_stat,
+)
+from sparkbt.errors import Refusal
 
 __all__ = [
     "HIGHER_BETTER",
@@ -40,28 +48,6 @@ SERIES_BUCKETS = 1000
 """Min/max buckets per run and series (each run sends at most ~4,000 points)."""
 PALETTE = ("#2f5bd3", "#e08a1e", "#2e9e5b", "#8a55c9")
 """Colour of each run, in order (the charts and the header cards use the same)."""
-
-HIGHER_BETTER = frozenset(
-    {
-        "total_return",
-        "pnl",
-        "final_equity",
-        "cagr",
-        "sharpe",
-        "sortino",
-        "calmar",
-        "win_rate",
-        "avg_pnl",
-        "avg_return",
-        "best_trade",
-        "worst_trade",
-        "profit_factor",
-        "expectancy",
-    }
-)
-"""Stats where the larger value is the better run."""
-LOWER_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "total_fees"})
-"""Stats where the smaller value is the better run."""
 
 
 def parse_run_ids(values: list[str]) -> list[str]:
@@ -226,11 +212,7 @@ def compare_payload(runs: list[Any]) -> dict[str, Any]:
                 "texts": [format_stat(key, v) for v in values],
                 "marks": marks(key, values),
                 "deltas": [format_delta(key, v, values[0]) for v in values[1:]],
-                "direction": "higher"
-                if key in HIGHER_BETTER
-                else "lower"
-                if key in LOWER_BETTER
-                else "",
+                "direction": STAT_SPECS[key].direction,
             }
         )
     parts = [_series(run) for run in runs]
@@ -282,14 +264,14 @@ def router(pages: Pages) -> APIRouter:
             return pages.page(request, "compare.html", data=None, recent=recent)
         ids = parse_run_ids([v[:2000] for v in raw])
         if not MIN_RUNS <= len(ids) <= MAX_RUNS:
-            raise UIError(
-                422,
+            raise Refusal(
                 f"runs: compare needs {MIN_RUNS} to {MAX_RUNS} different run ids "
                 f"(comma-separated), got {len(ids)}",
+                "invalid",
             )
         found = [await run_in_threadpool(pages.run, i) for i in ids]
         if len({run.id for run in found}) != len(found):
-            raise UIError(422, "runs: two of the ids name the same run")
+            raise Refusal("runs: two of the ids name the same run", "invalid")
         data = await run_in_threadpool(compare_payload, found)
         return pages.page(request, "compare.html", data=data, recent=[])
 

@@ -12,7 +12,8 @@
     POST /ui/guard/proposals/{id}/approve        approve (or, for an admin, override)
     POST /ui/guard/proposals/{id}/reject         reject
 
-Decisions go through the service's own ``approve`` and ``reject`` (the API's),
+Proposals and decisions go through the application's actions (the API's,
+:class:`~sparkbt.platform.proposal_actions.ProposalActions`),
 so the rules, metrics and audit lines are the same whichever way a user decides;
 what the page shows or hides is a convenience, never the check.
 """
@@ -28,19 +29,15 @@ from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.web.forms import body_of_form
 from sparkbt.adapters.web.guarddata import chart_payload, diff_rows, evidence_view, gate_rows, show
-from sparkbt.adapters.web.pages import Pages, UIError, redirect
+from sparkbt.adapters.web.pages import Pages, redirect
 from sparkbt.adapters.web.runs import strategy_form
-from sparkbt.errors import InputError
+from sparkbt.errors import InputError, NotFound, Refusal
+from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import Principal
-from sparkbt.platform.proposals import (
-    APPROVER_ROLES,
-    OPEN_STATES,
-    STATES,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Proposal,
-)
+from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody, ProposeBody
+from sparkbt.platform.proposals import APPROVER_ROLES, OPEN_STATES, STATES, Proposal
+from sparkbt.platform.refusals import status_of
+from sparkbt.platform.service import Service
 
 __all__ = ["router"]
 
@@ -59,7 +56,7 @@ def _first_error(exc: ValidationError) -> str:
     return f"{field}: {first.get('msg', 'invalid')}"
 
 
-def form_values(svc: Any, name: str) -> dict[str, str]:
+def form_values(svc: Service, name: str) -> dict[str, str]:
     """The proposal form's values of param set ``name``'s approved version (empty if none)."""
     try:
         v = svc.guard.paramset(name).approved
@@ -86,8 +83,8 @@ def _when(iso: str | None) -> str:
     return "" if not iso else iso[:19].replace("T", " ")
 
 
-def resolve(svc: Any, proposal_id: str) -> Proposal:
-    """The proposal with this id, or the only one whose id starts with it (UIError 404)."""
+def resolve(svc: Service, proposal_id: str) -> Proposal:
+    """The proposal with this id, or the only one whose id starts with it (NotFound)."""
     pid = proposal_id.strip().lower()[:64]
     try:
         return svc.guard.get(pid)
@@ -98,8 +95,8 @@ def resolve(svc: Any, proposal_id: str) -> Proposal:
         if len(found) == 1:
             return svc.guard.get(found[0])
         if len(found) > 1:
-            raise UIError(404, f"proposal {pid!r}: {len(found)} proposals start with it")
-    raise UIError(404, f"proposal {pid!r}: not found")
+            raise Refusal(f"proposal {pid!r}: {len(found)} proposals start with it", "not_found")
+    raise Refusal(f"proposal {pid!r}: not found", "not_found")
 
 
 def _summary(p: Proposal) -> dict[str, Any]:
@@ -122,7 +119,7 @@ def _summary(p: Proposal) -> dict[str, Any]:
     }
 
 
-def _approvers(svc: Any, proposal_id: str | None) -> tuple[list[str], str]:
+def _approvers(svc: Service, proposal_id: str | None) -> tuple[list[str], str]:
     """Who approved a proposal and when it was decided (empty for an unknown one)."""
     if not proposal_id:
         return [], ""
@@ -134,7 +131,7 @@ def _approvers(svc: Any, proposal_id: str | None) -> tuple[list[str], str]:
     return users, _when(p.to_dict()["updated_at"])
 
 
-def panel_data(svc: Any) -> dict[str, Any]:
+def panel_data(svc: Service) -> dict[str, Any]:
     """Param sets with their approved versions, and proposals grouped by state."""
     paramsets = []
     for name in svc.guard.names():
@@ -231,7 +228,7 @@ def proposal_data(pages: Pages, p: Proposal) -> dict[str, Any]:
             base = None
     ev = evidence_view(p.evidence)
     runs = {r["label"]: r["id"] for r in ev["runs"]}
-    job = svc.store.for_proposal(p.id)
+    job = svc.jobs.for_proposal(p.id)
     return {
         "id": p.id,
         "paramset": p.name,
@@ -292,9 +289,6 @@ def router(pages: Pages) -> APIRouter:
 
     @r.post("/propose", include_in_schema=False)
     async def propose(request: Request) -> Response:
-        from sparkbt.adapters.http.guard_routes import PROPOSE_ROLES, ProposeBody, submit_proposal
-        from sparkbt.platform.refusals import Rejected
-
         form = await pages.form(request)
         who = pages.act(request, form, PROPOSE_ROLES, "propose a param change")
         try:
@@ -309,15 +303,11 @@ def router(pages: Pages) -> APIRouter:
                 note=form.get("note", "").strip(),
                 sweep_id=form.get("sweep_id", "").strip() or None,
             )
-            proposal = await run_in_threadpool(submit_proposal, svc, body, who, request)
+            proposal = await run_in_threadpool(svc.proposals.propose, body, who, origin(request))
         except ValidationError as exc:
             return propose_page(request, form, _first_error(exc), 422)
-        except Rejected as exc:
-            return propose_page(request, form, exc.detail, exc.status)
-        except Forbidden as exc:
-            return propose_page(request, form, _line(exc), 403)
-        except Conflict as exc:
-            return propose_page(request, form, _line(exc), 409)
+        except Refusal as exc:
+            return propose_page(request, form, exc.detail, status_of(exc))
         except InputError as exc:
             return propose_page(request, form, _line(exc), 422)
         return redirect(f"/ui/guard/proposals/{proposal.id}", request)
@@ -327,10 +317,7 @@ def router(pages: Pages) -> APIRouter:
         pages.read(request)
 
         def load() -> dict[str, Any]:
-            try:
-                ps = svc.guard.paramset(name[:64])
-            except NotFound as exc:
-                raise UIError(404, _line(exc)) from None
+            ps = svc.guard.paramset(name[:64])
             by, at = _approvers(svc, ps.approved_proposal_id)
             versions: dict[str, dict[str, Any]] = {}
             for h in ps.history:
@@ -369,13 +356,11 @@ def router(pages: Pages) -> APIRouter:
         p = await run_in_threadpool(resolve, svc, proposal_id)
         if request.query_params.get("was") == "evaluating" and p.state != "evaluating":
             return Response(status_code=200, headers={"HX-Refresh": "true"})
-        job = svc.store.for_proposal(p.id)
+        job = svc.jobs.for_proposal(p.id)
         status = {"id": p.id, "state": p.state, "job": None if job is None else job.status}
         return pages.page(request, "_guard_status.html", p=status)
 
     async def decide(request: Request, proposal_id: str, verb: str) -> Response:
-        from sparkbt.adapters.http.guard_routes import DecideBody
-
         form = await pages.form(request)
         who = pages.act(request, form, APPROVER_ROLES, f"{verb} a proposal")
         p = await run_in_threadpool(resolve, svc, proposal_id)
@@ -387,18 +372,9 @@ def router(pages: Pages) -> APIRouter:
                 content_sha256=(form.get("content_sha256") or "").strip() or None,
             )
         except ValidationError as exc:
-            raise UIError(422, _first_error(exc)) from None
-        act = svc.approve if verb == "approve" else svc.reject
-        try:
-            await run_in_threadpool(act, p.id, who, body, request)
-        except Forbidden as exc:
-            raise UIError(403, _line(exc)) from None
-        except Conflict as exc:
-            raise UIError(409, _line(exc)) from None
-        except NotFound as exc:
-            raise UIError(404, _line(exc)) from None
-        except InputError as exc:
-            raise UIError(422, _line(exc)) from None
+            raise Refusal(_first_error(exc), "invalid") from None
+        act = svc.proposals.approve if verb == "approve" else svc.proposals.reject
+        await run_in_threadpool(act, p.id, who, body, origin(request))
         return redirect(f"/ui/guard/proposals/{p.id}", request)
 
     @r.post("/proposals/{proposal_id}/approve", include_in_schema=False)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.adapters.web.downsample import minmax_indices
-from sparkbt.engine.result import format_stat
+from sparkbt.engine.statspec import STAT_SPECS, format_stat
 
 __all__ = [
     "CHART_BUCKETS",
@@ -40,7 +40,6 @@ HEADLINE_LABELS = {
     "total_trades": "Trades",
     "win_rate": "Win rate",
 }
-_HIGHER_IS_BETTER = {"total_return": True, "sharpe": True, "max_drawdown": False, "win_rate": True}
 _RUN_LABELS = {
     "proposed": "Proposed, whole window",
     "approved": "Approved, whole window",
@@ -153,10 +152,10 @@ def _stat(key: str, value: Any) -> str:
 
 
 def _compare(key: str, old: Any, new: Any) -> str:
-    higher = _HIGHER_IS_BETTER.get(key)
-    if higher is None or not all(isinstance(v, int | float) for v in (old, new)) or old == new:
+    direction = STAT_SPECS[key].direction if key in STAT_SPECS else ""
+    if not direction or not all(isinstance(v, int | float) for v in (old, new)) or old == new:
         return ""
-    return "better" if (new > old) == higher else "worse"
+    return "better" if (new > old) == (direction == "higher") else "worse"
 
 
 def _stat_rows(columns: list[tuple[str, Mapping[str, Any] | None]]) -> list[dict[str, Any]]:

@@ -19,24 +19,18 @@ from fastapi.responses import HTMLResponse, Response
 
 from sparkbt.adapters.web.session import CSRF_FIELD, Session
 from sparkbt.adapters.web.web import render
-from sparkbt.errors import SparkbtError
-from sparkbt.platform.auth import AuthError, Principal
+from sparkbt.errors import Refusal, SparkbtError
+from sparkbt.platform.auth import Principal
+from sparkbt.platform.refusals import read_limited
+from sparkbt.platform.service import Service
 
-__all__ = ["Pages", "UIError", "newest_json", "redirect"]
-
-
-class UIError(Exception):
-    """A UI request refused with an HTTP status and a one-line reason, shown as a page."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
+__all__ = ["Pages", "newest_json", "redirect"]
 
 
 class Pages:
     """Rendering and checks for the UI of one service ``svc``."""
 
-    def __init__(self, svc: Any) -> None:
+    def __init__(self, svc: Service) -> None:
         self.svc = svc
         self.session = Session(svc.auth, svc.settings.admin_token)
 
@@ -63,41 +57,41 @@ class Pages:
         self.session.keep_nonce(request, response)
         return response
 
-    def error_page(self, request: Request, status: int, detail: str) -> HTMLResponse:
+    def error_page(self, request: Request, status: int, detail: str) -> Response:
+        """A refusal as a page (a signed-out GET that needs a user goes to the sign-in form)."""
+        if status == 401 and request.method == "GET":
+            return redirect(f"/ui/signin?next={request.url.path}")
         return self.page(request, "error.html", status=status, code=status, detail=detail)
 
     # ---- checks
     def read(self, request: Request) -> None:
-        """Raise UIError 401 unless the caller may read (always, unless the service is private)."""
+        """A Refusal (unauthorized) unless the caller may read (always, unless private)."""
         if not self.session.may_read(request):
-            raise UIError(401, "this service is private: sign in with your API key to read it")
+            raise Refusal(
+                "this service is private: sign in with your API key to read it", "unauthorized"
+            )
 
     def act(
         self, request: Request, form: dict[str, str], roles: Iterable[str] | None, action: str
     ) -> Principal:
-        """The signed-in user allowed to ``action``, after the CSRF check (UIError otherwise)."""
+        """The signed-in user allowed to ``action``, after the CSRF check (a Refusal otherwise)."""
         self.csrf(request, form)
-        try:
-            return self.session.require(request, roles, action)
-        except AuthError as exc:
-            raise UIError(exc.status, exc.detail) from None
+        return self.session.require(request, roles, action)
 
     def csrf(self, request: Request, form: dict[str, str]) -> None:
-        """UIError 403 unless ``form`` carries this browser's CSRF token."""
-        try:
-            self.session.check_csrf(request, form)
-        except AuthError as exc:
-            raise UIError(exc.status, exc.detail) from None
+        """A Refusal (forbidden) unless ``form`` carries this browser's CSRF token."""
+        self.session.check_csrf(request, form)
 
     async def form(self, request: Request) -> dict[str, str]:
         """A url-encoded form body as a dict (last value wins); the service's body limit holds."""
-        body = await self.svc.read_body(request)
+        declared = request.headers.get("content-length")
+        body = await read_limited(declared, request.stream(), self.svc.settings.max_body_bytes)
         try:
             pairs = urllib.parse.parse_qsl(
                 body.decode("utf-8"), keep_blank_values=True, strict_parsing=False
             )
         except UnicodeDecodeError:
-            raise UIError(400, "form: expected UTF-8 text") from None
+            raise Refusal("form: expected UTF-8 text", "malformed") from None
         return dict(pairs)
 
     # ---- stored evidence
@@ -106,7 +100,8 @@ class Pages:
         return Path(self.svc.settings.evidence_dir)
 
     def run(self, run_id: str) -> Any:
-        """The stored backtest ``run_id`` (an id or unique prefix), UIError 404 otherwise."""
+        """The stored backtest ``run_id`` (an id or unique prefix); a Refusal (not_found)
+        otherwise."""
         return _read_run(str(self.evidence_dir), run_id)
 
     def candles_for(self, report: dict[str, Any]) -> Any:
@@ -172,16 +167,16 @@ def _read_run(root: str, run_id: str) -> Any:
     from sparkbt.evidence import RunEvidence, read_evidence
 
     if not run_id or len(run_id) > 64 or not run_id.isalnum():
-        raise UIError(404, f"no run with id {run_id[:64]!r}")
+        raise Refusal(f"no run with id {run_id[:64]!r}", "not_found")
     try:
         found = read_evidence(run_id, root)
     except SparkbtError as exc:
         text = str(exc).splitlines()[0]
         # the evidence root is the server's business: a visitor is told only what is missing
         detail = text if "ambiguous" in text else f"no stored run with id {run_id!r}"
-        raise UIError(404, detail) from None
+        raise Refusal(detail, "not_found") from None
     if not isinstance(found, RunEvidence):
-        raise UIError(404, f"{run_id} is a {found.kind}, not a backtest run")
+        raise Refusal(f"{run_id} is a {found.kind}, not a backtest run", "not_found")
     return found
 
 

@@ -23,9 +23,9 @@ import pandas as pd
 from sparkbt.adapters.web.downsample import bucket_of, minmax_indices, ohlc_buckets
 from sparkbt.adapters.web.tradetable import MAX_TABLE_TRADES, TRADE_COLUMNS, trade_rows
 from sparkbt.data.candles import period_ns, time_index
-from sparkbt.engine.kernels import TRADE_DTYPE
-from sparkbt.engine.result import format_stat
-from sparkbt.engine.stats import STAT_KEYS, compute_stats, json_safe
+from sparkbt.engine.codes import TRADE_DTYPE
+from sparkbt.engine.stats import compute_stats, json_safe
+from sparkbt.engine.statspec import BENCHMARK_KEYS, STAT_KEYS, format_stat
 from sparkbt.evidence import RunEvidence, data_fingerprint
 
 __all__ = [
@@ -53,18 +53,6 @@ EXIT_COLOURS = {
     "open": "#7a7a7a",
 }
 """Marker colour of each exit reason (entries are drawn in the colour of their exit)."""
-
-BENCH_KEYS = (
-    "total_return",
-    "cagr",
-    "max_drawdown",
-    "max_drawdown_duration",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "exposure",
-)
-"""Stats that have a buy-and-hold counterpart."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +175,7 @@ def _buy_and_hold(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
         period_ns=period_ns(candles),
         year_days=float(run.report["config"].get("year_days") or 365),
     )
-    return {k: json_safe(float(stats[k][0])) for k in BENCH_KEYS}
+    return {k: json_safe(float(stats[k][0])) for k in BENCHMARK_KEYS}
 
 
 def _stats_rows(run: RunEvidence, bench: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -203,7 +191,9 @@ def _stats_rows(run: RunEvidence, bench: dict[str, Any] | None) -> list[dict[str
                 "label": key.replace("_", " "),
                 "value": stats[key],
                 "text": format_stat(key, stats[key]),
-                "bench": None if key not in BENCH_KEYS or bench is None else format_stat(key, b),
+                "bench": None
+                if key not in BENCHMARK_KEYS or bench is None
+                else format_stat(key, b),
             }
         )
     return rows

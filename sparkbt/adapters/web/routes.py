@@ -9,20 +9,22 @@ needs a signed-in user whose role the API would accept, and a CSRF token.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from sparkbt.adapters.web.pages import Pages, UIError, redirect
+from sparkbt.adapters.web.pages import Pages, redirect
 from sparkbt.adapters.web.web import STATIC_DIR
+from sparkbt.platform.service import Service
 
 __all__ = ["install"]
 
 
-def install(app: FastAPI, svc: Any) -> Pages:
-    """Add the UI routes, its static files and its error pages to ``app``."""
+def install(app: FastAPI, svc: Service) -> Callable[[Request, int, str], Response]:
+    """Add the UI routes and its static files to ``app``; return how the UI answers a
+    refusal (its error page), which the app's refusal handler uses under ``/ui``."""
     from sparkbt.adapters.web import compare, guard, runs, signin, sweeps
 
     pages = Pages(svc)
@@ -30,12 +32,6 @@ def install(app: FastAPI, svc: Any) -> Pages:
     from sparkbt.adapters.web.web import environment
 
     environment().get_template("report.html")
-
-    @app.exception_handler(UIError)
-    async def _ui_error(request: Request, exc: UIError) -> Response:
-        if exc.status == 401 and request.method == "GET":
-            return redirect(f"/ui/signin?next={request.url.path}")
-        return pages.error_page(request, exc.status, exc.detail)
 
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (runs, signin, compare, sweeps, guard):
@@ -49,4 +45,4 @@ def install(app: FastAPI, svc: Any) -> Pages:
     async def ui_root() -> Response:
         return redirect("/ui/runs")
 
-    return pages
+    return pages.error_page

@@ -25,12 +25,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.web.forms import body_of_form, option_fields, param_fields
-from sparkbt.adapters.web.pages import Pages, UIError, newest_json, redirect
+from sparkbt.adapters.web.pages import Pages, newest_json, redirect
 from sparkbt.adapters.web.reportdata import report_payload
 from sparkbt.adapters.web.tradetable import trade_page, trades_csv
 from sparkbt.engine.registry import get_strategy, list_strategies
-from sparkbt.errors import InputError, SparkbtError
+from sparkbt.errors import InputError, Refusal, SparkbtError
+from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import START_ROLES
+from sparkbt.platform.refusals import status_of
 
 __all__ = ["list_rows", "options_text", "router", "strategy_form"]
 
@@ -108,7 +110,7 @@ def list_rows(pages: Pages, strategy: str, symbol: str, status: str) -> list[dic
     svc = pages.svc
     job_status = status if status in ("queued", "running", "done", "failed") else None
     rows = (
-        [] if status == "stored" else [_job_row(j) for j in svc.store.list(job_status, LIST_LIMIT)]
+        [] if status == "stored" else [_job_row(j) for j in svc.jobs.list(job_status, LIST_LIMIT)]
     )
     if status in ("", "stored"):
         seen = {r["run_id"] for r in rows if r["run_id"]}
@@ -174,43 +176,36 @@ def router(pages: Pages) -> APIRouter:
     @r.get("/runs/new/params", response_class=HTMLResponse, include_in_schema=False)
     async def new_run_params(request: Request, strategy: str = "") -> HTMLResponse:
         pages.read(request)
+        name = svc_strategy_name(strategy)
         try:
-            spec = get_strategy(svc_strategy_name(strategy))
+            spec = get_strategy(name)
         except SparkbtError as exc:
-            raise UIError(404, str(exc).splitlines()[0]) from None
+            raise Refusal(str(exc).splitlines()[0], "not_found") from None
         return pages.page(request, "_param_fields.html", params=param_fields(spec), strategy=spec)
 
     @r.post("/runs/new", include_in_schema=False)
     async def start_run(request: Request) -> Response:
         form = await pages.form(request)
         who = pages.act(request, form, START_ROLES, "start a backtest")
-        from sparkbt.platform.refusals import Rejected
-
         try:
             body = body_of_form(form)
-            job = svc.start_job(svc.validate(body), who, request)
-        except Rejected as exc:
-            svc.refused(exc, who, request)
-            return form_page(request, form, exc.detail, exc.status)
+            job = svc.backtests.start(body, who, origin(request))
+        except Refusal as exc:
+            svc.backtests.refused(exc, who, origin(request))
+            return form_page(request, form, exc.detail, status_of(exc))
         except InputError as exc:
             return form_page(request, form, str(exc).splitlines()[0], 422)
         return redirect(f"/ui/jobs/{job.id}", request)
 
-    def job_or_404(job_id: str) -> Any:
-        job = svc.store.get(job_id) if len(job_id) <= 64 else None
-        if job is None:
-            raise UIError(404, f"no job with id {job_id[:64]!r}")
-        return job
-
     @r.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
     async def job_page(request: Request, job_id: str) -> HTMLResponse:
         pages.read(request)
-        return pages.page(request, "job.html", job=_job_row(job_or_404(job_id)))
+        return pages.page(request, "job.html", job=_job_row(svc.backtests.job(job_id)))
 
     @r.get("/jobs/{job_id}/status", response_class=HTMLResponse, include_in_schema=False)
     async def job_status(request: Request, job_id: str) -> HTMLResponse:
         pages.read(request)
-        return pages.page(request, "_job_status.html", job=_job_row(job_or_404(job_id)))
+        return pages.page(request, "_job_status.html", job=_job_row(svc.backtests.job(job_id)))
 
     @r.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
     async def run_report(request: Request, run_id: str) -> HTMLResponse:
@@ -280,10 +275,11 @@ def strategy_form(
     out), filled with ``values`` and showing ``error``."""
     names = [s.name for s in list_strategies()]
     chosen = values.get("strategy") or ("sma_cross" if "sma_cross" in names else names[0])
+    name = svc_strategy_name(chosen)
     try:
-        strategy = get_strategy(svc_strategy_name(chosen))
+        strategy = get_strategy(name)
     except SparkbtError as exc:
-        raise UIError(404, str(exc).splitlines()[0]) from None
+        raise Refusal(str(exc).splitlines()[0], "not_found") from None
     return pages.page(
         request,
         template,
@@ -304,4 +300,4 @@ def svc_strategy_name(name: str) -> str:
     try:
         return check_strategy_name(name.strip()[:64] or "sma_cross")
     except InputError as exc:
-        raise UIError(422, str(exc)) from None
+        raise Refusal(str(exc), "invalid") from None

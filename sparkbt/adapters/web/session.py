@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from fastapi import Request
 from fastapi.responses import Response
 
-from sparkbt.platform.auth import AuthError, Principal
+from sparkbt.errors import Forbidden, Refusal
+from sparkbt.platform.auth import Auth, Principal
 
 __all__ = [
     "CSRF_COOKIE",
@@ -39,7 +40,7 @@ CSRF_HEADER = "x-csrf-token"
 class Session:
     """Sign-in and CSRF checks for one service (its admin token and user table)."""
 
-    def __init__(self, auth: object, admin_token: str) -> None:
+    def __init__(self, auth: Auth, admin_token: str) -> None:
         self.auth = auth
         self._secret = hmac.new(
             admin_token.encode("utf-8"), b"sparkbt-ui-csrf", hashlib.sha256
@@ -51,28 +52,29 @@ class Session:
         key = request.cookies.get(KEY_COOKIE)
         if not key:
             return None
-        user = self.auth.users.authenticate(key)  # type: ignore[attr-defined]
+        user = self.auth.users.authenticate(key)
         return None if user is None else Principal(user.name, user.role)
 
     def check_key(self, key: str) -> Principal | None:
-        user = self.auth.users.authenticate(key.strip()) if key.strip() else None  # type: ignore[attr-defined]
+        user = self.auth.users.authenticate(key.strip()) if key.strip() else None
         return None if user is None else Principal(user.name, user.role)
 
     def require(self, request: Request, roles: Iterable[str] | None, action: str) -> Principal:
-        """The signed-in user allowed to ``action`` (AuthError 401 or 403 otherwise).
+        """The signed-in user allowed to ``action`` (a Refusal, unauthorized or forbidden,
+        otherwise).
 
         ``roles=None`` asks only that someone is signed in.
         """
         who = self.principal(request)
         if who is None:
-            raise AuthError(401, f"sign in with your API key to {action}")
+            raise Refusal(f"sign in with your API key to {action}", "unauthorized")
         if roles is not None and not who.may(roles):
-            raise AuthError(403, f"role {who.role} may not {action}", who)
+            raise Forbidden(f"role {who.role} may not {action}", principal=who)
         return who
 
     def may_read(self, request: Request) -> bool:
         """Reads are open unless the service is private; then a signed-in user may read."""
-        return not self.auth.private or self.principal(request) is not None  # type: ignore[attr-defined]
+        return not self.auth.private or self.principal(request) is not None
 
     @staticmethod
     def sign_in(response: Response, key: str) -> None:
@@ -108,8 +110,9 @@ class Session:
             response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/")
 
     def check_csrf(self, request: Request, form: dict[str, str]) -> None:
-        """AuthError 403 unless the form (or header) carries the token of this browser's nonce."""
+        """A Refusal (forbidden) unless the form (or header) carries the token of this
+        browser's nonce."""
         nonce = request.cookies.get(CSRF_COOKIE) or ""
         sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
         if not nonce or not hmac.compare_digest(sent.encode(), self._token_of(nonce).encode()):
-            raise AuthError(403, "the form's CSRF token is missing or wrong: reload the page")
+            raise Forbidden("the form's CSRF token is missing or wrong: reload the page")

@@ -10,21 +10,23 @@ single backtest on the same candles and options, whose stats equal the row's.
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from sparkbt.adapters.web.pages import UIError, newest_json
-from sparkbt.engine.options import ENGINE_OPTIONS
-from sparkbt.engine.result import PERCENT_KEYS, format_stat
-from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS, json_safe
-from sparkbt.errors import SparkbtError
-from sparkbt.evidence import content_id, data_fingerprint
-from sparkbt.research.sweep_evidence import SweepEvidence, rank, read_sweep
-from sparkbt.version import ENGINE_VERSION
+from sparkbt.adapters.web.pages import newest_json
+from sparkbt.engine.stats import json_safe
+from sparkbt.engine.statspec import COUNT_KEYS, LOWER_BETTER, PERCENT_KEYS, STAT_KEYS, format_stat
+from sparkbt.errors import Refusal
+from sparkbt.platform.sweep_cells import (
+    find_row,
+    load_sweep,
+    predicted_run_id,
+    run_of_row,
+    select,
+    text_of,
+)
+from sparkbt.research.sweep_evidence import SweepEvidence, rank
 
 __all__ = [
     "LOWER_BETTER",
@@ -45,14 +47,7 @@ MAX_TABLE_ROWS = 2000
 """Rows listed in the results table; larger sweeps list the best ones by the metric."""
 METRICS = tuple(k for k in STAT_KEYS if k != "ruined")
 """Stats a heatmap can show (every numeric stat)."""
-LOWER_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "total_fees"})
 VIRIDIS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
-
-
-def text_of(value: Any) -> str:
-    """A parameter value as text, the same in the page's forms and when matching them."""
-    value = json_safe(value.item() if hasattr(value, "item") else value)
-    return "" if value is None else str(value)
 
 
 def list_sweeps(root: Path, limit: int = 200) -> list[dict[str, Any]]:
@@ -80,28 +75,6 @@ def list_sweeps(root: Path, limit: int = 200) -> list[dict[str, Any]]:
     return out
 
 
-@functools.lru_cache(maxsize=16)
-def _read(path: str, mtime_ns: int) -> SweepEvidence:
-    return read_sweep(Path(path))
-
-
-def load_sweep(root: Path, sweep_id: str) -> SweepEvidence:
-    """The stored sweep ``sweep_id`` (an id or unique prefix), UIError 404 otherwise."""
-    if not sweep_id or len(sweep_id) > 64 or not sweep_id.isalnum():
-        raise UIError(404, f"no sweep with id {sweep_id[:64]!r}")
-    folder = root / "sweep"
-    hits = [folder / sweep_id] if (folder / sweep_id).is_dir() else []
-    if not hits and folder.is_dir():
-        hits = [d for d in sorted(folder.glob(f"{sweep_id}*")) if d.is_dir()]
-    if len(hits) != 1:
-        more = " (the prefix is ambiguous)" if hits else ""
-        raise UIError(404, f"no sweep with id {sweep_id!r}{more}")
-    try:
-        return _read(str(hits[0]), (hits[0] / "sweep.json").stat().st_mtime_ns)
-    except (OSError, ValueError, KeyError, SparkbtError) as exc:
-        raise UIError(404, f"sweep {sweep_id}: unreadable ({str(exc).splitlines()[0]})") from None
-
-
 class Choice:
     """The page's selection: metric, axes and fixed values of the other parameters."""
 
@@ -113,14 +86,14 @@ class Choice:
         order = swept + [p for p in self.varying if p not in swept]
         self.metric = query.get("metric") or str(sweep.meta.get("metric") or "sharpe")
         if self.metric not in METRICS:
-            raise UIError(
-                422, f"metric: unknown stat {self.metric!r} (choices: {', '.join(METRICS)})"
+            raise Refusal(
+                f"metric: unknown stat {self.metric!r} (choices: {', '.join(METRICS)})", "invalid"
             )
         self.x = self._axis(query, "x", order[0] if order else "")
         rest = [p for p in order if p != self.x]
         self.y = self._axis(query, "y", rest[0] if rest else "")
         if self.y and self.y == self.x:
-            raise UIError(422, f"y: must differ from x ({self.x!r})")
+            raise Refusal(f"y: must differ from x ({self.x!r})", "invalid")
         ranked = rank(res, self.metric)
         best = ranked.iloc[0] if len(ranked) else None
         self.fixed: dict[str, str] = {}
@@ -128,8 +101,9 @@ class Choice:
         for key in query:
             name = key[4:] if key.startswith("fix.") else None
             if name is not None and name not in self.params:
-                raise UIError(
-                    422, f"{key}: unknown parameter (choices: {', '.join(self.params) or 'none'})"
+                raise Refusal(
+                    f"{key}: unknown parameter (choices: {', '.join(self.params) or 'none'})",
+                    "invalid",
                 )
         for p in self.varying:
             values = [text_of(v) for v in sorted(res[p].dropna().unique())]
@@ -140,8 +114,9 @@ class Choice:
             if want is None:
                 want = text_of(best[p]) if best is not None else values[0]
             if want not in values:
-                raise UIError(
-                    422, f"fix.{p}: no value {want!r} in the sweep (choices: {', '.join(values)})"
+                raise Refusal(
+                    f"fix.{p}: no value {want!r} in the sweep (choices: {', '.join(values)})",
+                    "invalid",
                 )
             self.fixed[p] = want
 
@@ -151,7 +126,9 @@ class Choice:
             return default
         if value not in self.varying:
             choices = ", ".join(self.varying) or "none (nothing was swept)"
-            raise UIError(422, f"{field}: {value!r} is not a swept parameter (choices: {choices})")
+            raise Refusal(
+                f"{field}: {value!r} is not a swept parameter (choices: {choices})", "invalid"
+            )
         return value
 
 
@@ -167,12 +144,6 @@ def _colour(t: float) -> tuple[str, str]:
     return f"rgb({rgb[0]},{rgb[1]},{rgb[2]})", fg
 
 
-def _select(res: pd.DataFrame, fixed: dict[str, str]) -> pd.DataFrame:
-    for p, want in fixed.items():
-        res = res[res[p].map(text_of) == want]
-    return res
-
-
 def heatmap(sweep: SweepEvidence, choice: Choice, stored: Any) -> dict[str, Any] | None:
     """Rows of cells of ``choice.metric`` over ``choice.x`` × ``choice.y`` (None without axes).
 
@@ -181,7 +152,7 @@ def heatmap(sweep: SweepEvidence, choice: Choice, stored: Any) -> dict[str, Any]
     if not choice.x:
         return None
     res = sweep.results
-    sub = _select(res, choice.fixed)
+    sub = select(res, choice.fixed)
     metric, x, y = choice.metric, choice.x, choice.y
     xs = choice.options[x]
     ys = choice.options[y] if y else [""]
@@ -252,87 +223,3 @@ def table(sweep: SweepEvidence, choice: Choice) -> dict[str, Any]:
         "counts": list(COUNT_KEYS),
         "metric": choice.metric,
     }
-
-
-def find_row(sweep: SweepEvidence, values: dict[str, str]) -> pd.Series:
-    """The results row whose parameters equal ``values`` (texts), UIError 422 otherwise."""
-    params = [p for p in sweep.meta.get("params") or [] if p in sweep.results]
-    missing = [p for p in params if p not in values]
-    if missing:
-        raise UIError(422, f"{missing[0]}: missing (the sweep's parameters: {', '.join(params)})")
-    sub = _select(sweep.results, {p: values[p] for p in params})
-    if sub.empty:
-        shown = ", ".join(f"{p}={values[p]}" for p in params)
-        raise UIError(422, f"no combination {shown} in sweep {sweep.id}")
-    return sub.iloc[0]
-
-
-def _split(row: pd.Series, params: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A row's strategy parameters and engine options, as Python values."""
-    strat: dict[str, Any] = {}
-    opts: dict[str, Any] = {}
-    for p in params:
-        v = row[p]
-        v = v.item() if hasattr(v, "item") else v
-        (opts if p in ENGINE_OPTIONS else strat)[p] = v
-    return strat, opts
-
-
-def predicted_run_id(ident: dict[str, Any], row: pd.Series, params: list[str]) -> str | None:
-    """The run id the single backtest of ``row`` will have (None if the strategy changed)."""
-    from sparkbt.engine.registry import get_strategy
-
-    strat_params, opts = _split(row, params)
-    try:
-        strat = get_strategy(str(ident.get("strategy")))
-        if strat.source_sha256 != ident.get("strategy_sha256"):
-            return None
-        checked = strat.validate(strat_params)
-    except SparkbtError:
-        return None
-    payload = {
-        "engine_version": ENGINE_VERSION,
-        "data_sha256": ident.get("data_sha256"),
-        "symbol": ident.get("symbol"),
-        "timeframe": ident.get("timeframe"),
-        "strategy": strat.name,
-        "strategy_sha256": strat.source_sha256,
-        "params": checked,
-        "config": dict(ident.get("config") or {}) | opts,
-    }
-    try:
-        return content_id(payload)
-    except (TypeError, ValueError):
-        return None
-
-
-def run_of_row(sweep: SweepEvidence, row: pd.Series, data_dir: str | None) -> Any:
-    """The single backtest of ``row`` on the sweep's candles with the sweep's options."""
-    from sparkbt.data.store import resolve_candles
-    from sparkbt.engine.registry import get_strategy
-    from sparkbt.engine.simulate import backtest
-
-    ident = sweep.meta.get("identity") or {}
-    if ident.get("engine_version") != ENGINE_VERSION:
-        raise UIError(409, f"the sweep ran on engine v{ident.get('engine_version')}, not this one")
-    symbol, timeframe = ident.get("symbol"), ident.get("timeframe")
-    if not symbol or not timeframe:
-        raise UIError(
-            409, "the sweep does not name its symbol and timeframe: its candles are unknown"
-        )
-    try:
-        strat = get_strategy(str(ident.get("strategy")))
-        candles = resolve_candles(symbol, timeframe, data_dir or None)
-    except SparkbtError as exc:
-        raise UIError(409, str(exc).splitlines()[0][:300]) from None
-    if strat.source_sha256 != ident.get("strategy_sha256"):
-        raise UIError(409, f"the source of strategy {strat.name} changed since the sweep")
-    if data_fingerprint(candles) != ident.get("data_sha256"):
-        raise UIError(409, f"the stored {symbol} {timeframe} candles changed since the sweep")
-    strat_params, opts = _split(row, [p for p in sweep.meta.get("params") or [] if p in row])
-    config = dict(ident.get("config") or {}) | opts
-    kwargs = {k: config[k] for k in ENGINE_OPTIONS if k in config}
-    try:
-        return backtest(candles, strat, **kwargs, **strat_params)
-    except SparkbtError as exc:
-        raise UIError(422, str(exc).splitlines()[0][:300]) from None

@@ -10,6 +10,7 @@
                                           or a form to run it
     POST /ui/sweeps/{sweep_id}/open       run that combination as a single backtest on the
                                           sweep's candles and options, store it, show its report
+                                          (:func:`sparkbt.platform.sweep_cells.open_cell`)
 
 Running a combination writes evidence, so it needs a signed-in user allowed to
 start backtests and a CSRF token, as every other action does.
@@ -32,11 +33,11 @@ from sparkbt.adapters.web.sweepdata import (
     list_sweeps,
     load_sweep,
     predicted_run_id,
-    run_of_row,
     table,
 )
 from sparkbt.engine.result import format_stat
 from sparkbt.platform.auth import START_ROLES
+from sparkbt.platform.sweep_cells import open_cell
 
 __all__ = ["router"]
 
@@ -103,16 +104,9 @@ def router(pages: Pages) -> APIRouter:
     async def open_post(request: Request, sweep_id: str) -> Response:
         form = await pages.form(request)
         pages.act(request, form, START_ROLES, "run a combination of a sweep")
-        sweep = await run_in_threadpool(load_sweep, pages.evidence_dir, sweep_id)
-        row = find_row(sweep, _params_of(form.items()))
         data_dir = str(svc.settings.data_dir or "") or None
-
-        def run_and_save() -> str:
-            result = run_of_row(sweep, row, data_dir)
-            result.save(pages.evidence_dir)
-            return str(result.run_id)
-
-        run_id = await run_in_threadpool(run_and_save)
+        values = _params_of(form.items())
+        run_id = await run_in_threadpool(open_cell, pages.evidence_dir, sweep_id, values, data_dir)
         return redirect(f"/ui/runs/{run_id}", request)
 
     return r

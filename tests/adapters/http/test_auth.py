@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from sparkbt.errors import ConfigError, StrategyError
-from sparkbt.platform.auth import READ, START_ROLES, Auth, AuthError, Principal
+from sparkbt.errors import ConfigError, Forbidden, Refusal, StrategyError
+from sparkbt.platform.auth import READ, START_ROLES, Auth, Principal
 from sparkbt.platform.backtests import check_strategy_name
 from sparkbt.platform.jobs import JobStore
 from sparkbt.platform.settings import Settings
@@ -55,9 +55,12 @@ def test_roles_decide_and_the_refusal_is_one_line(auth: Auth) -> None:
     _, admin = auth.users.add("carol", "admin")
     req = request_with(bearer(proposer))
     assert auth.require(req, START_ROLES, "start a backtest") == Principal("alice", "proposer")
-    with pytest.raises(AuthError) as err:
+    with pytest.raises(Forbidden) as err:
         auth.require(req, ("admin",), "approve a proposal")
-    assert (err.value.status, err.value.detail) == (403, "role proposer may not approve a proposal")
+    assert (err.value.kind, err.value.detail) == (
+        "forbidden",
+        "role proposer may not approve a proposal",
+    )
     assert err.value.principal == Principal("alice", "proposer")
     assert auth.require(request_with(bearer(admin)), ("admin",), "x") == Principal("carol", "admin")
     token = request_with({"x-admin-token": TOKEN})
@@ -77,9 +80,9 @@ def test_roles_decide_and_the_refusal_is_one_line(auth: Auth) -> None:
     ],
 )
 def test_a_missing_or_wrong_credential_is_401(auth: Auth, headers: dict[str, str]) -> None:
-    with pytest.raises(AuthError) as err:
+    with pytest.raises(Refusal) as err:
         auth.require(request_with(headers), START_ROLES, "start a backtest")
-    assert (err.value.status, err.value.detail) == (401, "unauthorized")
+    assert (err.value.kind, err.value.detail) == ("unauthorized", "unauthorized")
 
 
 def test_reads_are_open_unless_private(tmp_path: Path) -> None:
@@ -88,7 +91,7 @@ def test_reads_are_open_unless_private(tmp_path: Path) -> None:
     assert open_auth.require(request_with(bearer("sbk_junk")), READ) is None
     private = Auth(TOKEN, tmp_path / "b.sqlite", private=True)
     _, key = private.users.add("bob", "approver")
-    with pytest.raises(AuthError):
+    with pytest.raises(Refusal):
         private.require(request_with({}), READ)
     assert private.require(request_with(bearer(key)), READ) == Principal("bob", "approver")
 

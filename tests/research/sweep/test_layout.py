@@ -1,9 +1,11 @@
-"""How the sweep code is laid out: names that resolve, imports that point one way."""
+"""How the research code is laid out: names that resolve, imports that point one way."""
 
 from __future__ import annotations
 
 import sparkbt as sb
+import sparkbt.research
 import sparkbt.research.sweep_evidence
+import sparkbt.sweeps
 
 
 def test_the_package_and_the_functions_have_different_names() -> None:
@@ -14,14 +16,14 @@ def test_the_package_and_the_functions_have_different_names() -> None:
 
 
 def _sibling_imports() -> dict[str, set[str]]:
-    """Module -> the modules of sparkbt.sweeps it imports (also inside functions).
+    """Module -> the modules of sparkbt.research it imports (also inside functions).
 
     Imports under ``if TYPE_CHECKING:`` are left out: they never run.
     """
     import ast
     from pathlib import Path
 
-    folder = Path(sparkbt.sweeps.__file__).parent
+    folder = Path(sparkbt.research.__file__).parent
     names = {p.stem for p in folder.glob("*.py")} - {"__init__"}
     graph: dict[str, set[str]] = {}
     for name in names:
@@ -31,13 +33,8 @@ def _sibling_imports() -> dict[str, set[str]]:
                 node.body = []
         found = set()
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    found.add(node.module.split(".")[0])
-                else:
-                    found.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "sparkbt.sweeps."
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "sparkbt.research."
             ):
                 found.add(node.module.split(".")[2])
         graph[name] = found & names
@@ -46,8 +43,8 @@ def _sibling_imports() -> dict[str, set[str]]:
 
 def test_imports_inside_the_package_point_one_way() -> None:
     graph = _sibling_imports()
-    assert "executors" not in graph["engine"] and "orchestrate" not in graph["engine"]
-    assert {"engine", "executors"} <= graph["orchestrate"]
+    assert "executors" not in graph["sweep_jobs"] and "sweep" not in graph["sweep_jobs"]
+    assert {"sweep_jobs", "executors"} <= graph["sweep"]
     done: set[str] = set()
 
     def visit(name: str, path: tuple[str, ...]) -> None:
@@ -62,12 +59,12 @@ def test_imports_inside_the_package_point_one_way() -> None:
 
 
 def test_no_private_names_cross_module_boundaries() -> None:
-    """Nothing in sparkbt.sweeps imports a _name or reaches into another object's _attribute."""
+    """Nothing in sparkbt.research imports a _name or reaches into another object's _attribute."""
     import ast
     from pathlib import Path
 
     bad = []
-    for path in sorted(Path(sparkbt.sweeps.__file__).parent.glob("*.py")):
+    for path in sorted(Path(sparkbt.research.__file__).parent.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module != "__future__":
                 bad += [f"{path.name}: import {a.name}" for a in node.names if a.name[0] == "_"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sparkbt.data.candles import period_ns
-from sparkbt.engine import kernels
+from sparkbt.engine import codes, kernels
 from sparkbt.engine.options import infer_year_days
 from sparkbt.engine.registry import get_strategy
 from sparkbt.engine.simulate import market_of
@@ -35,7 +35,7 @@ def test_folds_pick_in_sample_best_and_report_out_of_sample(candles) -> None:
         # out of sample: signals warmed up on the training bars, simulation from the test bar
         window = candles.iloc[s : s + n_train + 120]
         raw = strat.signals(window, {"fast": int(fold.fast), "slow": int(fold.slow)})
-        pos = kernels.prepare_targets(raw.to_numpy(), kernels.LONG)[n_train:]
+        pos = kernels.prepare_targets(raw.to_numpy(), codes.LONG)[n_train:]
         test = window.iloc[n_train:]
         close = test["close"].to_numpy()
         sim = kernels.simulate(market_of(test), pos, kernels.SimOptions(10_000.0, 0.001))

@@ -1,0 +1,220 @@
+"""Building blocks of the per-bar kernel: the column state, record writers, stop and lock rules.
+
+:mod:`sparkbt.engine.loop` runs the bars; this module holds what its phases
+share. A column's state is one float64 vector indexed by the constants below
+(flags are 0.0/1.0, bar numbers and counts exact floats), so the phases are
+small compiled functions that read and update it in place. The record matrices
+hold one row per fill, trade and lock, columns in the order of
+:mod:`sparkbt.engine.codes`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit as _njit
+
+from sparkbt.engine.codes import (
+    FILL_COLS,
+    GATE_COOLDOWN,
+    GATE_LOSS_STREAK,
+    LOCK_COLS,
+    REASON_SIGNAL,
+    REASON_TAKE_PROFIT,
+    TRADE_COLS,
+)
+
+# SPARKBT_BOUNDSCHECK=1 compiles with index checks (the test suite does): an
+# out-of-range index then raises IndexError instead of touching foreign memory.
+_CHECKED = os.environ.get("SPARKBT_BOUNDSCHECK") == "1"
+
+
+def njit(**options):
+    """numba's ``njit`` with sparkbt's defaults: cached on disk, GIL released, checks if asked."""
+    return _njit(boundscheck=_CHECKED, cache=True, nogil=True, **options)
+
+
+def phase(func):
+    """A compiled phase that updates the state or the records (arrays in, a call each)."""
+    return njit()(func)
+
+
+def scalar(func):
+    """A compiled helper of scalars only, inlined into its caller (runs on every bar)."""
+    return njit(inline="always")(func)
+
+
+N_FILL, N_TRADE, N_LOCK = len(FILL_COLS), len(TRADE_COLS), len(LOCK_COLS)
+"""Columns of the fill, trade and lock matrices."""
+
+# the state of one column (index into its float64 vector)
+CASH = 0  # cash (short proceeds included)
+UNITS = 1  # signed units held
+HELD = 2  # the target the position stands for
+WAIT_EDGE = 3  # after a stop, gate or lock: enter only on a new signal edge
+PEND = 4  # next_open: an order made on the previous bar waits for this open
+PEND_OLD = 5  # its target before and after, and its stop fractions
+PEND_X = 6
+PEND_SL = 7
+PEND_TP = 8
+IN_TRADE = 9  # a trade is open: its side, fill bar, entry close, stops, trailing reference
+TR_SIDE = 10
+TR_BAR = 11
+TR_REF = 12  # close of the bar on which the entry filled
+TR_TRAIL = 13  # trailing reference: best extreme since the entry bar
+TR_SL = 14
+TR_TP = 15
+IN_U = 16  # units bought (long) or sold short, their value and fees
+IN_V = 17
+IN_F = 18
+OUT_U = 19  # units closed, their value and fees
+OUT_V = 20
+OUT_F = 21
+LOCKED_UNTIL = 22  # last bar on which no position may open (-1: none)
+DAY_REF = 23  # equity at the previous day's last close (daily-loss gate)
+STREAK = 24  # consecutive losing trades
+RUINED = 25  # equity reached zero: trading has ended
+N_STATE = 26
+
+# record counters (index into the int64 vector of rows needed)
+NF, NT, NL = 0, 1, 2
+
+
+@njit()
+def reset_state(st, cash):
+    """The state of a column before its first bar: flat, no order, no lock."""
+    st[:] = 0.0
+    st[CASH] = cash
+    st[PEND_SL] = st[PEND_TP] = np.nan
+    st[TR_SL] = st[TR_TP] = np.nan
+    st[LOCKED_UNTIL] = -1.0
+    st[DAY_REF] = cash
+
+
+@phase
+def put_fill(fills, k, j, t, side, qty, px, fee, reason):
+    """Row ``k`` of the fill matrix (not written past its capacity: the caller counts)."""
+    if k >= fills.shape[0]:
+        return
+    fills[k, 0] = j
+    fills[k, 1] = t
+    fills[k, 2] = side
+    fills[k, 3] = qty
+    fills[k, 4] = px
+    fills[k, 5] = fee
+    fills[k, 6] = reason
+
+
+@phase
+def put_trade(trades, k, j, side, entry_bar, exit_bar, entry, exit_, is_open, reason):
+    """Row ``k`` of the trade matrix from its totals (if it has room); returns the trade's PnL.
+
+    ``entry`` and ``exit_`` are ``(units, value, fees)`` of the opening and the
+    closing fills. PnL = exit value - entry value - fees, sign flipped for shorts.
+    """
+    in_u, in_v, in_f = entry
+    out_u, out_v, out_f = exit_
+    gross = out_v - in_v if side > 0 else in_v - out_v
+    pnl = gross - in_f - out_f
+    if k >= trades.shape[0]:
+        return pnl
+    trades[k, 0] = j
+    trades[k, 1] = side
+    trades[k, 2] = entry_bar
+    trades[k, 3] = exit_bar
+    trades[k, 4] = in_u
+    trades[k, 5] = in_v / in_u
+    trades[k, 6] = out_v / out_u
+    trades[k, 7] = in_f
+    trades[k, 8] = out_f
+    trades[k, 9] = pnl
+    trades[k, 10] = pnl / in_v
+    trades[k, 11] = 1.0 if is_open else 0.0
+    trades[k, 12] = reason
+    return pnl
+
+
+@phase
+def put_lock(locks, k, j, gate, first, last, eq, limit):
+    """Row ``k`` of the lock matrix: gate, first and last locked bar, equity, limit."""
+    if k >= locks.shape[0]:
+        return
+    locks[k, 0] = j
+    locks[k, 1] = gate
+    locks[k, 2] = first
+    locks[k, 3] = last
+    locks[k, 4] = eq
+    locks[k, 5] = limit
+
+
+@scalar
+def flatten(c, u, price, buy, sell, fees):
+    """Close ``u`` units at ``price`` (slipped against us): cash, fill side, units, price, fee."""
+    qty = abs(u)
+    if u > 0:
+        px = price * sell
+        fee = qty * px * fees
+        return c + qty * px - fee, -1.0, qty, px, fee
+    px = price * buy
+    fee = qty * px * fees
+    return c - qty * px - fee, 1.0, qty, px, fee
+
+
+@scalar
+def stop_exit(side, o, hi, lo, trail_ref, ref, sl, tp, sl_reason):
+    """Where a stop closes a trade on this bar: ``(price, reason)``, price NaN if none fires.
+
+    Long: stop level ``trail_ref * (1 - sl)``, take-profit ``ref * (1 + tp)``
+    (short mirrored). An open at or beyond a level fills at the open; otherwise
+    the stop-loss is checked before the take-profit, so a bar that could have
+    hit both is assumed to have hit the loss. NaN fractions never fire.
+    """
+    if side > 0:
+        s_lvl = trail_ref * (1.0 - sl)
+        p_lvl = ref * (1.0 + tp)
+        if o <= s_lvl:
+            return o, sl_reason
+        if o >= p_lvl:
+            return o, REASON_TAKE_PROFIT
+        if lo <= s_lvl:
+            return s_lvl, sl_reason
+        if hi >= p_lvl:
+            return p_lvl, REASON_TAKE_PROFIT
+        return np.nan, REASON_SIGNAL
+    s_lvl = trail_ref * (1.0 + sl)
+    p_lvl = ref * (1.0 - tp)
+    if o >= s_lvl:
+        return o, sl_reason
+    if o <= p_lvl:
+        return o, REASON_TAKE_PROFIT
+    if hi >= s_lvl:
+        return s_lvl, sl_reason
+    if lo <= p_lvl:
+        return p_lvl, REASON_TAKE_PROFIT
+    return np.nan, REASON_SIGNAL
+
+
+@scalar
+def exit_lock(pnl, t, n, streak, loss_streak, lock_len, cooldown):
+    """Locks that start at a closing fill: ``(streak, gate, last bar, limit)``, gate -1 if none.
+
+    The loss streak counts consecutive losing trades; reaching ``loss_streak``
+    locks for ``lock_len`` bars. A cooldown of k bars locks the exit bar and the
+    k bars after it, unless the streak lock already reaches further.
+    """
+    gate = -1
+    last = -1
+    limit = 0.0
+    if loss_streak > 0:
+        streak = streak + 1 if pnl < 0.0 else 0
+        if streak >= loss_streak:
+            streak = 0
+            gate = GATE_LOSS_STREAK
+            last = min(t + lock_len, n - 1)
+            limit = float(loss_streak)
+    if cooldown >= 1 and min(t + cooldown, n - 1) > last:
+        gate = GATE_COOLDOWN
+        last = min(t + cooldown, n - 1)
+        limit = float(cooldown)
+    return streak, gate, last, limit

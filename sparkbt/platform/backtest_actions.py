@@ -1,0 +1,174 @@
+"""Backtest jobs as the application offers them: start one, read one, list them.
+
+The HTTP API and the web UI both call :class:`BacktestActions`; they only parse
+the request and render the answer. Starting never runs or loads anything heavy:
+it checks the body (:data:`StartRequest`), the strategy and its parameters
+(registry names only, never a file path), that candles exist, inserts one SQLite
+row and wakes the dispatcher. Every fault is a :class:`~sparkbt.errors.Refusal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from sparkbt.errors import InputError, NotFound, Refusal
+from sparkbt.platform import backtests as engine
+from sparkbt.platform.audit import AuditLog, Origin
+from sparkbt.platform.auth import Principal
+from sparkbt.platform.jobs import Job, JobStore
+from sparkbt.platform.metrics import ServiceMetrics
+from sparkbt.platform.refusals import status_of, validated
+from sparkbt.platform.settings import Settings
+from sparkbt.platform.workers import WorkerPool
+from sparkbt.research.paramsets import ParamSetVersion
+
+__all__ = ["TOP_LEVEL_OPTIONS", "BacktestActions", "StartRequest"]
+
+# Engine options the platform sends at the top level of the body (before ``options``
+# existed). Their types come from the engine's Config; their values are judged by it alone.
+TOP_LEVEL_OPTIONS = ("fees", "slippage", "direction")
+
+
+class _StartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    pair: str = Field("ETHUSDT", min_length=1, max_length=32)
+    timeframe: str = Field("4h", min_length=1, max_length=16)
+    strategy: str = Field("sma_cross", min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    notes: str = Field("", max_length=2000)
+    # run the approved version of this param set (then no strategy, pair, params or options)
+    paramset: str | None = Field(None, min_length=1, max_length=64)
+    # every engine option (sparkbt.engine.options.ENGINE_OPTIONS); they win over the top-level ones
+    options: dict[str, Any] = Field(default_factory=dict, max_length=16)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The engine options the body gives (top-level ones, then ``options``), unchecked."""
+        top = {name: getattr(self, name) for name in TOP_LEVEL_OPTIONS}
+        return {k: v for k, v in top.items() if v is not None} | self.options
+
+
+def _top_level_fields() -> dict[str, Any]:
+    from sparkbt.engine.options import Config
+
+    hints = get_type_hints(Config)
+    return {name: (hints[name] | None, None) for name in TOP_LEVEL_OPTIONS}
+
+
+StartRequest = create_model(
+    "StartRequest",
+    __base__=_StartBody,
+    __module__=__name__,
+    __doc__="Body of a backtest start: every field optional, unknown fields refused; "
+    "the model checks types and shape, the engine's Config the option values.",
+    **_top_level_fields(),
+)
+
+
+class BacktestActions:
+    """Start, read and list the backtest jobs of one service."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: JobStore,
+        pool: WorkerPool,
+        audit: AuditLog,
+        metrics: ServiceMetrics,
+        approved_version: Callable[[str], ParamSetVersion],
+    ) -> None:
+        self.settings, self.jobs, self.pool = settings, jobs, pool
+        self.audit, self.metrics = audit, metrics
+        self._approved_version = approved_version
+
+    def validate(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Validate and canonicalise a decoded start body (a Refusal on any fault)."""
+        req: Any = validated(StartRequest, raw)
+        fields = (req.pair, req.timeframe, req.strategy, req.params, req.engine_options())
+        extra: dict[str, Any] = {}
+        if req.paramset is not None:
+            given = sorted(req.model_fields_set - {"paramset", "notes"})
+            if given:
+                raise Refusal(
+                    f"paramset: runs the approved version as it is; drop {', '.join(given)}",
+                    body=raw,
+                )
+            v = self._approved_version(req.paramset)
+            fields = (v.pair, v.timeframe, v.strategy, dict(v.params), dict(v.options))
+            extra = {"paramset": v.name, "version_id": v.id}
+        try:
+            pair, tf, strategy, params = engine.check_request(*fields[:4], self.settings.data_dir)
+            options = engine.check_options(fields[4])
+        except InputError as exc:
+            raise Refusal(str(exc), body=raw) from None
+        return (
+            req.model_dump(exclude={"paramset"})
+            | extra
+            | {name: options[name] for name in TOP_LEVEL_OPTIONS}
+            | {
+                "pair": pair,
+                "timeframe": tf,
+                "strategy": strategy,
+                "params": params,
+                "options": options,
+            }
+        )
+
+    def start(self, raw: dict[str, Any], who: Principal, where: Origin) -> Job:
+        """Validate a decoded start body and queue it as a job of ``who``, audited."""
+        body = self.validate(raw)
+        job = self.jobs.create(
+            body, self.settings.impl, where["client_ip"], where["user_agent"], user=who.name
+        )
+        self.pool.notify()
+        self.metrics.starts.inc()
+        self.audit.job("start", job, impl=job.impl, notes=job.request.get("notes"))
+        return job
+
+    def refused(self, exc: Refusal, who: Principal | None, where: Origin) -> None:
+        """Count and audit a refused start."""
+        status = status_of(exc)
+        self.metrics.rejected.labels(code=str(status)).inc()
+        who = who or exc.principal
+        self.audit.write(
+            "rejected",
+            user=who.name if who else None,
+            request=exc.body,
+            **where,
+            status=status,
+            reason=exc.detail,
+        )
+
+    def job(self, job_id: str) -> Job:
+        """The job ``job_id`` (NotFound otherwise)."""
+        job = self.jobs.get(job_id) if len(job_id) <= 64 else None
+        if job is None:
+            raise NotFound(f"no job with id {job_id[:64]!r}")
+        return job
+
+    def list(
+        self, status: str | None = None, limit: int = 50, prefix: str | None = None
+    ) -> dict[str, Any]:
+        """Jobs newest first (``matching``: how many match ``prefix`` without the limit)."""
+        found = [j.public() for j in self.jobs.list(status, limit, prefix)]
+        out: dict[str, Any] = {"jobs": found, "count": len(found)}
+        if prefix is not None:
+            out["matching"] = self.jobs.count(status, prefix)
+        return out
+
+    def report(self, job_id: str) -> dict[str, Any]:
+        """The report.json of a done engine job (Refusal 404 or 409 otherwise)."""
+        job = self.job(job_id)
+        if job.status != "done":
+            raise Refusal(
+                f"job {job.id} is {job.status}: a report exists once it is done", "conflict"
+            )
+        if job.evidence is None:
+            raise NotFound(f"job {job.id} ran with impl={job.impl}: it wrote no report")
+        try:
+            return engine.read_report(job.evidence)
+        except InputError as exc:
+            raise NotFound(str(exc)) from None

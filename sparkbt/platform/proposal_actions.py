@@ -1,0 +1,334 @@
+"""Param-change proposals as the application offers them: propose, approve, reject.
+
+:class:`ProposalActions` checks a proposal as every adapter must (registry
+strategy, parameters, candles, the sweep it names), records it and queues its
+evaluation as a durable job; records what the worker found (metrics, audit);
+and applies approvals and rejections through the
+:class:`~sparkbt.platform.proposals.GuardStore` rules, auditing each. The HTTP
+API and the web UI call it; what they show or hide is a convenience, never the
+check. Refusals are :class:`~sparkbt.errors.Refusal` (Forbidden, Conflict,
+NotFound, or kind invalid).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sparkbt.errors import Conflict, InputError, NotFound, Refusal
+from sparkbt.platform import backtests as engine
+from sparkbt.platform.audit import AuditLog, Origin
+from sparkbt.platform.auth import Principal
+from sparkbt.platform.jobs import Job, JobStore
+from sparkbt.platform.metrics import ServiceMetrics
+from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
+from sparkbt.platform.settings import Settings
+from sparkbt.platform.workers import WorkerPool
+from sparkbt.research.paramsets import ParamSetVersion, version_of
+
+__all__ = ["PROPOSE_ROLES", "DecideBody", "ProposalActions", "ProposeBody", "stored_sweep"]
+
+PROPOSE_ROLES = ("proposer", "approver", "admin")
+"""Roles that may propose a param change."""
+
+
+class ProposeBody(BaseModel):
+    """A proposal: the param set's new version, and what it was prepared against."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    paramset: str = Field(min_length=1, max_length=64)
+    strategy: str = Field(min_length=1, max_length=64)
+    pair: str = Field("ETHUSDT", min_length=1, max_length=32)
+    timeframe: str = Field("4h", min_length=1, max_length=16)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict, max_length=16)
+    sweep_id: str | None = Field(None, min_length=1, max_length=64)
+    note: str = Field("", max_length=2000)
+    # the approved version the change was prepared against (default: the one approved now)
+    base_version_id: str | None = Field(None, max_length=64)
+
+
+class DecideBody(BaseModel):
+    """An approval or rejection."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    comment: str = Field("", max_length=2000)
+    override_reason: str | None = Field(None, max_length=2000)
+    content_sha256: str | None = Field(None, min_length=1, max_length=64)
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500] or type(exc).__name__
+
+
+def stored_sweep(evidence_dir: Path, sweep_id: str, strategy: str) -> str:
+    """The full id of the stored sweep ``sweep_id`` (an id or a unique prefix) of ``strategy``.
+
+    Raises a Refusal (invalid) when there is no such sweep, the prefix is
+    ambiguous, or the sweep is of another strategy.
+    """
+    text = sweep_id.strip()
+    root = Path(evidence_dir) / "sweep"
+    hits = []
+    if re.fullmatch(r"[0-9A-Za-z_-]{1,64}", text) and root.is_dir():
+        exact = root / text / "sweep.json"
+        hits = [exact] if exact.is_file() else sorted(root.glob(f"{text}*/sweep.json"))
+    if not hits:
+        raise Refusal(f"sweep_id: no stored sweep with id {sweep_id[:64]!r}")
+    if len(hits) > 1:
+        names = ", ".join(h.parent.name for h in hits[:5])
+        raise Refusal(f"sweep_id: {sweep_id!r} matches several sweeps ({names})")
+    try:
+        meta = json.loads(hits[0].read_text())
+    except (OSError, ValueError):
+        raise Refusal(f"sweep_id: sweep {hits[0].parent.name} is unreadable") from None
+    found = (meta.get("identity") or {}).get("strategy")
+    if found != strategy:
+        raise Refusal(
+            f"sweep_id: sweep {hits[0].parent.name} is of strategy {found}, "
+            f"not of the proposed {strategy}"
+        )
+    return hits[0].parent.name
+
+
+class ProposalActions:
+    """Proposal submission, evaluation bookkeeping and decisions of one service."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        guard: GuardStore,
+        jobs: JobStore,
+        pool: WorkerPool,
+        audit: AuditLog,
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.settings, self.guard, self.jobs, self.pool = settings, guard, jobs, pool
+        self.audit, self.metrics = audit, metrics
+
+    def approved_version(self, name: str) -> ParamSetVersion:
+        """The approved version of a param set, ready to run (NotFound or Conflict otherwise)."""
+        from sparkbt.engine.registry import get_strategy
+
+        version = self.guard.paramset(name).approved
+        if version is None:
+            raise NotFound(f"param set {name!r}: no version is approved")
+        try:
+            current = get_strategy(version.strategy).source_sha256
+        except InputError as exc:
+            raise Conflict(f"param set {name}: {exc}") from None
+        if current != version.strategy_sha256:
+            raise Conflict(
+                f"param set {name}: the code of strategy {version.strategy} changed since "
+                f"version {version.id} was approved; propose it again"
+            )
+        return version
+
+    def _evaluation_job(
+        self, proposal: Proposal, client_ip: str | None = None, agent: str | None = None
+    ) -> Job:
+        """Queue the evaluation of ``proposal`` as a durable job."""
+        version = proposal.version
+        base = (
+            self.guard.version(proposal.base_version_id).to_dict()
+            if proposal.base_version_id
+            else None
+        )
+        request = {
+            "pair": version.pair,
+            "timeframe": version.timeframe,
+            "strategy": version.strategy,
+            "params": dict(version.params),
+            "options": dict(version.options),
+            "notes": f"guard evaluation of proposal {proposal.id}",
+            "guard": {
+                "proposal_id": proposal.id,
+                "paramset": proposal.name,
+                "proposed": version.to_dict(),
+                "base": base,
+                "sweep_id": proposal.sweep_id,
+            },
+        }
+        job = self.jobs.create(request, "engine", client_ip, agent, user=proposal.proposer)
+        self.pool.notify()
+        self.audit.job("start", job, impl=job.impl, notes=request["notes"])
+        return job
+
+    def requeue_evaluations(self) -> list[Job]:
+        """At start: queue an evaluation for every evaluating proposal that has no job
+        (the service stopped between recording the proposal and queueing its job)."""
+        out = []
+        for p in self.guard.list("evaluating"):
+            if self.jobs.for_proposal(p.id) is None:
+                out.append(self._evaluation_job(self.guard.get(p.id)))
+        return out
+
+    def propose(
+        self, body: ProposeBody, who: Principal, where: Origin, explicit_base: bool = False
+    ) -> Proposal:
+        """Check a proposal (registry strategy, parameters, candles, sweep), record it as
+        ``who``'s and queue its evaluation; a Refusal before anything is written."""
+        try:
+            engine.check_strategy_name(body.strategy)
+            version = version_of(
+                body.paramset, body.strategy, body.pair, body.timeframe, body.params, body.options
+            )
+            engine.check_request(
+                version.pair, version.timeframe, version.strategy, version.params,
+                self.settings.data_dir,
+            )  # fmt: skip
+        except Refusal:
+            raise
+        except InputError as exc:
+            raise Refusal(_line(exc)) from None
+        sweep_id = body.sweep_id
+        if sweep_id is not None:
+            sweep_id = stored_sweep(self.settings.evidence_dir, sweep_id, version.strategy)
+        if explicit_base:
+            base_id = body.base_version_id
+        else:
+            try:
+                approved = self.guard.paramset(version.name).approved
+            except NotFound:
+                approved = None
+            base_id = None if approved is None else approved.id
+        proposal = self.guard.propose(version, base_id, who.name, body.note, sweep_id)
+        job = self._evaluation_job(proposal, where["client_ip"], where["user_agent"])
+        self.metrics.guard_proposals.labels(status=proposal.state).inc()
+        self.audit.write(
+            "guard_proposed",
+            job_id=job.id,
+            user=who.name,
+            request=version.content(),
+            **where,
+            proposal_id=proposal.id,
+            paramset=proposal.name,
+            version_id=version.id,
+            base_version_id=base_id,
+            sweep_id=proposal.sweep_id,
+            note=proposal.note,
+        )
+        return proposal
+
+    def evaluated(self, job: Job, guard: dict[str, Any], duration_ms: float) -> None:
+        """Record what the worker found for a proposal's evaluation job (metrics, audit)."""
+        result = (job.stats or {}).get("guard") if job.status == "done" else None
+        base: dict[str, Any] = {
+            "job_id": job.id,
+            "user": None,
+            "request": job.request,
+            "proposal_id": guard.get("proposal_id"),
+            "paramset": guard.get("paramset"),
+        }
+        if result is None:
+            self.audit.write("guard_evaluated", **base, outcome="failed", error=job.error)
+            return
+        self.metrics.guard_evaluation.observe(duration_ms / 1000.0)
+        for gate, outcome in (result.get("gates") or {}).items():
+            self.metrics.guard_gate_results.labels(gate=gate, result=outcome).inc()
+        if result.get("recorded"):
+            self.metrics.guard_proposals.labels(status=result["state"]).inc()
+        self.audit.write(
+            "guard_evaluated",
+            **base,
+            outcome=result.get("decision"),
+            state=result.get("state"),
+            recorded=result.get("recorded"),
+            note=result.get("note"),
+            policy_sha256=result.get("policy_sha256"),
+            gates=result.get("gates"),
+            runs=result.get("runs"),
+        )
+
+    def approve(
+        self, proposal_id: str, who: Principal, body: DecideBody, where: Origin
+    ) -> Proposal:
+        """Approve (or, for an admin with a reason, override) a proposal as ``who``."""
+        before = self.guard.get(proposal_id)
+        reason = (body.override_reason or "").strip()
+        overridable = who.role == "admin" and reason
+        if before.state == "blocked" and who.name != before.proposer and not overridable:
+            blocking = [g["gate"] for g in before.gate_results or () if g["result"] == "block"]
+            raise Conflict(
+                f"proposal {before.id}: is blocked by {', '.join(blocking) or 'its gates'}; "
+                "only an admin may approve it, with an override_reason"
+            )
+        others = [p.id for p in self.guard.list(name=before.name) if p.state in OPEN_STATES]
+        try:
+            after = self.guard.approve(
+                before.id,
+                who.name,
+                who.role,
+                body.comment,
+                reason or None,
+                content_sha256=body.content_sha256,
+            )
+        except Conflict:
+            if before.state != "stale" and self.guard.get(before.id).state == "stale":
+                self.metrics.guard_proposals.labels(status="stale").inc()
+            raise
+        override = before.state == "blocked"
+        if after.state == "approved":
+            self.metrics.guard_proposals.labels(status="approved").inc()
+            for pid in others:
+                if pid != after.id and self.guard.get(pid).state == "stale":
+                    self.metrics.guard_proposals.labels(status="stale").inc()
+        self.audit.write(
+            "guard_override" if override else "guard_approved",
+            user=who.name,
+            request=after.version.content(),
+            **where,
+            proposal_id=after.id,
+            paramset=after.name,
+            version_id=after.version.id,
+            base_version_id=after.base_version_id,
+            role=who.role,
+            comment=body.comment,
+            override_reason=reason if override else None,
+            state=after.state,
+            content_sha256=after.content_sha256,
+        )
+        return after
+
+    def reject(self, proposal_id: str, who: Principal, body: DecideBody, where: Origin) -> Proposal:
+        """Reject an open proposal as ``who`` (an override reason belongs to approvals only)."""
+        if body.override_reason is not None:
+            raise Refusal("override_reason: only an approval overrides a blocked proposal")
+        after = self.guard.reject(proposal_id, who.name, who.role, body.comment)
+        self.metrics.guard_proposals.labels(status="rejected").inc()
+        self.audit.write(
+            "guard_rejected",
+            user=who.name,
+            request=after.version.content(),
+            **where,
+            proposal_id=after.id,
+            paramset=after.name,
+            version_id=after.version.id,
+            role=who.role,
+            comment=body.comment,
+        )
+        return after
+
+    def refused_decision(
+        self, action: str, proposal_id: str, who: Principal | None, exc: Refusal, where: Origin
+    ) -> None:
+        """Audit an approval or rejection refused as forbidden or conflicting (never a key)."""
+        from sparkbt.platform.refusals import status_of
+
+        self.audit.write(
+            "guard_refused",
+            user=None if who is None else who.name,
+            client_ip=where["client_ip"],
+            user_agent=where["user_agent"],
+            proposal_id=proposal_id,
+            action=action,
+            role=None if who is None else who.role,
+            status=status_of(exc),
+            reason=_line(exc),
+        )
