@@ -1,4 +1,4 @@
-"""Engine options: one definition, validated once, shared by the API, CLI, sweeps and service.
+"""Engine and sweep options: one :class:`OptionSpec` each, from which everything is derived.
 
 Engine options are never strategy parameters: a strategy may not declare a
 parameter with one of these names (nor with a name of the run or sweep
@@ -9,89 +9,41 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import time_index
 from sparkbt.engine import codes, kernels
+from sparkbt.engine.option_spec import OptionSpec, fraction, markdown_table, number, whole
 from sparkbt.errors import ConfigError
 
 __all__ = [
     "DIRECTIONS",
     "ENGINE_OPTIONS",
+    "EXECUTORS",
     "FILLS",
     "GATE_NAMES",
+    "OPTIONS",
     "RESERVED_NAMES",
     "SWEEP_OPTIONS",
+    "SWEEP_OPTION_SPECS",
     "Config",
+    "OptionSpec",
+    "engine_options",
     "infer_year_days",
+    "options_markdown",
     "parse_gates",
+    "spec",
+    "split_options",
 ]
 
 DIRECTIONS = {"long": codes.LONG, "short": codes.SHORT, "both": codes.BOTH}
 FILLS = ("close", "next_open")
 GATE_NAMES = codes.GATES
-ENGINE_OPTIONS: tuple[str, ...] = (
-    "cash",
-    "fees",
-    "slippage",
-    "direction",
-    "fill",
-    "sl_stop",
-    "tp_stop",
-    "sl_trail",
-    "gates",
-    "year_days",
-)
-"""Keyword arguments of ``backtest``/``sweep`` that configure the engine, not the strategy."""
-SWEEP_OPTIONS: tuple[str, ...] = (
-    "where",
-    "samples",
-    "seed",
-    "max_memory",
-    "workers",
-    "executor",
-    "scheduler",
-    "chunk_size",
-    "progress",
-)
-RESERVED_NAMES: frozenset[str] = frozenset(
-    (*ENGINE_OPTIONS, *SWEEP_OPTIONS, "candles", "strategy", "timeframe", "symbol")
-)
-"""Names a strategy parameter may not take."""
-
-
-def _number(name: str, value: Any) -> float:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}: expected a number (got {value!r})") from None
-    if not math.isfinite(out):
-        raise ConfigError(f"{name}: expected a finite number (got {value!r})")
-    return out
-
-
-def _integer(name: str, value: Any, low: int) -> int:
-    out = _number(name, value)
-    if not out.is_integer() or out < low:
-        raise ConfigError(f"{name}: expected a whole number >= {low} (got {value!r})")
-    return int(out)
-
-
-def _fraction(name: str, value: Any, *, zero: bool) -> float:
-    out = _number(name, value)
-    ok = (0.0 <= out < 1.0) if zero else (0.0 < out < 1.0)
-    if not ok:
-        bounds = "[0, 1)" if zero else "(0, 1)"
-        raise ConfigError(
-            f"{name}: must be a fraction in {bounds}, e.g. 0.02 for 2% (got {value!r})"
-        )
-    return out
+EXECUTORS = ("local", "dask")
 
 
 def parse_gates(gates: Any) -> dict[str, float | int]:
@@ -119,96 +71,286 @@ def parse_gates(gates: Any) -> dict[str, float | int]:
             raise ConfigError(f"gate '{key}': unknown (gates: {', '.join(GATE_NAMES)}){hint}")
         value = gates[key]
         if name in ("max_drawdown", "daily_loss"):
-            out[name] = _fraction(f"gate {name}", value, zero=False)
+            out[name] = fraction(f"gate {name}", value, zero=False)
         elif name == "loss_streak":
-            out[name] = _integer(f"gate {name}", value, 1)
+            out[name] = whole(f"gate {name}", value, 1)
         else:
-            out[name] = _integer(f"gate {name}", value, 0)
+            out[name] = whole(f"gate {name}", value, 0)
     return out
 
 
-@dataclass(frozen=True)
-class Config:
-    """Engine options (docs/semantics.md "Inputs"), validated on creation.
+def _cash(value: Any) -> float:
+    cash = number("cash", value)
+    if cash <= 0:
+        raise ConfigError(f"cash: must be > 0 (got {value!r})")
+    return cash
 
-    ``year_days`` None means inferred from the candles (365 when any bar falls
-    on a weekend, else 252); the report records the value used.
+
+def _direction(value: Any) -> str:
+    d = str(value).strip().lower()
+    if d not in DIRECTIONS:
+        raise ConfigError(f"direction: expected long, short or both (got {value!r})")
+    return d
+
+
+def _fill(value: Any) -> str:
+    f = str(value).strip().lower().replace("-", "_")
+    if f not in FILLS:
+        near = difflib.get_close_matches(f, FILLS, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise ConfigError(f"fill: expected close or next_open (got {value!r}){hint}")
+    return f
+
+
+def _stop(name: str) -> Callable[[Any], float | None]:
+    def check(value: Any) -> float | None:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return fraction(name, value, zero=False)
+
+    return check
+
+
+def _trail(value: Any) -> bool:
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"sl_trail: expected true or false (got {value!r})")
+        return low in ("true", "1", "yes")
+    if not isinstance(value, (bool, np.bool_, int)) or value not in (0, 1):
+        raise ConfigError(f"sl_trail: expected true or false (got {value!r})")
+    return bool(value)
+
+
+def _year_days(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    yd = number("year_days", value)
+    if yd <= 0:
+        raise ConfigError(f"year_days: must be > 0, e.g. 365 or 252 (got {value!r})")
+    return int(yd) if yd.is_integer() else yd
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "cash",
+        "number",
+        10_000.0,
+        "Starting cash, quote currency.",
+        bounds="> 0",
+        sweeps=True,
+        check=_cash,
+    ),
+    OptionSpec(
+        "fees",
+        "number",
+        0.0,
+        "Fee per fill, fraction of traded value (0.001 = 0.1%).",
+        bounds="fraction in [0, 1)",
+        sweeps=True,
+        check=lambda v: fraction("fees", v, zero=True),
+    ),
+    OptionSpec(
+        "slippage",
+        "number",
+        0.0,
+        "Fill price slippage, fraction of the close (0.0005 = 0.05%).",
+        bounds="fraction in [0, 1)",
+        sweeps=True,
+        check=lambda v: fraction("slippage", v, zero=True),
+    ),
+    OptionSpec(
+        "direction",
+        "choice",
+        "long",
+        "Sides the strategy may trade: long, short or both.",
+        choices=tuple(DIRECTIONS),
+        sweeps=True,
+        check=_direction,
+    ),
+    OptionSpec(
+        "fill",
+        "choice",
+        "close",
+        "close: an order fills at its bar's close; next_open: at the next bar's open.",
+        choices=FILLS,
+        sweeps=True,
+        check=_fill,
+    ),
+    OptionSpec(
+        "sl_stop",
+        "number",
+        None,
+        "Stop-loss, fraction below the entry close (0.02 = 2%).",
+        label="stop-loss",
+        bounds="fraction in (0, 1); unset: no stop",
+        sweeps=True,
+        check=_stop("sl_stop"),
+    ),
+    OptionSpec(
+        "tp_stop",
+        "number",
+        None,
+        "Take-profit, fraction above the entry close (0.05 = 5%).",
+        label="take-profit",
+        bounds="fraction in (0, 1); unset: no take-profit",
+        sweeps=True,
+        check=_stop("tp_stop"),
+    ),
+    OptionSpec(
+        "sl_trail",
+        "flag",
+        False,
+        "Trail the stop-loss behind the best high (low for shorts).",
+        label="trailing stop-loss",
+        bounds="true or false",
+        sweeps=True,
+        check=_trail,
+    ),
+    OptionSpec(
+        "gates",
+        "gates",
+        {},
+        "Risk gate NAME=LIMIT, repeatable: max_drawdown=0.2, daily_loss=0.05, "
+        "loss_streak=4, cooldown=12 (bars).",
+        label="risk gates",
+        bounds=", ".join(GATE_NAMES),
+        flag_name="gate",
+        check=parse_gates,
+    ),
+    OptionSpec(
+        "year_days",
+        "number",
+        None,
+        "Days in a year for annualising (default: 365 if any bar is on a weekend, else 252).",
+        label="days a year",
+        bounds="> 0; unset: inferred from the candles",
+        sweeps=True,
+        check=_year_days,
+    ),
+)
+"""The engine options, in the order of ``Config`` and of a report's ``config``."""
+
+SWEEP_OPTION_SPECS: tuple[OptionSpec, ...] = (
+    OptionSpec("where", "text", None, 'Filter of combinations, e.g. "fast < slow".'),
+    OptionSpec(
+        "samples",
+        "whole",
+        None,
+        "Random subset of N combinations (per fold in a walk-forward).",
+        bounds=">= 1",
+    ),
+    OptionSpec("seed", "whole", None, "Seed of --samples (default 0).", bounds=">= 0"),
+    OptionSpec(
+        "max_memory",
+        "size",
+        None,
+        "Memory budget, e.g. 2GB or 500MB (default: a quarter of RAM).",
+        bounds="> 0 bytes",
+    ),
+    OptionSpec(
+        "workers", "whole", None, "Local worker processes (default: the CPU count).", bounds=">= 1"
+    ),
+    OptionSpec(
+        "executor",
+        "choice",
+        "local",
+        "Where chunks run: local processes or a dask cluster.",
+        choices=EXECUTORS,
+    ),
+    OptionSpec("scheduler", "text", None, "Dask scheduler address, e.g. tcp://host:8786."),
+    OptionSpec(
+        "chunk_size",
+        "whole",
+        None,
+        "Combinations per chunk (default: planned from the memory budget).",
+        bounds=">= 1",
+        cli=False,
+    ),
+    OptionSpec(
+        "progress", "callable", None, "Called with (done, total) as chunks finish.", cli=False
+    ),
+)
+"""The keywords of a sweep besides the engine options (checked by ``SweepOptions``)."""
+
+
+def engine_options() -> tuple[str, ...]:
+    """The engine option names, read from :data:`OPTIONS` now."""
+    return tuple(s.name for s in OPTIONS)
+
+
+def spec(name: str) -> OptionSpec:
+    """The spec of one engine or sweep option."""
+    for s in (*OPTIONS, *SWEEP_OPTION_SPECS):
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+ENGINE_OPTIONS: tuple[str, ...] = engine_options()
+"""Keyword arguments of ``backtest``/``sweep`` that configure the engine, not the strategy."""
+SWEEP_OPTIONS: tuple[str, ...] = tuple(s.name for s in SWEEP_OPTION_SPECS)
+RESERVED_NAMES: frozenset[str] = frozenset(
+    (*ENGINE_OPTIONS, *SWEEP_OPTIONS, "candles", "strategy", "timeframe", "symbol")
+)
+"""Names a strategy parameter may not take."""
+
+
+class Config:
+    """Engine options (docs/semantics.md "Inputs"), validated on creation; immutable.
+
+    One attribute per spec of :data:`OPTIONS` (positional arguments in that
+    order). ``year_days`` None means inferred from the candles (365 when any bar
+    falls on a weekend, else 252); the report records the value used.
     """
 
-    cash: float = 10_000.0
-    fees: float = 0.0
-    slippage: float = 0.0
-    direction: str = "long"
-    fill: str = "close"
-    sl_stop: float | None = None
-    tp_stop: float | None = None
-    sl_trail: bool = False
-    gates: dict[str, Any] = field(default_factory=dict)
-    year_days: float | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        specs = OPTIONS
+        if len(args) > len(specs):
+            raise TypeError(f"Config takes at most {len(specs)} options ({len(args)} given)")
+        names = [s.name for s in specs]
+        given = dict(zip(names, args, strict=False))
+        for key in kwargs:
+            if key not in names:
+                raise TypeError(f"Config got an unexpected option '{key}'")
+            if key in given:
+                raise TypeError(f"Config got option '{key}' twice")
+        given |= kwargs
+        for s in specs:
+            value = given.get(s.name, s.default)
+            object.__setattr__(self, s.name, s.normalise(value))
+        object.__setattr__(self, "_names", tuple(names))
 
-    def __post_init__(self) -> None:
-        def put(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)
+    if TYPE_CHECKING:
 
-        cash = _number("cash", self.cash)
-        if cash <= 0:
-            raise ConfigError(f"cash: must be > 0 (got {self.cash!r})")
-        put("cash", cash)
-        for name in ("fees", "slippage"):
-            put(name, _fraction(name, getattr(self, name), zero=True))
-        d = str(self.direction).strip().lower()
-        if d not in DIRECTIONS:
-            raise ConfigError(f"direction: expected long, short or both (got {self.direction!r})")
-        put("direction", d)
-        f = str(self.fill).strip().lower().replace("-", "_")
-        if f not in FILLS:
-            near = difflib.get_close_matches(f, FILLS, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise ConfigError(f"fill: expected close or next_open (got {self.fill!r}){hint}")
-        put("fill", f)
-        for name in ("sl_stop", "tp_stop"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                put(name, _fraction(name, value, zero=False))
-            else:
-                put(name, None)
-        trail = self.sl_trail
-        if isinstance(trail, str):
-            low = trail.strip().lower()
-            if low not in ("true", "false", "1", "0", "yes", "no"):
-                raise ConfigError(f"sl_trail: expected true or false (got {trail!r})")
-            trail = low in ("true", "1", "yes")
-        elif not isinstance(trail, (bool, np.bool_, int)) or trail not in (0, 1):
-            raise ConfigError(f"sl_trail: expected true or false (got {trail!r})")
-        put("sl_trail", bool(trail))
-        put("gates", parse_gates(self.gates))
-        if self.year_days is not None:
-            yd = _number("year_days", self.year_days)
-            if yd <= 0:
-                raise ConfigError(
-                    f"year_days: must be > 0, e.g. 365 or 252 (got {self.year_days!r})"
-                )
-            put("year_days", int(yd) if yd.is_integer() else yd)
+        def __getattr__(self, name: str) -> Any: ...
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Config is immutable: use replace({name}=...)")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # holds a dict of gates
+
+    def __repr__(self) -> str:
+        return f"Config({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def replace(self, **changes: Any) -> Config:
+        """A new config with ``changes`` applied (checked like any other)."""
+        return Config(**{**self.to_dict(), **changes})
 
     def resolved(self, candles: pd.DataFrame) -> Config:
         """This config with ``year_days`` fixed from the candles when it was left to inference."""
         if self.year_days is not None:
             return self
-        return Config(**{**self.to_dict(), "year_days": infer_year_days(time_index(candles))})
+        return self.replace(year_days=infer_year_days(time_index(candles)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "cash": self.cash,
-            "fees": self.fees,
-            "slippage": self.slippage,
-            "direction": self.direction,
-            "fill": self.fill,
-            "sl_stop": self.sl_stop,
-            "tp_stop": self.tp_stop,
-            "sl_trail": self.sl_trail,
-            "gates": dict(self.gates),
-            "year_days": self.year_days,
-        }
+        out = {name: getattr(self, name) for name in self._names}
+        if isinstance(out.get("gates"), dict):
+            out["gates"] = dict(out["gates"])
+        return out
 
     def sim_options(self) -> kernels.SimOptions:
         """The options as the kernels take them (NaN / 0 / -1 for "off")."""
@@ -227,6 +369,34 @@ class Config:
             loss_streak=int(g.get("loss_streak", 0)),
             cooldown=int(g.get("cooldown", -1)),
         )
+
+
+Config.__annotations__ = {s.name: s.annotation for s in OPTIONS}  # for introspection
+
+
+def split_options(keywords: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``keywords`` split into the engine options and the rest (strategy parameters)."""
+    names = set(engine_options())
+    ours = {k: v for k, v in keywords.items() if k in names}
+    return ours, {k: v for k, v in keywords.items() if k not in names}
+
+
+def options_markdown() -> str:
+    """docs/options.md: the engine options and the sweep options, generated from the specs."""
+    return (
+        "# Options\n\n"
+        "Generated from `sparkbt/engine/options.py` (`OPTIONS`, `SWEEP_OPTION_SPECS`); "
+        "do not edit by hand.\n\n"
+        "## Engine options\n\n"
+        "Keywords of `backtest`, `sweep` and `walk_forward`; flags of `sparkbt run`, `sweep`, "
+        "`walk-forward`, `jobs start` and `guard propose`; fields of the service's `options`. "
+        "A sweep takes several values of the options marked *sweeps* "
+        "(`--fees 0,0.001`, `--sl-stop 0.01:0.05:0.01`).\n\n"
+        + markdown_table(OPTIONS)
+        + "\n## Sweep options\n\n"
+        "Keywords of `sweep` and `walk_forward`; flags of `sparkbt sweep` and `walk-forward`.\n\n"
+        + markdown_table(SWEEP_OPTION_SPECS)
+    )
 
 
 def infer_year_days(index: pd.DatetimeIndex) -> int:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from sparkbt.data.candles import load_candles, period_ns, time_index
 from sparkbt.engine import kernels
-from sparkbt.engine.options import DIRECTIONS, Config
+from sparkbt.engine.option_spec import with_option_keywords
+from sparkbt.engine.options import DIRECTIONS, OPTIONS, Config, split_options
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.result import BacktestResult
 from sparkbt.engine.stats import compute_stats, stats_row
@@ -107,31 +108,23 @@ def trade_start(frame: pd.DataFrame, trade_from: Any) -> int:
     return int(index.searchsorted(ts, side="left"))
 
 
+@with_option_keywords(OPTIONS)
 def backtest(
     candles: pd.DataFrame,
     strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
     *,
-    cash: float = 10_000.0,
-    fees: float = 0.0,
-    slippage: float = 0.0,
-    direction: str = "long",
-    fill: str = "close",
-    sl_stop: float | None = None,
-    tp_stop: float | None = None,
-    sl_trail: bool = False,
-    gates: dict[str, Any] | None = None,
-    year_days: float | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
     trade_from: Any = None,
-    **params: Any,
+    **keywords: Any,
 ) -> BacktestResult:
     """Backtest one strategy on candles (docs/semantics.md).
 
     ``strategy`` is a registered name, ``"file.py:function"``, or a function
-    ``(candles, **params) -> Series``. The keyword options before ``timeframe``
-    configure the engine (fills, stops, gates, year length); remaining keyword
-    arguments are the strategy's parameters, validated against its schema.
+    ``(candles, **params) -> Series``. Keywords named in ``OPTIONS``
+    (docs/options.md) configure the engine (costs, fills, stops, gates, year
+    length); the other keywords are the strategy's parameters, validated
+    against its schema.
 
     ``trade_from`` (a timestamp, or text pandas parses; UTC when it has no time
     zone) makes the bars before it warm-up bars: the strategy is evaluated on
@@ -147,9 +140,8 @@ def backtest(
     inference is inferred from the whole input.
     """
     started = time.perf_counter()
-    config = Config(
-        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gates or {}, year_days
-    )
+    options, params = split_options(keywords)
+    config = Config(**options)
     strat = get_strategy(strategy)
     checked = strat.validate(params)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)

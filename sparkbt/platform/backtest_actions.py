@@ -10,7 +10,7 @@ row and wakes the dispatcher. Every fault is a :class:`~sparkbt.errors.Refusal`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, get_type_hints
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -20,6 +20,7 @@ from sparkbt.platform.audit import AuditLog, Origin
 from sparkbt.platform.auth import Principal
 from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.metrics import ServiceMetrics
+from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.refusals import status_of, validated
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.workers import WorkerPool
@@ -42,30 +43,46 @@ class _StartBody(BaseModel):
     notes: str = Field("", max_length=2000)
     # run the approved version of this param set (then no strategy, pair, params or options)
     paramset: str | None = Field(None, min_length=1, max_length=64)
-    # every engine option (sparkbt.engine.options.ENGINE_OPTIONS); they win over the top-level ones
-    options: dict[str, Any] = Field(default_factory=dict, max_length=16)
+    # every engine option (the generated EngineOptions); they win over the top-level ones
+    options: OptionsBody = Field(default_factory=OptionsBody)
 
     def engine_options(self) -> dict[str, Any]:
         """The engine options the body gives (top-level ones, then ``options``), unchecked."""
         top = {name: getattr(self, name) for name in TOP_LEVEL_OPTIONS}
-        return {k: v for k, v in top.items() if v is not None} | self.options
+        return {k: v for k, v in top.items() if v is not None} | self.options.given()
 
 
 def _top_level_fields() -> dict[str, Any]:
-    from sparkbt.engine.options import Config
+    from sparkbt.engine.options import spec
 
-    hints = get_type_hints(Config)
-    return {name: (hints[name] | None, None) for name in TOP_LEVEL_OPTIONS}
+    return {
+        name: (spec(name).py_type | None, Field(None, description=spec(name).help))
+        for name in TOP_LEVEL_OPTIONS
+    }
 
 
-StartRequest = create_model(
-    "StartRequest",
-    __base__=_StartBody,
-    __module__=__name__,
-    __doc__="Body of a backtest start: every field optional, unknown fields refused; "
-    "the model checks types and shape, the engine's Config the option values.",
-    **_top_level_fields(),
-)
+def start_request_model() -> type[_StartBody]:
+    """The start body's model, with the engine options as the option specs say now."""
+    engine_options = engine_options_model()
+    return create_model(
+        "StartRequest",
+        __base__=_StartBody,
+        __module__=__name__,
+        __doc__="Body of a backtest start: every field optional, unknown fields refused; "
+        "the model checks types and shape, the engine's Config the option values.",
+        options=(
+            engine_options,
+            Field(
+                default_factory=engine_options,
+                description="Engine options; they win over the top-level fees, slippage "
+                "and direction.",
+            ),
+        ),
+        **_top_level_fields(),
+    )
+
+
+StartRequest = start_request_model()
 
 
 class BacktestActions:
@@ -83,10 +100,11 @@ class BacktestActions:
         self.settings, self.jobs, self.pool = settings, jobs, pool
         self.audit, self.metrics = audit, metrics
         self._approved_version = approved_version
+        self.request_model = start_request_model()
 
     def validate(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Validate and canonicalise a decoded start body (a Refusal on any fault)."""
-        req: Any = validated(StartRequest, raw)
+        req: Any = validated(self.request_model, raw)
         fields = (req.pair, req.timeframe, req.strategy, req.params, req.engine_options())
         extra: dict[str, Any] = {}
         if req.paramset is not None:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from sparkbt.errors import Conflict, InputError, NotFound, Refusal
 from sparkbt.platform import backtests as engine
@@ -25,6 +25,7 @@ from sparkbt.platform.audit import AuditLog, Origin
 from sparkbt.platform.auth import Principal
 from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.metrics import ServiceMetrics
+from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.workers import WorkerPool
@@ -36,7 +37,7 @@ PROPOSE_ROLES = ("proposer", "approver", "admin")
 """Roles that may propose a param change."""
 
 
-class ProposeBody(BaseModel):
+class _ProposeBody(BaseModel):
     """A proposal: the param set's new version, and what it was prepared against."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -46,11 +47,28 @@ class ProposeBody(BaseModel):
     pair: str = Field("ETHUSDT", min_length=1, max_length=32)
     timeframe: str = Field("4h", min_length=1, max_length=16)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
-    options: dict[str, Any] = Field(default_factory=dict, max_length=16)
+    options: OptionsBody = Field(default_factory=OptionsBody)
     sweep_id: str | None = Field(None, min_length=1, max_length=64)
     note: str = Field("", max_length=2000)
     # the approved version the change was prepared against (default: the one approved now)
     base_version_id: str | None = Field(None, max_length=64)
+
+
+def propose_model() -> type[_ProposeBody]:
+    """The proposal body's model, its engine options as the option specs say now."""
+    engine_options = engine_options_model()
+    return create_model(
+        "ProposeBody",
+        __base__=_ProposeBody,
+        __module__=__name__,
+        options=(
+            engine_options,
+            Field(default_factory=engine_options, description="Engine options of the version."),
+        ),
+    )
+
+
+ProposeBody = propose_model()
 
 
 class DecideBody(BaseModel):
@@ -111,6 +129,7 @@ class ProposalActions:
     ) -> None:
         self.settings, self.guard, self.jobs, self.pool = settings, guard, jobs, pool
         self.audit, self.metrics = audit, metrics
+        self.request_model = propose_model()
 
     def approved_version(self, name: str) -> ParamSetVersion:
         """The approved version of a param set, ready to run (NotFound or Conflict otherwise)."""
@@ -170,14 +189,19 @@ class ProposalActions:
         return out
 
     def propose(
-        self, body: ProposeBody, who: Principal, where: Origin, explicit_base: bool = False
+        self, body: _ProposeBody, who: Principal, where: Origin, explicit_base: bool = False
     ) -> Proposal:
         """Check a proposal (registry strategy, parameters, candles, sweep), record it as
         ``who``'s and queue its evaluation; a Refusal before anything is written."""
         try:
             engine.check_strategy_name(body.strategy)
             version = version_of(
-                body.paramset, body.strategy, body.pair, body.timeframe, body.params, body.options
+                body.paramset,
+                body.strategy,
+                body.pair,
+                body.timeframe,
+                body.params,
+                body.options.given(),
             )
             engine.check_request(
                 version.pair, version.timeframe, version.strategy, version.params,

@@ -19,26 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparkbt.engine import options as option_specs
 from sparkbt.engine.expr import compile_condition
-from sparkbt.engine.options import ENGINE_OPTIONS, Config
 from sparkbt.engine.registry import ParamSpec, Strategy
 from sparkbt.errors import ConfigError
 
 __all__ = ["MAX_COMBINATIONS", "SWEPT_OPTIONS", "build_grid", "option_values", "parse_values"]
 
-SWEPT_OPTIONS: tuple[str, ...] = tuple(o for o in ENGINE_OPTIONS if o != "gates")
+SWEPT_OPTIONS: tuple[str, ...] = tuple(s.name for s in option_specs.OPTIONS if s.sweeps)
 """Engine options a sweep can take a list of values for (``gates`` is one mapping)."""
-_OPTION_TYPES: dict[str, type] = {
-    "cash": float,
-    "fees": float,
-    "slippage": float,
-    "direction": str,
-    "fill": str,
-    "sl_stop": float,
-    "tp_stop": float,
-    "sl_trail": bool,
-    "year_days": float,
-}
 
 MAX_COMBINATIONS = 20_000_000
 """Largest Cartesian product enumerated before filtering (use ``samples`` with coarser steps)."""
@@ -102,18 +91,19 @@ def _values(name: str, raw: Any, spec: ParamSpec, strategy: Strategy) -> list[An
     return out
 
 
-def option_values(options: Mapping[str, Any]) -> dict[str, list[Any]]:
+def option_values(values: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Each engine option's list of values (one for a scalar), every value checked by ``Config``.
 
     Numbers take the same text forms as parameters (``"0.01,0.02"``, ``"0.01:0.05:0.01"``);
     ``None`` (or NaN) in a stop's list means "no stop".
     """
+    swept = {s.name: s for s in option_specs.OPTIONS if s.sweeps}
     out: dict[str, list[Any]] = {}
-    for name, raw in options.items():
-        if name == "gates" or name not in _OPTION_TYPES:
+    for name, raw in values.items():
+        if name not in swept:
             continue
-        spec = ParamSpec(name, _OPTION_TYPES[name], None)
-        if isinstance(raw, str) and _OPTION_TYPES[name] is not str:
+        spec = ParamSpec(name, swept[name].py_type, None)
+        if isinstance(raw, str) and spec.type is not str:
             items: list[Any] = parse_values(raw, spec)
         elif isinstance(raw, str):
             items = [p.strip() for p in raw.split(",")]
@@ -125,7 +115,7 @@ def option_values(options: Mapping[str, Any]) -> dict[str, list[Any]]:
             raise ConfigError(f"{name}: empty list of values (give at least one)")
         vals: list[Any] = []
         for v in items:
-            checked = getattr(Config(**{name: v}), name)
+            checked = swept[name].normalise(v)
             if checked not in vals:
                 vals.append(checked)
         out[name] = vals
@@ -168,7 +158,8 @@ def build_grid(
             f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); use coarser steps"
         )
     idx = np.indices(sizes).reshape(len(sizes), total)
-    kinds = {p.name: p.type for p in strategy.params} | {k: _OPTION_TYPES[k] for k in swept}
+    kinds = {p.name: p.type for p in strategy.params}
+    kinds |= {k: option_specs.spec(k).py_type for k in swept}
     cols = {
         name: np.asarray(vals, dtype=object if kinds[name] is str else None)[idx[i]]
         for i, (name, vals) in enumerate(values.items())

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import load_candles
-from sparkbt.engine.options import Config
+from sparkbt.engine.option_spec import with_option_keywords
+from sparkbt.engine.options import OPTIONS, SWEEP_OPTION_SPECS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS
 from sparkbt.evidence import data_fingerprint
@@ -25,7 +26,10 @@ from sparkbt.research.sweep_jobs import SweepJob, plan_chunks
 from sparkbt.research.sweep_options import SweepOptions
 from sparkbt.version import ENGINE_VERSION
 
-__all__ = ["sweep", "sweep_identity"]
+__all__ = ["run_sweep", "sweep", "sweep_identity"]
+
+SWEEP_KEYWORDS = tuple(s for s in SWEEP_OPTION_SPECS if s.kind != "callable")
+"""The sweep options taken through ``**keywords`` (``progress`` is a parameter of its own)."""
 
 
 def _assemble(combos: pd.DataFrame, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
@@ -68,66 +72,57 @@ def sweep_identity(
     }
 
 
+@with_option_keywords(OPTIONS, SWEEP_KEYWORDS)
 def sweep(
     candles: pd.DataFrame,
     strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
     *,
-    cash: float = 10_000.0,
-    fees: float = 0.0,
-    slippage: float = 0.0,
-    direction: Any = "long",
-    fill: Any = "close",
-    sl_stop: Any = None,
-    tp_stop: Any = None,
-    sl_trail: Any = False,
-    gates: dict[str, Any] | None = None,
-    year_days: Any = None,
-    where: str | None = None,
-    samples: int | None = None,
-    seed: int | None = None,
-    max_memory: int | str | None = None,
-    workers: int | None = None,
-    executor: str = "local",
-    scheduler: Any = None,
-    chunk_size: int | None = None,
     progress: Progress | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
-    **grid: Any,
+    **keywords: Any,
 ) -> pd.DataFrame:
     """Backtest every combination of a parameter grid; one row per combination.
 
-    ``grid`` maps parameter names to values (scalar, range, list, or text
-    ``"5:50"`` / ``"20:200:5"`` / ``"5,8,13"``); engine options except ``gates``
-    take values the same way (``sl_stop=[0.01, 0.02, 0.05]``) and are swept too.
-    ``where`` filters combinations (``"fast < slow"``); ``samples``/``seed`` draw
-    a seeded subset. Each row holds the parameters, the swept options and every
-    stat of ``STAT_KEYS``, equal to ``backtest`` for that combination.
+    Keywords named in ``OPTIONS`` and ``SWEEP_OPTION_SPECS`` (docs/options.md)
+    are options; the others are the grid, mapping parameter names to values
+    (scalar, range, list, or text ``"5:50"`` / ``"20:200:5"`` / ``"5,8,13"``).
+    Engine options that sweep take values the same way
+    (``sl_stop=[0.01, 0.02, 0.05]``) and are swept too. ``where`` filters
+    combinations (``"fast < slow"``); ``samples``/``seed`` draw a seeded subset.
+    Each row holds the parameters, the swept options and every stat of
+    ``STAT_KEYS``, equal to ``backtest`` for that combination.
     ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
     ``distributed.Client``) spreads chunks over a cluster. ``df.attrs["sweep"]``
     carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
     """
     started = time.perf_counter()
-    opts = SweepOptions.parse(
-        cash=cash,
-        fees=fees,
-        slippage=slippage,
-        direction=direction,
-        fill=fill,
-        sl_stop=sl_stop,
-        tp_stop=tp_stop,
-        sl_trail=sl_trail,
-        gates=gates,
-        year_days=year_days,
-        where=where,
-        samples=samples,
-        seed=seed,
-        max_memory=max_memory,
-        workers=workers,
-        executor=executor,
-        scheduler=scheduler,
-        chunk_size=chunk_size,
+    opts, grid = SweepOptions.split(keywords)
+    return run_sweep(
+        candles,
+        strategy,
+        opts,
+        grid,
+        progress=progress,
+        timeframe=timeframe,
+        symbol=symbol,
+        started=started,
     )
+
+
+def run_sweep(
+    candles: pd.DataFrame,
+    strategy: str | Callable[..., pd.Series] | Strategy,
+    opts: SweepOptions,
+    grid: Mapping[str, Any],
+    *,
+    progress: Progress | None = None,
+    timeframe: str | None = None,
+    symbol: str | None = None,
+    started: float | None = None,
+) -> pd.DataFrame:
+    """:func:`sweep` with its options checked already (``SweepOptions``)."""
+    started = time.perf_counter() if started is None else started
     strat = get_strategy(strategy)
     values = normalise_grid(strat, grid)
     combos = build_grid(

@@ -14,7 +14,6 @@ executor. :mod:`.orchestrate` builds the job and hands its chunks to
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,7 +147,7 @@ def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
     out = {k: np.empty(len(combos)) for k in STAT_KEYS}
     for key, rows in groups.items():
         values = key if isinstance(key, tuple) else (key,)
-        cfg = dataclasses.replace(job.config, **dict(zip(names, values, strict=True)))
+        cfg = job.config.replace(**dict(zip(names, values, strict=True)))
         # (bars, combinations) with each combination contiguous: the kernels and
         # stats reduce along memory in this layout
         pos = prepare(raw[rows, s:].T, cfg.direction)

@@ -4,14 +4,13 @@
 all build a :class:`SweepOptions` with :meth:`SweepOptions.parse`, so every
 entry point accepts the same names, checks them the same way and fails before
 any candle is read. Engine options other than ``gates`` may hold several values
-(a sweep runs each); ``where``, ``samples``, ``seed`` and the execution
+(a sweep runs each, see ``OptionSpec.sweeps``); ``where``, ``samples``, ``seed`` and the execution
 keywords are single values.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from sparkbt.engine.options import ENGINE_OPTIONS, Config
+from sparkbt.engine.options import EXECUTORS, OPTIONS, SWEEP_OPTION_SPECS, Config
 from sparkbt.errors import ConfigError
-from sparkbt.research.grid import SWEPT_OPTIONS, option_values
+from sparkbt.research.grid import option_values
 
 __all__ = [
     "EXECUTORS",
@@ -31,14 +30,9 @@ __all__ = [
     "parse_memory",
 ]
 
-EXECUTORS = ("local", "dask")
-_RUN_NAMES = ("where", "samples", "seed", "max_memory", "workers", "executor", "scheduler")
-OPTION_NAMES: tuple[str, ...] = (*ENGINE_OPTIONS, *_RUN_NAMES, "chunk_size")
+_RUN_NAMES = tuple(s.name for s in SWEEP_OPTION_SPECS if s.kind != "callable")
+OPTION_NAMES: tuple[str, ...] = (*(s.name for s in OPTIONS), *_RUN_NAMES)
 """Every keyword :meth:`SweepOptions.parse` takes (the engine options, then the sweep keywords)."""
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)} | {
-    "gates": None,
-    "executor": "local",
-}
 _UNITS = {
     "": 1,
     "B": 1,
@@ -112,8 +106,8 @@ def _whole(name: str, value: Any, low: int) -> int | None:
 class SweepOptions:
     """Checked options of a sweep; build it with :meth:`parse`."""
 
-    engine: dict[str, list[Any]]  # each engine option but gates -> its values (one or more)
-    gates: dict[str, Any] = field(default_factory=dict)
+    engine: dict[str, list[Any]]  # each option that sweeps -> its values (one or more)
+    fixed: dict[str, Any] = field(default_factory=dict)  # the others (gates), checked
     where: str | None = None  # canonical spelling
     samples: int | None = None
     seed: int | None = None
@@ -129,7 +123,7 @@ class SweepOptions:
         unknown = sorted(set(values) - set(OPTION_NAMES))
         if unknown:
             raise TypeError(f"unexpected sweep option(s): {', '.join(unknown)}")
-        v = {**_DEFAULTS, **values}
+        v = {s.name: s.default for s in (*OPTIONS, *SWEEP_OPTION_SPECS)} | values
         where = v.get("where")
         if where is not None and not isinstance(where, str):
             raise ConfigError(f"where: expected one condition like 'fast < slow' (got {where!r})")
@@ -137,16 +131,16 @@ class SweepOptions:
         chunk_size = _whole("chunk_size", v.get("chunk_size"), 1)
         samples = _whole("samples", v.get("samples"), 1)
         seed = _whole("seed", v.get("seed"), 0)
-        engine = option_values({k: v[k] for k in SWEPT_OPTIONS})
-        gates = v["gates"] or {}
-        checked = Config(**{k: vals[0] for k, vals in engine.items()}, gates=gates)
+        engine = option_values({s.name: v[s.name] for s in OPTIONS if s.sweeps})
+        fixed = {s.name: v[s.name] for s in OPTIONS if not s.sweeps}
+        checked = Config(**{k: vals[0] for k, vals in engine.items()}, **fixed)
         memory = v.get("max_memory")
         executor = v["executor"]
         if executor not in EXECUTORS:
-            raise ConfigError(f"executor: expected local or dask (got {executor!r})")
+            raise ConfigError(f"executor: expected {' or '.join(EXECUTORS)} (got {executor!r})")
         return cls(
             engine=engine,
-            gates=checked.gates,
+            fixed={name: getattr(checked, name) for name in fixed},
             where=_canonical_where(where) if where is not None and where.strip() else None,
             samples=samples,
             seed=seed,
@@ -157,6 +151,16 @@ class SweepOptions:
             chunk_size=chunk_size,
         )
 
+    @classmethod
+    def split(cls, keywords: dict[str, Any]) -> tuple[SweepOptions, dict[str, Any]]:
+        """The options among ``keywords`` (checked) and the rest (the strategy's grid)."""
+        ours = {k: v for k, v in keywords.items() if k in OPTION_NAMES}
+        return cls.parse(**ours), {k: v for k, v in keywords.items() if k not in OPTION_NAMES}
+
+    def replace(self, **engine: Any) -> SweepOptions:
+        """These options with engine options fixed to one value each (checked again)."""
+        return SweepOptions.parse(**{**self.keywords(), **engine})
+
     @property
     def swept(self) -> dict[str, list[Any]]:
         """The engine options given more than one value."""
@@ -164,7 +168,7 @@ class SweepOptions:
 
     def base_config(self) -> Config:
         """The config of the first value of each engine option (swept ones override it per row)."""
-        return Config(**{k: v[0] for k, v in self.engine.items()}, gates=self.gates)
+        return Config(**{k: v[0] for k, v in self.engine.items()}, **self.fixed)
 
     def single_config(self, what: str) -> Config:
         """The one config these options describe; ``what`` names the caller in the error."""
@@ -188,6 +192,6 @@ class SweepOptions:
         engine = {k: v[0] if len(v) == 1 else list(v) for k, v in self.engine.items()}
         return {
             **engine,
-            "gates": dict(self.gates),
-            **{k: getattr(self, k) for k in (*_RUN_NAMES, "chunk_size")},
+            **{k: dict(v) if isinstance(v, dict) else v for k, v in self.fixed.items()},
+            **{k: getattr(self, k) for k in _RUN_NAMES},
         }

@@ -7,7 +7,6 @@ of) its combinations on those candles for the per-bar returns PBO by CSCV needs.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +67,8 @@ def sweep_returns(
     returns = np.empty((len(frame), len(combos)))
     for key, rows in groups.items():
         values = key if isinstance(key, tuple) else (key,)
-        over: dict[str, Any] = {
-            k: (None if pd.isna(v) else v) for k, v in zip(options, values, strict=True)
-        }
-        cfg = dataclasses.replace(config, **over)
+        over = {k: (None if pd.isna(v) else v) for k, v in zip(options, values, strict=True)}
+        cfg = config.replace(**over)
         pos = prepare(raw[rows].T, cfg.direction)
         sim, _ = simulate_targets(
             frame,

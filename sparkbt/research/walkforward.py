@@ -24,11 +24,13 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import load_candles, parse_timeframe, period_ns
+from sparkbt.engine.option_spec import with_option_keywords
+from sparkbt.engine.options import OPTIONS
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.stats import STAT_KEYS, json_safe
 from sparkbt.errors import CandleError, ConfigError
 from sparkbt.research.grid import build_grid, normalise_grid
-from sparkbt.research.sweep import sweep, sweep_identity
+from sparkbt.research.sweep import SWEEP_KEYWORDS, run_sweep, sweep_identity
 from sparkbt.research.sweep_evidence import rank, save_walk_forward
 from sparkbt.research.sweep_jobs import SweepJob, run_chunk
 from sparkbt.research.sweep_options import SweepOptions
@@ -115,6 +117,7 @@ def _summary(folds: pd.DataFrame, metric: str) -> dict[str, Any]:
     }
 
 
+@with_option_keywords(OPTIONS, SWEEP_KEYWORDS)
 def walk_forward(
     candles: pd.DataFrame,
     strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
@@ -123,54 +126,18 @@ def walk_forward(
     test: int | str,
     step: int | str | None = None,
     metric: str = "sharpe",
-    cash: float = 10_000.0,
-    fees: float = 0.0,
-    slippage: float = 0.0,
-    direction: str = "long",
-    fill: str = "close",
-    sl_stop: float | None = None,
-    tp_stop: float | None = None,
-    sl_trail: bool = False,
-    gates: dict[str, Any] | None = None,
-    year_days: float | None = None,
-    where: str | None = None,
-    samples: int | None = None,
-    seed: int | None = None,
-    max_memory: int | str | None = None,
-    workers: int | None = None,
-    executor: str = "local",
-    scheduler: Any = None,
-    chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
-    **grid: Any,
+    **keywords: Any,
 ) -> WalkForwardResult:
     """Best parameters per training window (by ``metric``), evaluated on the next test window.
 
-    Engine options are fixed for the whole walk-forward (one value each).
+    Keywords are the options and the grid, as :func:`sweep` takes them; engine
+    options are fixed for the whole walk-forward (one value each).
     """
     started = time.perf_counter()
-    opts = SweepOptions.parse(
-        cash=cash,
-        fees=fees,
-        slippage=slippage,
-        direction=direction,
-        fill=fill,
-        sl_stop=sl_stop,
-        tp_stop=tp_stop,
-        sl_trail=sl_trail,
-        gates=gates,
-        year_days=year_days,
-        where=where,
-        samples=samples,
-        seed=seed,
-        max_memory=max_memory,
-        workers=workers,
-        executor=executor,
-        scheduler=scheduler,
-        chunk_size=chunk_size,
-    )
+    opts, grid = SweepOptions.split(keywords)
     config = opts.single_config("walk-forward")
     strat = get_strategy(strategy)
     rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
@@ -188,7 +155,7 @@ def walk_forward(
             f"({n_train:,} + {n_test:,} bars)"
         )
     # every fold sweeps with the year length of the whole data, not of its window
-    keywords = {**opts.keywords(), "year_days": config.year_days}
+    fold_opts = opts.replace(year_days=config.year_days)
     rows, oos_rows = [], []
     for k, s in enumerate(starts):
         train_frame = frame.iloc[s : s + n_train]
@@ -198,7 +165,7 @@ def walk_forward(
             def fold_progress(done: int, total: int, k: int = k) -> None:
                 progress(k * total + done, len(starts) * total)
 
-        ins = sweep(train_frame, strat, progress=fold_progress, **keywords, **grid)
+        ins = run_sweep(train_frame, strat, fold_opts, grid, progress=fold_progress)
         best = rank(ins, metric).iloc[0]
         params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
         # one row, even for a strategy without parameters

@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperCommand
 
 from sparkbt.adapters.cli.args import candles_from_options, parse_strategy_args
+from sparkbt.adapters.cli.options import engine_specs, with_options
 
 VOLUME_MISSING = "volume missing: set to 0"
 
@@ -115,6 +116,7 @@ def _stops_text(cfg: dict[str, Any]) -> str:
     return "".join(f" · {p}" for p in parts)
 
 
+@with_options(engine_specs)
 def run(
     ctx: typer.Context,
     strategy: str = typer.Option(
@@ -137,39 +139,7 @@ def run(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Candle store folder (env SPARKBT_DATA_DIR, default ./data)."
     ),
-    fees: float = typer.Option(
-        0.0, "--fees", help="Fee per fill, fraction of traded value (0.001 = 0.1%)."
-    ),
-    slippage: float = typer.Option(
-        0.0, "--slippage", help="Fill price slippage, fraction of the close."
-    ),
-    cash: float = typer.Option(10_000.0, "--cash", help="Starting cash, quote currency."),
-    direction: str = typer.Option("long", "--direction", help="long, short or both."),
-    fill: str = typer.Option(
-        "close",
-        "--fill",
-        help="close: an order fills at its bar's close; next_open: at the next bar's open.",
-    ),
-    sl_stop: float | None = typer.Option(
-        None, "--sl-stop", help="Stop-loss, fraction below the entry close (0.02 = 2%)."
-    ),
-    tp_stop: float | None = typer.Option(
-        None, "--tp-stop", help="Take-profit, fraction above the entry close (0.05 = 5%)."
-    ),
-    sl_trail: bool = typer.Option(
-        False, "--sl-trail", help="Trail the stop-loss behind the best high (low for shorts)."
-    ),
-    gate: list[str] = typer.Option(
-        [],
-        "--gate",
-        help="Risk gate NAME=LIMIT, repeatable: max_drawdown=0.2, daily_loss=0.05, "
-        "loss_streak=4, cooldown=12 (bars).",
-    ),
-    year_days: float | None = typer.Option(
-        None,
-        "--year-days",
-        help="Days in a year for annualising (default: 365 if any bar is on a weekend, else 252).",
-    ),
+    options: Any = None,  # the engine options' flags (sparkbt.adapters.cli.options)
     trade_from: str | None = typer.Option(
         None,
         "--trade-from",
@@ -188,19 +158,16 @@ def run(
 
     Example: sparkbt run --strategy sma_cross --fast 10 --slow 30 --fees 0.001 --sl-stop 0.02
     """
-    from sparkbt.engine.options import Config, parse_gates
+    from sparkbt.engine.options import Config
     from sparkbt.engine.registry import get_strategy
     from sparkbt.engine.simulate import backtest
     from sparkbt.evidence import dump_json
 
-    gates = parse_gates(gate)  # NAME=LIMIT texts -> mapping
-    options = Config(  # bad options fail before any data is read
-        cash, fees, slippage, direction, fill, sl_stop, tp_stop, sl_trail, gates, year_days
-    ).to_dict()
+    config = Config(**options)  # bad options fail before any data is read
     strat = get_strategy(strategy)
     params = strat.validate(parse_strategy_args(list(ctx.args), strat))
     candles = candles_from_options(data, symbol, timeframe, data_dir)
-    result = backtest(candles, strat, **options, trade_from=trade_from, **params)
+    result = backtest(candles, strat, **config.to_dict(), trade_from=trade_from, **params)
     path = None if no_save else result.save(evidence_dir)
     if as_json:
         typer.echo(dump_json(result.report), nl=False)

@@ -17,13 +17,13 @@ from typing import Any
 import typer
 
 from sparkbt.adapters.cli.guard_check import GATE_STYLE, fmt_value
+from sparkbt.adapters.cli.options import engine_specs, with_options
 from sparkbt.adapters.cli.serve import (
     JSON_OPTION,
     KEY_OPTION,
     TOKEN_OPTION,
     URL_OPTION,
     emit,
-    engine_options,
     parse_params,
     run_client,
 )
@@ -200,6 +200,7 @@ def _print_history(console: Any, history: list[dict[str, Any]]) -> None:
 _PROPOSE_OWN = ("paramset", "strategy", "pair", "timeframe", "sweep", "note", "wait")
 
 
+@with_options(engine_specs, client=True)
 def propose(
     ctx: typer.Context,
     paramset: str = typer.Option(..., "--paramset", help="Param set name (eth-sma-4h)."),
@@ -210,18 +211,7 @@ def propose(
         [], "--param", "-p", help="Strategy parameter NAME=VALUE (or pass it as --NAME VALUE)."
     ),
     params: str | None = typer.Option(None, "--params", help="Parameters as a JSON object."),
-    cash: float | None = typer.Option(None, help="Starting cash, quote currency."),
-    fees: float | None = typer.Option(None, help="Fee fraction per fill (0.001 = 0.1%)."),
-    slippage: float | None = typer.Option(None, help="Slippage fraction per fill."),
-    direction: str | None = typer.Option(None, help="long, short or both."),
-    fill: str | None = typer.Option(None, help="close or next_open."),
-    sl_stop: float | None = typer.Option(None, help="Stop-loss fraction (0.02 = 2%)."),
-    tp_stop: float | None = typer.Option(None, help="Take-profit fraction (0.05 = 5%)."),
-    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
-    gate: list[str] = typer.Option(
-        [], "--gate", help="Risk gate NAME=LIMIT, repeatable (max_drawdown=0.2, cooldown=12)."
-    ),
-    year_days: float | None = typer.Option(None, help="Days in a year for annualising."),
+    options: Any = None,  # the engine options' flags (sparkbt.adapters.cli.options)
     sweep: str | None = typer.Option(
         None, "--sweep", help="Sweep the params were picked from (its trials deflate the DSR)."
     ),
@@ -241,18 +231,6 @@ def propose(
     sparkbt guard propose --paramset eth-sma-4h --strategy sma_cross --pair ETHUSDT
     --timeframe 4h --fast 10 --slow 30 --fees 0.001 --wait
     """
-    options = engine_options(
-        gate,
-        sl_trail=sl_trail,
-        cash=cash,
-        fees=fees,
-        slippage=slippage,
-        direction=direction,
-        fill=fill,
-        sl_stop=sl_stop,
-        tp_stop=tp_stop,
-        year_days=year_days,
-    )
     body: dict[str, Any] = {
         "paramset": paramset,
         "strategy": strategy,

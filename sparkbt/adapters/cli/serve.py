@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from sparkbt.adapters.cli.options import engine_specs, with_options
 from sparkbt.adapters.http.client import (
     DEFAULT_URL,
     ServiceClient,
@@ -166,21 +167,6 @@ def parse_params(
     return out
 
 
-def engine_options(gates: list[str], *, sl_trail: bool, **values: Any) -> dict[str, Any]:
-    """The engine options a client command was given (the ones left unset stay out).
-
-    ``--gate NAME=LIMIT`` items are checked by the engine's own ``parse_gates``.
-    """
-    from sparkbt.engine.options import parse_gates
-
-    out = {k: v for k, v in values.items() if v is not None}
-    if sl_trail:
-        out["sl_trail"] = True
-    if gates:
-        out["gates"] = parse_gates(gates)
-    return out
-
-
 def _describe(job: dict[str, Any]) -> str:
     lines = [
         f"{job['id']}  {job['status']}  {job['strategy']} {job['params']} "
@@ -225,6 +211,7 @@ _OWN = ("pair", "timeframe", "strategy", "param", "params", "notes", "wait", "wa
     "start",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
+@with_options(engine_specs, client=True)
 def jobs_start(
     ctx: typer.Context,
     pair: str = typer.Option("ETHUSDT", help="Symbol."),
@@ -235,18 +222,7 @@ def jobs_start(
     ),
     params: str | None = typer.Option(None, "--params", help="Parameters as a JSON object."),
     notes: str = typer.Option("", help="Free text stored with the job."),
-    cash: float | None = typer.Option(None, help="Starting cash, quote currency."),
-    fees: float | None = typer.Option(None, help="Fee fraction per fill (0.001 = 0.1%)."),
-    slippage: float | None = typer.Option(None, help="Slippage fraction per fill."),
-    direction: str | None = typer.Option(None, help="long, short or both."),
-    fill: str | None = typer.Option(None, help="close or next_open."),
-    sl_stop: float | None = typer.Option(None, help="Stop-loss fraction (0.02 = 2%)."),
-    tp_stop: float | None = typer.Option(None, help="Take-profit fraction (0.05 = 5%)."),
-    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
-    gate: list[str] = typer.Option(
-        [], "--gate", help="Risk gate NAME=LIMIT, repeatable (max_drawdown=0.2, cooldown=12)."
-    ),
-    year_days: float | None = typer.Option(None, help="Days in a year for annualising."),
+    options: Any = None,  # the engine options' flags (sparkbt.adapters.cli.options)
     wait: bool = typer.Option(False, "--wait", help="Wait until the job is done or failed."),
     wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
     url: str = URL_OPTION,
@@ -259,18 +235,6 @@ def jobs_start(
     Strategy parameters and engine options as `sparkbt run` takes them:
     sparkbt jobs start --strategy sma_cross --fast 10 --slow 30 --fees 0.001 --sl-stop 0.02
     """
-    options = engine_options(
-        gate,
-        sl_trail=sl_trail,
-        cash=cash,
-        fees=fees,
-        slippage=slippage,
-        direction=direction,
-        fill=fill,
-        sl_stop=sl_stop,
-        tp_stop=tp_stop,
-        year_days=year_days,
-    )
     body: dict[str, Any] = {
         "pair": pair,
         "timeframe": timeframe,

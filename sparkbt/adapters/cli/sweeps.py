@@ -17,6 +17,7 @@ import numpy as np
 import typer
 
 from sparkbt.adapters.cli.args import candles_from_options, parse_strategy_args
+from sparkbt.adapters.cli.options import sweep_specs, with_options
 
 __all__ = [
     "fmt_stat",
@@ -134,16 +135,16 @@ def show_sweep(evidence: Any, as_json: bool = False) -> None:
 def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """Shared start of ``sweep`` and ``walk-forward``: check everything, then read candles.
 
-    ``o`` is the command's options. Engine options, sweep keywords, strategy,
-    grid and metric are validated before any data is read, so a mistake costs
+    ``o`` is the command's arguments (``options``: the engine and sweep options).
+    Options, strategy, grid and metric are validated before any data is read, so a mistake costs
     nothing. Returns the strategy, the candles and the keyword arguments of the run.
     """
     from sparkbt.engine.registry import get_strategy
     from sparkbt.research.grid import build_grid
     from sparkbt.research.sweep_evidence import rank
-    from sparkbt.research.sweep_options import OPTION_NAMES, SweepOptions
+    from sparkbt.research.sweep_options import SweepOptions
 
-    opts = SweepOptions.parse(**{k: o[k] for k in OPTION_NAMES if k in o}, gates=o["gate"])
+    opts = SweepOptions.parse(**o["options"])
     strat = get_strategy(o["strategy"])
     grid = parse_strategy_args(list(ctx.args), strat)
     build_grid(
@@ -254,10 +255,7 @@ def show_walk_forward(evidence: Any, as_json: bool = False) -> None:
     typer.echo(f"evidence: {evidence.path}")
 
 
-_GATE_HELP = "Risk gate NAME=LIMIT, repeatable (max_drawdown, daily_loss, loss_streak, cooldown)."
-_FILL_HELP = "close or next_open (fill at the next bar's open)."
-
-
+@with_options(sweep_specs, lists=True)
 def sweep_cmd(
     ctx: typer.Context,
     strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Name or file.py:fn."),
@@ -265,41 +263,17 @@ def sweep_cmd(
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
     timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period (4h, 1d...)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
-    fees: str = typer.Option(
-        "0", "--fees", help="Fee per fill, fraction (0.001 = 0.1%); a list sweeps it: 0,0.001."
-    ),
-    slippage: str = typer.Option("0", "--slippage", help="Fill slippage, fraction (or a list)."),
-    cash: float = typer.Option(10_000.0, "--cash", help="Starting cash."),
-    direction: str = typer.Option(
-        "long", "--direction", help="long, short or both (or a list: long,both)."
-    ),
-    fill: str = typer.Option("close", "--fill", help=_FILL_HELP + " A list sweeps both."),
-    sl_stop: str | None = typer.Option(
-        None, "--sl-stop", help="Stop-loss fraction, or a grid: 0.01,0.02,0.05 or 0.01:0.05:0.01."
-    ),
-    tp_stop: str | None = typer.Option(
-        None, "--tp-stop", help="Take-profit fraction, or a grid like --sl-stop."
-    ),
-    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
-    gate: list[str] = typer.Option([], "--gate", help=_GATE_HELP),
-    year_days: float | None = typer.Option(
-        None, "--year-days", help="Days a year for annualising (365 with weekend bars, else 252)."
-    ),
-    where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
+    options: Any = None,  # engine and sweep options' flags (sparkbt.adapters.cli.options)
     metric: str = typer.Option("sharpe", "--metric", help="Stat that ranks combinations."),
     top: int = typer.Option(10, "--top", help="Rows of the top table."),
-    samples: int | None = typer.Option(None, "--samples", help="Random subset of N combinations."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of --samples (default 0)."),
-    executor: str = typer.Option("local", "--executor", help="local or dask."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask tcp://host:port."),
-    workers: int | None = typer.Option(None, "--workers", help="Local processes (CPU count)."),
-    max_memory: str | None = typer.Option(None, "--max-memory", help="Budget, e.g. 2GB (RAM/4)."),
     evidence_dir: Path | None = typer.Option(None, "--evidence-dir", help="Evidence root."),
     no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Sweep a parameter grid: --fast 5:50 --slow 20:200:5 (inclusive) or --fast 5,8,13.
+
+    Engine options take lists and ranges the same way and are swept too: --fees 0,0.001.
 
     Example: sparkbt sweep --strategy sma_cross --fast 5:50 --slow 20:200:5 --where "fast<slow"
     """
@@ -360,6 +334,7 @@ def _empty_stats() -> Any:
     return pd.DataFrame(columns=list(STAT_KEYS))
 
 
+@with_options(sweep_specs, lists=True)
 def walk_forward_cmd(
     ctx: typer.Context,
     strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Name or file.py:fn."),
@@ -370,30 +345,16 @@ def walk_forward_cmd(
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
     timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
-    fees: float = typer.Option(0.0, "--fees", help="Fee per fill, fraction."),
-    slippage: float = typer.Option(0.0, "--slippage", help="Fill slippage, fraction."),
-    cash: float = typer.Option(10_000.0, "--cash", help="Starting cash."),
-    direction: str = typer.Option("long", "--direction", help="long, short or both."),
-    fill: str = typer.Option("close", "--fill", help=_FILL_HELP),
-    sl_stop: float | None = typer.Option(None, "--sl-stop", help="Stop-loss fraction."),
-    tp_stop: float | None = typer.Option(None, "--tp-stop", help="Take-profit fraction."),
-    sl_trail: bool = typer.Option(False, "--sl-trail", help="Trail the stop-loss."),
-    gate: list[str] = typer.Option([], "--gate", help=_GATE_HELP),
-    year_days: float | None = typer.Option(None, "--year-days", help="Days a year (inferred)."),
-    where: str | None = typer.Option(None, "--where", help='Filter, e.g. "fast < slow".'),
+    options: Any = None,  # engine and sweep options' flags (sparkbt.adapters.cli.options)
     metric: str = typer.Option("sharpe", "--metric", help="Stat that picks the best combination."),
-    samples: int | None = typer.Option(None, "--samples", help="Random subset per fold."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of --samples."),
-    executor: str = typer.Option("local", "--executor", help="local or dask."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address."),
-    workers: int | None = typer.Option(None, "--workers", help="Local processes."),
-    max_memory: str | None = typer.Option(None, "--max-memory", help="Budget, e.g. 2GB."),
     evidence_dir: Path | None = typer.Option(None, "--evidence-dir", help="Evidence root."),
     no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),
     as_json: bool = typer.Option(False, "--json", help="Print folds and summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Walk-forward: best parameters per training window, judged on the next test window.
+
+    Engine options take one value each.
 
     Example: sparkbt walk-forward --fast 5:50 --slow 20:200:10 --train 180d --test 60d
     """

@@ -42,6 +42,7 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.http.guard_routes import install
+from sparkbt.adapters.http.openapi import document_body
 from sparkbt.errors import InputError, Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import READ, START_ROLES, Principal
@@ -148,6 +149,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def get_report(job_id: str) -> Any:
         return await run_in_threadpool(svc.backtests.report, job_id)
 
+    document_body(app, "/api/backtest/start", svc.backtests.request_model)
+    document_body(app, "/api/guard/proposals", svc.proposals.request_model)
     install(app, svc, read_body)
     ui_page = _install_ui(app, svc)
 

@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from sparkbt.errors import Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import READ, Principal
-from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody, ProposeBody
+from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody
 from sparkbt.platform.proposals import APPROVER_ROLES, Proposal
 from sparkbt.platform.refusals import json_object, validated
 from sparkbt.platform.service import Service
@@ -104,7 +104,7 @@ def install(app: FastAPI, svc: Service, read_body: BodyReader) -> None:
     @router.post("/proposals", status_code=201)
     async def propose(request: Request, who: Principal = Depends(proposer)) -> JSONResponse:
         raw = json_object(await read_body(svc, request))
-        body = validated(ProposeBody, raw)
+        body = validated(svc.proposals.request_model, raw)
         explicit_base = "base_version_id" in body.model_fields_set
         proposal = await run_in_threadpool(
             svc.proposals.propose, body, who, origin(request), explicit_base

@@ -12,14 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sparkbt.engine.options import FILLS, GATE_NAMES, parse_gates
+from sparkbt.engine import options
 from sparkbt.engine.registry import Strategy
 from sparkbt.errors import ConfigError
 
 __all__ = ["Field", "body_of_form", "option_fields", "param_fields"]
-
-DIRECTIONS = ("long", "short", "both")
-_NUMBER_OPTIONS = ("cash", "fees", "slippage", "sl_stop", "tp_stop", "year_days")
 
 
 @dataclass(frozen=True)
@@ -65,68 +62,27 @@ def param_fields(strategy: Strategy, values: dict[str, str] | None = None) -> li
     return out
 
 
+_KINDS = {"number": "number", "choice": "select", "flag": "checkbox", "gates": "text"}
+
+
 def option_fields(values: dict[str, str] | None = None) -> list[Field]:
-    """The engine options: costs, direction, fill, stops and risk gates."""
+    """One field per engine option of the spec, labelled and explained as the spec says."""
     v = values or {}
-    return [
-        Field("opt.cash", "cash", "number", v.get("opt.cash", ""), "starting cash (default 10000)"),
-        Field(
-            "opt.fees", "fees", "number", v.get("opt.fees", ""), "fraction of each fill, e.g. 0.001"
-        ),
-        Field(
-            "opt.slippage",
-            "slippage",
-            "number",
-            v.get("opt.slippage", ""),
-            "fraction of price against each fill",
-        ),
-        Field(
-            "opt.direction", "direction", "select", v.get("opt.direction", "long"), "", DIRECTIONS
-        ),
-        Field(
-            "opt.fill",
-            "fill",
-            "select",
-            v.get("opt.fill", "close"),
-            "fill at this bar's close or the next open",
-            FILLS,
-        ),
-        Field(
-            "opt.sl_stop",
-            "stop-loss",
-            "number",
-            v.get("opt.sl_stop", ""),
-            "fraction below entry, e.g. 0.03",
-        ),
-        Field(
-            "opt.tp_stop",
-            "take-profit",
-            "number",
-            v.get("opt.tp_stop", ""),
-            "fraction above entry, e.g. 0.06",
-        ),
-        Field(
-            "opt.sl_trail",
-            "trailing stop-loss",
-            "checkbox",
-            v.get("opt.sl_trail", ""),
-            "the stop-loss trails the best price",
-        ),
-        Field(
-            "opt.gates",
-            "risk gates",
-            "text",
-            v.get("opt.gates", ""),
-            f"NAME=LIMIT, comma separated ({', '.join(GATE_NAMES)})",
-        ),
-        Field(
-            "opt.year_days",
-            "days a year",
-            "number",
-            v.get("opt.year_days", ""),
-            "for annualised ratios (default: inferred)",
-        ),
-    ]
+    out = []
+    for spec in options.OPTIONS:
+        name = f"opt.{spec.name}"
+        default = spec.default if spec.kind == "choice" else ""
+        out.append(
+            Field(
+                name,
+                spec.title,
+                _KINDS.get(spec.kind, "text"),
+                v.get(name, default),
+                spec.help,
+                spec.choices,
+            )
+        )
+    return out
 
 
 def _number(name: str, text: str) -> float:
@@ -143,26 +99,27 @@ def body_of_form(form: dict[str, str]) -> dict[str, Any]:
         for key, value in form.items()
         if key.startswith("param.") and value.strip() != ""
     }
-    options: dict[str, Any] = {}
-    for name in _NUMBER_OPTIONS:
-        text = form.get(f"opt.{name}", "").strip()
-        if text:
-            options[name] = _number(name, text)
-    for name in ("direction", "fill"):
-        text = form.get(f"opt.{name}", "").strip()
-        if text:
-            options[name] = text
-    if form.get("opt.sl_trail"):
-        options["sl_trail"] = True
-    gates = [g for g in form.get("opt.gates", "").replace("\n", ",").split(",") if g.strip()]
-    if gates:
-        options["gates"] = parse_gates(gates)
+    given: dict[str, Any] = {}
+    for spec in options.OPTIONS:
+        text = form.get(f"opt.{spec.name}", "").strip()
+        if not text:
+            continue
+        if spec.kind == "number":
+            given[spec.name] = _number(spec.name, text)
+        elif spec.kind == "flag":
+            given[spec.name] = True
+        elif spec.kind == "gates":
+            gates = [g for g in text.replace("\n", ",").split(",") if g.strip()]
+            if gates:
+                given[spec.name] = options.parse_gates(gates)
+        else:
+            given[spec.name] = text
     body: dict[str, Any] = {
         "strategy": form.get("strategy", "").strip(),
         "pair": form.get("pair", "").strip(),
         "timeframe": form.get("timeframe", "").strip(),
         "params": params,
-        "options": options,
+        "options": given,
     }
     notes = form.get("notes", "").strip()
     if notes:

@@ -34,7 +34,7 @@ from sparkbt.adapters.web.runs import strategy_form
 from sparkbt.errors import InputError, NotFound, Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import Principal
-from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody, ProposeBody
+from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody
 from sparkbt.platform.proposals import APPROVER_ROLES, OPEN_STATES, STATES, Proposal
 from sparkbt.platform.refusals import status_of
 from sparkbt.platform.service import Service
@@ -293,7 +293,7 @@ def router(pages: Pages) -> APIRouter:
         who = pages.act(request, form, PROPOSE_ROLES, "propose a param change")
         try:
             raw = body_of_form(form)
-            body = ProposeBody(
+            body = svc.proposals.request_model(
                 paramset=form.get("paramset", "").strip(),
                 strategy=raw["strategy"],
                 pair=raw["pair"] or "ETHUSDT",
