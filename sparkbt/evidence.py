@@ -11,18 +11,22 @@ An id is a hash of everything that determines the numbers (data fingerprint,
 strategy and its source, parameters, config, engine version), so the same
 inputs give the same id and the same bytes apart from the ``timing`` block.
 A folder is written under a temporary name and renamed into place: a failed
-run leaves nothing half-written.
+or killed run leaves nothing half-written under an id, and saving an id that
+exists never takes it away (see :func:`write_atomic`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import functools
 import hashlib
 import importlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sparkbt.errors import EvidenceNotFound
+from sparkbt.tempfiles import remove_stale
 
 __all__ = [
     "EVIDENCE_KINDS",
@@ -89,12 +94,16 @@ Writer = Callable[[Path], object]
 def write_atomic(final: Path, writers: dict[str, Writer]) -> Path:
     """Create ``final/`` with one file per writer, all or nothing.
 
-    Files go to a temporary sibling folder which is renamed into place. An
-    existing folder of the same id (same inputs, so the same content apart from
-    timing) is swapped out only after the new one is complete; when another
-    process stores the same id at the same moment, one complete copy wins.
+    Files go to a temporary sibling folder, are flushed to disk, and the folder
+    is renamed to ``final``: that rename is the commit point, so a folder under
+    an id's name is always complete. An existing folder of the same id (same
+    inputs, so the same content apart from timing) is exchanged with the new
+    one in one atomic step where the system can (Linux), else kept as it is;
+    either way a reader never finds the id missing or half-written. Temporary
+    folders that killed writers left behind are removed first.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(final.parent, _is_temp_folder)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         for name, write in writers.items():
@@ -103,14 +112,18 @@ def write_atomic(final: Path, writers: dict[str, Writer]) -> Path:
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
         _install(tmp, final)
-    except BaseException:
+    finally:  # gone after a rename; the replaced copy after an exchange; partial on failure
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
+def _is_temp_folder(entry: os.DirEntry[str]) -> bool:
+    """A writer's temporary folder: hidden (ids never start with a dot)."""
+    return entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)
+
+
 def _install(tmp: Path, final: Path) -> None:
-    """Rename a complete folder into place, replacing an older copy of the same id."""
+    """Make the complete folder ``tmp`` the one at ``final`` without ever removing ``final``."""
     for _ in range(5):
         try:
             os.rename(tmp, final)  # fails if final exists and is not empty
@@ -118,14 +131,42 @@ def _install(tmp: Path, final: Path) -> None:
         except OSError as exc:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
-        old = final.with_name(f".{final.name}.old-{os.getpid()}-{tmp.name[-8:]}")
         try:
-            os.rename(final, old)
+            _exchange(tmp, final)  # final is the new copy, tmp the old one (or untouched)
+            return
         except FileNotFoundError:
-            continue  # another writer moved it away first: try again
-        shutil.rmtree(old, ignore_errors=True)
-    # still contended after retries: a complete copy of the same content is in place
-    shutil.rmtree(tmp, ignore_errors=True)
+            continue  # final vanished in between: rename again
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@functools.cache
+def _renameat2() -> Any:
+    """libc's ``renameat2`` (Linux, glibc >= 2.28), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step; False (nothing done) where unsupported."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False  # old kernel or a file system without exchange
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 @dataclass

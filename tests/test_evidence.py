@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -108,6 +109,114 @@ def test_concurrent_saves_of_the_same_run_leave_one_complete_copy(sample, tmp_pa
     assert errors == []
     assert [p.name for p in (tmp_path / "backtest").iterdir()] == [res.run_id]
     assert sb.read_evidence(res.run_id, tmp_path).id == res.run_id
+
+
+def _tiny_writers(text: str) -> dict:
+    return {
+        "report.json": lambda p: p.write_text(text),
+        "table.bin": lambda p: p.write_bytes(b"x" * 4096),
+    }
+
+
+def test_readers_never_see_a_run_missing_while_it_is_saved_again(tmp_path):
+    import threading
+    import time
+
+    from sparkbt.evidence import write_atomic
+
+    final = tmp_path / "backtest" / "0123456789abcdef0123"
+    write_atomic(final, _tiny_writers('{"id": 1}'))
+    stop = time.perf_counter() + 1.5
+    errors: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            while time.perf_counter() < stop:
+                write_atomic(final, _tiny_writers('{"id": 1}'))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    writers = [threading.Thread(target=save) for _ in range(2)]
+    for t in writers:
+        t.start()
+    reads, missing = 0, 0
+    while time.perf_counter() < stop:
+        try:
+            assert (final / "report.json").read_text() == '{"id": 1}'
+        except FileNotFoundError:
+            missing += 1
+        reads += 1
+    for t in writers:
+        t.join()
+    assert errors == []
+    assert reads > 100 and missing == 0
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4])
+def test_a_save_that_fails_midway_keeps_the_complete_run(tmp_path, monkeypatch, fail_at):
+    import os
+
+    import sparkbt.evidence as evidence
+
+    final = tmp_path / "backtest" / "0123456789abcdef0123"
+    evidence.write_atomic(final, _tiny_writers("old"))
+    calls = {"n": 0}
+
+    def failing(real):
+        def step(*args):
+            calls["n"] += 1
+            if calls["n"] == fail_at:
+                raise OSError(5, "input/output error")
+            return real(*args)
+
+        return step
+
+    # every rename-like step in turn fails (a full disk, or the process killed there)
+    monkeypatch.setattr(os, "rename", failing(os.rename))
+    exchange = getattr(evidence, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(evidence, "_exchange", failing(exchange), raising=False)
+    with contextlib.suppress(OSError):
+        evidence.write_atomic(final, _tiny_writers("new"))
+    monkeypatch.undo()
+    assert (final / "report.json").read_text() in ("old", "new")
+    assert (final / "table.bin").stat().st_size == 4096
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
+
+
+def test_saving_an_existing_id_installs_the_new_copy_or_keeps_the_old(tmp_path, monkeypatch):
+    import sparkbt.evidence as evidence
+
+    final = tmp_path / "sweep" / "0123456789abcdef0123"
+    evidence.write_atomic(final, _tiny_writers("first"))
+    evidence.write_atomic(final, _tiny_writers("second"))
+    swapped = evidence._renameat2() is not None
+    assert (final / "report.json").read_text() == ("second" if swapped else "first")
+    # where the system cannot swap folders atomically, the complete copy stays
+    monkeypatch.setattr(evidence, "_exchange", lambda a, b: False)
+    evidence.write_atomic(final, _tiny_writers("third"))
+    assert (final / "report.json").read_text() == ("second" if swapped else "first")
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
+
+
+def test_temporary_folders_of_killed_writers_are_swept_on_the_next_save(sample, tmp_path):
+    import os
+    import time
+
+    folder = tmp_path / "backtest"
+    stale = [folder / ".0123456789abcdef0123.k1ll3d00", folder / ".aaaa.old-123-x"]
+    fresh = folder / ".fedcba9876543210fedc.wr1t1ng0"
+    for d in [*stale, fresh]:
+        d.mkdir(parents=True)
+        (d / "report.json").write_text("{")
+    hour_ago = time.time() - 3600
+    for d in stale:
+        os.utime(d / "report.json", (hour_ago, hour_ago))
+        os.utime(d, (hour_ago, hour_ago))
+    os.utime(fresh, (hour_ago, hour_ago))  # a writer still filling it: its file is recent
+    res = sb.backtest(sample.iloc[:300], "sma_cross")
+    res.save(tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([res.run_id, fresh.name])
 
 
 def test_save_without_a_folder_uses_the_environment(sample, tmp_path, monkeypatch):

@@ -4,7 +4,9 @@ One Parquet file per symbol and timeframe holding the canonical frame. Writes
 merge by timestamp (a new candle replaces a stored one with the same open
 time, so re-running a fetch or overlapping ranges never duplicates or loses a
 candle), go to a temporary file in the same folder and are renamed into place
-(atomic on POSIX), and are serialised between processes by a lock file.
+(atomic on POSIX), and are serialised between processes by a lock file. A
+temporary file left by a writer killed before its rename is removed by a later
+write once it is stale (:mod:`sparkbt.tempfiles`).
 
 The root is ``--data-dir``, else ``$SPARKBT_DATA_DIR``, else ``./data``. When a
 symbol/timeframe is not in the store, :func:`resolve_candles` falls back to the
@@ -38,6 +40,7 @@ from sparkbt.data.candles import (
     validate_candles,
 )
 from sparkbt.errors import CandleError
+from sparkbt.tempfiles import remove_stale
 
 __all__ = [
     "DEFAULT_SYMBOL",
@@ -155,6 +158,7 @@ class CandleStore:
 
     @staticmethod
     def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+        remove_stale(path.parent, _is_temp_file)  # left by writers killed before the rename
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
@@ -166,6 +170,15 @@ class CandleStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+def _is_temp_file(entry: os.DirEntry[str]) -> bool:
+    """A writer's temporary candle file (``.<timeframe>.<random>.tmp``)."""
+    return (
+        entry.name.startswith(".")
+        and entry.name.endswith(".tmp")
+        and entry.is_file(follow_symlinks=False)
+    )
 
 
 def sample_path(symbol: str = DEFAULT_SYMBOL, timeframe: str = DEFAULT_TIMEFRAME) -> Path | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,10 @@ SWEPT_OPTIONS: tuple[str, ...] = tuple(s.name for s in option_specs.OPTIONS if s
 """Engine options a sweep can take a list of values for (``gates`` is one mapping)."""
 
 MAX_COMBINATIONS = 20_000_000
-"""Largest Cartesian product enumerated before filtering (use ``samples`` with coarser steps)."""
+"""Largest Cartesian product enumerated before filtering (use ``samples`` with coarser steps).
+
+Grid sizes are computed from each range's start, stop and step before any value
+is listed, so a grid over the limit is refused at once (one range too is)."""
 
 
 def _number(text: str, spec: ParamSpec, whole: str) -> Any:
@@ -56,20 +60,80 @@ def parse_values(text: str, spec: ParamSpec) -> list[Any]:
             raise ConfigError(
                 f"--{spec.name}: invalid range {s!r} (expected START:STOP or START:STOP:STEP)"
             )
-        start, stop = (_number(p.strip(), spec, s) for p in parts[:2])
-        step = _number(parts[2].strip(), spec, s) if len(parts) == 3 else 1
-        if step <= 0:
-            raise ConfigError(f"--{spec.name}: range step must be > 0 (got {s!r})")
-        if start > stop:
-            raise ConfigError(f"--{spec.name}: range {s!r} is empty (start > stop)")
+        start, stop, step = _range(parts, spec, s)
+        count = _range_size(start, stop, step)
+        if count > MAX_COMBINATIONS:
+            raise ConfigError(
+                f"--{spec.name}: range {s!r} has {_count(count)} values "
+                f"(limit {MAX_COMBINATIONS:,} combinations); use a coarser step"
+            )
         if spec.type is int:
             return list(range(start, stop + 1, step))
-        count = math.floor((stop - start) / step + 1e-9) + 1
         return [round(start + i * step, 12) for i in range(count)]
     items = [p.strip() for p in s.split(",")]
     if any(not p for p in items):
         raise ConfigError(f"--{spec.name}: empty item in list {s!r}")
     return [_number(p, spec, s) for p in items]
+
+
+def _range(parts: list[str], spec: ParamSpec, whole: str) -> tuple[Any, Any, Any]:
+    """START, STOP and STEP of a range, checked (finite, step > 0, start <= stop)."""
+    start, stop = (_number(p.strip(), spec, whole) for p in parts[:2])
+    step = _number(parts[2].strip(), spec, whole) if len(parts) == 3 else spec.type(1)
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise ConfigError(f"--{spec.name}: range {whole!r} needs finite numbers")
+    if step <= 0:
+        raise ConfigError(f"--{spec.name}: range step must be > 0 (got {whole!r})")
+    if start > stop:
+        raise ConfigError(f"--{spec.name}: range {whole!r} is empty (start > stop)")
+    return start, stop, step
+
+
+def _range_size(start: Any, stop: Any, step: Any) -> int:
+    """How many values the inclusive range START:STOP:STEP holds, without listing them."""
+    if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
+        return len(range(start, stop + 1, step))
+    ratio = (stop - start) / step
+    if not math.isfinite(ratio):  # overflow (a subnormal step): count exactly
+        return math.floor((Fraction(stop) - Fraction(start)) / Fraction(step)) + 1
+    return math.floor(ratio + 1e-9) + 1
+
+
+def _count(n: int) -> str:
+    """A count for a message: ``1,000,000,000``, or ``1.5e+20`` once digits stop being readable."""
+    return f"{n:,}" if n < 10**15 else f"{float(n):.3g}" if n < 10**308 else "more than 1e+308"
+
+
+def _axis_size(raw: Any, spec: ParamSpec) -> int | None:
+    """How many values ``raw`` gives one parameter before listing them (None: not known)."""
+    if isinstance(raw, str):
+        s = raw.strip()
+        parts = s.split(":")
+        if ":" in s and len(parts) in (2, 3) and all(p.strip() for p in parts):
+            if spec.type in (int, float):
+                return _range_size(*_range(parts, spec, s))
+            return None  # parse_values reports the mistake
+        return s.count(",") + 1
+    if isinstance(raw, (range, list, tuple, np.ndarray, pd.Series, pd.Index)):
+        return len(raw)
+    if isinstance(raw, Iterable) and not isinstance(raw, (bytes, Mapping)):
+        return None
+    return 1
+
+
+def _check_grid_size(sizes: Mapping[str, int]) -> int:
+    """The number of combinations of axes of these sizes; ConfigError over the limit.
+
+    Called before any axis is listed, so an oversized grid costs nothing.
+    """
+    total = math.prod(sizes.values())
+    if total > MAX_COMBINATIONS:
+        name = max(sizes, key=lambda k: sizes[k])
+        raise ConfigError(
+            f"the grid has {_count(total)} combinations (limit {MAX_COMBINATIONS:,}; "
+            f"'{name}' has {_count(sizes[name])} values); use coarser steps or fewer values"
+        )
+    return total
 
 
 def _values(name: str, raw: Any, spec: ParamSpec, strategy: Strategy) -> list[Any]:
@@ -83,12 +147,11 @@ def _values(name: str, raw: Any, spec: ParamSpec, strategy: Strategy) -> list[An
         raw = [raw]
     if not raw:
         raise ConfigError(f"{strategy.name}: empty grid for '{name}' (give at least one value)")
-    out: list[Any] = []
-    for v in raw:
-        c = spec.coerce(v.item() if isinstance(v, np.generic) else v, strategy.name)
-        if c not in out:
-            out.append(c)
-    return out
+    # a dict keeps first-seen order and finds duplicates in constant time
+    out = dict.fromkeys(
+        spec.coerce(v.item() if isinstance(v, np.generic) else v, strategy.name) for v in raw
+    )
+    return list(out)
 
 
 def option_values(values: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -113,12 +176,8 @@ def option_values(values: Mapping[str, Any]) -> dict[str, list[Any]]:
             items = [raw]
         if not items:
             raise ConfigError(f"{name}: empty list of values (give at least one)")
-        vals: list[Any] = []
-        for v in items:
-            checked = swept[name].normalise(v)
-            if checked not in vals:
-                vals.append(checked)
-        out[name] = vals
+        # a dict keeps first-seen order and finds duplicates in constant time
+        out[name] = list(dict.fromkeys(swept[name].normalise(v) for v in items))
     return out
 
 
@@ -128,10 +187,21 @@ def normalise_grid(strategy: Strategy, grid: Mapping[str, Any]) -> dict[str, lis
     unknown = [k for k in grid if k not in specs]
     if unknown:
         strategy.validate({unknown[0]: None})  # raises with a did-you-mean hint
+    _check_grid_size(_known_sizes(strategy, grid))
     return {
         name: _values(name, grid[name], spec, strategy) if name in grid else [spec.default]
         for name, spec in specs.items()
     }
+
+
+def _known_sizes(strategy: Strategy, grid: Mapping[str, Any]) -> dict[str, int]:
+    """Each parameter's number of values where it is known without listing them."""
+    sizes = {}
+    for spec in strategy.params:
+        size = _axis_size(grid[spec.name], spec) if spec.name in grid else 1
+        if size is not None:
+            sizes[spec.name] = size
+    return sizes
 
 
 def build_grid(
@@ -148,15 +218,12 @@ def build_grid(
     ``options`` maps engine options to their lists of values (see
     :func:`option_values`); those with more than one value become columns.
     """
-    values: dict[str, list[Any]] = dict(normalise_grid(strategy, grid))
     swept = {k: v for k, v in (options or {}).items() if len(v) > 1}
+    _check_grid_size(_known_sizes(strategy, grid) | {k: len(v) for k, v in swept.items()})
+    values: dict[str, list[Any]] = dict(normalise_grid(strategy, grid))
     values.update({k: [np.nan if x is None else x for x in v] for k, v in swept.items()})
     sizes = [len(v) for v in values.values()]
-    total = math.prod(sizes)
-    if total > MAX_COMBINATIONS:
-        raise ConfigError(
-            f"the grid has {total:,} combinations (limit {MAX_COMBINATIONS:,}); use coarser steps"
-        )
+    total = _check_grid_size(dict(zip(values, sizes, strict=True)))
     idx = np.indices(sizes).reshape(len(sizes), total)
     kinds = {p.name: p.type for p in strategy.params}
     kinds |= {k: option_specs.spec(k).py_type for k in swept}

@@ -188,6 +188,21 @@ def test_store_rejects_bad_candles_and_keeps_the_file(tmp_path, base):
         store.path("../etc", "4h")
 
 
+def test_store_sweeps_temporary_files_left_by_killed_writers(tmp_path, base):
+    import os
+    import time
+
+    folder = tmp_path / "data" / "ETHUSDT"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".4h.k1ll3d00.tmp", folder / ".1d.wr1t1ng0.tmp"
+    for p in (stale, fresh):
+        p.write_bytes(b"PAR1 half a file")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    sb.CandleStore(tmp_path / "data").merge("ETHUSDT", "4h", base)
+    assert sorted(p.name for p in folder.iterdir()) == [fresh.name, "4h.lock", "4h.parquet"]
+
+
 def test_resolve_prefers_store_then_sample(tmp_path, base):
     sample = sb.resolve_candles("ETHUSDT", "4h", tmp_path / "empty")
     assert len(sample) == 6000 and sample.attrs["source"] == "sample" and sample.attrs["synthetic"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
 import sparkbt as sb
 from sparkbt.errors import ConfigError, StrategyError
-from sparkbt.research.grid import build_grid, parse_values
+from sparkbt.research.grid import build_grid, normalise_grid, option_values, parse_values
 
 SMA = sb.get_strategy("sma_cross")
 RSI = sb.get_strategy("rsi_reversion")
@@ -91,3 +94,58 @@ def test_sampling_is_seeded_and_keeps_grid_order() -> None:
     order = {tuple(r): i for i, r in enumerate(full.itertuples(index=False))}
     assert [order[k] for k in keys] == sorted(order[k] for k in keys)
     assert len(build_grid(SMA, grid, where="fast < slow", samples=10**6)) == 1590
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: parse_values("1:1000000000", FAST),
+            "--fast: range '1:1000000000' has 1,000,000,000",
+        ),
+        (
+            lambda: parse_values("0:1:1e-12", LOWER),
+            "--lower: range '0:1:1e-12' has 1,000,000,000,001",
+        ),
+        (
+            lambda: parse_values("0:1:1e-320", LOWER),
+            "--lower: range '0:1:1e-320' has more than 1e+308 values",
+        ),
+        (lambda: option_values({"fees": "0:0.01:1e-12"}), "--fees: range '0:0.01:1e-12' has"),
+        (
+            lambda: build_grid(SMA, {"fast": "1:1000000000", "slow": 50}),
+            "1,000,000,000 combinations (limit 20,000,000; 'fast' has 1,000,000,000 values)",
+        ),
+        (
+            lambda: build_grid(SMA, {"fast": "1:4000", "slow": "1:8000"}),
+            "32,000,000 combinations (limit 20,000,000; 'slow' has 8,000 values)",
+        ),
+        (
+            lambda: build_grid(SMA, {"fast": "1:5000"}, options={"fees": [0.0] * 5000}),
+            "25,000,000 combinations",
+        ),
+        (lambda: normalise_grid(RSI, {"lower": "0:100:1e-6"}), "'lower' has 100,000,001 values"),
+    ],
+)
+def test_oversized_grids_are_refused_before_any_value_is_listed(make, message) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make()
+    assert time.perf_counter() - started < 5  # generous: listing them takes minutes or all RAM
+
+
+def test_the_api_refuses_an_oversized_sweep_with_a_typed_error(sample) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="'fast' has 1,000,000,000 values") as err:
+        sb.sweep(sample, "sma_cross", fast="1:1000000000", slow=50)
+    assert isinstance(err.value, sb.SparkbtError) and "\n" not in str(err.value)
+    assert time.perf_counter() - started < 5
+
+
+def test_duplicates_collapse_in_linear_time_keeping_first_seen_order() -> None:
+    distinct = [(i * 7919) % 100_000 / 1000 for i in range(100_000)]  # 0..99.999, shuffled
+    values = distinct + distinct[::-1]
+    started = time.perf_counter()
+    got = normalise_grid(RSI, {"lower": values})["lower"]
+    assert time.perf_counter() - started < 5  # pairwise comparison takes minutes
+    assert got == distinct

@@ -98,6 +98,23 @@ def test_bad_input_exits_2_and_writes_nothing(data, tmp_path, args, message) -> 
     assert not (ev / "sweep").exists() or not any((ev / "sweep").iterdir())
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fast", "1:1000000000", "--slow", "50"], "'fast' has 1,000,000,000 values"),
+        (["--fast", "5", "--fees", "0:0.01:1e-12"], "--fees: range '0:0.01:1e-12' has"),
+    ],
+)
+def test_oversized_grids_exit_2_at_once(data, tmp_path, args, message) -> None:
+    import time
+
+    started = time.perf_counter()
+    res = run("sweep", "--data", data, "--evidence-dir", str(tmp_path / "ev"), "-q", *args)
+    assert time.perf_counter() - started < 5  # generous: listing the grid takes minutes or all RAM
+    assert res.exit_code == 2, res.output
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
 def test_walk_forward_json(data) -> None:
     res = run(
         "walk-forward",
