@@ -22,6 +22,8 @@ kinds to what it answers (the HTTP adapter to a status code, once).
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 __all__ = [
@@ -61,7 +63,13 @@ class ConfigError(InputError):
 
 
 class EvidenceNotFound(InputError):
-    """No stored evidence matches the requested id or path."""
+    """No stored evidence matches the requested id or path.
+
+    ``root`` is the evidence root searched for an id, when there was one (callers say
+    where that root came from).
+    """
+
+    root: Path | None = None
 
 
 REFUSAL_KINDS = (
@@ -132,7 +140,7 @@ class DependencyError(SparkbtError, ImportError):
     """An optional dependency (extra) is missing."""
 
 
-def require(module: str, extra: str):
+def require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency or explain which extra installs it."""
     import importlib
 

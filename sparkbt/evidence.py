@@ -44,6 +44,7 @@ from sparkbt.tempfiles import remove_stale
 __all__ = [
     "EVIDENCE_KINDS",
     "RunEvidence",
+    "Writer",
     "content_id",
     "data_fingerprint",
     "default_evidence_dir",
@@ -62,7 +63,8 @@ def default_evidence_dir() -> Path:
 def data_fingerprint(candles: pd.DataFrame) -> str:
     """sha256 of the canonical candle bytes: timestamps (ns) and the five float64 columns."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(candles.index.asi8, dtype="<i8").tobytes())
+    ns = pd.DatetimeIndex(candles.index).asi8
+    h.update(np.ascontiguousarray(ns, dtype="<i8").tobytes())
     for col in ("open", "high", "low", "close", "volume"):
         h.update(np.ascontiguousarray(candles[col].to_numpy(), dtype="<f8").tobytes())
     return h.hexdigest()
@@ -85,7 +87,11 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", write_statistics=True)
 
 
-def write_atomic(final: Path, writers: dict[str, Callable[[Path], None]]) -> Path:
+Writer = Callable[[Path], object]
+"""Writes one evidence file at the path it is given (what it returns is ignored)."""
+
+
+def write_atomic(final: Path, writers: dict[str, Writer]) -> Path:
     """Create ``final/`` with one file per writer, all or nothing.
 
     Files go to a temporary sibling folder, are flushed to disk, and the folder
@@ -213,7 +219,8 @@ KINDS: tuple[str, ...] = tuple(folder for folder, _ in EVIDENCE_KINDS.values())
 
 def _loader(marker: str) -> Callable[[Path], Any]:
     module, _, name = EVIDENCE_KINDS[marker][1].partition(":")
-    return getattr(importlib.import_module(module), name)
+    loader: Callable[[Path], Any] = getattr(importlib.import_module(module), name)
+    return loader
 
 
 def _locate(ref: str | Path, root: Path) -> Path:

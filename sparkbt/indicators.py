@@ -57,7 +57,7 @@ def rsi(x: np.ndarray, window: int) -> np.ndarray:
     up = delta.clip(lower=0.0).ewm(alpha=1.0 / w, adjust=False, min_periods=w).mean()
     down = (-delta.clip(upper=0.0)).ewm(alpha=1.0 / w, adjust=False, min_periods=w).mean()
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = 100.0 - 100.0 / (1.0 + up.to_numpy() / down.to_numpy())
+        out: np.ndarray = 100.0 - 100.0 / (1.0 + up.to_numpy() / down.to_numpy())
     out[(down.to_numpy() == 0.0) & (up.to_numpy() > 0.0)] = 100.0
     out[(down.to_numpy() == 0.0) & (up.to_numpy() == 0.0)] = 50.0
     return out

@@ -23,7 +23,7 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ __all__ = [
     "load_candles",
     "parse_timeframe",
     "period_ns",
+    "time_index",
     "validate_candles",
 ]
 
@@ -68,7 +69,7 @@ _TIME_ALIASES = (
 )
 
 _TF_RE = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d|day|w|wk|week)s?\s*$", re.IGNORECASE)
-_TF_UNITS = {
+_TF_UNITS: dict[str, Literal["s", "min", "h", "D", "W"]] = {
     "s": "s",
     "sec": "s",
     "m": "min",
@@ -112,6 +113,14 @@ def format_timeframe(td: pd.Timedelta) -> str:
     return f"{secs}s"
 
 
+def time_index(candles: pd.DataFrame | pd.Series) -> pd.DatetimeIndex:
+    """The timestamps of canonical candles (or of a series on them) as a DatetimeIndex."""
+    index = candles.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise CandleError(f"candles: expected a DatetimeIndex (got {type(index).__name__})")
+    return index
+
+
 def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     """The median step between timestamps, or None with fewer than two bars."""
     if len(index) < 2:
@@ -146,7 +155,7 @@ def period_ns(candles: pd.DataFrame) -> int:
     tf = candles.attrs.get("timeframe")
     if tf:
         return int(parse_timeframe(tf).value)
-    inferred = infer_timeframe(candles.index)
+    inferred = infer_timeframe(time_index(candles))
     return int(inferred.value) if inferred is not None else 86_400 * 10**9
 
 
@@ -160,7 +169,7 @@ def _is_text(path: Path) -> bool:
     return path.name.lower().endswith(_TEXT_SUFFIXES)
 
 
-def _open_text(path: Path):  # type: ignore[no-untyped-def]
+def _open_text(path: Path) -> IO[str]:
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
@@ -228,7 +237,8 @@ def _read_file(path: Path) -> pd.DataFrame:
         if name.endswith((".feather", ".arrow", ".ipc")):
             import pyarrow.feather as feather
 
-            return feather.read_table(path).to_pandas()
+            table: pd.DataFrame = feather.read_table(path).to_pandas()
+            return table
         if _is_text(path):
             sep, decimal = _text_dialect(path)
             return pd.read_csv(path, sep=sep, decimal=decimal)
@@ -262,7 +272,7 @@ def _to_utc_index(values: Any, where: _Place) -> pd.DatetimeIndex:
         if pd.api.types.is_numeric_dtype(ser.dtype) and not pd.api.types.is_bool_dtype(ser.dtype):
             num = ser.to_numpy(dtype="float64")
             biggest = float(np.nanmax(np.abs(num))) if len(num) else 0.0
-            unit = (
+            unit: Literal["s", "ms", "us", "ns"] = (
                 "s"
                 if biggest < 1e11
                 else "ms"
@@ -336,12 +346,12 @@ def _normalise(df: pd.DataFrame, where: _Place) -> pd.DataFrame:
             f"{where}: missing column 'timestamp' (also accepted: time, date, datetime, t, "
             f"open_time, or a DatetimeIndex){_one_column_hint(df, where)}"
         )
-    out = {}
+    columns: dict[str, np.ndarray] = {}
     volume_missing = False
     for col in COLUMNS:
         src = _find_column(df, _ALIASES[col])
         if src is None and col == "volume":  # FX and index candles have none: trade size 0
-            out[col], volume_missing = np.zeros(len(index)), True
+            columns[col], volume_missing = np.zeros(len(index)), True
             continue
         if src is None:
             have = ", ".join(map(str, df.columns))
@@ -358,8 +368,8 @@ def _normalise(df: pd.DataFrame, where: _Place) -> pd.DataFrame:
                 f"{where}: {where.at(row)} ({_fmt_ts(index[row])}): column '{col}' is not a number "
                 f"(got {raw.iloc[row]!r})"
             )
-        out[col] = values
-    frame = pd.DataFrame(out, index=index)
+        columns[col] = values
+    frame = pd.DataFrame(columns, index=index)
     frame.attrs["volume_missing"] = volume_missing
     return frame
 
@@ -383,8 +393,8 @@ def _validate(frame: pd.DataFrame, where: _Place) -> None:
     n = len(frame)
     if n == 0:
         raise CandleError(f"{where}: no candles (empty input)")
-    idx = frame.index
-    cols = {c: frame[c].to_numpy(dtype="float64") for c in COLUMNS}
+    idx = time_index(frame)
+    cols = {col: frame[col].to_numpy(dtype="float64") for col in COLUMNS}
     o, h, lo, c, v = (cols[k] for k in COLUMNS)
     # fast path: one combined mask (NaN fails every comparison); diagnose only on failure
     good = (lo > 0) & (lo <= o) & (lo <= c) & (h >= o) & (h >= c) & (v >= 0)
@@ -395,18 +405,18 @@ def _validate(frame: pd.DataFrame, where: _Place) -> None:
     def fail(row: int, msg: str) -> None:
         raise CandleError(f"{where}: {where.at(row)} ({_fmt_ts(idx[row])}): {msg}")
 
-    for c in COLUMNS:
-        nan = np.flatnonzero(~np.isfinite(cols[c]))
+    for col in COLUMNS:
+        nan = np.flatnonzero(~np.isfinite(cols[col]))
         if len(nan):
             fail(
                 int(nan[0]),
-                f"column '{c}' is missing (NaN or infinite); "
+                f"column '{col}' is missing (NaN or infinite); "
                 "drop or fill such rows first, e.g. df.dropna()",
             )
-    for c in ("open", "high", "low", "close"):
-        bad = np.flatnonzero(cols[c] <= 0)
+    for col in ("open", "high", "low", "close"):
+        bad = np.flatnonzero(cols[col] <= 0)
         if len(bad):
-            fail(int(bad[0]), f"column '{c}' must be > 0 (got {float(cols[c][bad[0]])!r})")
+            fail(int(bad[0]), f"column '{col}' must be > 0 (got {float(cols[col][bad[0]])!r})")
     hi_bad = np.flatnonzero(cols["high"] < np.maximum(cols["open"], cols["close"]))
     if len(hi_bad):
         r = int(hi_bad[0])
@@ -469,13 +479,14 @@ def load_candles(
     # A frame keeps what it says about itself; a file is a file, but the flags
     # pandas saved with it (Parquet/Feather attrs) still hold.
     attrs_in = raw.attrs if path is None else {}
+    tf: pd.Timedelta | None
     if timeframe is not None:
         tf = parse_timeframe(timeframe)
-        _check_declared(tf, frame.index, where)
+        _check_declared(tf, time_index(frame), where)
     elif attrs_in.get("timeframe"):  # set by an earlier load (a slice keeps its parent's)
         tf = parse_timeframe(attrs_in["timeframe"])
     else:
-        tf = infer_timeframe(frame.index)
+        tf = infer_timeframe(time_index(frame))
     frame.attrs["timeframe"] = format_timeframe(tf) if tf is not None else None
     frame.attrs["symbol"] = symbol or attrs_in.get("symbol")
     if path is not None:

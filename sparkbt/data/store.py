@@ -25,7 +25,7 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from sparkbt.data.candles import (
     format_timeframe,
     load_candles,
     parse_timeframe,
+    time_index,
     validate_candles,
 )
 from sparkbt.errors import CandleError
@@ -129,18 +130,23 @@ class CandleStore:
         new = candles.loc[:, list(COLUMNS)].astype("float64")
         validate_candles(new, f"candles for {symbol} {timeframe}")
         with self._locked(path):
-            flags = {k: bool(candles.attrs.get(k, False)) for k in _FLAGS}
+            # keyed as pandas keys frame.attrs, where they end up
+            flags: dict[Hashable | None, bool] = {
+                k: bool(candles.attrs.get(k, False)) for k in _FLAGS
+            }
             if path.is_file():
                 old = pd.read_parquet(path)
                 flags = {k: flags[k] or bool(old.attrs.get(k, False)) for k in _FLAGS}
-                old.index = pd.DatetimeIndex(old.index).as_unit("ns")
-                both = old.index.intersection(new.index)
+                old_index = pd.DatetimeIndex(old.index).as_unit("ns")
+                old.index = old_index
+                both = old_index.intersection(time_index(new))
                 updated = int(
                     (old.loc[both, list(COLUMNS)].to_numpy() != new.loc[both].to_numpy())
                     .any(axis=1)
                     .sum()
                 )
-                merged = pd.concat([old.loc[old.index.difference(new.index)], new]).sort_index()
+                kept = old.loc[old_index.difference(time_index(new))]
+                merged = pd.concat([kept, new]).sort_index()
                 added = len(new) - len(both)
             else:
                 merged, added, updated = new.sort_index(), len(new), 0

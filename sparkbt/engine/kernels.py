@@ -5,7 +5,7 @@ are ``(n, m)``, one column per strategy variant, so a single backtest is the
 ``m == 1`` case and a parameter sweep is a wide matrix. Nothing of sparkbt is
 imported here but the record schema (:mod:`sparkbt.engine.codes`).
 
-Two paths, equal wherever both apply (``tests/test_kernels.py``):
+Two paths, equal wherever both apply (``tests/engine/test_kernels.py``):
 
 * :func:`simulate_discrete`, the closed form, for targets in {-1, 0, +1} filled
   at the close with no stop and no gate. Every round trip multiplies the cash
@@ -243,7 +243,7 @@ def simulate_loop(
 def _records(matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A float record matrix of the loop kernel (columns in ``dtype`` order) as records."""
     out = np.zeros(len(matrix), dtype=dtype)
-    for k, name in enumerate(dtype.names):
+    for k, name in enumerate(dtype.names or ()):
         out[name] = matrix[:, k]
     return out
 

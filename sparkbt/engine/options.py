@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sparkbt.data.candles import time_index
 from sparkbt.engine import codes, kernels
 from sparkbt.engine.option_spec import OptionSpec, fraction, markdown_table, number, whole
 from sparkbt.errors import ConfigError
@@ -343,7 +344,7 @@ class Config:
         """This config with ``year_days`` fixed from the candles when it was left to inference."""
         if self.year_days is not None:
             return self
-        return self.replace(year_days=infer_year_days(candles.index))
+        return self.replace(year_days=infer_year_days(time_index(candles)))
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self._names}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, NamedTuple, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, NamedTuple, TypeVar, get_args, get_origin, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 _TYPES = {int: "int", float: "float", bool: "bool", str: "str"}
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class ParamSpec:
             if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
                 return value.lower() in {"true", "1", "yes"}
             raise StrategyError(f"{where} must be true or false (got {value!r})")
+        out: int | float | str
         try:
             if isinstance(value, (bool, np.bool_)):
                 raise TypeError
@@ -103,6 +105,8 @@ class ParamSpec:
                 out = str(value)
         except (TypeError, ValueError):
             raise StrategyError(f"{where} must be {expected} (got {value!r})") from None
+        if isinstance(out, str):  # bounds are for numbers (refused on text when declared)
+            return out
         if (self.ge is not None and out < self.ge) or (self.le is not None and out > self.le):
             raise StrategyError(f"{where} must be {expected} (got {value!r})")
         return out
@@ -131,10 +135,10 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def constraint(expr: str, message: str | None = None) -> Callable[[Callable], Callable]:
+def constraint(expr: str, message: str | None = None) -> Callable[[_F], _F]:
     """Declare a condition across parameters, e.g. ``@constraint("fast < slow")``."""
 
-    def mark(fn: Callable) -> Callable:
+    def mark(fn: _F) -> _F:
         existing = list(getattr(fn, "__sparkbt_constraints__", ()))
         fn.__sparkbt_constraints__ = (*existing, (expr, message))  # type: ignore[attr-defined]
         return fn
@@ -244,7 +248,9 @@ class Strategy:
             return raw.to_numpy()
         return pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
 
-    def _stop_column(self, frame: pd.DataFrame, name: str, candles: pd.DataFrame):
+    def _stop_column(
+        self, frame: pd.DataFrame, name: str, candles: pd.DataFrame
+    ) -> pd.Series | None:
         if name not in frame.columns:
             return None
         values = self._column(frame[name], f"{name} values", candles)
@@ -267,7 +273,7 @@ class Strategy:
         }
 
 
-def _spec_from_function(name: str, fn: Callable, origin: str, sha: str) -> Strategy:
+def _spec_from_function(name: str, fn: Callable[..., Any], origin: str, sha: str) -> Strategy:
     sig = inspect.signature(fn)
     try:
         hints = get_type_hints(fn, include_extras=True)
@@ -295,6 +301,11 @@ def _spec_from_function(name: str, fn: Callable, origin: str, sha: str) -> Strat
             base = ann
         if base not in _TYPES:
             base = type(p.default) if type(p.default) in _TYPES else float
+        if base not in (int, float) and (meta.ge is not None or meta.le is not None):
+            raise StrategyError(
+                f"{origin}: parameter '{pname}' of {name} is a {_TYPES[base]}; "
+                "only int and float parameters take ge/le bounds"
+            )
         params.append(ParamSpec(pname, base, p.default, meta.ge, meta.le, meta.help))
     allowed = {p.name for p in params}
     constraints = tuple(

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparkbt.data.candles import time_index
 from sparkbt.engine.codes import GATES, LOCK_DTYPE, REASONS
 from sparkbt.engine.statspec import PERCENT_KEYS, format_stat
 from sparkbt.evidence import (
@@ -143,17 +144,17 @@ class BacktestResult:
     @cached_property
     def trades(self) -> pd.DataFrame:
         """One row per round trip (built on first use from the kernel's records)."""
-        return trades_frame(self.trade_records, self.candles.index)
+        return trades_frame(self.trade_records, time_index(self.candles))
 
     @cached_property
     def fills(self) -> pd.DataFrame:
         """One row per fill: timestamp, side, units, price, fee."""
-        return fills_frame(self.fill_records, self.candles.index)
+        return fills_frame(self.fill_records, time_index(self.candles))
 
     @cached_property
     def locks(self) -> pd.DataFrame:
         """One row per risk-gate lock: gate, first and last locked bar, equity, limit."""
-        return locks_frame(self.lock_records, self.candles.index)
+        return locks_frame(self.lock_records, time_index(self.candles))
 
     @property
     def warmup_bars(self) -> int:
@@ -217,7 +218,7 @@ class BacktestResult:
             "data_sha256": self.data_sha256,
             "strategy_sha256": self.strategy_sha256,
         }
-        if self.warmup_bars:
+        if self.input_candles is not None and self.warmup_bars:
             meta["warmup_bars"] = self.warmup_bars
             meta["warmup_start"] = self.input_candles.index[0].isoformat()
         return meta

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import load_candles, period_ns
+from sparkbt.data.candles import load_candles, period_ns, time_index
 from sparkbt.engine import kernels
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import DIRECTIONS, OPTIONS, Config, split_options
@@ -34,7 +34,7 @@ def market_of(frame: pd.DataFrame) -> kernels.Market:
         frame["high"].to_numpy(),
         frame["low"].to_numpy(),
         frame["close"].to_numpy(),
-        frame.index.asi8 // _DAY_NS,
+        time_index(frame).asi8 // _DAY_NS,
     )
 
 
@@ -62,17 +62,15 @@ def simulate_targets(
         sim.trades,
         cash=config.cash,
         close=market.close,
-        ts_ns=frame.index.asi8,
+        ts_ns=time_index(frame).asi8,
         period_ns=bar_period_ns or period_ns(frame),
         year_days=float(config.year_days or 365),
     )
     return sim, stats
 
 
-def prepare(raw: np.ndarray | pd.Series | None, direction: str) -> np.ndarray | None:
+def prepare(raw: np.ndarray | pd.Series, direction: str) -> np.ndarray:
     """Targets as the kernels take them: ``(n, 1)``, NaN forward-filled, clipped by direction."""
-    if raw is None:
-        return None
     return kernels.prepare_targets(np.asarray(raw, dtype=np.float64), DIRECTIONS[direction])
 
 
@@ -90,17 +88,18 @@ def trade_start(frame: pd.DataFrame, trade_from: Any) -> int:
     """
     if trade_from is None:
         return 0
+    ts: pd.Timestamp | None
     try:
         ts = pd.Timestamp(trade_from)
     except (ValueError, TypeError):
-        ts = pd.NaT
-    if ts is pd.NaT or pd.isna(ts):
+        ts = None
+    if ts is None or pd.isna(ts):
         raise ConfigError(
             f"trade_from: expected a timestamp like 2024-01-01 or 2024-01-01T08:00Z "
             f"(got {trade_from!r})"
         )
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    index = frame.index
+    index = time_index(frame)
     if ts > index[-1]:
         raise ConfigError(
             f"trade_from: {ts.isoformat()} is after the last candle "

@@ -36,14 +36,16 @@ def bar_returns(equity: np.ndarray, cash: float) -> np.ndarray:
     prev = np.empty_like(equity)
     prev[0] = cash
     prev[1:] = equity[:-1]
-    return equity / prev - 1.0
+    returns: np.ndarray = equity / prev - 1.0
+    return returns
 
 
 def max_drawdown(equity: np.ndarray, peak: np.ndarray | None = None) -> np.ndarray:
     """Largest fall from a running peak of the equity curve, as a positive fraction."""
     if peak is None:
         peak = np.maximum.accumulate(equity, axis=0)
-    return 1.0 - np.min(equity / peak, axis=0)
+    fall: np.ndarray = 1.0 - np.min(equity / peak, axis=0)
+    return fall
 
 
 def max_drawdown_duration(
@@ -82,7 +84,7 @@ def sharpe(r: np.ndarray, ann: float) -> np.ndarray:
     """mean(r) / std(r, ddof=1) * sqrt(ann); NaN when undefined."""
     with np.errstate(divide="ignore", invalid="ignore"):
         sd = np.std(r, axis=0, ddof=1) if r.shape[0] > 1 else np.full(r.shape[1], np.nan)
-        out = np.mean(r, axis=0) / sd * math.sqrt(ann)
+        out: np.ndarray = np.mean(r, axis=0) / sd * math.sqrt(ann)
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -91,7 +93,7 @@ def sortino(r: np.ndarray, ann: float) -> np.ndarray:
     """mean(r) * ann / (sqrt(mean(min(r, 0)^2)) * sqrt(ann)); NaN when undefined."""
     down = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2, axis=0)) * math.sqrt(ann)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.mean(r, axis=0) * ann / down
+        out: np.ndarray = np.mean(r, axis=0) * ann / down
     out[~np.isfinite(out)] = np.nan
     return out
 

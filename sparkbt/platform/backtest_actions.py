@@ -64,7 +64,7 @@ def _top_level_fields() -> dict[str, Any]:
 def start_request_model() -> type[_StartBody]:
     """The start body's model, with the engine options as the option specs say now."""
     engine_options = engine_options_model()
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         "StartRequest",
         __base__=_StartBody,
         __module__=__name__,

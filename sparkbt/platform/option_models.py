@@ -42,8 +42,8 @@ def _field(spec: OptionSpec) -> tuple[Any, Any]:
 
 def engine_options_model() -> type[OptionsBody]:
     """``EngineOptions``: one documented field per spec in ``OPTIONS`` (read now)."""
-    fields = {s.name: _field(s) for s in option_specs.OPTIONS}
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    fields: dict[str, Any] = {s.name: _field(s) for s in option_specs.OPTIONS}
+    return create_model(
         "EngineOptions",
         __base__=OptionsBody,
         __module__=__name__,

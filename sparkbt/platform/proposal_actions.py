@@ -57,7 +57,7 @@ class _ProposeBody(BaseModel):
 def propose_model() -> type[_ProposeBody]:
     """The proposal body's model, its engine options as the option specs say now."""
     engine_options = engine_options_model()
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         "ProposeBody",
         __base__=_ProposeBody,
         __module__=__name__,

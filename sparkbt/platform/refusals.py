@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sparkbt.errors import REFUSAL_KINDS, InputError, Refusal
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = [
     "HTTP_STATUS",
@@ -94,7 +97,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     return raw
 
 
-M = TypeVar("M")
+M = TypeVar("M", bound="BaseModel")
 
 
 def validated(model: type[M], raw: dict[str, Any]) -> M:
@@ -102,6 +105,6 @@ def validated(model: type[M], raw: dict[str, Any]) -> M:
     from pydantic import ValidationError
 
     try:
-        return model.model_validate(raw)  # type: ignore[attr-defined, no-any-return]
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise Refusal(validation_message(exc), body=raw) from None

@@ -130,6 +130,7 @@ def worker_main(conn: Connection, cfg: dict[str, Any]) -> None:
             if msg is None:
                 return
             job_id, impl, request = msg
+            reply: tuple[str, Any, dict[str, Any] | str]
             try:
                 reply = ("done", job_id, _run_job(impl, request, cfg))
             except Exception as exc:  # any failure of the run is the job's outcome

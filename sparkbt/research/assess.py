@@ -287,6 +287,7 @@ def assess(
 
     # 5. deflated Sharpe ratio, PBO
     returns = bar_returns(full.equity.to_numpy()[:, None], config.cash)[:, 0]
+    assert config.year_days is not None  # version_config resolves it on the candles
     ann = float(config.year_days) * _DAY_NS / period_ns(frame)
     pbo: dict[str, Any] = {"pbo": None}
     if sweep_id is not None:

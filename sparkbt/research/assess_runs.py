@@ -91,18 +91,19 @@ def stored_run(
     return run
 
 
-def neighbours(strat: Strategy, params: Mapping[str, Any]) -> list[tuple[str, Any, dict]]:
+def neighbours(strat: Strategy, params: Mapping[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
     """``(parameter, value, params)`` one step either way of each numeric parameter.
 
     Ints move by 1, floats by 10% of their value (a float at 0 has no relative
     step and is left out); values outside the schema range, equal to the
     original after clipping, or breaking a constraint are skipped.
     """
-    out: list[tuple[str, Any, dict]] = []
+    out: list[tuple[str, Any, dict[str, Any]]] = []
     for spec in strat.params:
         v = params.get(spec.name)
         if spec.type not in (int, float) or isinstance(v, bool) or v is None:
             continue
+        steps: list[float]
         if spec.type is int:
             steps = [int(v) - 1, int(v) + 1]
         elif v == 0:
@@ -161,6 +162,7 @@ def walk_forward_evidence(
     grid = _walk_grid(strat, params)
     size = math.prod(len(v) for v in grid.values())
     samples = 64 if size > 64 else None
+    options: dict[str, Any] = {**config.to_dict(), **grid}  # engine options, parameter lists
     try:
         wf = walk_forward(
             frame,
@@ -171,8 +173,7 @@ def walk_forward_evidence(
             workers=1,
             samples=samples,
             seed=0 if samples else None,
-            **config.to_dict(),
-            **grid,
+            **options,
         )
     except ConfigError as exc:
         return {"skipped": str(exc)}, None

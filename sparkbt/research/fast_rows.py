@@ -5,7 +5,7 @@ builder that fills the target rows of a whole chunk of combinations from
 cached indicator arrays, instead of one ``Strategy.signals`` call per
 combination. The built-in ``sma_cross`` and ``ema_cross`` declare theirs in
 their own modules (``@sweep_rows(crossover_rows(sma))``). The rows must be
-bit-identical to the strategy's own function (``tests/sweep/test_fast.py``),
+bit-identical to the strategy's own function (``tests/research/sweep/test_fast.py``),
 so a declared fast path is used only when the strategy *is* a built-in one (its
 file in the built-in ``strategies/`` folder), never a user file, even one that
 copies a built-in with its declaration.

@@ -120,8 +120,8 @@ def _value(gate: Gate, ev: Evidence) -> tuple[float | bool | None, str, str]:
     if name == "max_param_change":
         if ev.param_changes is None:
             return None, "", "no approved version to compare with"
-        changes = {k: _number(v) for k, v in ev.param_changes.items()}
-        changes = {k: abs(v) if v is not None else math.inf for k, v in changes.items()}
+        numbers = {k: _number(v) for k, v in ev.param_changes.items()}
+        changes = {k: abs(v) if v is not None else math.inf for k, v in numbers.items()}
         if not changes:
             return 0.0, "no numeric parameter changed:", ""
         worst = max(changes, key=lambda k: changes[k])

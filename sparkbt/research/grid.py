@@ -264,8 +264,3 @@ def build_grid(
         elif kind is bool:
             frame[name] = frame[name].astype(bool)
     return frame
-
-
-def combo_params(frame: pd.DataFrame, i: int) -> dict[str, Any]:
-    """Row ``i`` of a combination frame as plain Python parameters."""
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in frame.iloc[i].items()}

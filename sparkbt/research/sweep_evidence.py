@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ import pandas as pd
 from sparkbt.engine.stats import STAT_KEYS, json_safe
 from sparkbt.errors import ConfigError, require
 from sparkbt.evidence import (
+    Writer,
     content_id,
     default_evidence_dir,
     dump_json,
@@ -71,7 +72,7 @@ def rank(results: pd.DataFrame, metric: str = "sharpe") -> pd.DataFrame:
 
 def _pivot(results: pd.DataFrame, x: str, y: str, metric: str) -> pd.DataFrame:
     """Metric over two parameters (best value where other parameters vary)."""
-    agg = "min" if metric in _ASCENDING else "max"
+    agg: Literal["min", "max"] = "min" if metric in _ASCENDING else "max"
     return results.pivot_table(index=y, columns=x, values=metric, aggfunc=agg, dropna=False)
 
 
@@ -194,7 +195,7 @@ def save_sweep(
         "heatmap": None,  # its file name once drawn
         "timing": results.attrs.get("timing", {}),
     }
-    writers: dict[str, Any] = {"results.parquet": lambda p: write_parquet(results, p)}
+    writers: dict[str, Writer] = {"results.parquet": lambda p: write_parquet(results, p)}
     swept = [p for p in meta["params"] if results[p].nunique() > 1]
     if plot and len(swept) >= 2:
         if plot_available():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -80,7 +80,9 @@ class SweepJob:
         """
         rows = fast_path(self.strategy)
         if rows is None:
-            return generic_rows(self.strategy, self.frame, params.to_dict("records"))
+            # the columns are the strategy's parameter names
+            combos = cast(list[dict[str, Any]], params.to_dict("records"))
+            return generic_rows(self.strategy, self.frame, combos)
         with self._lock:
             if self._cache is None:
                 self._cache = IndicatorCache(self.close, self.cache_bytes)
@@ -106,7 +108,7 @@ class SweepJob:
         The closed form with fast rows peaks near 76 bytes, hence 96; the
         per-bar loop adds a transposed copy of the targets and per-bar stop
         rows, and the generic rows a signals call each, up to about 95, hence
-        160. ``tests/sweep/test_chunk_memory.py`` measures both.
+        160. ``tests/research/sweep/test_chunk_memory.py`` measures both.
         """
         n = len(self.frame)
         closed_form = self.config.sim_options().path_free and not self.option_names

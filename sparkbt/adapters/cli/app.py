@@ -7,9 +7,13 @@ stderr and exit 2; nothing here computes anything itself.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # the click typer vendors: the context type TyperGroup.invoke declares
+    from typer._click.core import Context as ClickContext
 
 from sparkbt.errors import DependencyError, InputError
 
@@ -17,7 +21,7 @@ from sparkbt.errors import DependencyError, InputError
 class _Group(TyperGroup):
     """Root group: a user mistake anywhere below becomes one stderr line and exit 2."""
 
-    def invoke(self, ctx: typer.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except (InputError, DependencyError) as exc:

@@ -22,7 +22,7 @@ class _RunCommand(TyperCommand):
     assembled, so other commands execute no strategy code.
     """
 
-    @property  # type: ignore[override]
+    @property
     def epilog(self) -> str:
         return _strategy_epilog()
 
@@ -209,13 +209,14 @@ def data_validate(
     """Validate a candle file against the canonical schema; exit 2 on the first problem."""
     import numpy as np
 
-    from sparkbt.data.candles import load_candles, parse_timeframe
+    from sparkbt.data.candles import load_candles, parse_timeframe, time_index
 
     frame = load_candles(path, timeframe=timeframe)
     tf = frame.attrs.get("timeframe")
     gaps = 0
     if tf and len(frame) > 1:
-        gaps = int(np.count_nonzero(np.diff(frame.index.asi8) > parse_timeframe(tf).value))
+        steps = np.diff(time_index(frame).asi8)
+        gaps = int(np.count_nonzero(steps > parse_timeframe(tf).value))
     summary = {
         "path": str(path),
         "rows": len(frame),

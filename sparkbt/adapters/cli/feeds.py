@@ -10,11 +10,16 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from sparkbt.errors import InputError
+
+if TYPE_CHECKING:
+    from sparkbt.data.feeds.btcturk import FeedSummary, LiveFeed
 
 __all__ = ["register"]
 
@@ -160,7 +165,9 @@ def feed_btcturk(
             typer.echo(f"warning: {sym}: gap {lo} → {hi} not backfilled", err=True)
 
 
-async def _run_feed(feed, duration, status):  # type: ignore[no-untyped-def]
+async def _run_feed(
+    feed: LiveFeed, duration: float | None, status: Callable[[str], None]
+) -> FeedSummary:
     """Run the feed with SIGINT/SIGTERM wired to a clean stop (flush, then exit)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -151,8 +151,7 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
     if p.get("gates") is not None:
         console.print(_gate_table(p["gates"]))
     headline = ((p.get("evidence") or {}).get("headline")) or {}
-    sides = [(side, headline.get(side)) for side in ("approved", "proposed")]
-    sides = [(side, stats) for side, stats in sides if stats]
+    sides = [(side, stats) for side in ("approved", "proposed") if (stats := headline.get(side))]
     if sides:
         table = Table(title="headline evidence")
         table.add_column("stat")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from sparkbt.adapters.cli.core import print_stats_table
 from sparkbt.adapters.cli.sweeps import show_sweep, show_walk_forward
 from sparkbt.errors import ConfigError, EvidenceNotFound
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 __all__ = ["print_trades", "register", "show"]
 
@@ -34,7 +37,7 @@ def show(
     try:
         ev = read_evidence(ref, evidence_dir)
     except EvidenceNotFound as exc:
-        if getattr(exc, "root", None) is None:
+        if exc.root is None:
             raise
         raise EvidenceNotFound(f"{exc}; {_root_source(evidence_dir)}") from None
     if trades and not isinstance(ev, RunEvidence):
@@ -79,7 +82,7 @@ def trade_records(trades: Any) -> list[dict[str, Any]]:
     ]
 
 
-_TRADE_COLUMNS: dict[str, tuple[Any, str]] = {  # header: (cell text of a trade, justify)
+_TRADE_COLUMNS: dict[str, tuple[Any, JustifyMethod]] = {  # header: (cell text of a trade, justify)
     "#": (lambda t: str(t["id"]), "right"),
     "side": (lambda t: t["side"], "left"),
     "entry": (lambda t: _time(t["entry_time"]), "left"),

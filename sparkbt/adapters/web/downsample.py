@@ -54,8 +54,8 @@ def _extreme_indices(y: np.ndarray, k: int, *, largest: bool) -> np.ndarray:
     """
     n = len(y)
     floating = np.issubdtype(y.dtype, np.floating)
-    nan = np.isnan(y) if floating else None
-    has_nan = bool(nan is not None and nan.any())
+    nan = np.isnan(y) if floating else np.zeros(n, dtype=bool)
+    has_nan = bool(nan.any())
     keyed = np.where(nan, -np.inf if largest else np.inf, y) if has_nan else y
     pick = np.argmax if largest else np.argmin
     full = n // k
@@ -102,14 +102,14 @@ def minmax_indices(y: np.ndarray, buckets: int) -> np.ndarray:
 
 
 class OHLCBuckets(NamedTuple):
-    """Candles merged by :func:`ohlc_buckets`; ``count`` is how many candles each bar holds."""
+    """Candles merged by :func:`ohlc_buckets`; ``size`` is how many candles each bar holds."""
 
     time: np.ndarray
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
-    count: np.ndarray
+    size: np.ndarray
 
 
 def ohlc_buckets(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,7 @@ def diff_rows(
     new, old = _flat(proposed), _flat(base)
     by_field = {str(c.get("field")): c for c in changes or ()}
     names = list(old) + [k for k in new if k not in old]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in names:
         group = (new.get(name) or old.get(name) or ("options", None))[0]
         change = by_field.get(name)
@@ -124,7 +124,7 @@ def diff_rows(
     return rows
 
 
-def gate_rows(gates: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+def gate_rows(gates: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     """The gate results as table rows (result pass, warn, block or skip)."""
     rows = []
     for g in gates or ():

@@ -22,7 +22,7 @@ import pandas as pd
 
 from sparkbt.adapters.web.downsample import bucket_of, minmax_indices, ohlc_buckets
 from sparkbt.adapters.web.tradetable import MAX_TABLE_TRADES, TRADE_COLUMNS, trade_rows
-from sparkbt.data.candles import period_ns
+from sparkbt.data.candles import period_ns, time_index
 from sparkbt.engine.codes import TRADE_DTYPE
 from sparkbt.engine.stats import compute_stats, json_safe
 from sparkbt.engine.statspec import BENCHMARK_KEYS, STAT_KEYS, format_stat
@@ -99,7 +99,8 @@ def window_candles(run: RunEvidence, source: CandleSource) -> CandleSource:
 
 def monthly_returns(equity: pd.Series, cash: float) -> list[dict[str, Any]]:
     """Return of each calendar month (UTC) from month-end equity; the first month from ``cash``."""
-    month_end = equity.groupby([equity.index.year, equity.index.month]).last()
+    index = time_index(equity)
+    month_end = equity.groupby([index.year, index.month]).last()
     prev = np.concatenate([[cash], month_end.to_numpy()[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = month_end.to_numpy() / prev - 1.0
@@ -113,10 +114,10 @@ def monthly_grid(months: list[dict[str, Any]]) -> dict[str, Any]:
     """Monthly returns as a year-by-month grid (None where a month has no bars), with the
     compounded return of each year and the largest absolute month (for the colour scale)."""
     years = sorted({m["year"] for m in months})
-    rows = {y: [None] * 12 for y in years}
+    rows: dict[int, list[float | None]] = {y: [None] * 12 for y in years}
     for m in months:
         rows[m["year"]][m["month"] - 1] = m["return"]
-    totals = []
+    totals: list[float | None] = []
     for y in years:
         vals = [v for v in rows[y] if v is not None]
         totals.append(float(np.prod([1.0 + v for v in vals]) - 1.0) if vals else None)
@@ -139,9 +140,9 @@ def drawdown_periods(equity: pd.Series, top: int = 5) -> list[dict[str, Any]]:
     # a period starts at the bar after a peak and ends at the first bar back at the peak
     edges = np.diff(np.concatenate([[0], under.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    periods = []
-    index = equity.index
-    for s, e in zip(starts, ends, strict=True):
+    periods: list[dict[str, Any]] = []
+    index = time_index(equity)
+    for s, e in zip(map(int, starts), map(int, ends), strict=True):
         trough = s + int(np.argmin(values[s:e]))
         depth = 1.0 - values[trough] / peak[trough]
         recovered = e < len(values)
@@ -170,7 +171,7 @@ def _buy_and_hold(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
         np.zeros(0, dtype=TRADE_DTYPE),
         cash=cash,
         close=close,
-        ts_ns=candles.index.asi8,
+        ts_ns=time_index(candles).asi8,
         period_ns=period_ns(candles),
         year_days=float(run.report["config"].get("year_days") or 365),
     )
@@ -204,7 +205,7 @@ def _series(run: RunEvidence, candles: pd.DataFrame | None) -> dict[str, Any]:
     keep = np.union1d(
         minmax_indices(equity, SERIES_BUCKETS), minmax_indices(-drawdown, SERIES_BUCKETS)
     )
-    t = _epoch_s(run.equity.index)
+    t = _epoch_s(time_index(run.equity))
     out: dict[str, Any] = {
         "t": t[keep].tolist(),
         "equity": _floats(equity[keep], 10),
@@ -220,9 +221,11 @@ def _series(run: RunEvidence, candles: pd.DataFrame | None) -> dict[str, Any]:
 
 
 def _candles(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
-    t = _epoch_s(candles.index)
-    cols = [candles[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")]
-    bt, bo, bh, bl, bc, _count = ohlc_buckets(t, *cols, CANDLE_BUCKETS)
+    t = _epoch_s(time_index(candles))
+    o, h, lo, c = (
+        candles[col].to_numpy(dtype=np.float64) for col in ("open", "high", "low", "close")
+    )
+    bt, bo, bh, bl, bc, _size = ohlc_buckets(t, o, h, lo, c, CANDLE_BUCKETS)
     trades = run.trades
     markers: dict[tuple[int, str, str, str], int] = {}
     for kind, col in (("entry", "entry_time"), ("exit", "exit_time")):
@@ -264,14 +267,14 @@ def _lock_rows(locks: pd.DataFrame) -> list[dict[str, Any]]:
     """Gate locks as the page lists them: times to the minute, equity in money."""
     out = []
     for r in locks.to_dict("records"):
-        row = {}
+        row: dict[str, Any] = {}
         for k, v in r.items():
             if isinstance(v, pd.Timestamp):
-                row[k] = v.strftime("%Y-%m-%d %H:%M")
+                row[str(k)] = v.strftime("%Y-%m-%d %H:%M")
             elif k == "equity":
-                row[k] = f"{v:,.2f}"
+                row[str(k)] = f"{v:,.2f}"
             else:
-                row[k] = json_safe(v)
+                row[str(k)] = json_safe(v)
         out.append(row)
     return out
 

@@ -165,20 +165,20 @@ def heatmap(sweep: SweepEvidence, choice: Choice, stored: Any) -> dict[str, Any]
     ident = sweep.meta.get("identity") or {}
     rows = []
     for yv in ys:
-        line = []
+        line: list[dict[str, Any] | None] = []
         for xv in xs:
-            row = cells.get((xv, yv))
-            if row is None:
+            cell = cells.get((xv, yv))
+            if cell is None:
                 line.append(None)
                 continue
-            v = float(row[metric])
+            v = float(cell[metric])
             finite = math.isfinite(v)
             t = 0.5 if not finite or hi == lo else (v - lo) / (hi - lo)
             if metric in LOWER_BETTER:
                 t = 1.0 - t
             bg, fg = _colour(t) if finite else ("#eee", "#111")
-            params = {p: text_of(row[p]) for p in choice.params}
-            run_id = predicted_run_id(ident, row, choice.params)
+            params = {p: text_of(cell[p]) for p in choice.params}
+            run_id = predicted_run_id(ident, cell, choice.params)
             line.append(
                 {
                     "value": json_safe(v) if finite else None,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import COLUMNS, validate_candles
+from sparkbt.data.candles import COLUMNS, time_index, validate_candles
 from sparkbt.data.feeds._limits import Backoff, RateLimiter
 from sparkbt.data.feeds._protocol import (
     MAX_CANDLES_PER_REQUEST,
@@ -234,7 +234,7 @@ class BtcturkRest:
             params = {"symbol": symbol, "resolution": resolution, "from": lo, "to": hi}
             body = await self.get_json(url, params)
             frame = klines_frame(body, period, f"klines {symbol} {timeframe} from={lo} to={hi}")
-            secs = frame.index.asi8 // 1_000_000_000
+            secs = time_index(frame).asi8 // 1_000_000_000
             frame = frame[(secs > seen_upto) & (secs < stop)]
             if len(frame):
                 seen_upto = int(frame.index[-1].timestamp())

@@ -65,6 +65,7 @@ __all__ = [
     "fetch_range",
     "klines_frame",
     "parse_trade",
+    "resolution_for",
     "serve_metrics",
     "subscribe_frame",
 ]
@@ -90,7 +91,7 @@ def _utc(value: str | pd.Timestamp, name: str) -> pd.Timestamp:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise InputError(f"{name}: expected a date such as 2024-01-01 (got {value!r})") from exc
-    if ts is pd.NaT:
+    if pd.isna(ts):
         raise InputError(f"{name}: expected a date such as 2024-01-01 (got {value!r})")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from sparkbt.platform.users import ROLES, UserStore
-from tests.service.conftest import TOKEN, Server, make_server
+from tests.adapters.http.conftest import TOKEN, Server, make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.guard.policies import LENIENT
+from tests.research.policies import LENIENT
 from tests.ui.e2e.conftest import (
     DESKTOP,
     PHONE,

@@ -102,6 +102,24 @@ def test_broken_user_module_is_a_clear_error(tmp_path):
         get_strategy(f"{path}:x")
 
 
+def test_bounds_on_a_text_parameter_are_refused_when_declared(tmp_path):
+    path = tmp_path / "modal.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from typing import Annotated
+            import pandas as pd
+            from sparkbt.registry import Param
+
+            def modal(candles, mode: Annotated[str, Param(ge=1)] = "a") -> pd.Series:
+                return pd.Series(0.0, index=candles.index)
+            """
+        )
+    )
+    with pytest.raises(sb.StrategyError, match="'mode' of modal is a str; only int and float"):
+        get_strategy(f"{path}:modal")
+
+
 def test_function_objects_work(sample):
     def flat(candles: pd.DataFrame) -> pd.Series:
         return pd.Series(0.0, index=candles.index)

@@ -122,7 +122,7 @@ def test_ohlc_buckets_hand_checked():
     np.testing.assert_array_equal(bars.high, [15, 16])
     np.testing.assert_array_equal(bars.low, [8, 12])
     np.testing.assert_array_equal(bars.close, [13, 15])
-    np.testing.assert_array_equal(bars.count, [3, 2])
+    np.testing.assert_array_equal(bars.size, [3, 2])
 
 
 def test_ohlc_buckets_returns_few_candles_unchanged():
@@ -130,10 +130,10 @@ def test_ohlc_buckets_returns_few_candles_unchanged():
     bars = ohlc_buckets(t, o, h, low, c, 5)
     for got, given_ in zip(bars[:5], (t, o, h, low, c), strict=True):
         assert got is given_
-    np.testing.assert_array_equal(bars.count, np.ones(5))
+    np.testing.assert_array_equal(bars.size, np.ones(5))
     empty = ohlc_buckets(*(np.array([]),) * 5, 3)
     assert len(empty.time) == 0
-    assert len(empty.count) == 0
+    assert len(empty.size) == 0
 
 
 def test_ohlc_buckets_ignores_nan_highs_and_lows():
@@ -151,7 +151,7 @@ def test_ohlc_buckets_properties(n, buckets, seed):
     t, o, h, low, c = _candles(n, seed)
     bars = ohlc_buckets(t, o, h, low, c, buckets)
     assert len(bars.time) <= buckets
-    assert bars.count.sum() == n
+    assert bars.size.sum() == n
     assert all(len(a) == len(bars.time) for a in bars)
     if n:
         assert bars.high.max() == h.max()
@@ -175,7 +175,7 @@ def test_bucket_of_matches_ohlc_buckets():
     t, o, h, low, c = _candles(1000)
     bars = ohlc_buckets(t, o, h, low, c, 7)
     which = bucket_of(bars.time, t)
-    np.testing.assert_array_equal(np.bincount(which), bars.count)
+    np.testing.assert_array_equal(np.bincount(which), bars.size)
 
 
 def test_bucket_of_with_datetimes():

@@ -19,7 +19,7 @@ from sparkbt.platform.proposals import GuardStore
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.users import UserStore
 from sparkbt.research.paramsets import version_of
-from tests.guard.policies import LENIENT
+from tests.research.policies import LENIENT
 
 pytestmark = pytest.mark.timeout(120)
 

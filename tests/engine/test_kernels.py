@@ -11,7 +11,7 @@ from sparkbt.engine import codes, kernels
 from sparkbt.engine.options import Config
 from sparkbt.engine.simulate import market_of
 from tests.conftest import discrete_target, engine_options, fractional_target, ohlc
-from tests.reference import reference_simulate
+from tests.engine.reference import reference_simulate
 
 DIRS = {"long": codes.LONG, "short": codes.SHORT, "both": codes.BOTH}
 

@@ -91,6 +91,6 @@ def test_cagr_uses_the_calendar():
 def test_readme_lists_every_stat_key():
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [k for k in sb.STAT_KEYS if f"`{k}`" not in readme]
     assert not missing

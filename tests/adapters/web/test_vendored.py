@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-VENDOR = Path(__file__).resolve().parents[2] / "sparkbt" / "adapters" / "web" / "static" / "vendor"
+VENDOR = Path(__file__).resolve().parents[3] / "sparkbt" / "adapters" / "web" / "static" / "vendor"
 ROW = re.compile(r"^\|.*\|\s*`(?P<file>[^`/\\]+)`\s*\|[^|]*\|\s*`(?P<sha>[0-9a-f]{64})`\s*\|\s*$")
 
 

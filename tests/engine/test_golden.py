@@ -1,9 +1,9 @@
 """Golden numbers on the packaged sample (always run, no vectorbt needed).
 
-The pinned values in ``golden/sma_cross_sample.json`` are vectorbt 1.2's
+The pinned values in ``tests/golden/sma_cross_sample.json`` are vectorbt 1.2's
 ``Portfolio.from_signals`` figures on sparkbt's own signals (plain, with a
 trailing stop and take-profit, and with next-open fills); they agree with
-sparkbt to ~1e-14. ``golden/regenerate.py`` rewrites the file from vectorbt;
+sparkbt to ~1e-14. ``tests/golden/regenerate.py`` rewrites the file from vectorbt;
 ``test_golden_file_is_what_vectorbt_says`` re-derives it whenever vectorbt is installed.
 """
 
@@ -19,7 +19,9 @@ import pytest
 
 import sparkbt as sb
 
-GOLDEN = json.loads((Path(__file__).parent / "golden" / "sma_cross_sample.json").read_text())
+GOLDEN = json.loads(
+    (Path(__file__).resolve().parents[1] / "golden" / "sma_cross_sample.json").read_text()
+)
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN))

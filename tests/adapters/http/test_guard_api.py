@@ -20,7 +20,7 @@ import pytest
 
 from sparkbt.platform.users import UserStore
 from sparkbt.research.policy import default_policy, load_policy
-from tests.guard.policies import LENIENT
+from tests.research.policies import LENIENT
 
 from .conftest import TOKEN, Server, wait_exited
 

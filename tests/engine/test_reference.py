@@ -1,4 +1,4 @@
-"""Hand-computed checks of the v2 reference simulator itself (tests/reference.py).
+"""Hand-computed checks of the v2 reference simulator itself (tests/engine/reference.py).
 
 Bars are given as close prices; open defaults to close, high/low to max/min of open and close.
 Every expected number is worked out in the comments next to it. cash is 10_000 unless stated.
@@ -7,7 +7,7 @@ Every expected number is worked out in the comments next to it. cash is 10_000 u
 import numpy as np
 import pytest
 
-from tests.reference import reference_simulate
+from tests.engine.reference import reference_simulate
 
 nan = np.nan
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from sparkbt.adapters.cli.app import app
 from sparkbt.platform.users import UserStore
-from tests.guard.policies import LENIENT
-from tests.service.conftest import TOKEN, Server, free_port, make_server
+from tests.adapters.http.conftest import TOKEN, Server, free_port, make_server
+from tests.research.policies import LENIENT
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 

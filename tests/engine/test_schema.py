@@ -26,7 +26,7 @@ from sparkbt.engine.statspec import (
     statistics_markdown,
 )
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_reason_and_gate_codes_index_their_names():
