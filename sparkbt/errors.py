@@ -22,6 +22,8 @@ kinds to what it answers (the HTTP adapter to a status code, once).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -39,6 +41,7 @@ __all__ = [
     "Refusal",
     "SparkbtError",
     "StrategyError",
+    "did_you_mean",
 ]
 
 
@@ -150,3 +153,18 @@ def require(module: str, extra: str) -> ModuleType:
         raise DependencyError(
             f'{module} is not installed: install it with `pip install "sparkbt[{extra}]"`'
         ) from exc
+
+
+def did_you_mean(
+    word: str, choices: Iterable[str], *, n: int = 1, show: Callable[[str], str] | None = None
+) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``word``, else ``""``.
+
+    The one hint every unknown name gets; ``n`` closest names are listed (``"a, b"``),
+    each written by ``show`` (default: in single quotes).
+    """
+    near = difflib.get_close_matches(word, list(choices), n=n)
+    if not near:
+        return ""
+    shown = show or (lambda s: f"'{s}'")
+    return f"; did you mean {', '.join(shown(s) for s in near)}?"

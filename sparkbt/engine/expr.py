@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sparkbt.errors import ConfigError
+from sparkbt.errors import ConfigError, did_you_mean
 
 __all__ = ["Condition", "compile_condition"]
 
@@ -71,10 +71,7 @@ def compile_condition(
             return lambda _env: v
         if isinstance(node, ast.Name):
             if allowed is not None and node.id not in allowed:
-                import difflib
-
-                near = difflib.get_close_matches(node.id, sorted(allowed), n=1)
-                hint = f"; did you mean {near[0]!r}?" if near else ""
+                hint = did_you_mean(node.id, sorted(allowed), show=repr)
                 raise ConfigError(
                     f"{what}: unknown name {node.id!r} in {text!r} "
                     f"(known: {', '.join(sorted(allowed))}){hint}"

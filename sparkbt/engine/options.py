@@ -7,7 +7,6 @@ keywords), so nothing is ever routed to the wrong place.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ import pandas as pd
 from sparkbt.data.candles import time_index
 from sparkbt.engine import codes, kernels
 from sparkbt.engine.option_spec import OptionSpec, fraction, markdown_table, number, whole
-from sparkbt.errors import ConfigError
+from sparkbt.errors import ConfigError, did_you_mean
 
 __all__ = [
     "DIRECTIONS",
@@ -66,8 +65,7 @@ def parse_gates(gates: Any) -> dict[str, float | int]:
     for key in sorted(gates):
         name = str(key).strip().lower().replace("-", "_")
         if name not in GATE_NAMES:
-            near = difflib.get_close_matches(name, GATE_NAMES, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
+            hint = did_you_mean(name, GATE_NAMES)
             raise ConfigError(f"gate '{key}': unknown (gates: {', '.join(GATE_NAMES)}){hint}")
         value = gates[key]
         if name in ("max_drawdown", "daily_loss"):
@@ -96,8 +94,7 @@ def _direction(value: Any) -> str:
 def _fill(value: Any) -> str:
     f = str(value).strip().lower().replace("-", "_")
     if f not in FILLS:
-        near = difflib.get_close_matches(f, FILLS, n=1)
-        hint = f"; did you mean '{near[0]}'?" if near else ""
+        hint = did_you_mean(f, FILLS)
         raise ConfigError(f"fill: expected close or next_open (got {value!r}){hint}")
     return f
 

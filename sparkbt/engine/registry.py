@@ -19,7 +19,6 @@ sparkbt, in ``./strategies`` of the working directory, in
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import inspect
@@ -38,7 +37,7 @@ import pandas as pd
 
 from sparkbt.engine.expr import Condition, compile_condition
 from sparkbt.engine.options import RESERVED_NAMES
-from sparkbt.errors import StrategyError
+from sparkbt.errors import StrategyError, did_you_mean
 
 __all__ = [
     "Param",
@@ -175,8 +174,7 @@ class Strategy:
         specs = {p.name: p for p in self.params}
         for key in params:
             if key not in specs:
-                near = difflib.get_close_matches(key, list(specs), n=1)
-                hint = f"; did you mean '{near[0]}'?" if near else ""
+                hint = did_you_mean(key, specs)
                 known = ", ".join(specs) or "none"
                 raise StrategyError(
                     f"{self.name}: unknown parameter '{key}' (parameters: {known}){hint}"
@@ -421,8 +419,7 @@ def get_strategy(ref: str | Callable[..., pd.Series] | Strategy) -> Strategy:
     snake = snake_case(text)
     if snake in known:
         return known[snake]
-    near = difflib.get_close_matches(text, list(known), n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
+    hint = did_you_mean(text, known)
     raise StrategyError(f"unknown strategy '{text}' (available: {', '.join(sorted(known))}){hint}")
 
 
@@ -439,8 +436,7 @@ def _strategies_in_file_any(path: Path, func: str) -> Strategy:
     fn = getattr(module, func, None)
     if not callable(fn):
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
-        near = difflib.get_close_matches(func, names, n=1)
-        hint = f"; did you mean '{near[0]}'?" if near else ""
+        hint = did_you_mean(func, names)
         raise StrategyError(f"{path}: no function '{func}'{hint}")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return _spec_from_function(func, fn, str(path), sha)

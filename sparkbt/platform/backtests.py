@@ -16,7 +16,7 @@ from typing import Any
 
 from sparkbt.data.candles import format_timeframe, parse_timeframe
 from sparkbt.data.store import CandleStore, normalise_symbol, sample_path
-from sparkbt.errors import CandleError, EvidenceNotFound, StrategyError
+from sparkbt.errors import CandleError, EvidenceNotFound, StrategyError, did_you_mean
 
 __all__ = [
     "check_options",
@@ -38,15 +38,13 @@ def _sample(symbol: str, timeframe: str) -> Path | None:
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Engine options of a request, checked by the engine's own ``Config`` (did-you-mean hints)."""
-    import difflib
 
     from sparkbt.engine.options import ENGINE_OPTIONS, Config
     from sparkbt.errors import ConfigError
 
     for key in options:
         if key not in ENGINE_OPTIONS:
-            near = difflib.get_close_matches(key, ENGINE_OPTIONS, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
+            hint = did_you_mean(key, ENGINE_OPTIONS)
             raise ConfigError(
                 f"options: unknown engine option '{key}' (options: {', '.join(ENGINE_OPTIONS)})"
                 f"{hint}"

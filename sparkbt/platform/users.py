@@ -16,7 +16,6 @@ itself enforces that at most one active (unrevoked) user holds a name.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import hmac
 import re
@@ -29,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sparkbt.errors import ConfigError
+from sparkbt.errors import ConfigError, did_you_mean
 from sparkbt.platform.db import connect, retry_locked
 
 __all__ = ["KEY_PREFIX", "ROLES", "User", "UserStore", "check_name", "check_role", "hash_key"]
@@ -73,8 +72,7 @@ def check_role(role: str) -> str:
     """``role`` if it is one of :data:`ROLES`, else a ConfigError with a did-you-mean hint."""
     if role in ROLES:
         return role
-    near = difflib.get_close_matches(str(role).strip().lower(), ROLES, n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
+    hint = did_you_mean(str(role).strip().lower(), ROLES)
     raise ConfigError(f"role: expected one of {', '.join(ROLES)} (got {role!r}){hint}")
 
 

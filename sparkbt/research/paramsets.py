@@ -14,7 +14,6 @@ implicit is *not* a difference) gives another.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -24,7 +23,7 @@ from typing import Any
 from sparkbt.data.candles import format_timeframe, parse_timeframe
 from sparkbt.engine.options import ENGINE_OPTIONS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
-from sparkbt.errors import CandleError, ConfigError
+from sparkbt.errors import CandleError, ConfigError, did_you_mean
 from sparkbt.evidence import content_id
 
 __all__ = [
@@ -72,8 +71,7 @@ def _options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     options = dict(options or {})
     for key in options:
         if key not in ENGINE_OPTIONS:
-            near = difflib.get_close_matches(str(key), ENGINE_OPTIONS, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
+            hint = did_you_mean(str(key), ENGINE_OPTIONS)
             raise ConfigError(
                 f"options: unknown engine option '{key}' "
                 f"(options: {', '.join(ENGINE_OPTIONS)}){hint}"

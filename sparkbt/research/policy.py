@@ -29,7 +29,6 @@ as floats), so equal policies hash equally however their files are written.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparkbt.errors import ConfigError
+from sparkbt.errors import ConfigError, did_you_mean
 
 __all__ = ["ACTIONS", "GATES", "Gate", "GateSpec", "Policy", "default_policy", "load_policy"]
 
@@ -129,8 +128,7 @@ def default_policy() -> Policy:
 
 
 def _near(word: str, choices: list[str]) -> str:
-    near = difflib.get_close_matches(word, choices, n=1)
-    return f"; did you mean '{near[0]}'?" if near else ""
+    return did_you_mean(word, choices)
 
 
 def _gate(name: str, table: Any, where: str) -> Gate:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.engine.stats import STAT_KEYS, json_safe
-from sparkbt.errors import ConfigError, require
+from sparkbt.errors import ConfigError, did_you_mean, require
 from sparkbt.evidence import (
     Writer,
     content_id,
@@ -60,10 +60,7 @@ _ASCENDING = {"max_drawdown", "max_drawdown_duration", "total_fees"}
 def rank(results: pd.DataFrame, metric: str = "sharpe") -> pd.DataFrame:
     """Rows sorted best first by ``metric`` (NaN last; ties keep grid order)."""
     if metric not in STAT_KEYS:
-        import difflib
-
-        near = difflib.get_close_matches(metric, STAT_KEYS, n=1)
-        hint = f"; did you mean '{near[0]}'?" if near else ""
+        hint = did_you_mean(metric, STAT_KEYS)
         raise ConfigError(f"metric: unknown stat {metric!r}{hint}")
     return results.sort_values(
         metric, ascending=metric in _ASCENDING, na_position="last", kind="stable"

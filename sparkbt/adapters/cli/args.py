@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
-from sparkbt.errors import StrategyError
+from sparkbt.errors import StrategyError, did_you_mean
 
 __all__ = ["candles_from_options", "parse_strategy_args"]
 
@@ -34,8 +33,9 @@ def parse_strategy_args(
         key, sep, val = tok[2:].partition("=")
         key = key.replace("-", "_")
         if key not in names:
-            near = difflib.get_close_matches(key, [*names, *options], n=1)
-            hint = f"; did you mean '--{near[0].replace('_', '-')}'?" if near else ""
+            hint = did_you_mean(
+                key, [*names, *options], show=lambda n: f"'--{n.replace('_', '-')}'"
+            )
             known = ", ".join(f"--{n}" for n in names) or "none"
             raise StrategyError(
                 f"{strategy.name}: unknown option '--{key}' (strategy parameters: {known}){hint}"

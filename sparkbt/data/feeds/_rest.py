@@ -28,7 +28,7 @@ from sparkbt.data.feeds._protocol import (
     resolution_for,
 )
 from sparkbt.data.feeds.metrics import FeedMetrics
-from sparkbt.errors import CandleError, require
+from sparkbt.errors import CandleError, did_you_mean, require
 
 __all__ = ["BtcturkRest", "clean_float32", "klines_frame"]
 
@@ -198,13 +198,11 @@ class BtcturkRest:
 
     async def check_symbol(self, symbol: str) -> str:
         """The normalised pair name, or :class:`UnknownSymbolError` if not listed."""
-        import difflib
 
         sym = symbol.strip().upper().replace("_", "")
         listed = await self.symbols()
         if sym not in listed:
-            near = difflib.get_close_matches(sym, list(listed), n=3)
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            hint = did_you_mean(sym, listed, n=3, show=str)
             raise UnknownSymbolError(f"symbol: BTCTurk lists no pair {symbol!r}{hint}")
         return sym
 
