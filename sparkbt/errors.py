@@ -11,7 +11,8 @@
     │   └── Refusal                   a request the application refuses; ``kind`` says why
     │       ├── NotFound              kind not_found: no job/proposal/param set with that id
     │       ├── Forbidden             kind forbidden: the caller may not do this
-    │       └── Conflict              kind conflict: the state does not allow it now
+    │       ├── Conflict              kind conflict: the state does not allow it now
+    │       └── TooMany               kind too_many: the job queue or the caller's share is full
     └── DependencyError (ImportError) an optional extra is not installed
 
 Every message names the file, row, field or value at fault and what was
@@ -41,6 +42,7 @@ __all__ = [
     "Refusal",
     "SparkbtError",
     "StrategyError",
+    "TooMany",
     "did_you_mean",
 ]
 
@@ -83,6 +85,7 @@ REFUSAL_KINDS = (
     "not_found",  # nothing with that id or name
     "conflict",  # the current state does not allow it
     "too_large",  # the body is over the limit
+    "too_many",  # the job queue (or the caller's share of it) is full: retry later
 )
 """Why a request is refused; every :class:`Refusal` has one of them."""
 
@@ -137,6 +140,22 @@ class Conflict(Refusal):
 
     def __init__(self, detail: str, **context: Any) -> None:
         super().__init__(detail, **context)
+
+
+class TooMany(Refusal):
+    """The job queue is full (``reason`` queue_full) or the caller has as many jobs queued
+    as one user may (``reason`` user_cap); worth retrying after ``retry_after`` seconds."""
+
+    kind = "too_many"
+    retry_after = 10
+
+    def __init__(
+        self, detail: str, reason: str, retry_after: int | None = None, **context: Any
+    ) -> None:
+        super().__init__(detail, **context)
+        self.reason = reason
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class DependencyError(SparkbtError, ImportError):

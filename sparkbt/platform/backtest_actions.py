@@ -146,6 +146,21 @@ class BacktestActions:
         self.audit.job("start", job, impl=job.impl, notes=job.request.get("notes"))
         return job
 
+    def start_cell(
+        self, sweep_id: str, values: dict[str, str], who: Principal, where: Origin
+    ) -> Job:
+        """Queue the combination ``values`` of stored sweep ``sweep_id`` as a job of ``who``
+        (run by a worker like any start, within the same limits), audited."""
+        from sparkbt.platform.sweep_cells import cell_request
+
+        request = cell_request(self.settings.evidence_dir, sweep_id, values)
+        job = self.jobs.create(
+            request, "engine", where["client_ip"], where["user_agent"], user=who.name
+        )
+        self.pool.notify()
+        self.audit.job("start", job, impl=job.impl, notes=request["notes"])
+        return job
+
     def refused(self, exc: Refusal, who: Principal | None, where: Origin) -> None:
         """Count and audit a refused start."""
         status = status_of(exc)

@@ -13,6 +13,11 @@ WAL with ``synchronous=NORMAL`` survives a crash or ``kill -9`` of the process
 without losing a committed job; only an OS crash or power loss can drop the
 last few commits. The server is the only writer; one connection guarded by a
 lock serves the request loop and the dispatcher thread.
+
+The queue is bounded (:class:`QueueLimits`): a new job is refused
+(:class:`~sparkbt.errors.TooMany`) when the queue, or its user's share of it, is
+full. The count and the insert are one write transaction, so concurrent starts
+cannot overshoot either limit.
 """
 
 from __future__ import annotations
@@ -23,14 +28,17 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sparkbt.errors import TooMany
 from sparkbt.platform.db import connect, retry_locked
 
-__all__ = ["STATUSES", "Job", "JobStore"]
+__all__ = ["STATUSES", "Job", "JobStore", "QueueLimits"]
 
 STATUSES = ("queued", "running", "done", "failed")
 
@@ -128,17 +136,69 @@ class Job:
         }
 
 
-class JobStore:
-    """Jobs in one SQLite file; safe to share between the event loop and the dispatcher thread."""
+@dataclass(frozen=True)
+class QueueLimits:
+    """How many jobs may wait in the queue: in all, and of one user."""
 
-    def __init__(self, path: str | Path) -> None:
+    total: int
+    per_user: int
+
+    def check(self, db: sqlite3.Connection, user: str | None) -> None:
+        """Refuse (TooMany) one more queued job of ``user``; ``db`` is inside the write
+        transaction that inserts it."""
+        queued = db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+        if queued >= self.total:
+            raise TooMany(
+                f"the job queue is full ({queued} jobs queued, limit {self.total}); retry later",
+                "queue_full",
+            )
+        if user is None:
+            return
+        mine = db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE user = ? AND status = 'queued'", (user,)
+        ).fetchone()[0]
+        if mine >= self.per_user:
+            raise TooMany(
+                f"{user} has {mine} jobs queued (limit {self.per_user} per user); "
+                "retry once some have run",
+                "user_cap",
+            )
+
+
+class JobStore:
+    """Jobs in one SQLite file; safe to share between the event loop and the dispatcher thread.
+
+    With ``limits``, :meth:`create` and :meth:`insert` refuse jobs over them and
+    call ``on_refused`` (metrics) with each refusal.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        limits: QueueLimits | None = None,
+        on_refused: Callable[[TooMany], None] | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.limits, self.on_refused = limits, on_refused
         self._lock = threading.Lock()
         self._db = connect(self.path)
         retry_locked(lambda: self._db.executescript(_SCHEMA))
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
         if "user" not in columns:  # a database from before jobs recorded who started them
             self._db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, status)")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this store's connection."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -156,9 +216,37 @@ class JobStore:
         client_ip: str | None = None,
         user_agent: str | None = None,
         user: str | None = None,
+        *,
+        capped: bool = True,
     ) -> Job:
-        """Record a new queued job started by ``user`` and return it (the id is a random UUID)."""
-        job = self._one(
+        """Record a new queued job started by ``user`` and return it (the id is a random UUID).
+
+        TooMany when ``capped`` and the queue or ``user``'s share of it is full.
+        """
+        with self._write() as db:
+            return self.insert(db, request, impl, client_ip, user_agent, user, capped=capped)
+
+    def insert(
+        self,
+        db: sqlite3.Connection,
+        request: dict[str, Any],
+        impl: str,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        user: str | None = None,
+        *,
+        capped: bool = True,
+    ) -> Job:
+        """:meth:`create` on ``db``: a connection to this database inside a write transaction
+        (another store's, so a job can be queued atomically with what that store writes)."""
+        if capped and self.limits is not None:
+            try:
+                self.limits.check(db, user)
+            except TooMany as exc:
+                if self.on_refused is not None:
+                    self.on_refused(exc)
+                raise
+        row = db.execute(
             "INSERT INTO jobs (id, status, impl, request, client_ip, user_agent, created_at, user)"
             " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *",
             (
@@ -170,9 +258,8 @@ class JobStore:
                 time.time(),
                 user,
             ),
-        )
-        assert job is not None  # INSERT ... RETURNING always yields the row
-        return job
+        ).fetchone()
+        return Job.from_row(row)
 
     def get(self, job_id: str) -> Job | None:
         return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -275,25 +362,19 @@ class JobStore:
         Returns (requeued, failed).
         """
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                failed = self._db.execute(
-                    "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
-                    " WHERE status = 'running' AND attempts >= ? RETURNING *",
-                    (
-                        now,
-                        f"interrupted {max_attempts} times (server crashed or restarted "
-                        "while it ran); not retried again",
-                        max_attempts,
-                    ),
-                ).fetchall()
-                requeued = self._db.execute(
-                    "UPDATE jobs SET status = 'queued', started_at = NULL, worker_pid = NULL"
-                    " WHERE status = 'running' RETURNING *"
-                ).fetchall()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._write() as db:
+            failed = db.execute(
+                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?"
+                " WHERE status = 'running' AND attempts >= ? RETURNING *",
+                (
+                    now,
+                    f"interrupted {max_attempts} times (server crashed or restarted "
+                    "while it ran); not retried again",
+                    max_attempts,
+                ),
+            ).fetchall()
+            requeued = db.execute(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, worker_pid = NULL"
+                " WHERE status = 'running' RETURNING *"
+            ).fetchall()
         return [Job.from_row(r) for r in requeued], [Job.from_row(r) for r in failed]

@@ -81,6 +81,15 @@ class ServiceMetrics:
             ("code",),
             registry=registry,
         )
+        self.refused = Counter(
+            "sparkbt_refused",
+            "Jobs refused (429) because the queue was full (queue_full) or their user had "
+            "as many queued as one may (user_cap): starts, evaluations and sweep cells.",
+            ("reason",),
+            registry=registry,
+        )
+        for reason in ("queue_full", "user_cap"):
+            self.refused.labels(reason=reason)
         self.guard_proposals = Counter(
             "guard_proposals",
             "Guard proposals reaching a state (evaluating when submitted, then pending, "

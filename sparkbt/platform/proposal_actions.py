@@ -2,7 +2,8 @@
 
 :class:`ProposalActions` checks a proposal as every adapter must (registry
 strategy, parameters, candles, the sweep it names), records it and queues its
-evaluation as a durable job; records what the worker found (metrics, audit);
+evaluation as a durable job (in one transaction, so a full queue refuses the
+proposal too: :class:`~sparkbt.errors.TooMany`); records what the worker found (metrics, audit);
 and applies approvals and rejections through the
 :class:`~sparkbt.platform.proposals.GuardStore` rules, auditing each. The HTTP
 API and the web UI call it; what they show or hide is a convenience, never the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from sparkbt.platform.auth import Principal
 from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.metrics import ServiceMetrics
 from sparkbt.platform.option_models import OptionsBody, engine_options_model
+from sparkbt.platform.proposal_tables import read_version
 from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.workers import WorkerPool
@@ -149,17 +152,12 @@ class ProposalActions:
             )
         return version
 
-    def _evaluation_job(
-        self, proposal: Proposal, client_ip: str | None = None, agent: str | None = None
-    ) -> Job:
-        """Queue the evaluation of ``proposal`` as a durable job."""
+    def _evaluation_request(
+        self, proposal: Proposal, base: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The job that evaluates ``proposal`` (``base``: the version it replaces, as a dict)."""
         version = proposal.version
-        base = (
-            self.guard.version(proposal.base_version_id).to_dict()
-            if proposal.base_version_id
-            else None
-        )
-        request = {
+        return {
             "pair": version.pair,
             "timeframe": version.timeframe,
             "strategy": version.strategy,
@@ -174,18 +172,24 @@ class ProposalActions:
                 "sweep_id": proposal.sweep_id,
             },
         }
-        job = self.jobs.create(request, "engine", client_ip, agent, user=proposal.proposer)
+
+    def _queued(self, job: Job) -> Job:
         self.pool.notify()
-        self.audit.job("start", job, impl=job.impl, notes=request["notes"])
+        self.audit.job("start", job, impl=job.impl, notes=job.request["notes"])
         return job
 
     def requeue_evaluations(self) -> list[Job]:
         """At start: queue an evaluation for every evaluating proposal that has no job
-        (the service stopped between recording the proposal and queueing its job)."""
+        (a database from before proposals and their jobs were written together)."""
         out = []
         for p in self.guard.list("evaluating"):
             if self.jobs.for_proposal(p.id) is None:
-                out.append(self._evaluation_job(self.guard.get(p.id)))
+                full = self.guard.get(p.id)
+                base_id = full.base_version_id
+                base = self.guard.version(base_id).to_dict() if base_id else None
+                request = self._evaluation_request(full, base)
+                job = self.jobs.create(request, "engine", user=full.proposer, capped=False)
+                out.append(self._queued(job))
         return out
 
     def propose(
@@ -222,8 +226,21 @@ class ProposalActions:
             except NotFound:
                 approved = None
             base_id = None if approved is None else approved.id
-        proposal = self.guard.propose(version, base_id, who.name, body.note, sweep_id)
-        job = self._evaluation_job(proposal, where["client_ip"], where["user_agent"])
+        queued: list[Job] = []
+
+        def evaluation(db: sqlite3.Connection, proposal: Proposal) -> None:
+            """Queue the evaluation in the proposal's own transaction."""
+            prior = proposal.base_version_id
+            base = read_version(db, prior).to_dict() if prior else None
+            request = self._evaluation_request(proposal, base)
+            queued.append(
+                self.jobs.insert(
+                    db, request, "engine", where["client_ip"], where["user_agent"], who.name
+                )
+            )
+
+        proposal = self.guard.propose(version, base_id, who.name, body.note, sweep_id, evaluation)
+        job = self._queued(queued[0])
         self.metrics.guard_proposals.labels(status=proposal.state).inc()
         self.audit.write(
             "guard_proposed",

@@ -40,7 +40,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -158,12 +158,14 @@ class GuardStore:
         proposer: str,
         note: str = "",
         sweep_id: str | None = None,
+        then: Callable[[sqlite3.Connection, Proposal], object] | None = None,
     ) -> Proposal:
         """Submit ``version`` to replace ``base_version_id`` (None: the param set is new).
 
         The base must be the param set's approved version now (Conflict otherwise:
         the change was prepared against an older state). The proposal starts
-        ``evaluating``.
+        ``evaluating``. ``then`` runs in the same transaction once the proposal is
+        written (to queue its evaluation); if it raises, nothing is recorded.
         """
         if not isinstance(version, ParamSetVersion):
             raise ConfigError(f"propose: expected a ParamSetVersion (got {type(version).__name__})")
@@ -213,7 +215,10 @@ class GuardStore:
                 {"version_id": version_id, "base_version_id": base_version_id},
                 now,
             )
-            return read_proposal(db, proposal_row(db, proposal_id), full=True)
+            proposal = read_proposal(db, proposal_row(db, proposal_id), full=True)
+            if then is not None:
+                then(db, proposal)
+            return proposal
 
     def record_evaluation(
         self,

@@ -5,7 +5,8 @@ it with :func:`read_limited` and, for JSON, decodes it with :func:`json_object`
 then :func:`validated`; each fault is a :class:`~sparkbt.errors.Refusal`.
 :data:`HTTP_STATUS` is the one table from a refusal's kind to the status code the
 service answers with (the API as ``{"detail": "<one line>"}``, the UI as its
-error page); :func:`status_of` applies it to any error.
+error page); :func:`status_of` applies it to any error, :func:`headers_of` gives
+the headers that go with it (``Retry-After`` on a 429).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import json
 from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sparkbt.errors import REFUSAL_KINDS, InputError, Refusal
+from sparkbt.errors import REFUSAL_KINDS, InputError, Refusal, TooMany
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
 __all__ = [
     "HTTP_STATUS",
+    "headers_of",
     "json_object",
     "read_limited",
     "status_of",
@@ -36,6 +38,7 @@ HTTP_STATUS: dict[str, int] = {
     "not_found": 404,
     "conflict": 409,
     "too_large": 413,
+    "too_many": 429,
 }
 """The HTTP status of each refusal kind."""
 
@@ -47,6 +50,13 @@ def status_of(exc: BaseException) -> int:
     if isinstance(exc, Refusal):
         return HTTP_STATUS[exc.kind]
     return 422 if isinstance(exc, InputError) else 500
+
+
+def headers_of(exc: BaseException) -> dict[str, str]:
+    """The headers an answer to ``exc`` carries: ``Retry-After`` (seconds) when too_many."""
+    if isinstance(exc, Refusal) and exc.kind == "too_many":
+        return {"Retry-After": str(getattr(exc, "retry_after", TooMany.retry_after))}
+    return {}
 
 
 class _HasErrors(Protocol):

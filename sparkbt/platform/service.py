@@ -12,11 +12,11 @@ from typing import IO
 
 from prometheus_client import CollectorRegistry
 
-from sparkbt.errors import ConfigError
+from sparkbt.errors import ConfigError, TooMany
 from sparkbt.platform.audit import AuditLog
 from sparkbt.platform.auth import Auth
 from sparkbt.platform.backtest_actions import BacktestActions
-from sparkbt.platform.jobs import Job, JobStore
+from sparkbt.platform.jobs import Job, JobStore, QueueLimits
 from sparkbt.platform.metrics import ServiceMetrics
 from sparkbt.platform.proposal_actions import ProposalActions
 from sparkbt.platform.proposals import GuardStore
@@ -65,7 +65,8 @@ class Service:
             load_policy(settings.policy_file) if settings.policy_file else default_policy()
         )
         self._db_lock = _lock_database(settings)
-        self.jobs = JobStore(settings.db_file)
+        limits = QueueLimits(settings.max_queue, settings.max_queued_per_user)
+        self.jobs = JobStore(settings.db_file, limits, self._refused)
         self.guard = GuardStore(settings.db_file, min_approvals=settings.approvals)
         self.audit = AuditLog(settings.audit_file)
         self.metrics = ServiceMetrics(registry, IMPLS, lambda: self.jobs.counts()["queued"])
@@ -97,6 +98,9 @@ class Service:
         self.guard.close()
         self.jobs.close()
         self._db_lock.close()
+
+    def _refused(self, exc: TooMany) -> None:
+        self.metrics.refused.labels(reason=exc.reason).inc()
 
     def _finished(self, job: Job, duration_ms: float) -> None:
         self.metrics.run_finished(job.status, job.impl, duration_ms)

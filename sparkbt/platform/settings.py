@@ -8,7 +8,9 @@ app, the workers and the tests see the same values:
   a job sleeps, then finishes (for tests of the service itself);
 - ``SPARKBT_MOCK_SECONDS``: how long a mock job sleeps (default 3.5);
 - ``SPARKBT_PRIVATE``: ``1`` (or ``true``/``yes``/``on``) makes every API read need a
-  valid key or the admin token, as ``sparkbt serve --private`` does.
+  valid key or the admin token, as ``sparkbt serve --private`` does;
+- ``SPARKBT_MAX_QUEUE``, ``SPARKBT_MAX_QUEUED_PER_USER``: how many jobs may wait in the
+  queue, in all and per user (``--max-queue``, ``--max-queued-per-user``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ IMPLS = ("engine", "mock")
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MOCK_SECONDS = 3.5
 DEFAULT_JOB_TIMEOUT = 600.0
+DEFAULT_MAX_QUEUE = 1000
+DEFAULT_MAX_QUEUED_PER_USER = 50
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -50,6 +54,8 @@ class Settings:
     private: bool = False
     policy_file: Path | None = None
     approvals: int = 1  # approvals a guard proposal needs
+    max_queue: int = DEFAULT_MAX_QUEUE  # queued jobs in all; more starts are refused (429)
+    max_queued_per_user: int = DEFAULT_MAX_QUEUED_PER_USER  # queued jobs of one user
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():
@@ -71,6 +77,10 @@ class Settings:
             raise ConfigError(f"max attempts: must be >= 1 (got {self.max_attempts})")
         if self.approvals < 1:
             raise ConfigError(f"approvals: must be >= 1 (got {self.approvals})")
+        if self.max_queue < 1:
+            raise ConfigError(f"max queue: must be >= 1 (got {self.max_queue})")
+        if self.max_queued_per_user < 1:
+            raise ConfigError(f"max queued per user: must be >= 1 (got {self.max_queued_per_user})")
 
     @property
     def db_file(self) -> Path:
@@ -98,6 +108,15 @@ class Settings:
                 raise ConfigError(
                     f"SPARKBT_MOCK_SECONDS: expected a number of seconds (got {raw_mock!r})"
                 ) from None
+        for name, key in (
+            ("SPARKBT_MAX_QUEUE", "max_queue"),
+            ("SPARKBT_MAX_QUEUED_PER_USER", "max_queued_per_user"),
+        ):
+            raw = (env.get(name) or "").strip()
+            if raw:
+                if not raw.isdigit():
+                    raise ConfigError(f"{name}: expected a whole number of jobs (got {raw!r})")
+                values[key] = int(raw)
         raw_private = (env.get("SPARKBT_PRIVATE") or "").strip().lower()
         if raw_private:
             if raw_private not in _TRUE + _FALSE:

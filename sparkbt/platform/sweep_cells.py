@@ -1,9 +1,11 @@
 """Opening one combination of a stored sweep: find its row, predict its run id, run it.
 
-The web UI's sweep pages call :func:`open_cell` to run a combination as a
-single backtest on the sweep's own candles and options and store it; the run is
-refused (a :class:`~sparkbt.errors.Refusal`) when the sweep, the strategy's code
-or the candles are no longer what the sweep ran on.
+Running a combination is a job like any start: the web UI's sweep pages queue
+:func:`cell_request` (checked in the API process: the sweep, the row, the
+engine and the strategy's code, nothing heavy) and a worker runs it with
+:func:`run_cell`, a single backtest on the sweep's own candles and options,
+stored as evidence. It is refused (a :class:`~sparkbt.errors.Refusal`) when the
+sweep, the strategy's code or the candles are no longer what the sweep ran on.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from sparkbt.research.sweep_evidence import SweepEvidence, read_sweep
 from sparkbt.version import ENGINE_VERSION
 
 __all__ = [
+    "cell_request",
     "find_row",
     "load_sweep",
-    "open_cell",
     "predicted_run_id",
+    "run_cell",
     "run_of_row",
     "select",
     "text_of",
@@ -122,29 +125,39 @@ def predicted_run_id(ident: dict[str, Any], row: pd.Series, params: list[str]) -
         return None
 
 
-def run_of_row(sweep: SweepEvidence, row: pd.Series, data_dir: str | None) -> Any:
-    """The single backtest of ``row`` on the sweep's candles with the sweep's options."""
-    from sparkbt.data.store import resolve_candles
+def _strategy_of(ident: dict[str, Any]) -> Any:
+    """The sweep's strategy, refused (conflict) when the engine or its code changed since."""
     from sparkbt.engine.registry import get_strategy
-    from sparkbt.engine.simulate import backtest
 
-    ident = sweep.meta.get("identity") or {}
     if ident.get("engine_version") != ENGINE_VERSION:
         raise Refusal(
             f"the sweep ran on engine v{ident.get('engine_version')}, not this one", "conflict"
         )
-    symbol, timeframe = ident.get("symbol"), ident.get("timeframe")
-    if not symbol or not timeframe:
+    if not ident.get("symbol") or not ident.get("timeframe"):
         raise Refusal(
             "the sweep does not name its symbol and timeframe: its candles are unknown", "conflict"
         )
     try:
         strat = get_strategy(str(ident.get("strategy")))
-        candles = resolve_candles(symbol, timeframe, data_dir or None)
     except SparkbtError as exc:
         raise Refusal(str(exc).splitlines()[0][:300], "conflict") from None
     if strat.source_sha256 != ident.get("strategy_sha256"):
         raise Refusal(f"the source of strategy {strat.name} changed since the sweep", "conflict")
+    return strat
+
+
+def run_of_row(sweep: SweepEvidence, row: pd.Series, data_dir: str | None) -> Any:
+    """The single backtest of ``row`` on the sweep's candles with the sweep's options."""
+    from sparkbt.data.store import resolve_candles
+    from sparkbt.engine.simulate import backtest
+
+    ident = sweep.meta.get("identity") or {}
+    strat = _strategy_of(ident)
+    symbol, timeframe = ident["symbol"], ident["timeframe"]
+    try:
+        candles = resolve_candles(symbol, timeframe, data_dir or None)
+    except SparkbtError as exc:
+        raise Refusal(str(exc).splitlines()[0][:300], "conflict") from None
     if data_fingerprint(candles) != ident.get("data_sha256"):
         raise Refusal(
             f"the stored {symbol} {timeframe} candles changed since the sweep", "conflict"
@@ -158,11 +171,36 @@ def run_of_row(sweep: SweepEvidence, row: pd.Series, data_dir: str | None) -> An
         raise Refusal(str(exc).splitlines()[0][:300], "invalid") from None
 
 
-def open_cell(
-    evidence_dir: Path, sweep_id: str, values: dict[str, str], data_dir: str | None
-) -> str:
-    """Run the combination ``values`` of stored sweep ``sweep_id``, store it, return its id."""
+def cell_request(evidence_dir: Path, sweep_id: str, values: dict[str, str]) -> dict[str, Any]:
+    """The job that runs the combination ``values`` (texts) of stored sweep ``sweep_id``.
+
+    A Refusal when there is no such sweep or combination, or the engine or the
+    strategy's code changed since the sweep (the candles are the worker's to check).
+    """
     sweep = load_sweep(evidence_dir, sweep_id)
-    result = run_of_row(sweep, find_row(sweep, values), data_dir)
-    result.save(evidence_dir)
-    return str(result.run_id)
+    row = find_row(sweep, values)
+    ident = sweep.meta.get("identity") or {}
+    strat = _strategy_of(ident)
+    params = [p for p in sweep.meta.get("params") or [] if p in row]
+    strat_params, opts = _split(row, params)
+    return {
+        "pair": ident["symbol"],
+        "timeframe": ident["timeframe"],
+        "strategy": strat.name,
+        "params": strat_params,
+        "options": dict(ident.get("config") or {}) | opts,
+        "notes": f"combination of sweep {sweep.id}",
+        "sweep_cell": {"sweep_id": sweep.id, "values": {p: values[p] for p in params}},
+    }
+
+
+def run_cell(cell: dict[str, Any], evidence_dir: Path, data_dir: Path | None) -> dict[str, Any]:
+    """Run and store the combination a :func:`cell_request` names (in a worker).
+
+    Returns ``{"run_id", "evidence", "stats"}``, as a backtest job does.
+    """
+    sweep = load_sweep(Path(evidence_dir), cell["sweep_id"])
+    row = find_row(sweep, cell["values"])
+    result = run_of_row(sweep, row, str(data_dir) if data_dir else None)
+    path = Path(result.save(evidence_dir))
+    return {"run_id": result.run_id, "evidence": str(path.resolve()), "stats": result.stats}

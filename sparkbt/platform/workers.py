@@ -106,6 +106,10 @@ def _run_guard(guard: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
 def _run_job(impl: str, request: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     if request.get("guard"):  # a guard evaluation always runs the real engine
         return _run_guard(request["guard"], cfg)
+    if request.get("sweep_cell"):  # so does a combination of a stored sweep
+        from sparkbt.platform.sweep_cells import run_cell
+
+        return run_cell(request["sweep_cell"], cfg["evidence_dir"], cfg["data_dir"])
     if impl == "mock":
         time.sleep(cfg["mock_seconds"])
         return {"run_id": None, "evidence": None, "stats": None}

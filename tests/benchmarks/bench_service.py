@@ -68,6 +68,11 @@ def start_server(root: Path, workers: int, impl: str) -> tuple[subprocess.Popen[
             str(root / "evidence"),
             "--data-dir",
             str(root / "data"),
+            # the burst measures enqueueing, not the queue's limits
+            "--max-queue",
+            "1000000",
+            "--max-queued-per-user",
+            "1000000",
         ],
         cwd=root,
         env=env,

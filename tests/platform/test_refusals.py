@@ -32,6 +32,7 @@ def test_every_kind_has_one_status() -> None:
         "not_found": 404,
         "conflict": 409,
         "too_large": 413,
+        "too_many": 429,
     }
     assert set(HTTP_STATUS) == set(REFUSAL_KINDS)
     assert [status_of(e("x")) for e in (Forbidden, Conflict, NotFound)] == [403, 409, 404]
@@ -54,6 +55,8 @@ def test_the_app_answers_each_kind_with_its_status_and_line(tmp_path: Path) -> N
         for kind, line in lines.items():
             r = client.get(f"/test/{kind}")
             assert (r.status_code, r.json()) == (HTTP_STATUS[kind], {"detail": line})
+            # a 429 says when to come back; no other answer carries Retry-After
+            assert r.headers.get("retry-after") == ("10" if kind == "too_many" else None)
         # the same refusals under /ui are the UI's error page, with the same status
         r = client.get("/ui/runs/nothing0000")
         assert r.status_code == 404 and "text/html" in r.headers["content-type"]

@@ -82,6 +82,20 @@ def serve(
     approvals: int = typer.Option(
         1, "--approvals", help="Approvals a guard proposal needs before it is approved."
     ),
+    max_queue: int | None = typer.Option(
+        None,
+        "--max-queue",
+        min=1,
+        help="Jobs that may wait in the queue; more starts are answered 429 "
+        "(SPARKBT_MAX_QUEUE, default 1000).",
+    ),
+    max_queued_per_user: int | None = typer.Option(
+        None,
+        "--max-queued-per-user",
+        min=1,
+        help="Jobs one user may have waiting (starts, evaluations, sweep cells); more are "
+        "answered 429 (SPARKBT_MAX_QUEUED_PER_USER, default 50).",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
@@ -103,6 +117,8 @@ def serve(
         private=private or None,
         policy_file=policy.resolve() if policy else None,
         approvals=approvals,
+        max_queue=max_queue,
+        max_queued_per_user=max_queued_per_user,
     )
     uvicorn = require("uvicorn", "service")
     from sparkbt.adapters.http.app import create_app

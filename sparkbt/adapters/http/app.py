@@ -48,7 +48,13 @@ from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import READ, START_ROLES, Principal
 from sparkbt.platform.backtest_actions import StartRequest
 from sparkbt.platform.metrics import CONTENT_TYPE_LATEST
-from sparkbt.platform.refusals import json_object, read_limited, status_of, validation_message
+from sparkbt.platform.refusals import (
+    headers_of,
+    json_object,
+    read_limited,
+    status_of,
+    validation_message,
+)
 from sparkbt.platform.service import Service
 from sparkbt.platform.settings import Settings
 
@@ -107,8 +113,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def _refused(request: Request, exc: Exception) -> Response:
         status, detail = status_of(exc), _one_line(exc)
         if ui_page is not None and request.url.path.startswith("/ui"):
-            return ui_page(request, status, detail)
-        return JSONResponse({"detail": detail}, status_code=status)
+            page = ui_page(request, status, detail)
+            page.headers.update(headers_of(exc))
+            return page
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,12 +8,15 @@
                                           at the best row's values) and the sortable results
     GET  /ui/sweeps/{sweep_id}/open       one combination (?<param>=<value>...): its stored run,
                                           or a form to run it
-    POST /ui/sweeps/{sweep_id}/open       run that combination as a single backtest on the
-                                          sweep's candles and options, store it, show its report
-                                          (:func:`sparkbt.platform.sweep_cells.open_cell`)
+    POST /ui/sweeps/{sweep_id}/open       queue that combination as a job (a single backtest
+                                          on the sweep's candles and options, run by a worker)
+                                          and show its job page, which links to the report when
+                                          it is done (its stored run directly, if there is one)
 
 Running a combination writes evidence, so it needs a signed-in user allowed to
-start backtests and a CSRF token, as every other action does.
+start backtests and a CSRF token, as every other action does; it is a job like
+any start (:meth:`~sparkbt.platform.backtest_actions.BacktestActions.start_cell`):
+within the queue's limits, the job timeout and the audit log.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from sparkbt.adapters.web.sweepdata import (
     table,
 )
 from sparkbt.engine.result import format_stat
+from sparkbt.errors import Refusal
+from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import START_ROLES
-from sparkbt.platform.sweep_cells import open_cell
 
 __all__ = ["router"]
 
@@ -103,10 +107,21 @@ def router(pages: Pages) -> APIRouter:
     @r.post("/sweeps/{sweep_id}/open", include_in_schema=False)
     async def open_post(request: Request, sweep_id: str) -> Response:
         form = await pages.form(request)
-        pages.act(request, form, START_ROLES, "run a combination of a sweep")
-        data_dir = str(svc.settings.data_dir or "") or None
+        who = pages.act(request, form, START_ROLES, "run a combination of a sweep")
         values = _params_of(form.items())
-        run_id = await run_in_threadpool(open_cell, pages.evidence_dir, sweep_id, values, data_dir)
-        return redirect(f"/ui/runs/{run_id}", request)
+        sweep = await run_in_threadpool(load_sweep, pages.evidence_dir, sweep_id)
+        row = find_row(sweep, values)
+        params = [p for p in sweep.meta.get("params") or [] if p in row]
+        run_id = predicted_run_id(sweep.meta.get("identity") or {}, row, params)
+        if run_id and stored(run_id):
+            return redirect(f"/ui/runs/{run_id}", request)
+        try:
+            job = await run_in_threadpool(
+                svc.backtests.start_cell, sweep.id, values, who, origin(request)
+            )
+        except Refusal as exc:
+            svc.backtests.refused(exc, who, origin(request))
+            raise
+        return redirect(f"/ui/jobs/{job.id}", request)
 
     return r

@@ -6,7 +6,9 @@ import html
 import json
 import math
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,6 +18,7 @@ from fastapi.testclient import TestClient
 import sparkbt as sb
 from sparkbt.adapters.http.app import create_app
 from sparkbt.adapters.web import sweepdata
+from sparkbt.platform import sweep_cells
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.users import UserStore
 from sparkbt.research.sweep_evidence import rank, save_sweep
@@ -127,8 +130,15 @@ def test_bad_choices_are_422_naming_the_field(
         assert "choices" in detail, detail
 
 
-def test_open_cell_needs_sign_in_and_csrf_then_runs_the_row(env: dict[str, Any]) -> None:
+def test_open_cell_needs_sign_in_and_csrf_then_queues_the_row_as_a_job(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     c, res = env["client"], env["results"]
+
+    def in_the_api_process(*_: Any) -> None:
+        raise AssertionError("a combination must run in a worker, not in the API process")
+
+    monkeypatch.setattr(sweep_cells, "run_of_row", in_the_api_process)
     c.cookies.clear()
     page = c.get(f"/ui/sweeps/{env['id']}").text
     _, params, _ = heat_cells(page)[4]
@@ -140,7 +150,16 @@ def test_open_cell_needs_sign_in_and_csrf_then_runs_the_row(env: dict[str, Any])
     assert c.get(url, params=params).status_code == 200  # not stored yet: the run form
     r = c.post(url, data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
-    run_id = r.headers["location"].rsplit("/", 1)[1]
+    assert r.headers["location"].startswith("/ui/jobs/")
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    job = wait_done(c, job_id)
+    assert job["user"] == "proposer-1" and job["sweep_cell"]["sweep_id"] == env["id"]
+    assert job["strategy"] == "sma_cross" and job["impl"] == "engine"
+    run_id = job["run_id"]
+    page = c.get(f"/ui/jobs/{job_id}").text
+    assert f'href="/ui/runs/{run_id}"' in page  # the job page leads to the report
+    audit = [json.loads(line) for line in (env["root"] / "audit.jsonl").read_text().splitlines()]
+    assert [a["event"] for a in audit if a.get("job_id") == job_id] == ["start", "done"]
     run = sb.read_evidence(run_id, env["root"])
     row = row_of(res, params)
     for key in sb.STAT_KEYS:
@@ -161,6 +180,47 @@ def test_open_cell_needs_sign_in_and_csrf_then_runs_the_row(env: dict[str, Any])
     assert c.get(f"/ui/runs/{run_id}").status_code == 200
     bad = c.post(url, data={**form, "fast": "7"}, follow_redirects=False)
     assert bad.status_code == 422
+
+
+def wait_done(c: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = c.get(f"/api/backtest/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            assert job["status"] == "done", job["error"]
+            return dict(job)
+        assert time.monotonic() < deadline, f"job {job_id} stuck in {job['status']}"
+        time.sleep(0.05)
+
+
+def test_open_cell_waits_its_turn_in_the_bounded_queue(env: dict[str, Any], tmp_path: Path) -> None:
+    settings = Settings(
+        admin_token=TOKEN,
+        evidence_dir=env["root"],
+        db_path=tmp_path / "jobs.sqlite",
+        workers=1,
+        impl="mock",
+        mock_seconds=60,
+        max_queue=1,
+    )
+    with UserStore(settings.db_file) as users:
+        key = users.add("proposer-2", "proposer")[1]
+    with TestClient(create_app(settings)) as c:
+        jobs = c.app.state.service.jobs  # type: ignore[attr-defined]
+        for _ in range(3):  # the worker takes one; two stay queued
+            jobs.create({"notes": "filler"}, "mock", user="someone", capped=False)
+        c.cookies.set("sparkbt_key", key)
+        page = c.get(f"/ui/sweeps/{env['id']}").text
+        _, params, _ = heat_cells(page)[0]
+        r = c.post(
+            f"/ui/sweeps/{env['id']}/open",
+            data={"csrf_token": csrf_of(page), **params},
+            follow_redirects=False,
+        )
+        assert r.status_code == 429 and "text/html" in r.headers["content-type"]
+        assert r.headers["retry-after"].isdigit()
+        assert "job queue is full" in html.unescape(r.text)
+        assert [j.user for j in jobs.list()] == ["someone"] * 3
 
 
 def test_large_sweeps_list_the_best_rows(env: dict[str, Any], monkeypatch: Any) -> None:
