@@ -43,6 +43,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.http.guard_routes import install
 from sparkbt.adapters.http.openapi import document_body
+from sparkbt.adapters.http.security import SecurityMiddleware
 from sparkbt.errors import InputError, Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import READ, START_ROLES, Principal
@@ -101,6 +102,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app = FastAPI(title="sparkbt backtest service", lifespan=lifespan, **docs)
     app.state.service = svc
+    app.add_middleware(SecurityMiddleware, allowed_hosts=settings.allowed_hosts)
     ui_page: RefusalPage | None = None
 
     @app.exception_handler(InputError)

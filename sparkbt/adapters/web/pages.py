@@ -32,7 +32,7 @@ class Pages:
 
     def __init__(self, svc: Service) -> None:
         self.svc = svc
-        self.session = Session(svc.auth, svc.settings.admin_token)
+        self.session = Session(svc.auth)
 
     # ---- responses
     def page(
