@@ -107,7 +107,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     @app.exception_handler(InputError)
     async def _refused(request: Request, exc: Exception) -> Response:
-        status, detail = status_of(exc), _one_line(exc)
+        status, detail = status_of(exc), svc.backtests.paths.text(_one_line(exc)) or ""
         if ui_page is not None and request.url.path.startswith("/ui"):
             return ui_page(request, status, detail)
         return JSONResponse({"detail": detail}, status_code=status)
@@ -145,7 +145,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     @app.get("/api/backtest/{job_id}", dependencies=[reader])
     async def get_backtest(job_id: str) -> dict[str, Any]:
-        return svc.backtests.job(job_id).public()
+        return svc.backtests.public(svc.backtests.job(job_id))
 
     @app.get("/api/backtest/{job_id}/report", dependencies=[reader])
     async def get_report(job_id: str) -> Any:
