@@ -28,6 +28,7 @@ from pathlib import Path
 from fastapi import Request
 
 from sparkbt.errors import Forbidden, Refusal
+from sparkbt.platform.sessions import SessionStore
 from sparkbt.platform.users import ROLES, UserStore
 
 __all__ = [
@@ -66,9 +67,11 @@ class Auth:
     def __init__(self, admin_token: str, db_file: str | Path, private: bool = False) -> None:
         self._token = admin_token.encode("utf-8")
         self.users = UserStore(db_file)
+        self.sessions = SessionStore(db_file)  # the web UI's sign-ins
         self.private = private
 
     def close(self) -> None:
+        self.sessions.close()
         self.users.close()
 
     def identify(self, request: Request) -> Principal | None:

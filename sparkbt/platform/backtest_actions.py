@@ -21,6 +21,7 @@ from sparkbt.platform.auth import Principal
 from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.metrics import ServiceMetrics
 from sparkbt.platform.option_models import OptionsBody, engine_options_model
+from sparkbt.platform.public_paths import PublicPaths
 from sparkbt.platform.refusals import status_of, validated
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.workers import WorkerPool
@@ -101,6 +102,7 @@ class BacktestActions:
         self.audit, self.metrics = audit, metrics
         self._approved_version = approved_version
         self.request_model = start_request_model()
+        self.paths = PublicPaths(settings)
 
     def validate(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Validate and canonicalise a decoded start body (a Refusal on any fault)."""
@@ -182,11 +184,19 @@ class BacktestActions:
             raise NotFound(f"no job with id {job_id[:64]!r}")
         return job
 
+    def public(self, job: Job) -> dict[str, Any]:
+        """The job as the API answers it: its evidence folder relative to the evidence folder
+        and no server path in its error."""
+        out = job.public()
+        out["evidence"] = self.paths.relative(job.evidence)
+        out["error"] = self.paths.text(job.error)
+        return out
+
     def list(
         self, status: str | None = None, limit: int = 50, prefix: str | None = None
     ) -> dict[str, Any]:
         """Jobs newest first (``matching``: how many match ``prefix`` without the limit)."""
-        found = [j.public() for j in self.jobs.list(status, limit, prefix)]
+        found = [self.public(j) for j in self.jobs.list(status, limit, prefix)]
         out: dict[str, Any] = {"jobs": found, "count": len(found)}
         if prefix is not None:
             out["matching"] = self.jobs.count(status, prefix)

@@ -11,6 +11,12 @@ app, the workers and the tests see the same values:
   valid key or the admin token, as ``sparkbt serve --private`` does;
 - ``SPARKBT_MAX_QUEUE``, ``SPARKBT_MAX_QUEUED_PER_USER``: how many jobs may wait in the
   queue, in all and per user (``--max-queue``, ``--max-queued-per-user``).
+- ``SPARKBT_ALLOWED_HOSTS``: the Host header values the service answers (comma-separated;
+  default: the bind host, ``localhost``, ``127.0.0.1`` and ``::1``).
+
+The connection limits (``header_timeout``, ``keep_alive_timeout``, ``limit_concurrency``,
+``max_header_bytes``) and ``forwarded_allow_ips`` are read by ``sparkbt serve`` (flags or
+their ``SPARKBT_*`` environment variables) and applied by the HTTP server.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from sparkbt.errors import ConfigError
 from sparkbt.evidence import default_evidence_dir
 
-__all__ = ["IMPLS", "MAX_BODY_BYTES", "Settings"]
+__all__ = ["IMPLS", "MAX_BODY_BYTES", "MIN_ADMIN_TOKEN", "Settings", "parse_hosts"]
 
 IMPLS = ("engine", "mock")
 MAX_BODY_BYTES = 64 * 1024
@@ -30,6 +36,9 @@ DEFAULT_MOCK_SECONDS = 3.5
 DEFAULT_JOB_TIMEOUT = 600.0
 DEFAULT_MAX_QUEUE = 1000
 DEFAULT_MAX_QUEUED_PER_USER = 50
+MIN_ADMIN_TOKEN = 24
+"""Shortest admin token ``sparkbt serve`` accepts (it is a password: keep it long and random)."""
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -56,6 +65,13 @@ class Settings:
     approvals: int = 1  # approvals a guard proposal needs
     max_queue: int = DEFAULT_MAX_QUEUE  # queued jobs in all; more starts are refused (429)
     max_queued_per_user: int = DEFAULT_MAX_QUEUED_PER_USER  # queued jobs of one user
+    # Host header values answered; None answers any (the default of a bare create_app)
+    allowed_hosts: tuple[str, ...] | None = None
+    forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-* headers are trusted
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers
+    keep_alive_timeout: int = 5  # seconds an idle keep-alive connection is kept
+    limit_concurrency: int = 1000  # open connections (and tasks) before new requests get 503
+    max_header_bytes: int = 16 * 1024  # largest request head (request line and headers)
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():
@@ -81,6 +97,21 @@ class Settings:
             raise ConfigError(f"max queue: must be >= 1 (got {self.max_queue})")
         if self.max_queued_per_user < 1:
             raise ConfigError(f"max queued per user: must be >= 1 (got {self.max_queued_per_user})")
+        if not self.header_timeout > 0:
+            raise ConfigError(f"header timeout: must be > 0 seconds (got {self.header_timeout})")
+        if self.keep_alive_timeout < 1 or self.limit_concurrency < 1:
+            raise ConfigError("keep-alive timeout and concurrency limit: must be >= 1")
+        if self.max_header_bytes < 1024:
+            raise ConfigError(f"max header bytes: must be >= 1024 (got {self.max_header_bytes})")
+
+    def check_admin_token(self) -> None:
+        """A ConfigError unless the admin token is long enough to serve with."""
+        if len(self.admin_token) < MIN_ADMIN_TOKEN:
+            raise ConfigError(
+                f"SPARKBT_ADMIN_TOKEN: expected at least {MIN_ADMIN_TOKEN} characters "
+                f"(got {len(self.admin_token)}); make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
 
     @property
     def db_file(self) -> Path:
@@ -124,5 +155,21 @@ class Settings:
                     f"SPARKBT_PRIVATE: expected 1 or 0 (got {env['SPARKBT_PRIVATE']!r})"
                 )
             values["private"] = raw_private in _TRUE
+        raw_hosts = env.get("SPARKBT_ALLOWED_HOSTS")
+        if raw_hosts:
+            values["allowed_hosts"] = parse_hosts(raw_hosts)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("allowed_hosts") is None:
+            bind = str(values.get("host") or cls.host)
+            values["allowed_hosts"] = tuple(dict.fromkeys((bind, *LOOPBACK_HOSTS)))
         return cls(**values)  # type: ignore[arg-type]
+
+
+def parse_hosts(raw: str) -> tuple[str, ...]:
+    """``"a, B:80"`` as ``("a", "b")``: host names without ports, lower case (``*``: any)."""
+    hosts = tuple(
+        h.strip().lower().removeprefix("[").removesuffix("]") for h in raw.split(",") if h.strip()
+    )
+    if not hosts:
+        raise ConfigError(f"allowed hosts: expected host names separated by commas (got {raw!r})")
+    return hosts

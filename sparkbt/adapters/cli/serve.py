@@ -96,13 +96,46 @@ def serve(
         help="Jobs one user may have waiting (starts, evaluations, sweep cells); more are "
         "answered 429 (SPARKBT_MAX_QUEUED_PER_USER, default 50).",
     ),
+    allowed_hosts: str | None = typer.Option(
+        None,
+        envvar="SPARKBT_ALLOWED_HOSTS",
+        help="Host header values answered, comma-separated (others get 400; '*' answers any). "
+        "Default: the bind host, localhost, 127.0.0.1 and ::1.",
+    ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        envvar="SPARKBT_FORWARDED_ALLOW_IPS",
+        help="Comma-separated proxy addresses whose X-Forwarded-For/-Proto headers are "
+        "trusted (e.g. 127.0.0.1 behind a local reverse proxy). Default: none.",
+    ),
+    header_timeout: float = typer.Option(
+        10.0,
+        min=0.001,
+        envvar="SPARKBT_HEADER_TIMEOUT",
+        help="Seconds a connection may take to send a request's headers before it is closed.",
+    ),
+    timeout_keep_alive: int = typer.Option(
+        5, min=1, envvar="SPARKBT_TIMEOUT_KEEP_ALIVE", help="Seconds an idle connection is kept."
+    ),
+    limit_concurrency: int = typer.Option(
+        1000,
+        min=1,
+        envvar="SPARKBT_LIMIT_CONCURRENCY",
+        help="Open connections before new requests are answered 503.",
+    ),
+    max_header_bytes: int = typer.Option(
+        16 * 1024,
+        min=1024,
+        envvar="SPARKBT_MAX_HEADER_BYTES",
+        help="Largest request head (request line and headers) in bytes.",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
     from sparkbt.data.store import default_data_dir
     from sparkbt.errors import require
     from sparkbt.evidence import default_evidence_dir
-    from sparkbt.platform.settings import Settings
+    from sparkbt.platform.settings import Settings, parse_hosts
 
     settings = Settings.from_env(
         host=host,
@@ -119,9 +152,17 @@ def serve(
         approvals=approvals,
         max_queue=max_queue,
         max_queued_per_user=max_queued_per_user,
+        allowed_hosts=parse_hosts(allowed_hosts) if allowed_hosts else None,
+        forwarded_allow_ips=forwarded_allow_ips or None,
+        header_timeout=header_timeout,
+        keep_alive_timeout=timeout_keep_alive,
+        limit_concurrency=limit_concurrency,
+        max_header_bytes=max_header_bytes,
     )
-    uvicorn = require("uvicorn", "service")
+    settings.check_admin_token()
+    require("uvicorn", "service")
     from sparkbt.adapters.http.app import create_app
+    from sparkbt.adapters.http.server import run
 
     app = create_app(settings)
     typer.echo(
@@ -130,7 +171,7 @@ def serve(
         f"{', private' if settings.private else ''}, policy={app.state.service.policy.source})",
         err=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    run(app, settings, log_level)
 
 
 def _client(url: str, token: str | None, key: str | None) -> ServiceClient:

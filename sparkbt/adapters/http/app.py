@@ -43,6 +43,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sparkbt.adapters.http.guard_routes import install
 from sparkbt.adapters.http.openapi import document_body
+from sparkbt.adapters.http.security import SecurityMiddleware
 from sparkbt.errors import InputError, Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import READ, START_ROLES, Principal
@@ -107,11 +108,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app = FastAPI(title="sparkbt backtest service", lifespan=lifespan, **docs)
     app.state.service = svc
+    app.add_middleware(SecurityMiddleware, allowed_hosts=settings.allowed_hosts)
     ui_page: RefusalPage | None = None
 
     @app.exception_handler(InputError)
     async def _refused(request: Request, exc: Exception) -> Response:
-        status, detail = status_of(exc), _one_line(exc)
+        status, detail = status_of(exc), svc.backtests.paths.text(_one_line(exc)) or ""
         if ui_page is not None and request.url.path.startswith("/ui"):
             page = ui_page(request, status, detail)
             page.headers.update(headers_of(exc))
@@ -151,7 +153,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     @app.get("/api/backtest/{job_id}", dependencies=[reader])
     async def get_backtest(job_id: str) -> dict[str, Any]:
-        return svc.backtests.job(job_id).public()
+        return svc.backtests.public(svc.backtests.job(job_id))
 
     @app.get("/api/backtest/{job_id}/report", dependencies=[reader])
     async def get_report(job_id: str) -> Any:

@@ -89,14 +89,14 @@ def install(app: FastAPI, svc: Service, read_body: BodyReader) -> None:
                 "seconds": ((job.stats or {}).get("guard") or {}).get("seconds"),
             }
         )
-        return out
+        return dict(svc.backtests.paths.scrub(out))  # no server folder in what readers see
 
     @router.get("/policy", dependencies=[reader])
     async def get_policy() -> dict[str, Any]:
         policy = svc.policy
         return {
             "sha256": policy.sha256,
-            "source": policy.source,
+            "source": svc.backtests.paths.relative(policy.source),
             **policy.to_dict(),
             "toml": policy.to_toml(),
         }

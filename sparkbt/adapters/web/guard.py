@@ -226,7 +226,7 @@ def proposal_data(pages: Pages, p: Proposal) -> dict[str, Any]:
             base = svc.guard.version(p.base_version_id).to_dict()
         except NotFound:
             base = None
-    ev = evidence_view(p.evidence)
+    ev = evidence_view(svc.backtests.paths.scrub(p.evidence))
     runs = {r["label"]: r["id"] for r in ev["runs"]}
     job = svc.jobs.for_proposal(p.id)
     return {
@@ -259,7 +259,7 @@ def proposal_data(pages: Pages, p: Proposal) -> dict[str, Any]:
         "history": _history_rows(p.history),
         "evaluation": None
         if job is None
-        else {"job_id": job.id, "status": job.status, "error": job.error},
+        else {"job_id": job.id, "status": job.status, "error": svc.backtests.paths.text(job.error)},
     }
 
 

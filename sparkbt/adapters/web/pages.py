@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import urllib.parse
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ class Pages:
 
     def __init__(self, svc: Service) -> None:
         self.svc = svc
-        self.session = Session(svc.auth, svc.settings.admin_token)
+        self.session = Session(svc.auth)
 
     # ---- responses
     def page(
@@ -123,7 +124,10 @@ class Pages:
             stamp = (stat.st_mtime_ns, stat.st_size)
         except (OSError, SparkbtError):
             stamp = (0, 0)  # not in the store: the packaged sample, which never changes
-        return _candles(symbol, timeframe, data_dir, stamp)
+        found = _candles(symbol, timeframe, data_dir, stamp)
+        if found.note:  # the store's folder is the server's business, not the reader's
+            return replace(found, note=self.svc.backtests.paths.text(found.note) or "")
+        return found
 
 
 def newest_json(folder: Path, marker: str, limit: int) -> list[tuple[Path, dict[str, Any]]]:

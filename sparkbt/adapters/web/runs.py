@@ -32,6 +32,7 @@ from sparkbt.engine.registry import get_strategy, list_strategies
 from sparkbt.errors import InputError, Refusal, SparkbtError
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import START_ROLES
+from sparkbt.platform.public_paths import PublicPaths
 from sparkbt.platform.refusals import status_of
 
 __all__ = ["list_rows", "options_text", "router", "strategy_form"]
@@ -61,7 +62,7 @@ def options_text(options: dict[str, Any] | None) -> str:
     return " ".join(out)
 
 
-def _job_row(job: Any) -> dict[str, Any]:
+def _job_row(job: Any, paths: PublicPaths) -> dict[str, Any]:
     req = job.request
     return {
         "job_id": job.id,
@@ -75,7 +76,7 @@ def _job_row(job: Any) -> dict[str, Any]:
         "user": job.user,
         "created": job.public()["created_at"],
         "stats": job.stats or {},
-        "error": job.error,
+        "error": paths.text(job.error),
         "kind": "evaluation" if req.get("guard") else "backtest",
     }
 
@@ -110,7 +111,9 @@ def list_rows(pages: Pages, strategy: str, symbol: str, status: str) -> list[dic
     svc = pages.svc
     job_status = status if status in ("queued", "running", "done", "failed") else None
     rows = (
-        [] if status == "stored" else [_job_row(j) for j in svc.jobs.list(job_status, LIST_LIMIT)]
+        []
+        if status == "stored"
+        else [_job_row(j, svc.backtests.paths) for j in svc.jobs.list(job_status, LIST_LIMIT)]
     )
     if status in ("", "stored"):
         seen = {r["run_id"] for r in rows if r["run_id"]}
@@ -200,12 +203,18 @@ def router(pages: Pages) -> APIRouter:
     @r.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
     async def job_page(request: Request, job_id: str) -> HTMLResponse:
         pages.read(request)
-        return pages.page(request, "job.html", job=_job_row(svc.backtests.job(job_id)))
+        return pages.page(
+            request, "job.html", job=_job_row(svc.backtests.job(job_id), svc.backtests.paths)
+        )
 
     @r.get("/jobs/{job_id}/status", response_class=HTMLResponse, include_in_schema=False)
     async def job_status(request: Request, job_id: str) -> HTMLResponse:
         pages.read(request)
-        return pages.page(request, "_job_status.html", job=_job_row(svc.backtests.job(job_id)))
+        return pages.page(
+            request,
+            "_job_status.html",
+            job=_job_row(svc.backtests.job(job_id), svc.backtests.paths),
+        )
 
     @r.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
     async def run_report(request: Request, run_id: str) -> HTMLResponse:

@@ -1,10 +1,10 @@
-"""Sign-in and sign-out: the API key kept in an HttpOnly, SameSite=Strict cookie.
+"""Sign-in and sign-out: a server-side session held by an HttpOnly, SameSite=Strict cookie.
 
 ::
 
     GET  /ui/signin     the form (one password field for the key)
-    POST /ui/signin     check the key against the user table, keep it, go to ``next``
-    POST /ui/signout    forget it
+    POST /ui/signin     check the key against the user table, open a session, go to ``next``
+    POST /ui/signout    end the session
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ def router(pages: Pages) -> APIRouter:
         form = await pages.form(request)
         pages.csrf(request, form)
         target = _safe_next(form.get("next", "/ui/runs"))
-        key = form.get("key", "")
-        who = pages.session.check_key(key)
-        if who is None:
+        response = redirect(target)
+        if pages.session.sign_in(request, response, form.get("key", "")) is None:
             return pages.page(
                 request,
                 "signin.html",
@@ -46,8 +45,6 @@ def router(pages: Pages) -> APIRouter:
                 next=target,
                 error="that key is not valid (unknown or revoked): check it and try again",
             )
-        response = redirect(target)
-        pages.session.sign_in(response, key.strip())
         return response
 
     @r.post("/signout", include_in_schema=False)
@@ -55,7 +52,7 @@ def router(pages: Pages) -> APIRouter:
         form = await pages.form(request)
         pages.csrf(request, form)
         response = redirect("/ui/runs")
-        pages.session.sign_out(response)
+        pages.session.sign_out(request, response)
         return response
 
     return r

@@ -19,7 +19,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-TOKEN = "test-admin-token-7f3a9c"
+TOKEN = "test-admin-token-7f3a9c-5e1d08"
 FINAL = ("done", "failed")
 
 

@@ -214,7 +214,8 @@ def test_sign_in_cookie_is_httponly_and_strict(tmp_path: Path) -> None:
         )
         assert r.headers["location"] == "/ui/runs"  # never off-site
         cookie = r.headers["set-cookie"].lower()
-        assert "sparkbt_key=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        assert "sparkbt_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        assert keys["approver"].lower() not in cookie  # the cookie holds a session id, not the key
         assert "approver-1" in c.get("/ui/runs").text
         token = csrf_of(c.get("/ui/runs").text)
         out = c.post("/ui/signout", data={"csrf_token": token}, follow_redirects=False)

@@ -145,7 +145,10 @@ def test_open_cell_needs_sign_in_and_csrf_then_queues_the_row_as_a_job(
     url = f"/ui/sweeps/{env['id']}/open"
     form = {"csrf_token": csrf_of(page), **params}
     assert c.post(url, data=form, follow_redirects=False).status_code == 401
-    c.cookies.set("sparkbt_key", env["key"])
+    signin = {"csrf_token": csrf_of(c.get("/ui/signin").text), "key": env["key"]}
+    assert c.post("/ui/signin", data=signin, follow_redirects=False).status_code == 303
+    assert c.post(url, data=form, follow_redirects=False).status_code == 403  # signed-out token
+    form["csrf_token"] = csrf_of(c.get(f"/ui/sweeps/{env['id']}").text)
     assert c.post(url, data=params, follow_redirects=False).status_code == 403
     assert c.get(url, params=params).status_code == 200  # not stored yet: the run form
     r = c.post(url, data=form, follow_redirects=False)
