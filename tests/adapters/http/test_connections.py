@@ -13,7 +13,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from sparkbt.adapters.cli.app import app as cli_app
-from tests.service.conftest import TOKEN
+from tests.adapters.http.conftest import TOKEN
 
 
 def _closed_within(socks: list[socket.socket], seconds: float) -> float:

@@ -212,7 +212,8 @@ def test_open_cell_waits_its_turn_in_the_bounded_queue(env: dict[str, Any], tmp_
         jobs = c.app.state.service.jobs  # type: ignore[attr-defined]
         for _ in range(3):  # the worker takes one; two stay queued
             jobs.create({"notes": "filler"}, "mock", user="someone", capped=False)
-        c.cookies.set("sparkbt_key", key)
+        signin = {"csrf_token": csrf_of(c.get("/ui/signin").text), "key": key}
+        assert c.post("/ui/signin", data=signin, follow_redirects=False).status_code == 303
         page = c.get(f"/ui/sweeps/{env['id']}").text
         _, params, _ = heat_cells(page)[0]
         r = c.post(
