@@ -32,6 +32,7 @@ from sparkbt.errors import CandleError
 
 __all__ = [
     "COLUMNS",
+    "MAX_TIMEFRAME",
     "SOURCES",
     "format_timeframe",
     "infer_timeframe",
@@ -81,6 +82,10 @@ _TF_UNITS = {
     "wk": "W",
     "week": "W",
 }
+_UNIT_SECONDS = {"s": 1, "min": 60, "h": 3600, "D": 86400, "W": 604800}
+MAX_TIMEFRAME = pd.Timedelta(days=3650)
+"""The longest bar period or duration :func:`parse_timeframe` accepts (about ten years)."""
+_MAX_TF_TEXT = "3650d (about ten years)"
 
 
 # --------------------------------------------------------------------------- timeframes
@@ -95,9 +100,15 @@ def parse_timeframe(value: str | pd.Timedelta) -> pd.Timedelta:
                 f"timeframe: expected a number and a unit such as 1m, 15m, 1h, 4h, 1d, 1w "
                 f"(got {value!r})"
             )
-        td = pd.Timedelta(int(m.group(1)), unit=_TF_UNITS[m.group(2).lower()])
+        count, unit = int(m.group(1)), _TF_UNITS[m.group(2).lower()]
+        seconds = count * _UNIT_SECONDS[unit]  # exact in Python ints: no Timedelta overflow
+        if seconds > MAX_TIMEFRAME.total_seconds():
+            raise CandleError(f"timeframe: at most {_MAX_TF_TEXT} (got {value!r})")
+        td = pd.Timedelta(count, unit=unit)
     if td <= pd.Timedelta(0):
         raise CandleError(f"timeframe: must be positive (got {value!r})")
+    if td > MAX_TIMEFRAME:
+        raise CandleError(f"timeframe: at most {_MAX_TF_TEXT} (got {value!r})")
     return td
 
 
