@@ -28,7 +28,7 @@ def test_parse_timeframe_bounds_the_period(text: str) -> None:
         parse_timeframe(MAX_TIMEFRAME + MAX_TIMEFRAME)
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(tmp_path: Path):
     app = create_app(Settings(admin_token=TOKEN, workers=1, evidence_dir=tmp_path, impl="mock"))
     with TestClient(app, raise_server_exceptions=False) as c:
