@@ -86,6 +86,8 @@ _UNIT_SECONDS = {"s": 1, "min": 60, "h": 3600, "D": 86400, "W": 604800}
 MAX_TIMEFRAME = pd.Timedelta(days=3650)
 """The longest bar period or duration :func:`parse_timeframe` accepts (about ten years)."""
 _MAX_TF_TEXT = "3650d (about ten years)"
+MAX_TIMESTAMP_CHARS = 64
+"""The longest timestamp text read (``2024-01-01T00:00:00.000000000+00:00`` has 35)."""
 
 
 # --------------------------------------------------------------------------- timeframes
@@ -288,6 +290,7 @@ def _to_utc_index(values: Any, where: _Place) -> pd.DatetimeIndex:
                 unit = "ms"
             idx = pd.DatetimeIndex(pd.to_datetime(ints, unit=unit, utc=True))
         else:
+            _check_timestamp_lengths(ser, where)
             try:
                 idx = pd.DatetimeIndex(pd.to_datetime(ser, utc=True, format="ISO8601"))
             except (ValueError, TypeError):
@@ -301,6 +304,22 @@ def _to_utc_index(values: Any, where: _Place) -> pd.DatetimeIndex:
                     ) from exc
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     return idx.as_unit("ns").rename("timestamp")
+
+
+def _check_timestamp_lengths(ser: pd.Series, where: _Place) -> None:
+    """Refuse the first timestamp text longer than any date/time, before it is parsed.
+
+    The fallback date parser's time grows with the square of a text's length, so
+    one megabyte of garbage in a timestamp cell would take minutes to refuse.
+    """
+    lengths = ser.astype(str).str.len().to_numpy()
+    too_long = np.flatnonzero(lengths > MAX_TIMESTAMP_CHARS)
+    if too_long.size:
+        row = int(too_long[0])
+        raise CandleError(
+            f"{where}: {where.at(row)}: column 'timestamp' is not a date/time "
+            f"({int(lengths[row])} characters, at most {MAX_TIMESTAMP_CHARS})"
+        )
 
 
 def _first_unparsable(ser: pd.Series) -> tuple[int, Any]:
