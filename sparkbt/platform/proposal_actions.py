@@ -28,7 +28,7 @@ from sparkbt.platform.metrics import ServiceMetrics
 from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
 from sparkbt.platform.settings import Settings
-from sparkbt.platform.workers import WorkerPool
+from sparkbt.platform.workers import JobPool
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 
 __all__ = ["PROPOSE_ROLES", "DecideBody", "ProposalActions", "ProposeBody", "stored_sweep"]
@@ -123,7 +123,7 @@ class ProposalActions:
         settings: Settings,
         guard: GuardStore,
         jobs: JobStore,
-        pool: WorkerPool,
+        pool: JobPool,
         audit: AuditLog,
         metrics: ServiceMetrics,
     ) -> None:

@@ -9,6 +9,9 @@ app, the workers and the tests see the same values:
 - ``SPARKBT_MOCK_SECONDS``: how long a mock job sleeps (default 3.5);
 - ``SPARKBT_PRIVATE``: ``1`` (or ``true``/``yes``/``on``) makes every API read need a
   valid key or the admin token, as ``sparkbt serve --private`` does.
+- ``SPARKBT_EXECUTOR``: ``local`` (default) runs jobs in local worker processes;
+  ``dask`` runs them on the Dask scheduler ``SPARKBT_SCHEDULER`` (``tcp://host:8786``),
+  as ``sparkbt serve --executor dask --scheduler ...`` does.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from pathlib import Path
 from sparkbt.errors import ConfigError
 from sparkbt.evidence import default_evidence_dir
 
-__all__ = ["IMPLS", "MAX_BODY_BYTES", "Settings"]
+__all__ = ["EXECUTORS", "IMPLS", "MAX_BODY_BYTES", "Settings"]
 
 IMPLS = ("engine", "mock")
+EXECUTORS = ("local", "dask")
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MOCK_SECONDS = 3.5
 DEFAULT_JOB_TIMEOUT = 600.0
@@ -50,6 +54,8 @@ class Settings:
     private: bool = False
     policy_file: Path | None = None
     approvals: int = 1  # approvals a guard proposal needs
+    executor: str = "local"  # where jobs run: local worker processes or a Dask cluster
+    scheduler: str | None = None  # the Dask scheduler address (executor "dask")
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():
@@ -60,6 +66,14 @@ class Settings:
         if self.impl not in IMPLS:
             raise ConfigError(
                 f"BACKTEST_IMPL: expected one of {', '.join(IMPLS)} (got {self.impl!r})"
+            )
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"executor: expected one of {', '.join(EXECUTORS)} (got {self.executor!r})"
+            )
+        if self.executor == "dask" and not (self.scheduler or "").strip():
+            raise ConfigError(
+                "executor 'dask' needs a scheduler address (--scheduler tcp://host:8786)"
             )
         if self.workers < 1:
             raise ConfigError(f"workers: must be >= 1 (got {self.workers})")
@@ -105,5 +119,9 @@ class Settings:
                     f"SPARKBT_PRIVATE: expected 1 or 0 (got {env['SPARKBT_PRIVATE']!r})"
                 )
             values["private"] = raw_private in _TRUE
+        if env.get("SPARKBT_EXECUTOR"):
+            values["executor"] = env["SPARKBT_EXECUTOR"].strip().lower()
+        if env.get("SPARKBT_SCHEDULER"):
+            values["scheduler"] = env["SPARKBT_SCHEDULER"].strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

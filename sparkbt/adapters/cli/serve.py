@@ -34,6 +34,11 @@ class Impl(StrEnum):
     mock = "mock"
 
 
+class Executor(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
 class Status(StrEnum):
     queued = "queued"
     running = "running"
@@ -82,6 +87,18 @@ def serve(
     approvals: int = typer.Option(
         1, "--approvals", help="Approvals a guard proposal needs before it is approved."
     ),
+    executor: Executor = typer.Option(
+        Executor.local,
+        envvar="SPARKBT_EXECUTOR",
+        case_sensitive=False,
+        help="local runs jobs in worker processes here; dask runs them on the Dask cluster "
+        "at --scheduler (its workers need this sparkbt and the same evidence/data paths).",
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        envvar="SPARKBT_SCHEDULER",
+        help="Dask scheduler address for --executor dask, e.g. tcp://host:8786.",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
@@ -103,6 +120,8 @@ def serve(
         private=private or None,
         policy_file=policy.resolve() if policy else None,
         approvals=approvals,
+        executor=executor.value,
+        scheduler=scheduler,
     )
     uvicorn = require("uvicorn", "service")
     from sparkbt.adapters.http.app import create_app
@@ -110,11 +129,17 @@ def serve(
     app = create_app(settings)
     typer.echo(
         f"sparkbt service on http://{host}:{port} (impl={settings.impl}, "
-        f"workers={settings.workers}, db={settings.db_file}"
+        f"{_where_jobs_run(settings)}, db={settings.db_file}"
         f"{', private' if settings.private else ''}, policy={app.state.service.policy.source})",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _where_jobs_run(settings: Any) -> str:
+    if settings.executor == "dask":
+        return f"executor=dask, scheduler={settings.scheduler}"
+    return f"workers={settings.workers}"
 
 
 def _client(url: str, token: str | None, key: str | None) -> ServiceClient:
