@@ -175,7 +175,7 @@ def worker_main(conn: Connection, cfg: dict[str, Any]) -> None:
                 return
             job_id, impl, request = msg
             try:
-                reply = ("done", job_id, run_job(impl, request, cfg))
+                reply: tuple[str, str, Any] = ("done", job_id, run_job(impl, request, cfg))
             except Exception as exc:  # any failure of the run is the job's outcome
                 reply = ("failed", job_id, f"{type(exc).__name__}: {exc}")
             conn.send(reply)

@@ -113,3 +113,17 @@ def test_dask_needs_a_reachable_scheduler(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         create_app(settings)
+
+
+def test_a_job_survives_a_kill_9_of_the_service(scheduler: str, tmp_path: Path) -> None:
+    srv = _serve(tmp_path / "srv", scheduler, impl="mock", mock_seconds=2.0)
+    try:
+        job_id = srv.start_job(**BODY)
+        srv.wait(job_id, until=("running",))
+        srv.kill9()
+        srv.start()  # the same database: the interrupted job is queued again and rerun
+        job = srv.wait(job_id, timeout=90)
+    finally:
+        srv.stop()
+    assert job["status"] == "done", job
+    assert job["attempts"] == 2
