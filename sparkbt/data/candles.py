@@ -32,6 +32,7 @@ from sparkbt.errors import CandleError
 
 __all__ = [
     "COLUMNS",
+    "MAX_TIMEFRAME",
     "SOURCES",
     "format_timeframe",
     "infer_timeframe",
@@ -82,6 +83,12 @@ _TF_UNITS: dict[str, Literal["s", "min", "h", "D", "W"]] = {
     "wk": "W",
     "week": "W",
 }
+_UNIT_SECONDS = {"s": 1, "min": 60, "h": 3600, "D": 86400, "W": 604800}
+MAX_TIMEFRAME = pd.Timedelta(days=3650)
+"""The longest bar period or duration :func:`parse_timeframe` accepts (about ten years)."""
+_MAX_TF_TEXT = "3650d (about ten years)"
+MAX_TIMESTAMP_CHARS = 64
+"""The longest timestamp text read (``2024-01-01T00:00:00.000000000+00:00`` has 35)."""
 
 
 # --------------------------------------------------------------------------- timeframes
@@ -96,9 +103,15 @@ def parse_timeframe(value: str | pd.Timedelta) -> pd.Timedelta:
                 f"timeframe: expected a number and a unit such as 1m, 15m, 1h, 4h, 1d, 1w "
                 f"(got {value!r})"
             )
-        td = pd.Timedelta(int(m.group(1)), unit=_TF_UNITS[m.group(2).lower()])
+        count, unit = int(m.group(1)), _TF_UNITS[m.group(2).lower()]
+        seconds = count * _UNIT_SECONDS[unit]  # exact in Python ints: no Timedelta overflow
+        if seconds > MAX_TIMEFRAME.total_seconds():
+            raise CandleError(f"timeframe: at most {_MAX_TF_TEXT} (got {value!r})")
+        td = pd.Timedelta(count, unit=unit)
     if td <= pd.Timedelta(0):
         raise CandleError(f"timeframe: must be positive (got {value!r})")
+    if td > MAX_TIMEFRAME:
+        raise CandleError(f"timeframe: at most {_MAX_TF_TEXT} (got {value!r})")
     return td
 
 
@@ -287,6 +300,7 @@ def _to_utc_index(values: Any, where: _Place) -> pd.DatetimeIndex:
                 unit = "ms"
             idx = pd.DatetimeIndex(pd.to_datetime(ints, unit=unit, utc=True))
         else:
+            _check_timestamp_lengths(ser, where)
             try:
                 idx = pd.DatetimeIndex(pd.to_datetime(ser, utc=True, format="ISO8601"))
             except (ValueError, TypeError):
@@ -300,6 +314,22 @@ def _to_utc_index(values: Any, where: _Place) -> pd.DatetimeIndex:
                     ) from exc
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     return idx.as_unit("ns").rename("timestamp")
+
+
+def _check_timestamp_lengths(ser: pd.Series, where: _Place) -> None:
+    """Refuse the first timestamp text longer than any date/time, before it is parsed.
+
+    The fallback date parser's time grows with the square of a text's length, so
+    one megabyte of garbage in a timestamp cell would take minutes to refuse.
+    """
+    lengths = ser.astype(str).str.len().to_numpy()
+    too_long = np.flatnonzero(lengths > MAX_TIMESTAMP_CHARS)
+    if too_long.size:
+        row = int(too_long[0])
+        raise CandleError(
+            f"{where}: {where.at(row)}: column 'timestamp' is not a date/time "
+            f"({int(lengths[row])} characters, at most {MAX_TIMESTAMP_CHARS})"
+        )
 
 
 def _first_unparsable(ser: pd.Series) -> tuple[int, Any]:

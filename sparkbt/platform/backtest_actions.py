@@ -24,7 +24,7 @@ from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.public_paths import PublicPaths
 from sparkbt.platform.refusals import status_of, validated
 from sparkbt.platform.settings import Settings
-from sparkbt.platform.workers import WorkerPool
+from sparkbt.platform.workers import JobPool
 from sparkbt.research.paramsets import ParamSetVersion
 
 __all__ = ["TOP_LEVEL_OPTIONS", "BacktestActions", "StartRequest"]
@@ -93,7 +93,7 @@ class BacktestActions:
         self,
         settings: Settings,
         jobs: JobStore,
-        pool: WorkerPool,
+        pool: JobPool,
         audit: AuditLog,
         metrics: ServiceMetrics,
         approved_version: Callable[[str], ParamSetVersion],

@@ -31,7 +31,7 @@ from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.proposal_tables import read_version
 from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
 from sparkbt.platform.settings import Settings
-from sparkbt.platform.workers import WorkerPool
+from sparkbt.platform.workers import JobPool
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 
 __all__ = ["PROPOSE_ROLES", "DecideBody", "ProposalActions", "ProposeBody", "stored_sweep"]
@@ -126,7 +126,7 @@ class ProposalActions:
         settings: Settings,
         guard: GuardStore,
         jobs: JobStore,
-        pool: WorkerPool,
+        pool: JobPool,
         audit: AuditLog,
         metrics: ServiceMetrics,
     ) -> None:

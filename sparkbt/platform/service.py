@@ -21,7 +21,7 @@ from sparkbt.platform.metrics import ServiceMetrics
 from sparkbt.platform.proposal_actions import ProposalActions
 from sparkbt.platform.proposals import GuardStore
 from sparkbt.platform.settings import IMPLS, Settings
-from sparkbt.platform.workers import WorkerPool
+from sparkbt.platform.workers import JobPool, make_pool
 from sparkbt.research.policy import Policy, default_policy, load_policy
 
 __all__ = ["Service"]
@@ -53,7 +53,7 @@ class Service:
     guard: GuardStore
     audit: AuditLog
     metrics: ServiceMetrics
-    pool: WorkerPool
+    pool: JobPool
     auth: Auth
     backtests: BacktestActions
     proposals: ProposalActions
@@ -70,7 +70,13 @@ class Service:
         self.guard = GuardStore(settings.db_file, min_approvals=settings.approvals)
         self.audit = AuditLog(settings.audit_file)
         self.metrics = ServiceMetrics(registry, IMPLS, lambda: self.jobs.counts()["queued"])
-        self.pool = WorkerPool(settings, self.jobs, self._finished, self.policy)
+        try:  # a Dask pool connects here: an unreachable scheduler stops the start
+            self.pool = make_pool(settings, self.jobs, self._finished, self.policy)
+        except BaseException:
+            self.guard.close()
+            self.jobs.close()
+            self._db_lock.close()
+            raise
         self.auth = Auth(settings.admin_token, settings.db_file, settings.private)
         self.proposals = ProposalActions(
             settings, self.guard, self.jobs, self.pool, self.audit, self.metrics

@@ -13,6 +13,9 @@ app, the workers and the tests see the same values:
   queue, in all and per user (``--max-queue``, ``--max-queued-per-user``).
 - ``SPARKBT_ALLOWED_HOSTS``: the Host header values the service answers (comma-separated;
   default: the bind host, ``localhost``, ``127.0.0.1`` and ``::1``).
+- ``SPARKBT_EXECUTOR``: ``local`` (default) runs jobs in local worker processes;
+  ``dask`` runs them on the Dask scheduler ``SPARKBT_SCHEDULER`` (``tcp://host:8786``),
+  as ``sparkbt serve --executor dask --scheduler ...`` does.
 
 The connection limits (``header_timeout``, ``keep_alive_timeout``, ``limit_concurrency``,
 ``max_header_bytes``) and ``forwarded_allow_ips`` are read by ``sparkbt serve`` (flags or
@@ -28,9 +31,10 @@ from pathlib import Path
 from sparkbt.errors import ConfigError
 from sparkbt.evidence import default_evidence_dir
 
-__all__ = ["IMPLS", "MAX_BODY_BYTES", "MIN_ADMIN_TOKEN", "Settings", "parse_hosts"]
+__all__ = ["EXECUTORS", "IMPLS", "MAX_BODY_BYTES", "MIN_ADMIN_TOKEN", "Settings", "parse_hosts"]
 
 IMPLS = ("engine", "mock")
+EXECUTORS = ("local", "dask")
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MOCK_SECONDS = 3.5
 DEFAULT_JOB_TIMEOUT = 600.0
@@ -72,6 +76,8 @@ class Settings:
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection is kept
     limit_concurrency: int = 1000  # open connections (and tasks) before new requests get 503
     max_header_bytes: int = 16 * 1024  # largest request head (request line and headers)
+    executor: str = "local"  # where jobs run: local worker processes or a Dask cluster
+    scheduler: str | None = None  # the Dask scheduler address (executor "dask")
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():
@@ -82,6 +88,14 @@ class Settings:
         if self.impl not in IMPLS:
             raise ConfigError(
                 f"BACKTEST_IMPL: expected one of {', '.join(IMPLS)} (got {self.impl!r})"
+            )
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"executor: expected one of {', '.join(EXECUTORS)} (got {self.executor!r})"
+            )
+        if self.executor == "dask" and not (self.scheduler or "").strip():
+            raise ConfigError(
+                "executor 'dask' needs a scheduler address (--scheduler tcp://host:8786)"
             )
         if self.workers < 1:
             raise ConfigError(f"workers: must be >= 1 (got {self.workers})")
@@ -158,6 +172,10 @@ class Settings:
         raw_hosts = env.get("SPARKBT_ALLOWED_HOSTS")
         if raw_hosts:
             values["allowed_hosts"] = parse_hosts(raw_hosts)
+        if env.get("SPARKBT_EXECUTOR"):
+            values["executor"] = env["SPARKBT_EXECUTOR"].strip().lower()
+        if env.get("SPARKBT_SCHEDULER"):
+            values["scheduler"] = env["SPARKBT_SCHEDULER"].strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("allowed_hosts") is None:
             bind = str(values.get("host") or cls.host)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.settings import Settings
@@ -38,7 +38,7 @@ from sparkbt.platform.settings import Settings
 if TYPE_CHECKING:
     from sparkbt.research.policy import Policy
 
-__all__ = ["WORKER_NICE", "WorkerPool"]
+__all__ = ["WORKER_NICE", "JobPool", "WorkerPool", "make_pool"]
 
 log = logging.getLogger("sparkbt.adapters.http")
 
@@ -46,6 +46,49 @@ WORKER_NICE = 19
 _IDLE_POLL_SECONDS = 1.0
 
 OnFinish = Callable[[Job, float], None]
+
+
+class JobPool(Protocol):
+    """Where queued jobs run: local worker processes or a Dask cluster.
+
+    Either way one dispatcher thread in the service claims jobs from SQLite (the
+    record), runs them, records each outcome and calls ``on_finish``.
+    """
+
+    def start(self) -> None: ...
+    def notify(self) -> None: ...
+    def stop(self, timeout: float = 5.0) -> None: ...
+    def alive(self) -> int: ...
+    def ready(self) -> int: ...
+    def busy(self) -> int: ...
+    def pids(self) -> list[int]: ...
+
+
+def make_pool(
+    settings: Settings, store: JobStore, on_finish: OnFinish, policy: Policy | None = None
+) -> JobPool:
+    """The pool ``settings.executor`` names (Dask is imported only when asked for)."""
+    if settings.executor == "dask":
+        from sparkbt.platform.dask_workers import DaskPool
+
+        return DaskPool(settings, store, on_finish, policy)
+    return WorkerPool(settings, store, on_finish, policy)
+
+
+def worker_config(settings: Settings, policy: Policy | None) -> dict[str, Any]:
+    """What a worker needs to run any job: impl, folders, database and guard policy."""
+    from sparkbt.research.policy import default_policy
+
+    policy = policy or default_policy()
+    return {
+        "impl": settings.impl,
+        "mock_seconds": settings.mock_seconds,
+        "evidence_dir": Path(settings.evidence_dir),
+        "data_dir": Path(settings.data_dir) if settings.data_dir else None,
+        "nice": WORKER_NICE,
+        "db_file": Path(settings.db_file),
+        "policy": (policy.to_dict(), policy.source),  # for guard evaluations
+    }
 
 
 # --------------------------------------------------------------------------- worker process
@@ -103,7 +146,8 @@ def _run_guard(guard: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run_job(impl: str, request: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def run_job(impl: str, request: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Run one job's request; its reply (run id, evidence, stats). Raises what the run raises."""
     if request.get("guard"):  # a guard evaluation always runs the real engine
         return _run_guard(request["guard"], cfg)
     if request.get("sweep_cell"):  # so does a combination of a stored sweep
@@ -136,7 +180,7 @@ def worker_main(conn: Connection, cfg: dict[str, Any]) -> None:
             job_id, impl, request = msg
             reply: tuple[str, Any, dict[str, Any] | str]
             try:
-                reply = ("done", job_id, _run_job(impl, request, cfg))
+                reply: tuple[str, str, Any] = ("done", job_id, run_job(impl, request, cfg))
             except Exception as exc:  # any failure of the run is the job's outcome
                 reply = ("failed", job_id, f"{type(exc).__name__}: {exc}")
             conn.send(reply)
@@ -170,22 +214,11 @@ class WorkerPool:
         on_finish: OnFinish,
         policy: Policy | None = None,
     ) -> None:
-        from sparkbt.research.policy import default_policy
-
-        policy = policy or default_policy()
         self.settings = settings
         self.store = store
         self.on_finish = on_finish
         self._ctx = mp.get_context("spawn")
-        self._cfg = {
-            "impl": settings.impl,
-            "mock_seconds": settings.mock_seconds,
-            "evidence_dir": Path(settings.evidence_dir),
-            "data_dir": Path(settings.data_dir) if settings.data_dir else None,
-            "nice": WORKER_NICE,
-            "db_file": Path(settings.db_file),
-            "policy": (policy.to_dict(), policy.source),  # for guard evaluations
-        }
+        self._cfg = worker_config(settings, policy)
         self._slots: list[_Slot] = []
         self._stop = threading.Event()
         self._wake_r, self._wake_w = -1, -1

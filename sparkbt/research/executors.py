@@ -20,7 +20,7 @@ import numpy as np
 from sparkbt.errors import ConfigError, require
 from sparkbt.research.sweep_jobs import SweepJob, run_chunk
 
-__all__ = ["run_chunks"]
+__all__ = ["dask_client", "run_chunks"]
 
 Progress = Callable[[int, int], None]
 _JOB: SweepJob | None = None  # the job of this worker process
@@ -122,7 +122,7 @@ def _run_processes(
     return out
 
 
-def _client(scheduler: Any) -> tuple[Any, bool]:
+def dask_client(scheduler: Any) -> tuple[Any, bool]:
     """A ``distributed.Client`` for ``scheduler`` (address or client) and whether we own it."""
     distributed = require("distributed", "dask")
     if isinstance(scheduler, distributed.Client):
@@ -146,7 +146,7 @@ def _run_dask(
     job: SweepJob, chunks: list[tuple[int, int]], scheduler: Any, progress: Progress | None
 ) -> list[dict[str, np.ndarray]]:
     distributed = require("distributed", "dask")
-    client, own = _client(scheduler)
+    client, own = dask_client(scheduler)
     sizes = [hi - lo for lo, hi in chunks]
     try:
         remote_job = client.scatter(job, broadcast=True, hash=False)

@@ -42,6 +42,12 @@ from sparkbt.errors import ConfigError, did_you_mean
 __all__ = ["ACTIONS", "GATES", "Gate", "GateSpec", "Policy", "default_policy", "load_policy"]
 
 ACTIONS = ("block", "warn")
+MAX_POLICY_BYTES = 1024 * 1024
+"""The largest policy file or text read (1 MiB); a policy needs a few hundred bytes."""
+MAX_POLICY_DEPTH = 8
+"""The deepest ``[``/``{`` nesting a policy's text may have; its tables need 2."""
+MAX_LIMIT_DIGITS = 30
+"""The most digits an integer limit may have (larger ones cannot be a float or printed)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,8 @@ def _gate(name: str, table: Any, where: str) -> Gate:
         value = table["limit"]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{at} limit must be a number (got {value!r})")
+        if isinstance(value, int) and abs(value) >= 10**MAX_LIMIT_DIGITS:
+            raise ConfigError(f"{at} limit must have at most {MAX_LIMIT_DIGITS} digits")
         limit = float(value)
         bad = (
             not math.isfinite(limit)
@@ -194,22 +202,59 @@ def policy_from_dict(data: dict[str, Any], source: str = "<dict>") -> Policy:
     return Policy(gates, source)
 
 
+def _depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of ``text``, counted before parsing, so a
+    deeply nested file never reaches the recursive parser (brackets inside
+    strings count too, which only refuses texts no policy needs)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def loads_policy(text: str, source: str = "<string>") -> Policy:
-    """A policy from TOML text; ``source`` names it in error messages."""
+    """A policy from TOML text; ``source`` names it in error messages.
+
+    Text over :data:`MAX_POLICY_BYTES`, nesting deeper than :data:`MAX_POLICY_DEPTH`
+    and integers too long to convert are refused in one line before they can
+    exhaust memory or the recursion limit.
+    """
+    if len(text) > MAX_POLICY_BYTES:
+        raise ConfigError(f"{source}: policy is larger than {MAX_POLICY_BYTES // 1024} KiB")
+    if _depth(text) > MAX_POLICY_DEPTH:
+        raise ConfigError(f"{source}: policy nests deeper than {MAX_POLICY_DEPTH} levels")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of thousands of digits
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{source}: invalid TOML: {first}") from None
     return policy_from_dict(data, source)
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file. Raises ConfigError with one line naming the file."""
+    """Read and validate a policy file. Raises ConfigError with one line naming the file.
+
+    At most :data:`MAX_POLICY_BYTES` + 1 bytes are read, so a device or pipe
+    that never ends (``/dev/zero``) is refused as too large, not read to exhaustion.
+    """
     p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_POLICY_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{p}: policy file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read policy file ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read policy file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise ConfigError(f"{p}: policy file is larger than {MAX_POLICY_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: cannot read policy file (not UTF-8 text: {exc.reason})") from None
     return loads_policy(text, str(p))

@@ -55,7 +55,7 @@ def parse_bars(value: int | str, frame: pd.DataFrame, what: str) -> int:
                 td = None
             try:
                 td = td if td is not None else pd.Timedelta(text)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
                 raise ConfigError(
                     f"{what}: expected a number of bars or a duration like 180d or 12h "
                     f"(got {value!r})"

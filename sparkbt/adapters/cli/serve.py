@@ -34,6 +34,11 @@ class Impl(StrEnum):
     mock = "mock"
 
 
+class Executor(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
 class Status(StrEnum):
     queued = "queued"
     running = "running"
@@ -129,6 +134,18 @@ def serve(
         envvar="SPARKBT_MAX_HEADER_BYTES",
         help="Largest request head (request line and headers) in bytes.",
     ),
+    executor: Executor = typer.Option(
+        Executor.local,
+        envvar="SPARKBT_EXECUTOR",
+        case_sensitive=False,
+        help="local runs jobs in worker processes here; dask runs them on the Dask cluster "
+        "at --scheduler (its workers need this sparkbt and the same evidence/data paths).",
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        envvar="SPARKBT_SCHEDULER",
+        help="Dask scheduler address for --executor dask, e.g. tcp://host:8786.",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the backtest HTTP service (admin token from SPARKBT_ADMIN_TOKEN)."""
@@ -158,6 +175,8 @@ def serve(
         keep_alive_timeout=timeout_keep_alive,
         limit_concurrency=limit_concurrency,
         max_header_bytes=max_header_bytes,
+        executor=executor.value,
+        scheduler=scheduler,
     )
     settings.check_admin_token()
     require("uvicorn", "service")
@@ -167,11 +186,17 @@ def serve(
     app = create_app(settings)
     typer.echo(
         f"sparkbt service on http://{host}:{port} (impl={settings.impl}, "
-        f"workers={settings.workers}, db={settings.db_file}"
+        f"{_where_jobs_run(settings)}, db={settings.db_file}"
         f"{', private' if settings.private else ''}, policy={app.state.service.policy.source})",
         err=True,
     )
     run(app, settings, log_level)
+
+
+def _where_jobs_run(settings: Any) -> str:
+    if settings.executor == "dask":
+        return f"executor=dask, scheduler={settings.scheduler}"
+    return f"workers={settings.workers}"
 
 
 def _client(url: str, token: str | None, key: str | None) -> ServiceClient:

@@ -73,10 +73,7 @@ def trade_page(
         rows = rows[rows["exit_reason"].astype(str) == reason]
     q = query.strip().lower()
     if q:
-        text = rows["side"].astype(str) + " " + rows["exit_reason"].astype(str)
-        for name in ("entry_time", "exit_time"):
-            text = text + " " + rows[name].map(lambda v: "" if pd.isna(v) else v.isoformat())
-        rows = rows[text.str.lower().str.contains(q, regex=False)]
+        rows = rows[_matches(rows, q)]
     rows = rows.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
     return {
         "total": len(trades),
@@ -84,6 +81,20 @@ def trade_page(
         "offset": offset,
         "rows": trade_rows(rows.iloc[offset : offset + limit]),
     }
+
+
+def _matches(rows: pd.DataFrame, q: str) -> np.ndarray:
+    """Which rows' side, exit reason or ISO entry/exit time contain ``q`` (lower case).
+
+    Built as plain strings so an empty selection (no rows, or a ``reason`` that
+    matched none) is an empty mask, not a text-plus-datetime column error.
+    """
+    columns = [rows["side"].astype(str).tolist(), rows["exit_reason"].astype(str).tolist()]
+    for name in ("entry_time", "exit_time"):
+        columns.append(["" if pd.isna(v) else v.isoformat() for v in rows[name]])
+    return np.array(
+        [q in " ".join(parts).lower() for parts in zip(*columns, strict=True)], dtype=bool
+    )
 
 
 def trades_csv(trades: pd.DataFrame) -> str:

@@ -271,3 +271,14 @@ def test_every_page_of_a_private_service_needs_a_key(tmp_path: Path) -> None:
             r = c.get(url, follow_redirects=False)
             assert r.status_code == 303, (path, r.status_code)
             assert r.headers["location"].startswith("/ui/signin"), path
+
+
+def test_form_refuses_a_huge_timeframe_in_one_line(tmp_path: Path) -> None:
+    client, keys = make_client(tmp_path)
+    with client as c:
+        sign_in(c, keys["proposer"])
+        r = _start(c, timeframe="99999999999d")
+        assert r.status_code == 422
+        found = re.search(r'<p class="error">([^<]*)</p>', r.text)
+        assert found and "timeframe: at most 3650d" in html.unescape(found.group(1))
+        assert c.get("/api/backtest").json()["count"] == 0

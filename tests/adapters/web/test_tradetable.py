@@ -94,3 +94,15 @@ def test_standalone_report_holds_every_trade(many: dict[str, Any], tmp_path: Pat
     data = json.loads(re.search(r'id="report-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert len(data["trades"]) == data["trade_count"] == len(run.trades)
     assert "data-url" not in html
+
+
+def test_search_without_match_is_an_empty_page(many: dict[str, Any]) -> None:
+    run, c = many["run"], many["client"]
+    url = f"/ui/runs/{run.id}/trades.json"
+    for params in ({"q": "no-such-text"}, {"q": "long", "reason": "no_such_reason"}):
+        r = c.get(url, params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["matching"], body["rows"], body["total"]) == (0, [], len(run.trades))
+    empty = trade_page(run.trades.iloc[:0], query="long")
+    assert (empty["total"], empty["matching"], empty["rows"]) == (0, 0, [])

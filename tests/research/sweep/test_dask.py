@@ -9,13 +9,9 @@ with nothing but the scheduler address.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,105 +20,20 @@ import sparkbt as sb
 from sparkbt.errors import ConfigError
 from sparkbt.research.sweep import sweep
 from sparkbt.research.sweep_evidence import save_sweep
+from tests.dask_cluster import ClusterError, dask_cluster
 
 distributed = pytest.importorskip("distributed")
-
-STARTUP_SECONDS = 30.0
-
-
-def _spawn(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
-    """A dask CLI process in its own process group (so its worker processes go with it)."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            start_new_session=True,
-        )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _logs(*paths: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in paths)
 
 
 @pytest.fixture(scope="module")
 def scheduler_address(tmp_path_factory) -> Iterator[str]:
     """``tcp://127.0.0.1:P`` of a scheduler with two registered worker processes."""
-    root = tmp_path_factory.mktemp("dask-cluster")
-    info = root / "scheduler.json"
-    sched_log, worker_log = root / "scheduler.log", root / "worker.log"
-    procs: list[subprocess.Popen] = []
     try:
-        procs.append(
-            _spawn(
-                [
-                    "distributed.cli.dask_scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",  # a free port chosen by the OS, written to the scheduler file
-                    "--no-dashboard",
-                    "--scheduler-file",
-                    str(info),
-                ],
-                sched_log,
-                root,
-            )
-        )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not info.is_file() or not info.read_text().strip():
-            if procs[0].poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"dask scheduler did not start\n{_logs(sched_log)}")
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
-        assert address.startswith("tcp://127.0.0.1:"), address
-        procs.append(
-            _spawn(
-                [
-                    "distributed.cli.dask_worker",
-                    address,
-                    "--nworkers",
-                    "2",
-                    "--nthreads",
-                    "1",
-                    "--host",
-                    "127.0.0.1",
-                    "--no-dashboard",
-                    "--local-directory",
-                    str(root),
-                ],
-                worker_log,
-                root,
-            )
-        )
-        # Wait for both workers through a client that is never the default one,
-        # and close it before any sweep runs.
-        with distributed.Client(address, timeout="10s", set_as_default=False) as probe:
-            remaining = max(1.0, deadline - time.monotonic())
-            try:
-                probe.wait_for_workers(2, timeout=remaining)
-            except TimeoutError:
-                pytest.fail(f"dask workers did not register\n{_logs(sched_log, worker_log)}")
-        yield address
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
+        with dask_cluster(tmp_path_factory.mktemp("dask-cluster"), nworkers=2) as address:
+            assert address.startswith("tcp://127.0.0.1:"), address
+            yield address
+    except ClusterError as exc:
+        pytest.fail(str(exc))
 
 
 def _no_default_client() -> None:
