@@ -178,9 +178,9 @@ def worker_main(conn: Connection, cfg: dict[str, Any]) -> None:
             if msg is None:
                 return
             job_id, impl, request = msg
-            reply: tuple[str, Any, dict[str, Any] | str]
+            reply: tuple[str, str, Any]
             try:
-                reply: tuple[str, str, Any] = ("done", job_id, run_job(impl, request, cfg))
+                reply = ("done", job_id, run_job(impl, request, cfg))
             except Exception as exc:  # any failure of the run is the job's outcome
                 reply = ("failed", job_id, f"{type(exc).__name__}: {exc}")
             conn.send(reply)
