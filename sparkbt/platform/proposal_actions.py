@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from sparkbt.errors import Conflict, InputError, NotFound, Refusal
+from sparkbt.errors import Conflict, Forbidden, InputError, NotFound, Refusal
 from sparkbt.platform import backtests as engine
 from sparkbt.platform.audit import AuditLog, Origin
 from sparkbt.platform.auth import Principal
@@ -31,7 +31,14 @@ from sparkbt.platform.settings import Settings
 from sparkbt.platform.workers import WorkerPool
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 
-__all__ = ["PROPOSE_ROLES", "DecideBody", "ProposalActions", "ProposeBody", "stored_sweep"]
+__all__ = [
+    "PROPOSE_ROLES",
+    "DecideBody",
+    "ProposalActions",
+    "ProposeBody",
+    "person",
+    "stored_sweep",
+]
 
 PROPOSE_ROLES = ("proposer", "approver", "admin")
 """Roles that may propose a param change."""
@@ -79,6 +86,17 @@ class DecideBody(BaseModel):
     comment: str = Field("", max_length=2000)
     override_reason: str | None = Field(None, max_length=2000)
     content_sha256: str | None = Field(None, min_length=1, max_length=64)
+
+
+def person(who: Principal, action: str) -> Principal:
+    """``who`` if it is a user's own key: the admin token is nobody's, so it never proposes,
+    approves or rejects (each proposal and decision names the person who made it)."""
+    if who.token:
+        raise Forbidden(
+            f"the admin token may not {action}: use your own API key (--key / SPARKBT_API_KEY)",
+            principal=who,
+        )
+    return who
 
 
 def _line(exc: BaseException) -> str:
@@ -193,6 +211,7 @@ class ProposalActions:
     ) -> Proposal:
         """Check a proposal (registry strategy, parameters, candles, sweep), record it as
         ``who``'s and queue its evaluation; a Refusal before anything is written."""
+        person(who, "propose a param change")
         try:
             engine.check_strategy_name(body.strategy)
             version = version_of(
@@ -274,6 +293,7 @@ class ProposalActions:
         self, proposal_id: str, who: Principal, body: DecideBody, where: Origin
     ) -> Proposal:
         """Approve (or, for an admin with a reason, override) a proposal as ``who``."""
+        person(who, "approve a proposal")
         before = self.guard.get(proposal_id)
         reason = (body.override_reason or "").strip()
         overridable = who.role == "admin" and reason
@@ -322,6 +342,7 @@ class ProposalActions:
 
     def reject(self, proposal_id: str, who: Principal, body: DecideBody, where: Origin) -> Proposal:
         """Reject an open proposal as ``who`` (an override reason belongs to approvals only)."""
+        person(who, "reject a proposal")
         if body.override_reason is not None:
             raise Refusal("override_reason: only an approval overrides a blocked proposal")
         after = self.guard.reject(proposal_id, who.name, who.role, body.comment)

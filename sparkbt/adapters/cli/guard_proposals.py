@@ -1,12 +1,12 @@
 """``sparkbt guard propose|show|list|approve|reject|paramset``: clients of the guardrails.
 
-These commands are clients of a running ``sparkbt serve`` with the connection
-options of ``sparkbt jobs`` (--url/$SPARKBT_URL, --key/$SPARKBT_API_KEY,
---token/$SPARKBT_ADMIN_TOKEN): a refusal (401, 403, 404, 409, 422) or an
-unreachable service is one line on stderr and exit 2. They print a proposal
-(state, diff, gates, headline evidence, approvals, history), a list of
-proposals, or a param set with its history; ``--json`` prints the service's
-answer as is.
+These commands are clients of a running ``sparkbt serve`` (--url/$SPARKBT_URL,
+--key/$SPARKBT_API_KEY). ``propose``, ``approve`` and ``reject`` act as the
+user of the key and never fall back to the admin token: a refusal (401, 403,
+404, 409, 422) or an unreachable service is one line on stderr and exit 2. They
+print a proposal (state, diff, gates, headline evidence, approvals, history), a
+list of proposals, or a param set with its history; ``--json`` prints the
+service's answer as is.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from sparkbt.adapters.cli.options import engine_specs, with_options
 from sparkbt.adapters.cli.serve import (
     JSON_OPTION,
     KEY_OPTION,
-    TOKEN_OPTION,
     URL_OPTION,
     emit,
     parse_params,
@@ -58,10 +57,10 @@ _STATE_STYLE = {
 }
 
 
-def _guard_client(url: str, token: str | None, key: str | None) -> Any:
+def _guard_client(url: str, key: str | None) -> Any:
     from sparkbt.adapters.http.guard_client import GuardClient
 
-    return run_client(lambda: GuardClient(url, token, key=key))  # a malformed URL fails right here
+    return run_client(lambda: GuardClient(url, None, key=key))  # a malformed URL fails right here
 
 
 def _print_json(obj: Any) -> None:
@@ -222,7 +221,6 @@ def propose(
     ),
     wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
     url: str = URL_OPTION,
-    token: str | None = TOKEN_OPTION,
     key: str | None = KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -243,7 +241,7 @@ def propose(
     }
     if sweep is not None:
         body["sweep_id"] = sweep
-    with _guard_client(url, token, key) as client:
+    with _guard_client(url, key) as client:
         made = run_client(lambda: client.propose(**body))
         if not wait:
             emit(made, as_json, str(made["id"]))
@@ -262,7 +260,7 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show a proposal: state, diff, gate results, headline evidence, approvals, history."""
-    with _guard_client(url, None, key) as client:
+    with _guard_client(url, key) as client:
         prop = run_client(lambda: client.proposal(proposal_id))
     if as_json:
         _print_json(prop)
@@ -282,7 +280,7 @@ def list_proposals(
     from rich.console import Console
     from rich.table import Table
 
-    with _guard_client(url, None, key) as client:
+    with _guard_client(url, key) as client:
         found = run_client(
             lambda: client.proposals(status.value if status else None, paramset, limit)
         )
@@ -322,12 +320,11 @@ def approve(
         None, "--override-reason", help="Approve a blocked proposal (an admin override): why."
     ),
     url: str = URL_OPTION,
-    token: str | None = TOKEN_OPTION,
     key: str | None = KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Approve a proposal (an approver who did not propose it)."""
-    with _guard_client(url, token, key) as client:
+    with _guard_client(url, key) as client:
         prop = run_client(lambda: client.approve(proposal_id, comment, override_reason))
     _decided(prop, as_json)
 
@@ -336,12 +333,11 @@ def reject(
     proposal_id: str = typer.Argument(..., help="Proposal id."),
     comment: str = typer.Option("", "--comment", help="Stored with the rejection."),
     url: str = URL_OPTION,
-    token: str | None = TOKEN_OPTION,
     key: str | None = KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Reject a proposal."""
-    with _guard_client(url, token, key) as client:
+    with _guard_client(url, key) as client:
         prop = run_client(lambda: client.reject(proposal_id, comment))
     _decided(prop, as_json)
 
@@ -355,7 +351,7 @@ def show_paramset(
     """Show a param set: its approved version and its history."""
     from rich.console import Console
 
-    with _guard_client(url, None, key) as client:
+    with _guard_client(url, key) as client:
         ps = run_client(lambda: client.paramset(name))
     if as_json:
         _print_json(ps)
