@@ -199,11 +199,15 @@ class ProposalActions:
 
     def requeue_evaluations(self) -> list[Job]:
         """At start: queue an evaluation for every evaluating proposal that has no job
-        (the service stopped between recording the proposal and queueing its job)."""
+        (the service stopped between recording the proposal and queueing its job), and
+        end as ``failed`` those whose evaluation job failed."""
         out = []
         for p in self.guard.list("evaluating"):
-            if self.jobs.for_proposal(p.id) is None:
+            job = self.jobs.for_proposal(p.id)
+            if job is None:
                 out.append(self._evaluation_job(self.guard.get(p.id)))
+            elif job.status == "failed":
+                self.evaluated(job, job.request.get("guard") or {"proposal_id": p.id}, 0.0)
         return out
 
     def propose(
@@ -270,6 +274,10 @@ class ProposalActions:
             "paramset": guard.get("paramset"),
         }
         if result is None:
+            pid = guard.get("proposal_id")
+            if pid:
+                self.guard.fail(str(pid), f"evaluation failed: {job.error or 'no reason given'}")
+            self.metrics.guard_proposals.labels(status="failed").inc()
             self.audit.write("guard_evaluated", **base, outcome="failed", error=job.error)
             return
         self.metrics.guard_evaluation.observe(duration_ms / 1000.0)

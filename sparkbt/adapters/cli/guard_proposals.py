@@ -45,6 +45,7 @@ class ProposalState(StrEnum):
     approved = "approved"
     rejected = "rejected"
     stale = "stale"
+    failed = "failed"
 
 
 _STATE_STYLE = {
@@ -54,6 +55,7 @@ _STATE_STYLE = {
     "approved": "bold green",
     "rejected": "red",
     "stale": "dim",
+    "failed": "bold red",
 }
 
 
