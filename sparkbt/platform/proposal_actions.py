@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from sparkbt.errors import Conflict, Forbidden, InputError, NotFound, Refusal
 from sparkbt.platform import backtests as engine
@@ -28,6 +28,7 @@ from sparkbt.platform.metrics import ServiceMetrics
 from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
 from sparkbt.platform.settings import Settings
+from sparkbt.platform.text_fields import Line, Text, values_of_field
 from sparkbt.platform.workers import WorkerPool
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 
@@ -49,16 +50,18 @@ class _ProposeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    paramset: str = Field(min_length=1, max_length=64)
-    strategy: str = Field(min_length=1, max_length=64)
-    pair: str = Field("ETHUSDT", min_length=1, max_length=32)
-    timeframe: str = Field("4h", min_length=1, max_length=16)
+    paramset: Line = Field(min_length=1, max_length=64)
+    strategy: Line = Field(min_length=1, max_length=64)
+    pair: Line = Field("ETHUSDT", min_length=1, max_length=32)
+    timeframe: Line = Field("4h", min_length=1, max_length=16)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     options: OptionsBody = Field(default_factory=OptionsBody)
-    sweep_id: str | None = Field(None, min_length=1, max_length=64)
-    note: str = Field("", max_length=2000)
+    sweep_id: Line | None = Field(None, min_length=1, max_length=64)
+    note: Text = Field("", max_length=2000)
     # the approved version the change was prepared against (default: the one approved now)
-    base_version_id: str | None = Field(None, max_length=64)
+    base_version_id: Line | None = Field(None, max_length=64)
+
+    _texts = field_validator("params", "options", mode="before")(values_of_field)
 
 
 def propose_model() -> type[_ProposeBody]:
@@ -83,9 +86,9 @@ class DecideBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    comment: str = Field("", max_length=2000)
-    override_reason: str | None = Field(None, max_length=2000)
-    content_sha256: str | None = Field(None, min_length=1, max_length=64)
+    comment: Text = Field("", max_length=2000)
+    override_reason: Text | None = Field(None, max_length=2000)
+    content_sha256: Line | None = Field(None, min_length=1, max_length=64)
 
 
 def person(who: Principal, action: str) -> Principal:

@@ -26,6 +26,7 @@ from sparkbt.adapters.cli.serve import (
     parse_params,
     run_client,
 )
+from sparkbt.platform.text import printable
 
 __all__ = [
     "ProposalState",
@@ -80,18 +81,32 @@ def _gate_table(gates: list[dict[str, Any]] | None, title: str = "gates") -> Any
     for g in gates or ():
         result = str(g.get("result"))
         table.add_row(
-            str(g.get("gate")),
-            f"[{GATE_STYLE.get(result, '')}]{result}[/]",
-            fmt_value(g.get("value")),
-            fmt_value(g.get("limit")),
-            str(g.get("action") or ""),
-            str(g.get("message") or ""),
+            _cell(g.get("gate")),
+            f"[{GATE_STYLE.get(result, '')}]{_safe(result)}[/]",
+            _cell(fmt_value(g.get("value"))),
+            _cell(fmt_value(g.get("limit"))),
+            _cell(g.get("action") or ""),
+            _cell(g.get("message") or ""),
         )
     return table
 
 
 def _state(state: str) -> str:
-    return f"[{_STATE_STYLE.get(state, '')}]{state}[/]"
+    return f"[{_STATE_STYLE.get(state, '')}]{_safe(state)}[/]"
+
+
+def _safe(value: Any) -> str:
+    """Stored text for a line with rich markup: control codes escaped, no markup."""
+    from rich.markup import escape
+
+    return escape(printable(value))
+
+
+def _cell(value: Any) -> Any:
+    """Stored text as a table cell: control codes escaped, never read as markup."""
+    from rich.text import Text
+
+    return Text(printable(value))
 
 
 def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
@@ -102,29 +117,36 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
     v = p.get("version") or {}
     params = ", ".join(f"{k}={val}" for k, val in (v.get("params") or {}).items())
     console.print(
-        f"proposal [bold]{p['id']}[/] · param set {p['paramset']} · {_state(p['state'])}"
-        f"{' · decision ' + p['decision'] if p.get('decision') else ''}",
+        f"proposal [bold]{_safe(p['id'])}[/] · param set {_safe(p['paramset'])} · "
+        f"{_state(p['state'])}"
+        f"{' · decision ' + _safe(p['decision']) if p.get('decision') else ''}",
         soft_wrap=True,
     )
     console.print(
-        f"  {v.get('strategy', '')}({params}) {v.get('pair', '')} {v.get('timeframe', '')}"
-        f" · version {v.get('id', '—')} · base {p.get('base_version_id') or '—'}",
+        printable(
+            f"  {v.get('strategy', '')}({params}) {v.get('pair', '')} {v.get('timeframe', '')}"
+            f" · version {v.get('id', '—')} · base {p.get('base_version_id') or '—'}"
+        ),
         soft_wrap=True,
         markup=False,
     )
     console.print(
-        f"  proposer {p.get('proposer')} · created {p.get('created_at')}"
-        f"{' · sweep ' + p['sweep_id'] if p.get('sweep_id') else ''}",
+        printable(
+            f"  proposer {p.get('proposer')} · created {p.get('created_at')}"
+            f"{' · sweep ' + p['sweep_id'] if p.get('sweep_id') else ''}"
+        ),
         soft_wrap=True,
         markup=False,
     )
     if p.get("note"):
-        console.print(f"  note: {p['note']}", soft_wrap=True, markup=False)
+        console.print(printable(f"  note: {p['note']}"), soft_wrap=True, markup=False)
     job = p.get("evaluation")
     if job:
         console.print(
-            f"  evaluation: job {job.get('job_id')} {job.get('status')}"
-            f"{' · ' + str(job['error']) if job.get('error') else ''}",
+            printable(
+                f"  evaluation: job {job.get('job_id')} {job.get('status')}"
+                f"{' · ' + str(job['error']) if job.get('error') else ''}"
+            ),
             soft_wrap=True,
             markup=False,
         )
@@ -140,11 +162,11 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
         for c in changes:
             rel = c.get("relative_change")
             table.add_row(
-                str(c.get("field")),
-                fmt_value(c.get("old")),
-                fmt_value(c.get("new")),
+                _cell(c.get("field")),
+                _cell(fmt_value(c.get("old"))),
+                _cell(fmt_value(c.get("new"))),
                 "—" if rel is None else f"{rel:+.1%}",
-                str(c.get("note") or ""),
+                _cell(c.get("note") or ""),
             )
         console.print(table)
     elif p.get("base_version_id") is None:
@@ -161,7 +183,7 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
             table.add_column(side, justify="right")
         keys = list(dict.fromkeys(k for _, stats in sides for k in stats))
         for k in keys:
-            table.add_row(k, *(fmt_value(stats.get(k)) for _, stats in sides))
+            table.add_row(_cell(k), *(_cell(fmt_value(stats.get(k))) for _, stats in sides))
         console.print(table)
     approvals = p.get("approvals") or []
     if approvals:
@@ -170,11 +192,11 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
             table.add_column(col)
         for a in approvals:
             table.add_row(
-                str(a.get("user")),
-                str(a.get("role")),
-                str(a.get("created_at")),
-                str(a.get("comment") or ""),
-                str(a.get("override_reason") or ""),
+                _cell(a.get("user")),
+                _cell(a.get("role")),
+                _cell(a.get("created_at")),
+                _cell(a.get("comment") or ""),
+                _cell(a.get("override_reason") or ""),
             )
         console.print(table)
     _print_history(console, p.get("history") or [])
@@ -190,11 +212,11 @@ def _print_history(console: Any, history: list[dict[str, Any]]) -> None:
         table.add_column(col)
     for h in history:
         table.add_row(
-            str(h.get("at")),
-            str(h.get("event")),
-            str(h.get("state") or ""),
-            str(h.get("actor") or ""),
-            str(h.get("proposal_id") or ""),
+            _cell(h.get("at")),
+            _cell(h.get("event")),
+            _cell(h.get("state") or ""),
+            _cell(h.get("actor") or ""),
+            _cell(h.get("proposal_id") or ""),
         )
     console.print(table)
 
@@ -297,13 +319,13 @@ def list_proposals(
         table.add_column(col)
     for p in found:
         table.add_row(
-            str(p["id"]),
-            str(p["paramset"]),
+            _cell(p["id"]),
+            _cell(p["paramset"]),
             _state(str(p["state"])),
-            str(p.get("proposer")),
-            str(p.get("created_at")),
-            ", ".join(p.get("blocking") or ()),
-            str(p.get("note") or ""),
+            _cell(p.get("proposer")),
+            _cell(p.get("created_at")),
+            _cell(", ".join(p.get("blocking") or ())),
+            _cell(p.get("note") or ""),
         )
     Console().print(table)
 
@@ -312,7 +334,7 @@ def _decided(prop: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _print_json(prop)
         return
-    typer.echo(f"{prop['id']} {prop['state']}")
+    typer.echo(printable(f"{prop['id']} {prop['state']}"))
 
 
 def approve(
@@ -361,12 +383,14 @@ def show_paramset(
     console = Console()
     v = ps.get("approved")
     if v is None:
-        console.print(f"param set {ps['name']}: no version approved yet", markup=False)
+        console.print(printable(f"param set {ps['name']}: no version approved yet"), markup=False)
     else:
         params = ", ".join(f"{k}={val}" for k, val in (v.get("params") or {}).items())
         console.print(
-            f"param set {ps['name']}: approved version {v.get('id')} "
-            f"(proposal {ps.get('approved_proposal_id')}, {ps.get('updated_at')})",
+            printable(
+                f"param set {ps['name']}: approved version {v.get('id')} "
+                f"(proposal {ps.get('approved_proposal_id')}, {ps.get('updated_at')})"
+            ),
             soft_wrap=True,
             markup=False,
         )
@@ -376,8 +400,10 @@ def show_paramset(
             if val is not None and val is not False and val != {}
         )
         console.print(
-            f"  {v.get('strategy')}({params}) {v.get('pair')} {v.get('timeframe')}"
-            f"{' · ' + options if options else ''}",
+            printable(
+                f"  {v.get('strategy')}({params}) {v.get('pair')} {v.get('timeframe')}"
+                f"{' · ' + options if options else ''}"
+            ),
             soft_wrap=True,
             markup=False,
         )
