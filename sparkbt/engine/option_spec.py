@@ -18,6 +18,8 @@ from sparkbt.errors import ConfigError
 
 __all__ = [
     "KINDS",
+    "MAX_CASH",
+    "MAX_WHOLE",
     "OptionSpec",
     "fraction",
     "markdown_table",
@@ -31,6 +33,12 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 KINDS = ("number", "choice", "flag", "gates", "text", "whole", "size", "callable")
 """number: a float; choice: one of ``choices``; flag: true/false; gates: NAME=LIMIT items;
 text: free text; whole: a whole number; size: bytes or ``2GB``; callable: API only."""
+
+MAX_WHOLE = 10**9
+"""The largest whole-number option (bars, counts): far above any real use, far below the
+int64 the kernels compute with, so no option can overflow an evaluation."""
+MAX_CASH = 1e15
+"""The largest starting cash: equity in float64 stays exact to the cent below it."""
 
 _JSON_TYPES = {
     "number": "number",
@@ -115,11 +123,11 @@ def number(name: str, value: Any) -> float:
     return out
 
 
-def whole(name: str, value: Any, low: int) -> int:
-    """A whole number >= ``low`` (given as any number), else ConfigError."""
+def whole(name: str, value: Any, low: int, high: int = MAX_WHOLE) -> int:
+    """A whole number in [``low``, ``high``] (given as any number), else ConfigError."""
     out = number(name, value)
-    if not out.is_integer() or out < low:
-        raise ConfigError(f"{name}: expected a whole number >= {low} (got {value!r})")
+    if not out.is_integer() or not low <= out <= high:
+        raise ConfigError(f"{name}: expected a whole number in [{low}, {high}] (got {value!r})")
     return int(out)
 
 

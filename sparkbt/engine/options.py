@@ -16,7 +16,14 @@ import pandas as pd
 
 from sparkbt.data.candles import time_index
 from sparkbt.engine import codes, kernels
-from sparkbt.engine.option_spec import OptionSpec, fraction, markdown_table, number, whole
+from sparkbt.engine.option_spec import (
+    MAX_CASH,
+    OptionSpec,
+    fraction,
+    markdown_table,
+    number,
+    whole,
+)
 from sparkbt.errors import ConfigError, did_you_mean
 
 __all__ = [
@@ -79,8 +86,8 @@ def parse_gates(gates: Any) -> dict[str, float | int]:
 
 def _cash(value: Any) -> float:
     cash = number("cash", value)
-    if cash <= 0:
-        raise ConfigError(f"cash: must be > 0 (got {value!r})")
+    if not 0 < cash <= MAX_CASH:
+        raise ConfigError(f"cash: must be > 0 and <= {MAX_CASH:.0e} (got {value!r})")
     return cash
 
 
@@ -123,8 +130,8 @@ def _year_days(value: Any) -> float | int | None:
     if value is None:
         return None
     yd = number("year_days", value)
-    if yd <= 0:
-        raise ConfigError(f"year_days: must be > 0, e.g. 365 or 252 (got {value!r})")
+    if not 1 <= yd <= 366:
+        raise ConfigError(f"year_days: must be in [1, 366], e.g. 365 or 252 (got {value!r})")
     return int(yd) if yd.is_integer() else yd
 
 
@@ -134,7 +141,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "number",
         10_000.0,
         "Starting cash, quote currency.",
-        bounds="> 0",
+        bounds="> 0, <= 1e15",
         sweeps=True,
         check=_cash,
     ),
@@ -211,7 +218,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "Risk gate NAME=LIMIT, repeatable: max_drawdown=0.2, daily_loss=0.05, "
         "loss_streak=4, cooldown=12 (bars).",
         label="risk gates",
-        bounds=", ".join(GATE_NAMES),
+        bounds=", ".join(GATE_NAMES) + " (whole counts <= 1e9)",
         flag_name="gate",
         check=parse_gates,
     ),
@@ -221,7 +228,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         None,
         "Days in a year for annualising (default: 365 if any bar is on a weekend, else 252).",
         label="days a year",
-        bounds="> 0; unset: inferred from the candles",
+        bounds="1 to 366; unset: inferred from the candles",
         sweeps=True,
         check=_year_days,
     ),

@@ -6,7 +6,8 @@ A request names its caller in one of two ways:
   (by its hash) in the ``users`` table of the service database, so a user added
   or revoked while the service runs counts from the next request;
 - ``x-admin-token: <token>``: the admin's break-glass token (``SPARKBT_ADMIN_TOKEN``),
-  compared in constant time; it acts as role ``admin`` under the name ``admin-token``.
+  compared in constant time; it acts as role ``admin`` under the name ``admin-token``
+  (a reserved name no user may take), but never proposes, approves or rejects.
 
 :meth:`Auth.require` is the one check every route uses: it returns the
 :class:`Principal` or raises a :class:`~sparkbt.errors.Refusal`: kind ``unauthorized``
@@ -22,14 +23,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
 
 from sparkbt.errors import Forbidden, Refusal
 from sparkbt.platform.sessions import SessionStore
-from sparkbt.platform.users import ROLES, UserStore
+from sparkbt.platform.users import ADMIN_TOKEN_USER, ROLES, UserStore
 
 __all__ = [
     "ADMIN_TOKEN_USER",
@@ -40,9 +41,6 @@ __all__ = [
     "Principal",
 ]
 
-ADMIN_TOKEN_USER = "admin-token"
-"""The user name the admin token acts under (in audit lines and job records)."""
-
 START_ROLES = ("proposer", "approver", "admin")
 """Roles that may start a backtest."""
 
@@ -52,10 +50,15 @@ READ = None
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller of a request: a user name and its role (never the key)."""
+    """The caller of a request: a user name and its role (never the key).
+
+    ``token`` is true for the admin's break-glass token, which is nobody's own
+    key: it may run the service but never takes part in the approval workflow.
+    """
 
     name: str
     role: str
+    token: bool = field(default=False, compare=False)
 
     def may(self, roles: Iterable[str]) -> bool:
         return self.role in roles
@@ -81,7 +84,7 @@ class Auth:
         token = request.headers.get("x-admin-token")
         if token is not None:
             if hmac.compare_digest(token.encode("latin-1"), self._token):
-                return Principal(ADMIN_TOKEN_USER, "admin")
+                return Principal(ADMIN_TOKEN_USER, "admin", token=True)
             raise _unauthorized()
         header = request.headers.get("authorization")
         if header is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from sparkbt.errors import InputError, NotFound, Refusal
 from sparkbt.platform import backtests as engine
@@ -24,6 +24,7 @@ from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.public_paths import PublicPaths
 from sparkbt.platform.refusals import status_of, validated
 from sparkbt.platform.settings import Settings
+from sparkbt.platform.text_fields import Line, Text, values_of_field
 from sparkbt.platform.workers import JobPool
 from sparkbt.research.paramsets import ParamSetVersion
 
@@ -37,15 +38,17 @@ TOP_LEVEL_OPTIONS = ("fees", "slippage", "direction")
 class _StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    pair: str = Field("ETHUSDT", min_length=1, max_length=32)
-    timeframe: str = Field("4h", min_length=1, max_length=16)
-    strategy: str = Field("sma_cross", min_length=1, max_length=64)
+    pair: Line = Field("ETHUSDT", min_length=1, max_length=32)
+    timeframe: Line = Field("4h", min_length=1, max_length=16)
+    strategy: Line = Field("sma_cross", min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
-    notes: str = Field("", max_length=2000)
+    notes: Text = Field("", max_length=2000)
     # run the approved version of this param set (then no strategy, pair, params or options)
-    paramset: str | None = Field(None, min_length=1, max_length=64)
+    paramset: Line | None = Field(None, min_length=1, max_length=64)
     # every engine option (the generated EngineOptions); they win over the top-level ones
     options: OptionsBody = Field(default_factory=OptionsBody)
+
+    _texts = field_validator("params", "options", mode="before")(values_of_field)
 
     def engine_options(self) -> dict[str, Any]:
         """The engine options the body gives (top-level ones, then ``options``), unchecked."""

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sparkbt.errors import ConfigError
 from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.settings import Settings
-from sparkbt.platform.workers import OnFinish, run_job, worker_config
+from sparkbt.platform.workers import OnFinish, job_error, run_job, worker_config
 
 if TYPE_CHECKING:
     from sparkbt.research.policy import Policy
@@ -56,7 +56,7 @@ def run_task(impl: str, request: dict[str, Any], cfg: dict[str, Any]) -> tuple[s
     try:
         return "done", run_job(impl, request, cfg)
     except Exception as exc:
-        return "failed", f"{type(exc).__name__}: {exc}"
+        return "failed", job_error(exc)
 
 
 @dataclass

@@ -19,9 +19,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from sparkbt.errors import Conflict, InputError, NotFound, Refusal
+from sparkbt.errors import Conflict, Forbidden, InputError, NotFound, Refusal
 from sparkbt.platform import backtests as engine
 from sparkbt.platform.audit import AuditLog, Origin
 from sparkbt.platform.auth import Principal
@@ -31,10 +31,18 @@ from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.proposal_tables import read_version
 from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
 from sparkbt.platform.settings import Settings
+from sparkbt.platform.text_fields import Line, Text, values_of_field
 from sparkbt.platform.workers import JobPool
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 
-__all__ = ["PROPOSE_ROLES", "DecideBody", "ProposalActions", "ProposeBody", "stored_sweep"]
+__all__ = [
+    "PROPOSE_ROLES",
+    "DecideBody",
+    "ProposalActions",
+    "ProposeBody",
+    "person",
+    "stored_sweep",
+]
 
 PROPOSE_ROLES = ("proposer", "approver", "admin")
 """Roles that may propose a param change."""
@@ -45,16 +53,18 @@ class _ProposeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    paramset: str = Field(min_length=1, max_length=64)
-    strategy: str = Field(min_length=1, max_length=64)
-    pair: str = Field("ETHUSDT", min_length=1, max_length=32)
-    timeframe: str = Field("4h", min_length=1, max_length=16)
+    paramset: Line = Field(min_length=1, max_length=64)
+    strategy: Line = Field(min_length=1, max_length=64)
+    pair: Line = Field("ETHUSDT", min_length=1, max_length=32)
+    timeframe: Line = Field("4h", min_length=1, max_length=16)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     options: OptionsBody = Field(default_factory=OptionsBody)
-    sweep_id: str | None = Field(None, min_length=1, max_length=64)
-    note: str = Field("", max_length=2000)
+    sweep_id: Line | None = Field(None, min_length=1, max_length=64)
+    note: Text = Field("", max_length=2000)
     # the approved version the change was prepared against (default: the one approved now)
-    base_version_id: str | None = Field(None, max_length=64)
+    base_version_id: Line | None = Field(None, max_length=64)
+
+    _texts = field_validator("params", "options", mode="before")(values_of_field)
 
 
 def propose_model() -> type[_ProposeBody]:
@@ -79,9 +89,20 @@ class DecideBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    comment: str = Field("", max_length=2000)
-    override_reason: str | None = Field(None, max_length=2000)
-    content_sha256: str | None = Field(None, min_length=1, max_length=64)
+    comment: Text = Field("", max_length=2000)
+    override_reason: Text | None = Field(None, max_length=2000)
+    content_sha256: Line | None = Field(None, min_length=1, max_length=64)
+
+
+def person(who: Principal, action: str) -> Principal:
+    """``who`` if it is a user's own key: the admin token is nobody's, so it never proposes,
+    approves or rejects (each proposal and decision names the person who made it)."""
+    if who.token:
+        raise Forbidden(
+            f"the admin token may not {action}: use your own API key (--key / SPARKBT_API_KEY)",
+            principal=who,
+        )
+    return who
 
 
 def _line(exc: BaseException) -> str:
@@ -180,16 +201,20 @@ class ProposalActions:
 
     def requeue_evaluations(self) -> list[Job]:
         """At start: queue an evaluation for every evaluating proposal that has no job
-        (a database from before proposals and their jobs were written together)."""
+        (a database from before proposals and their jobs were written together), and
+        end as ``failed`` those whose evaluation job failed."""
         out = []
         for p in self.guard.list("evaluating"):
-            if self.jobs.for_proposal(p.id) is None:
+            job = self.jobs.for_proposal(p.id)
+            if job is None:
                 full = self.guard.get(p.id)
                 base_id = full.base_version_id
                 base = self.guard.version(base_id).to_dict() if base_id else None
                 request = self._evaluation_request(full, base)
                 job = self.jobs.create(request, "engine", user=full.proposer, capped=False)
                 out.append(self._queued(job))
+            elif job.status == "failed":
+                self.evaluated(job, job.request.get("guard") or {"proposal_id": p.id}, 0.0)
         return out
 
     def propose(
@@ -197,6 +222,7 @@ class ProposalActions:
     ) -> Proposal:
         """Check a proposal (registry strategy, parameters, candles, sweep), record it as
         ``who``'s and queue its evaluation; a Refusal before anything is written."""
+        person(who, "propose a param change")
         try:
             engine.check_strategy_name(body.strategy)
             version = version_of(
@@ -268,6 +294,10 @@ class ProposalActions:
             "paramset": guard.get("paramset"),
         }
         if result is None:
+            pid = guard.get("proposal_id")
+            if pid:
+                self.guard.fail(str(pid), f"evaluation failed: {job.error or 'no reason given'}")
+            self.metrics.guard_proposals.labels(status="failed").inc()
             self.audit.write("guard_evaluated", **base, outcome="failed", error=job.error)
             return
         self.metrics.guard_evaluation.observe(duration_ms / 1000.0)
@@ -291,6 +321,7 @@ class ProposalActions:
         self, proposal_id: str, who: Principal, body: DecideBody, where: Origin
     ) -> Proposal:
         """Approve (or, for an admin with a reason, override) a proposal as ``who``."""
+        person(who, "approve a proposal")
         before = self.guard.get(proposal_id)
         reason = (body.override_reason or "").strip()
         overridable = who.role == "admin" and reason
@@ -339,6 +370,7 @@ class ProposalActions:
 
     def reject(self, proposal_id: str, who: Principal, body: DecideBody, where: Origin) -> Proposal:
         """Reject an open proposal as ``who`` (an override reason belongs to approvals only)."""
+        person(who, "reject a proposal")
         if body.override_reason is not None:
             raise Refusal("override_reason: only an approval overrides a blocked proposal")
         after = self.guard.reject(proposal_id, who.name, who.role, body.comment)

@@ -7,6 +7,7 @@ approved version of its param set. Its life::
                                  └──> blocked ──approve (admin + reason)──┘
     evaluating | pending | blocked ──reject──> rejected
     evaluating | pending | blocked ──(another version approved first)──> stale
+    evaluating ──(its evaluation job failed)──> failed
 
 A proposal names the version it replaces (its *base*: the approved version when
 it was submitted, None for a new param set). Approving it moves the param set's
@@ -282,6 +283,24 @@ class GuardStore:
                 now,
             )
             return read_proposal(db, proposal_row(db, row["id"]), full=True)
+
+    def fail(self, proposal_id: str, reason: str) -> Proposal:
+        """End an ``evaluating`` proposal whose evaluation failed: it becomes ``failed`` with
+        ``reason`` (one line) in its history; a proposal in any other state is left as is."""
+        now = time.time()
+        line = " ".join(str(reason).split())[:500] or "the evaluation failed"
+        with self._tx() as db:
+            row = proposal_row(db, proposal_id)
+            if row["state"] == "evaluating":
+                db.execute(
+                    "UPDATE guard_proposals SET state = 'failed', updated_at = ?"
+                    " WHERE id = ? AND state = 'evaluating'",
+                    (now, row["id"]),
+                )
+                add_event(
+                    db, row["name"], row["id"], "failed", "failed", None, {"reason": line}, now
+                )
+        return self.get(proposal_id)
 
     def approve(
         self,

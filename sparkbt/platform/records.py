@@ -33,7 +33,7 @@ __all__ = [
     "iso",
 ]
 
-STATES = ("evaluating", "pending", "blocked", "approved", "rejected", "stale")
+STATES = ("evaluating", "pending", "blocked", "approved", "rejected", "stale", "failed")
 OPEN_STATES = ("evaluating", "pending", "blocked")
 ROLES = ("proposer", "approver", "admin")
 """The roles of users (as :mod:`sparkbt.platform.users` gives them)."""
@@ -85,7 +85,7 @@ class Approval:
 
 @dataclass(frozen=True)
 class HistoryEvent:
-    """One recorded event: proposed, evaluated, approval, approved, rejected, stale."""
+    """One recorded event: proposed, evaluated, approval, approved, rejected, stale, failed."""
 
     seq: int
     name: str

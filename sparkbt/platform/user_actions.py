@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from sparkbt.errors import ConfigError
-from sparkbt.platform.users import User, UserStore, check_name, check_role
+from sparkbt.platform.users import User, UserStore, check_name, check_new_name, check_role
 
 __all__ = ["add_user", "list_users", "revoke_user"]
 
 
 def add_user(db: Path, name: str, role: str) -> tuple[User, str]:
     """Add an active user; return it with its API key (shown this once only)."""
-    check_name(name)
+    check_new_name(name)
     check_role(role)  # before the database is created
     with UserStore(db) as store:
         return store.add(name, role)

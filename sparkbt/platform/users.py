@@ -31,9 +31,25 @@ from typing import Any
 from sparkbt.errors import ConfigError, did_you_mean
 from sparkbt.platform.db import connect, retry_locked
 
-__all__ = ["KEY_PREFIX", "ROLES", "User", "UserStore", "check_name", "check_role", "hash_key"]
+__all__ = [
+    "ADMIN_TOKEN_USER",
+    "KEY_PREFIX",
+    "RESERVED_NAMES",
+    "ROLES",
+    "User",
+    "UserStore",
+    "check_name",
+    "check_new_name",
+    "check_role",
+    "hash_key",
+]
 
 ROLES = ("proposer", "approver", "admin")
+ADMIN_TOKEN_USER = "admin-token"
+"""The user name the admin token acts under (in audit lines and job records)."""
+RESERVED_NAMES = (ADMIN_TOKEN_USER, "admin", "administrator", "root", "system", "sparkbt")
+"""Names no user may take (nor any name starting with ``sparkbt``): they would pass for the
+admin token or the service itself in the audit log."""
 KEY_PREFIX = "sbk_"
 _NAME = re.compile(r"[a-z0-9_.-]{1,64}")
 
@@ -81,6 +97,16 @@ def check_name(name: str) -> str:
     if isinstance(name, str) and _NAME.fullmatch(name):
         return name
     raise ConfigError(f"name: expected 1-64 characters of a-z, 0-9, '_', '.' or '-' (got {name!r})")
+
+
+def check_new_name(name: str) -> str:
+    """``name`` if it is valid (:func:`check_name`) and not reserved, else a ConfigError."""
+    check_name(name)
+    if name in RESERVED_NAMES or name.startswith("sparkbt"):
+        raise ConfigError(
+            f"name: {name!r} is reserved (reserved: {', '.join(RESERVED_NAMES)}, sparkbt*)"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -137,10 +163,10 @@ class UserStore:
     def add(self, name: str, role: str) -> tuple[User, str]:
         """Create an active user; return it with its API key, which nothing can show again.
 
-        A name already held by an active user is a ConfigError (a revoked user's
-        name may be given to a new user).
+        A reserved name (:data:`RESERVED_NAMES`) or one already held by an active
+        user is a ConfigError (a revoked user's name may be given to a new user).
         """
-        check_name(name)
+        check_new_name(name)
         check_role(role)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         try:

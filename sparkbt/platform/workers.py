@@ -23,22 +23,25 @@ import contextlib
 import logging
 import multiprocessing as mp
 import os
+import re
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sparkbt.errors import SparkbtError
 from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.settings import Settings
 
 if TYPE_CHECKING:
     from sparkbt.research.policy import Policy
 
-__all__ = ["WORKER_NICE", "JobPool", "WorkerPool", "make_pool"]
+__all__ = ["WORKER_NICE", "JobPool", "WorkerPool", "job_error", "make_pool"]
 
 log = logging.getLogger("sparkbt.adapters.http")
 
@@ -89,6 +92,23 @@ def worker_config(settings: Settings, policy: Policy | None) -> dict[str, Any]:
         "db_file": Path(settings.db_file),
         "policy": (policy.to_dict(), policy.source),  # for guard evaluations
     }
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"]+)*[\\/](?=[^\s\\/'\"]+)")
+
+
+def job_error(exc: BaseException) -> str:
+    """A failed job's error as users may read it: the first line of a sparkbt error's
+    message (absolute folders dropped, file names kept), the type name of anything else
+    (which may carry engine internals, frames or install paths)."""
+    name = type(exc).__name__
+    if not isinstance(exc, SparkbtError):
+        return f"{name}: unexpected error in the engine (see the server log)"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    line = _PATH.sub("", first)
+    if "site-packages" in line or "numba" in line.lower():
+        return f"{name}: unexpected error in the engine (see the server log)"
+    return f"{name}: {line}"[:500] if line else name
 
 
 # --------------------------------------------------------------------------- worker process
@@ -182,7 +202,9 @@ def worker_main(conn: Connection, cfg: dict[str, Any]) -> None:
             try:
                 reply = ("done", job_id, run_job(impl, request, cfg))
             except Exception as exc:  # any failure of the run is the job's outcome
-                reply = ("failed", job_id, f"{type(exc).__name__}: {exc}")
+                if not isinstance(exc, SparkbtError):
+                    traceback.print_exc()  # the full story goes to the server log only
+                reply = ("failed", job_id, job_error(exc))
             conn.send(reply)
     except (EOFError, OSError):
         return  # the server went away: nothing left to report to

@@ -8,10 +8,9 @@ input (unknown id, bad policy file) raises an InputError, which the root
 command prints as one line with exit 2.
 
 ``propose``, ``show``, ``list``, ``approve``, ``reject`` and ``paramset`` are
-clients of a running ``sparkbt serve`` with the connection options of
-``sparkbt jobs`` (--url/$SPARKBT_URL, --key/$SPARKBT_API_KEY,
---token/$SPARKBT_ADMIN_TOKEN): a refusal (401, 403, 404, 409, 422) or an
-unreachable service is one line on stderr and exit 2.
+clients of a running ``sparkbt serve`` (--url/$SPARKBT_URL, --key/$SPARKBT_API_KEY;
+a proposal or decision is always the key's user's, never the admin token's): a
+refusal (401, 403, 404, 409, 422) or an unreachable service is one line on stderr and exit 2.
 
 The offline commands are :mod:`sparkbt.adapters.cli.guard_check`'s, the service clients
 :mod:`sparkbt.adapters.cli.guard_proposals`'s; ``register`` puts them in one group.

@@ -1,12 +1,12 @@
 """``sparkbt guard propose|show|list|approve|reject|paramset``: clients of the guardrails.
 
-These commands are clients of a running ``sparkbt serve`` with the connection
-options of ``sparkbt jobs`` (--url/$SPARKBT_URL, --key/$SPARKBT_API_KEY,
---token/$SPARKBT_ADMIN_TOKEN): a refusal (401, 403, 404, 409, 422) or an
-unreachable service is one line on stderr and exit 2. They print a proposal
-(state, diff, gates, headline evidence, approvals, history), a list of
-proposals, or a param set with its history; ``--json`` prints the service's
-answer as is.
+These commands are clients of a running ``sparkbt serve`` (--url/$SPARKBT_URL,
+--key/$SPARKBT_API_KEY). ``propose``, ``approve`` and ``reject`` act as the
+user of the key and never fall back to the admin token: a refusal (401, 403,
+404, 409, 422) or an unreachable service is one line on stderr and exit 2. They
+print a proposal (state, diff, gates, headline evidence, approvals, history), a
+list of proposals, or a param set with its history; ``--json`` prints the
+service's answer as is.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from sparkbt.adapters.cli.options import engine_specs, with_options
 from sparkbt.adapters.cli.serve import (
     JSON_OPTION,
     KEY_OPTION,
-    TOKEN_OPTION,
     URL_OPTION,
     emit,
     parse_params,
     run_client,
 )
+from sparkbt.platform.text import printable
 
 __all__ = [
     "ProposalState",
@@ -46,6 +46,7 @@ class ProposalState(StrEnum):
     approved = "approved"
     rejected = "rejected"
     stale = "stale"
+    failed = "failed"
 
 
 _STATE_STYLE = {
@@ -55,13 +56,14 @@ _STATE_STYLE = {
     "approved": "bold green",
     "rejected": "red",
     "stale": "dim",
+    "failed": "bold red",
 }
 
 
-def _guard_client(url: str, token: str | None, key: str | None) -> Any:
+def _guard_client(url: str, key: str | None) -> Any:
     from sparkbt.adapters.http.guard_client import GuardClient
 
-    return run_client(lambda: GuardClient(url, token, key=key))  # a malformed URL fails right here
+    return run_client(lambda: GuardClient(url, None, key=key))  # a malformed URL fails right here
 
 
 def _print_json(obj: Any) -> None:
@@ -79,18 +81,32 @@ def _gate_table(gates: list[dict[str, Any]] | None, title: str = "gates") -> Any
     for g in gates or ():
         result = str(g.get("result"))
         table.add_row(
-            str(g.get("gate")),
-            f"[{GATE_STYLE.get(result, '')}]{result}[/]",
-            fmt_value(g.get("value")),
-            fmt_value(g.get("limit")),
-            str(g.get("action") or ""),
-            str(g.get("message") or ""),
+            _cell(g.get("gate")),
+            f"[{GATE_STYLE.get(result, '')}]{_safe(result)}[/]",
+            _cell(fmt_value(g.get("value"))),
+            _cell(fmt_value(g.get("limit"))),
+            _cell(g.get("action") or ""),
+            _cell(g.get("message") or ""),
         )
     return table
 
 
 def _state(state: str) -> str:
-    return f"[{_STATE_STYLE.get(state, '')}]{state}[/]"
+    return f"[{_STATE_STYLE.get(state, '')}]{_safe(state)}[/]"
+
+
+def _safe(value: Any) -> str:
+    """Stored text for a line with rich markup: control codes escaped, no markup."""
+    from rich.markup import escape
+
+    return escape(printable(value))
+
+
+def _cell(value: Any) -> Any:
+    """Stored text as a table cell: control codes escaped, never read as markup."""
+    from rich.text import Text
+
+    return Text(printable(value))
 
 
 def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
@@ -101,29 +117,36 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
     v = p.get("version") or {}
     params = ", ".join(f"{k}={val}" for k, val in (v.get("params") or {}).items())
     console.print(
-        f"proposal [bold]{p['id']}[/] · param set {p['paramset']} · {_state(p['state'])}"
-        f"{' · decision ' + p['decision'] if p.get('decision') else ''}",
+        f"proposal [bold]{_safe(p['id'])}[/] · param set {_safe(p['paramset'])} · "
+        f"{_state(p['state'])}"
+        f"{' · decision ' + _safe(p['decision']) if p.get('decision') else ''}",
         soft_wrap=True,
     )
     console.print(
-        f"  {v.get('strategy', '')}({params}) {v.get('pair', '')} {v.get('timeframe', '')}"
-        f" · version {v.get('id', '—')} · base {p.get('base_version_id') or '—'}",
+        printable(
+            f"  {v.get('strategy', '')}({params}) {v.get('pair', '')} {v.get('timeframe', '')}"
+            f" · version {v.get('id', '—')} · base {p.get('base_version_id') or '—'}"
+        ),
         soft_wrap=True,
         markup=False,
     )
     console.print(
-        f"  proposer {p.get('proposer')} · created {p.get('created_at')}"
-        f"{' · sweep ' + p['sweep_id'] if p.get('sweep_id') else ''}",
+        printable(
+            f"  proposer {p.get('proposer')} · created {p.get('created_at')}"
+            f"{' · sweep ' + p['sweep_id'] if p.get('sweep_id') else ''}"
+        ),
         soft_wrap=True,
         markup=False,
     )
     if p.get("note"):
-        console.print(f"  note: {p['note']}", soft_wrap=True, markup=False)
+        console.print(printable(f"  note: {p['note']}"), soft_wrap=True, markup=False)
     job = p.get("evaluation")
     if job:
         console.print(
-            f"  evaluation: job {job.get('job_id')} {job.get('status')}"
-            f"{' · ' + str(job['error']) if job.get('error') else ''}",
+            printable(
+                f"  evaluation: job {job.get('job_id')} {job.get('status')}"
+                f"{' · ' + str(job['error']) if job.get('error') else ''}"
+            ),
             soft_wrap=True,
             markup=False,
         )
@@ -139,11 +162,11 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
         for c in changes:
             rel = c.get("relative_change")
             table.add_row(
-                str(c.get("field")),
-                fmt_value(c.get("old")),
-                fmt_value(c.get("new")),
+                _cell(c.get("field")),
+                _cell(fmt_value(c.get("old"))),
+                _cell(fmt_value(c.get("new"))),
                 "—" if rel is None else f"{rel:+.1%}",
-                str(c.get("note") or ""),
+                _cell(c.get("note") or ""),
             )
         console.print(table)
     elif p.get("base_version_id") is None:
@@ -159,7 +182,7 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
             table.add_column(side, justify="right")
         keys = list(dict.fromkeys(k for _, stats in sides for k in stats))
         for k in keys:
-            table.add_row(k, *(fmt_value(stats.get(k)) for _, stats in sides))
+            table.add_row(_cell(k), *(_cell(fmt_value(stats.get(k))) for _, stats in sides))
         console.print(table)
     approvals = p.get("approvals") or []
     if approvals:
@@ -168,11 +191,11 @@ def _print_proposal(p: dict[str, Any], *, full: bool = True) -> None:
             table.add_column(col)
         for a in approvals:
             table.add_row(
-                str(a.get("user")),
-                str(a.get("role")),
-                str(a.get("created_at")),
-                str(a.get("comment") or ""),
-                str(a.get("override_reason") or ""),
+                _cell(a.get("user")),
+                _cell(a.get("role")),
+                _cell(a.get("created_at")),
+                _cell(a.get("comment") or ""),
+                _cell(a.get("override_reason") or ""),
             )
         console.print(table)
     _print_history(console, p.get("history") or [])
@@ -188,11 +211,11 @@ def _print_history(console: Any, history: list[dict[str, Any]]) -> None:
         table.add_column(col)
     for h in history:
         table.add_row(
-            str(h.get("at")),
-            str(h.get("event")),
-            str(h.get("state") or ""),
-            str(h.get("actor") or ""),
-            str(h.get("proposal_id") or ""),
+            _cell(h.get("at")),
+            _cell(h.get("event")),
+            _cell(h.get("state") or ""),
+            _cell(h.get("actor") or ""),
+            _cell(h.get("proposal_id") or ""),
         )
     console.print(table)
 
@@ -221,7 +244,6 @@ def propose(
     ),
     wait_timeout: float = typer.Option(600.0, help="Seconds --wait waits at most."),
     url: str = URL_OPTION,
-    token: str | None = TOKEN_OPTION,
     key: str | None = KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -242,7 +264,7 @@ def propose(
     }
     if sweep is not None:
         body["sweep_id"] = sweep
-    with _guard_client(url, token, key) as client:
+    with _guard_client(url, key) as client:
         made = run_client(lambda: client.propose(**body))
         if not wait:
             emit(made, as_json, str(made["id"]))
@@ -261,7 +283,7 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show a proposal: state, diff, gate results, headline evidence, approvals, history."""
-    with _guard_client(url, None, key) as client:
+    with _guard_client(url, key) as client:
         prop = run_client(lambda: client.proposal(proposal_id))
     if as_json:
         _print_json(prop)
@@ -281,7 +303,7 @@ def list_proposals(
     from rich.console import Console
     from rich.table import Table
 
-    with _guard_client(url, None, key) as client:
+    with _guard_client(url, key) as client:
         found = run_client(
             lambda: client.proposals(status.value if status else None, paramset, limit)
         )
@@ -296,13 +318,13 @@ def list_proposals(
         table.add_column(col)
     for p in found:
         table.add_row(
-            str(p["id"]),
-            str(p["paramset"]),
+            _cell(p["id"]),
+            _cell(p["paramset"]),
             _state(str(p["state"])),
-            str(p.get("proposer")),
-            str(p.get("created_at")),
-            ", ".join(p.get("blocking") or ()),
-            str(p.get("note") or ""),
+            _cell(p.get("proposer")),
+            _cell(p.get("created_at")),
+            _cell(", ".join(p.get("blocking") or ())),
+            _cell(p.get("note") or ""),
         )
     Console().print(table)
 
@@ -311,7 +333,7 @@ def _decided(prop: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _print_json(prop)
         return
-    typer.echo(f"{prop['id']} {prop['state']}")
+    typer.echo(printable(f"{prop['id']} {prop['state']}"))
 
 
 def approve(
@@ -321,12 +343,11 @@ def approve(
         None, "--override-reason", help="Approve a blocked proposal (an admin override): why."
     ),
     url: str = URL_OPTION,
-    token: str | None = TOKEN_OPTION,
     key: str | None = KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Approve a proposal (an approver who did not propose it)."""
-    with _guard_client(url, token, key) as client:
+    with _guard_client(url, key) as client:
         prop = run_client(lambda: client.approve(proposal_id, comment, override_reason))
     _decided(prop, as_json)
 
@@ -335,12 +356,11 @@ def reject(
     proposal_id: str = typer.Argument(..., help="Proposal id."),
     comment: str = typer.Option("", "--comment", help="Stored with the rejection."),
     url: str = URL_OPTION,
-    token: str | None = TOKEN_OPTION,
     key: str | None = KEY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Reject a proposal."""
-    with _guard_client(url, token, key) as client:
+    with _guard_client(url, key) as client:
         prop = run_client(lambda: client.reject(proposal_id, comment))
     _decided(prop, as_json)
 
@@ -354,7 +374,7 @@ def show_paramset(
     """Show a param set: its approved version and its history."""
     from rich.console import Console
 
-    with _guard_client(url, None, key) as client:
+    with _guard_client(url, key) as client:
         ps = run_client(lambda: client.paramset(name))
     if as_json:
         _print_json(ps)
@@ -362,12 +382,14 @@ def show_paramset(
     console = Console()
     v = ps.get("approved")
     if v is None:
-        console.print(f"param set {ps['name']}: no version approved yet", markup=False)
+        console.print(printable(f"param set {ps['name']}: no version approved yet"), markup=False)
     else:
         params = ", ".join(f"{k}={val}" for k, val in (v.get("params") or {}).items())
         console.print(
-            f"param set {ps['name']}: approved version {v.get('id')} "
-            f"(proposal {ps.get('approved_proposal_id')}, {ps.get('updated_at')})",
+            printable(
+                f"param set {ps['name']}: approved version {v.get('id')} "
+                f"(proposal {ps.get('approved_proposal_id')}, {ps.get('updated_at')})"
+            ),
             soft_wrap=True,
             markup=False,
         )
@@ -377,8 +399,10 @@ def show_paramset(
             if val is not None and val is not False and val != {}
         )
         console.print(
-            f"  {v.get('strategy')}({params}) {v.get('pair')} {v.get('timeframe')}"
-            f"{' · ' + options if options else ''}",
+            printable(
+                f"  {v.get('strategy')}({params}) {v.get('pair')} {v.get('timeframe')}"
+                f"{' · ' + options if options else ''}"
+            ),
             soft_wrap=True,
             markup=False,
         )

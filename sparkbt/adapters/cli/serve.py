@@ -206,7 +206,9 @@ def _client(url: str, token: str | None, key: str | None) -> ServiceClient:
 
 
 def emit(obj: Any, as_json: bool, human: str) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=True) if as_json else human)
+    from sparkbt.platform.text import printable
+
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True) if as_json else printable(human))
 
 
 def _value(raw: str) -> Any:
@@ -280,7 +282,9 @@ def run_client(fn: Any) -> Any:
     try:
         return fn()
     except ServiceError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        from sparkbt.platform.text import printable
+
+        typer.echo(printable(f"error: {exc}"), err=True)
         usage = isinstance(exc, ServiceUnreachable) or 400 <= exc.status < 500
         raise typer.Exit(2 if usage else 1) from None
 

@@ -19,20 +19,19 @@ __all__ = ["GuardClient"]
 class GuardClient(ServiceClient):
     """Proposals, approvals and param sets of one service.
 
-    Unlike a backtest start, a write here sends the admin ``token`` only when no
-    ``key`` is given: a proposal or an approval is recorded under the key's user.
+    A write (a proposal, an approval, a rejection) is recorded under the user of
+    the API ``key`` and sends only that: the admin token never takes part in the
+    approval workflow, so no write falls back to it.
     """
 
     def _write(self, path: str, body: dict[str, Any]) -> Any:
-        if not self.token and not self.key:
+        if not self.key:
             raise ServiceError(
                 401,
-                "no API key: pass --key or set SPARKBT_API_KEY (or --token / SPARKBT_ADMIN_TOKEN)",
+                "no API key: pass --key or set SPARKBT_API_KEY "
+                "(the admin token may not propose, approve or reject)",
             )
-        # a key names the person (approvals and the audit trail record who): it goes alone
-        # when given; the admin token acts as "admin-token" only without one
-        headers = {"x-admin-token": self.token} if self.token and not self.key else {}
-        return self._call("POST", path, json=body, headers=headers)
+        return self._call("POST", path, json=body, headers={})
 
     def propose(self, **body: Any) -> dict[str, Any]:
         """Propose a version of a param set: ``{"id", "status": "evaluating"}``."""

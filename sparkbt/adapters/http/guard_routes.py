@@ -113,7 +113,9 @@ def install(app: FastAPI, svc: Service, read_body: BodyReader) -> None:
 
     @router.get("/proposals", dependencies=[reader])
     async def list_proposals(
-        status: Literal["evaluating", "pending", "blocked", "approved", "rejected", "stale"]
+        status: Literal[
+            "evaluating", "pending", "blocked", "approved", "rejected", "stale", "failed"
+        ]
         | None = None,
         paramset: str | None = Query(None, min_length=1, max_length=64),
         limit: int = Query(100, ge=1, le=10_000),

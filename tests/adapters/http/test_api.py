@@ -63,7 +63,7 @@ BAD_BODIES = [
     (b'{"options": {"sl_stp": 0.02}}', "did you mean 'sl_stop'"),
     (b'{"options": {"fill": "tomorrow"}}', "fill: expected close or next_open"),
     (b'{"options": {"gates": {"max_dd": 0.2}}}', "did you mean 'max_drawdown'"),
-    (b'{"options": {"year_days": 0}}', "year_days: must be > 0"),
+    (b'{"options": {"year_days": 0}}', "year_days: must be in [1, 366]"),
 ]
 
 
