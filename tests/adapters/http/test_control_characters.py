@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from sparkbt.adapters.cli import guard_proposals
 from sparkbt.adapters.cli.app import app
 from sparkbt.platform.text import printable
-from tests.service.test_guard_api import PARAMSET, Guard, one_line
+from tests.adapters.http.test_guard_api import PARAMSET, Guard, one_line
 
 from .conftest import TOKEN
 

@@ -15,7 +15,7 @@ from sparkbt.errors import CandleError
 from sparkbt.platform.proposals import GuardStore
 from sparkbt.platform.workers import job_error
 from sparkbt.research.paramsets import version_of
-from tests.service.test_guard_api import Guard, add_strategy
+from tests.adapters.http.test_guard_api import Guard, add_strategy
 
 CLEAN_ENV = {"SPARKBT_URL": None, "SPARKBT_API_KEY": None, "SPARKBT_ADMIN_TOKEN": None}
 

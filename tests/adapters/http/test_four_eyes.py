@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from sparkbt.adapters.cli.app import app
 from sparkbt.errors import ConfigError
 from sparkbt.platform.users import RESERVED_NAMES, UserStore
-from tests.service.test_guard_api import Guard, audit, one_line
+from tests.adapters.http.test_guard_api import Guard, audit, one_line
 
 from .conftest import TOKEN
 
@@ -47,7 +47,7 @@ def _token_post(g: Guard, path: str, body: dict[str, Any]) -> httpx.Response:
 @pytest.mark.timeout(120)
 def test_the_admin_token_never_proposes_approves_or_rejects(launch: Any, tmp_path: Path) -> None:
     strict = tmp_path / "strict.toml"
-    from tests.service.test_guard_api import STRICT
+    from tests.adapters.http.test_guard_api import STRICT
 
     strict.write_text(STRICT)
     srv = launch("token", impl="engine", extra=("--policy", str(strict)))
