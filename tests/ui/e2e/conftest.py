@@ -31,6 +31,7 @@ import pytest
 from sparkbt.platform.users import ROLES, UserStore
 from tests.adapters.http.conftest import TOKEN, Server, make_server
 
+JOB_WAIT_MS = 90_000  # the first job of a fresh worker may compile the simulation kernel
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
-from tests.ui.e2e.conftest import UIServer, shot, signin, wait_charts_drawn
+from tests.ui.e2e.conftest import JOB_WAIT_MS, UIServer, shot, signin, wait_charts_drawn
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,12 @@ def test_sweep_heatmap_cell_opens_its_backtest(
     cell.focus()  # the keyboard way: focus the cell, press Enter
     with page.expect_navigation():
         page.keyboard.press("Enter")
+    # the cell's backtest is a queued job: its page follows it, then links the report
+    assert "/ui/jobs/" in page.url, page.inner_text("main")
+    link = page.locator("#open-report")
+    link.wait_for(timeout=JOB_WAIT_MS)
+    with page.expect_navigation():
+        link.click()
     assert "/ui/runs/" in page.url
     wait_charts_drawn(page, ["#equity-chart", "#drawdown-chart", "#price-chart"])
     from sparkbt.engine.result import format_stat

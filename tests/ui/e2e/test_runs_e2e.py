@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tests.ui.e2e.conftest import UIServer, shot, signin, wait_charts_drawn
+from tests.ui.e2e.conftest import JOB_WAIT_MS, UIServer, shot, signin, wait_charts_drawn
 from tests.ui.e2e.reportcheck import (
     check_csv,
     check_rows,
@@ -19,7 +19,6 @@ from tests.ui.e2e.reportcheck import (
 )
 
 CHARTS = ["#equity-chart", "#drawdown-chart", "#price-chart"]
-JOB_WAIT_MS = 90_000  # the first job of a fresh worker may compile the simulation kernel
 
 
 def check_sorting(page: Any, headers: list[str], trades: pd.DataFrame) -> None:
