@@ -23,18 +23,11 @@ from sparkbt.platform.proposals import (
 from sparkbt.research.gates import Evidence, GateResult, evaluate, param_changes
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 from sparkbt.research.policy import default_policy
+from tests.research.policies import PASSING
 
 NAME = "eth-sma-4h"
 POLICY = default_policy()
-GOOD = {
-    "max_drawdown": 0.1,
-    "total_trades": 120,
-    "oos_sharpe": 1.2,
-    "is_sharpe": 1.5,
-    "dsr": 0.97,
-    "pbo": 0.1,
-    "lookahead_passed": True,
-}
+GOOD = PASSING
 BAD = GOOD | {"max_drawdown": 0.4}  # the max_drawdown gate blocks
 
 
