@@ -12,14 +12,8 @@ import numpy as np
 import pytest
 
 from sparkbt.errors import ConfigError, InputError, Refusal, SparkbtError
-from sparkbt.platform.proposals import (
-    APPROVER_ROLES,
-    ROLES,
-    Conflict,
-    Forbidden,
-    GuardStore,
-    NotFound,
-)
+from sparkbt.platform.proposals import GuardStore
+from sparkbt.platform.records import APPROVER_ROLES, ROLES, Conflict, Forbidden, NotFound
 from sparkbt.research.gates import Evidence, GateResult, evaluate, param_changes
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 from sparkbt.research.policy import default_policy
