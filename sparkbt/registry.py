@@ -4,22 +4,6 @@ Strategies are plain modules (``from sparkbt.registry import Param, constraint``
 the registry itself is :mod:`sparkbt.engine.registry`.
 """
 
-from sparkbt.engine.registry import (
-    Param,
-    ParamSpec,
-    Signals,
-    Strategy,
-    constraint,
-    get_strategy,
-    list_strategies,
-)
+from sparkbt.engine.registry import Param, constraint
 
-__all__ = [
-    "Param",
-    "ParamSpec",
-    "Signals",
-    "Strategy",
-    "constraint",
-    "get_strategy",
-    "list_strategies",
-]
+__all__ = ["Param", "constraint"]

@@ -13,7 +13,8 @@ param sets and history as records), ``tables`` (their SQLite tables and rows),
 ``proposals_cli``: the service's client).
 """
 
-from sparkbt.platform.proposals import Conflict, Forbidden, GuardStore, NotFound
+from sparkbt.platform.proposals import GuardStore
+from sparkbt.platform.records import Conflict, Forbidden, NotFound
 from sparkbt.platform.users import ROLES, User, UserStore
 from sparkbt.research.assess import Assessment, assess
 from sparkbt.research.gates import (

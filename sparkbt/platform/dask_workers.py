@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sparkbt.errors import ConfigError
-from sparkbt.platform.jobs import Job, JobStore
-from sparkbt.platform.settings import Settings
-from sparkbt.platform.workers import OnFinish, job_error, run_job, worker_config
+from sparkbt.platform.jobs import Job
+from sparkbt.platform.workers import Dispatcher, job_error, run_job
 
 if TYPE_CHECKING:
-    from sparkbt.research.policy import Policy
+    pass
 
 __all__ = ["DaskPool"]
 
@@ -66,31 +65,19 @@ class _Running:
     started: float
 
 
-class DaskPool:
+class DaskPool(Dispatcher):
     """Jobs from the store run as tasks on the Dask scheduler ``settings.scheduler``."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: JobStore,
-        on_finish: OnFinish,
-        policy: Policy | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.on_finish = on_finish
-        self._cfg = worker_config(settings, policy)
+    def _open(self) -> None:
         from sparkbt.research.executors import dask_client
 
         # connected here, so an unreachable scheduler stops `sparkbt serve` in one line
-        self._client: Any = dask_client(settings.scheduler)[0]
+        self._client: Any = dask_client(self.settings.scheduler)[0]
         self._running: dict[str, _Running] = {}
         self._workers: dict[str, Any] = {}  # address -> scheduler info of each Dask worker
         self._pids: dict[str, int] = {}  # address -> process id of each Dask worker
         self._polled = 0.0
-        self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="sparkbt-dispatcher", daemon=True)
 
     # ---- public
     def start(self) -> None:
@@ -130,14 +117,6 @@ class DaskPool:
             self._client = None
 
     # ---- dispatch loop
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._step()
-            except Exception:  # keep dispatching whatever one step hit
-                log.exception("dispatcher step failed")
-                time.sleep(0.5)
-
     def _step(self) -> None:
         self._poll_cluster()
         self._dispatch()
@@ -210,7 +189,4 @@ class DaskPool:
 
     def _record(self, run: _Running, status: str, **fields: Any) -> None:
         self._running.pop(run.job.id, None)
-        duration_ms = (time.monotonic() - run.started) * 1000.0
-        job = self.store.finish(run.job.id, status, **fields)
-        if job is not None:
-            self.on_finish(job, duration_ms)
+        self._finish(run.job.id, run.started, status, **fields)

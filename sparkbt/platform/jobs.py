@@ -25,18 +25,15 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sparkbt.errors import TooMany
-from sparkbt.platform.db import connect, retry_locked
+from sparkbt.platform.db import Store, from_row, iso
 
 __all__ = ["STATUSES", "Job", "JobStore", "QueueLimits"]
 
@@ -68,12 +65,6 @@ CREATE INDEX IF NOT EXISTS jobs_by_proposal ON jobs (json_extract(request, '$.gu
 """
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class Job:
     """One row of the job table."""
@@ -97,24 +88,8 @@ class Job:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
-        return cls(
-            id=row["id"],
-            status=row["status"],
-            impl=row["impl"],
-            request=json.loads(row["request"]),
-            client_ip=row["client_ip"],
-            user_agent=row["user_agent"],
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            attempts=row["attempts"],
-            worker_pid=row["worker_pid"],
-            run_id=row["run_id"],
-            evidence=row["evidence"],
-            stats=json.loads(row["stats"]) if row["stats"] is not None else None,
-            error=row["error"],
-            user=row["user"],
-        )
+        stats = json.loads(row["stats"]) if row["stats"] is not None else None
+        return from_row(cls, row, request=json.loads(row["request"]), stats=stats)
 
     def public(self) -> dict[str, Any]:
         """The JSON the API returns: who started the job (``user``), but no client ip or
@@ -124,9 +99,9 @@ class Job:
             "status": self.status,
             "impl": self.impl,
             **self.request,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "attempts": self.attempts,
             "run_id": self.run_id,
             "evidence": self.evidence,
@@ -165,7 +140,7 @@ class QueueLimits:
             )
 
 
-class JobStore:
+class JobStore(Store):
     """Jobs in one SQLite file; safe to share between the event loop and the dispatcher thread.
 
     With ``limits``, :meth:`create` and :meth:`insert` refuse jobs over them and
@@ -178,31 +153,12 @@ class JobStore:
         limits: QueueLimits | None = None,
         on_refused: Callable[[TooMany], None] | None = None,
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path, _SCHEMA)
         self.limits, self.on_refused = limits, on_refused
-        self._lock = threading.Lock()
-        self._db = connect(self.path)
-        retry_locked(lambda: self._db.executescript(_SCHEMA))
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
         if "user" not in columns:  # a database from before jobs recorded who started them
             self._db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
         self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, status)")
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on this store's connection."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Job | None:
         with self._lock:

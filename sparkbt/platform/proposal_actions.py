@@ -29,7 +29,8 @@ from sparkbt.platform.jobs import Job, JobStore
 from sparkbt.platform.metrics import ServiceMetrics
 from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.proposal_tables import read_version
-from sparkbt.platform.proposals import OPEN_STATES, GuardStore, Proposal
+from sparkbt.platform.proposals import GuardStore
+from sparkbt.platform.records import OPEN_STATES, Proposal
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.text_fields import Line, Text, values_of_field
 from sparkbt.platform.workers import JobPool

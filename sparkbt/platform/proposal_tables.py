@@ -21,6 +21,7 @@ from typing import Any
 
 from sparkbt.engine.stats import json_safe
 from sparkbt.errors import ConfigError
+from sparkbt.platform.db import from_row
 from sparkbt.platform.records import Approval, Conflict, HistoryEvent, NotFound, Proposal
 from sparkbt.research.gates import GateResult
 from sparkbt.research.paramsets import ParamSetVersion, diff
@@ -217,14 +218,7 @@ def read_proposal(db: sqlite3.Connection, row: sqlite3.Row, full: bool) -> Propo
     changes = None
     if full:
         approvals = [
-            Approval(
-                r["user"],
-                r["role"],
-                r["comment"],
-                r["content_sha256"],
-                r["override_reason"],
-                r["created_at"],
-            )
+            from_row(Approval, r)
             for r in db.execute(
                 "SELECT * FROM guard_approvals WHERE proposal_id = ? ORDER BY seq", (row["id"],)
             )
@@ -237,21 +231,12 @@ def read_proposal(db: sqlite3.Connection, row: sqlite3.Row, full: bool) -> Propo
         ]
         if row["base_version_id"] is not None:
             changes = diff(read_version(db, row["base_version_id"]), version)
-    return Proposal(
-        id=row["id"],
-        name=row["name"],
+    return from_row(
+        Proposal,
+        row,
         version=version,
-        base_version_id=row["base_version_id"],
-        proposer=row["proposer"],
-        note=row["note"],
-        sweep_id=row["sweep_id"],
-        state=row["state"],
-        content_sha256=row["content_sha256"],
         gate_results=None if row["gates"] is None else json.loads(row["gates"]),
-        policy_sha256=row["policy_sha256"],
         evidence=None if row["evidence"] is None else json.loads(row["evidence"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
         approvals=approvals,
         history=history,
         changes=changes,
@@ -307,13 +292,4 @@ def mark_stale(db: sqlite3.Connection, name: str, approved: str, now: float) -> 
 
 def history_event(r: sqlite3.Row) -> HistoryEvent:
     """A history event from its row."""
-    return HistoryEvent(
-        seq=r["seq"],
-        name=r["name"],
-        proposal_id=r["proposal_id"],
-        event=r["event"],
-        state=r["state"],
-        actor=r["actor"],
-        detail=json.loads(r["detail"]),
-        at=r["at"],
-    )
+    return from_row(HistoryEvent, r, detail=json.loads(r["detail"]))

@@ -38,16 +38,14 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sparkbt.errors import ConfigError
-from sparkbt.platform.db import connect
+from sparkbt.platform.db import Store
 from sparkbt.platform.proposal_tables import (
     SCHEMA,
     add_event,
@@ -66,12 +64,9 @@ from sparkbt.platform.proposal_tables import (
 from sparkbt.platform.records import (
     APPROVER_ROLES,
     OPEN_STATES,
-    ROLES,
     STATES,
-    Approval,
     Conflict,
     Forbidden,
-    HistoryEvent,
     NotFound,
     ParamSet,
     Proposal,
@@ -81,23 +76,10 @@ from sparkbt.platform.records import (
 from sparkbt.research.gates import Evidence, GateResult, decision
 from sparkbt.research.paramsets import ParamSetVersion, check_name
 
-__all__ = [
-    "APPROVER_ROLES",
-    "OPEN_STATES",
-    "ROLES",
-    "STATES",
-    "Approval",
-    "Conflict",
-    "Forbidden",
-    "GuardStore",
-    "HistoryEvent",
-    "NotFound",
-    "ParamSet",
-    "Proposal",
-]
+__all__ = ["GuardStore"]
 
 
-class GuardStore:
+class GuardStore(Store):
     """Param-set versions, proposals, approvals and history in one SQLite file.
 
     ``min_approvals`` approvals of a proposal's current content approve it. One
@@ -112,45 +94,11 @@ class GuardStore:
             raise ConfigError(f"min_approvals: expected a whole number (got {min_approvals!r})")
         if min_approvals < 1:
             raise ConfigError(f"min_approvals: must be >= 1 (got {min_approvals!r})")
-        self.path = Path(db_path)
+        super().__init__(db_path, timeout=timeout, reentrant=True)
         self.min_approvals = min_approvals
-        self._lock = threading.RLock()
-        self._db = connect(self.path, timeout)
-        with self._tx() as db:
+        with self._write() as db:
             for statement in SCHEMA:
                 db.execute(statement)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> GuardStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE takes the database's write lock first."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """One consistent snapshot for reads spanning several queries."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                yield self._db
-            finally:
-                self._db.execute("COMMIT")
 
     def propose(
         self,
@@ -174,7 +122,7 @@ class GuardStore:
         name = check_name(version.name)
         version_id = version.id
         now = time.time()
-        with self._tx() as db:
+        with self._write() as db:
             current = approved_version(db, name)
             if base_version_id != current:
                 raise Conflict(
@@ -245,7 +193,7 @@ class GuardStore:
             raise ConfigError(f"evidence: expected a mapping (got {type(evidence).__name__})")
         evidence_text = to_json(evidence, "evidence")
         now = time.time()
-        with self._tx() as db:
+        with self._write() as db:
             row = proposal_row(db, proposal_id)
             if row["state"] not in OPEN_STATES:
                 raise Conflict(f"proposal {row['id']}: is {row['state']}; it cannot be evaluated")
@@ -289,7 +237,7 @@ class GuardStore:
         ``reason`` (one line) in its history; a proposal in any other state is left as is."""
         now = time.time()
         line = " ".join(str(reason).split())[:500] or "the evaluation failed"
-        with self._tx() as db:
+        with self._write() as db:
             row = proposal_row(db, proposal_id)
             if row["state"] == "evaluating":
                 db.execute(
@@ -325,7 +273,7 @@ class GuardStore:
         reason = override_reason.strip() if isinstance(override_reason, str) else None
         now = time.time()
         stale: Conflict | None = None
-        with self._tx() as db:
+        with self._write() as db:
             row = proposal_row(db, proposal_id)
             pid, name, state = row["id"], row["name"], row["state"]
             if user == row["proposer"]:
@@ -427,7 +375,7 @@ class GuardStore:
         user = check_user(user, "user")
         role = check_role(role)
         now = time.time()
-        with self._tx() as db:
+        with self._write() as db:
             row = proposal_row(db, proposal_id)
             pid = row["id"]
             if role not in APPROVER_ROLES and user != row["proposer"]:

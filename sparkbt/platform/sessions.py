@@ -12,12 +12,11 @@ at the next click), after :data:`IDLE_SECONDS` without a request and, at the lat
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparkbt.platform.db import connect, retry_locked
+from sparkbt.platform.db import Store
 from sparkbt.platform.users import hash_key
 
 __all__ = ["IDLE_SECONDS", "MAX_SECONDS", "SessionStore", "SignedIn"]
@@ -50,17 +49,11 @@ class SignedIn:
     csrf: str
 
 
-class SessionStore:
+class SessionStore(Store):
     """Sessions in the ``sessions`` table of the service database (``users`` must exist)."""
 
     def __init__(self, db_path: str | Path) -> None:
-        self._lock = threading.Lock()
-        self._db = connect(db_path)
-        retry_locked(lambda: self._db.executescript(_SCHEMA))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        super().__init__(db_path, _SCHEMA)
 
     def open(self, key: str) -> tuple[str, SignedIn] | None:
         """A new session for the active user holding API ``key``: ``(session id, user)``;

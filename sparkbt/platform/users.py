@@ -21,15 +21,13 @@ import hmac
 import re
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sparkbt.errors import ConfigError, did_you_mean
-from sparkbt.platform.db import connect, retry_locked
+from sparkbt.platform.db import Store, from_row, iso
 
 __all__ = [
     "ADMIN_TOKEN_USER",
@@ -64,12 +62,6 @@ CREATE TABLE IF NOT EXISTS users (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_active_name ON users (name) WHERE revoked_at IS NULL;
 """
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def hash_key(key: str) -> str:
@@ -127,38 +119,20 @@ class User:
         return {
             "name": self.name,
             "role": self.role,
-            "created_at": _iso(self.created_at),
-            "revoked_at": _iso(self.revoked_at),
+            "created_at": iso(self.created_at),
+            "revoked_at": iso(self.revoked_at),
         }
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> User:
-        return cls(
-            name=row["name"],
-            role=row["role"],
-            created_at=row["created_at"],
-            revoked_at=row["revoked_at"],
-        )
+        return from_row(cls, row)
 
 
-class UserStore:
+class UserStore(Store):
     """Users and the hashes of their API keys in the ``users`` table of one SQLite file."""
 
     def __init__(self, db_path: str | Path) -> None:
-        self.path = Path(db_path)
-        self._lock = threading.Lock()
-        self._db = connect(self.path)
-        retry_locked(lambda: self._db.executescript(_SCHEMA))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> UserStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(db_path, _SCHEMA)
 
     def add(self, name: str, role: str) -> tuple[User, str]:
         """Create an active user; return it with its API key, which nothing can show again.

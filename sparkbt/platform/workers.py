@@ -41,7 +41,7 @@ from sparkbt.platform.settings import Settings
 if TYPE_CHECKING:
     from sparkbt.research.policy import Policy
 
-__all__ = ["WORKER_NICE", "JobPool", "WorkerPool", "job_error", "make_pool"]
+__all__ = ["WORKER_NICE", "Dispatcher", "JobPool", "WorkerPool", "job_error", "make_pool"]
 
 log = logging.getLogger("sparkbt.adapters.http")
 
@@ -226,8 +226,10 @@ class _Slot:
         return int(self.process.pid or 0)
 
 
-class WorkerPool:
-    """``settings.workers`` worker processes and the dispatcher thread that feeds them."""
+class Dispatcher:
+    """What every pool shares: the job store, ``on_finish``, the workers' config and the
+    dispatcher thread, which runs :meth:`_step` until stopped. A pool sets up its own
+    state in :meth:`_open`."""
 
     def __init__(
         self,
@@ -239,12 +241,40 @@ class WorkerPool:
         self.settings = settings
         self.store = store
         self.on_finish = on_finish
-        self._ctx = mp.get_context("spawn")
         self._cfg = worker_config(settings, policy)
-        self._slots: list[_Slot] = []
         self._stop = threading.Event()
-        self._wake_r, self._wake_w = -1, -1
         self._thread = threading.Thread(target=self._loop, name="sparkbt-dispatcher", daemon=True)
+        self._open()
+
+    def _open(self) -> None:
+        """The pool's own state, set up when it is made."""
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # keep dispatching whatever one step hit
+                log.exception("dispatcher step failed")
+                time.sleep(0.5)
+
+    def _step(self) -> None:
+        raise NotImplementedError
+
+    def _finish(self, job_id: str, started: float, status: str, **fields: Any) -> None:
+        """Record a job's outcome in the store and report it with its duration."""
+        duration_ms = (time.monotonic() - started) * 1000.0
+        job = self.store.finish(job_id, status, **fields)
+        if job is not None:
+            self.on_finish(job, duration_ms)
+
+
+class WorkerPool(Dispatcher):
+    """``settings.workers`` worker processes and the dispatcher thread that feeds them."""
+
+    def _open(self) -> None:
+        self._ctx = mp.get_context("spawn")
+        self._slots: list[_Slot] = []
+        self._wake_r, self._wake_w = -1, -1
 
     # ---- public
     def start(self) -> None:
@@ -331,14 +361,6 @@ class WorkerPool:
             self._slots[index] = self._spawn()
 
     # ---- dispatch loop
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._step()
-            except Exception:  # keep dispatching whatever one step hit
-                log.exception("dispatcher step failed")
-                time.sleep(0.5)
-
     def _step(self) -> None:
         self._dispatch()
         now = time.monotonic()
@@ -401,20 +423,14 @@ class WorkerPool:
         if slot.job is None or slot.job.id != job_id:
             log.warning("worker %s answered for unexpected job %s", slot.pid, job_id)
             return
-        duration_ms = (time.monotonic() - slot.started) * 1000.0
-        if status == "done":
-            job = self.store.finish(job_id, "done", **payload)
-        else:
-            job = self.store.finish(job_id, "failed", error=str(payload))
         slot.job = None
-        if job is not None:
-            self.on_finish(job, duration_ms)
+        if status == "done":
+            self._finish(job_id, slot.started, "done", **payload)
+        else:
+            self._finish(job_id, slot.started, "failed", error=str(payload))
 
     def _fail(self, slot: _Slot, reason: str) -> None:
         if slot.job is None:
             return
-        duration_ms = (time.monotonic() - slot.started) * 1000.0
-        job = self.store.finish(slot.job.id, "failed", error=reason)
-        slot.job = None
-        if job is not None:
-            self.on_finish(job, duration_ms)
+        job_id, slot.job = slot.job.id, None
+        self._finish(job_id, slot.started, "failed", error=reason)

@@ -35,6 +35,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from benchlib import best_of
 
 import sparkbt as sb
 
@@ -42,15 +43,6 @@ FEES = 0.001
 CASH = 10_000.0
 STOPS = {"sl_stop": 0.02, "sl_trail": True, "tp_stop": 0.04}
 TARGETS = {"plain": 1 / 5, "stops": 1 / 3}  # sparkbt's time / vectorbt's, at most
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), float(np.median(times)), max(times), out
 
 
 def edges(targets):

@@ -21,11 +21,11 @@ rebalances the position to y of the current equity on every bar.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
+from benchlib import best_of
 
 import sparkbt as sb
 from sparkbt.indicators import sma_many
@@ -40,15 +40,6 @@ def oscillator(candles: pd.DataFrame) -> pd.Series:
     close = candles["close"].to_numpy()
     fast, slow = sma_many(close, (60, 600))
     return pd.Series(np.clip(40.0 * (fast / slow - 1.0), -1.0, 1.0), index=candles.index)
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), float(np.median(times)), max(times), out
 
 
 def main() -> None:

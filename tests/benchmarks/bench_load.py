@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import multiprocessing as mp
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,77 +31,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import benchlib
 import httpx
 import psutil
 
-TOKEN = "bench-load-token"
+TOKEN = "bench-load-token-0123456789abcdef"
 USERS = 20
 MAX_QUEUE = 1000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     """The service with the default limits and one mock worker that never finishes a job."""
-    port = free_port()
     env = dict(
         os.environ, SPARKBT_ADMIN_TOKEN=TOKEN, BACKTEST_IMPL="mock", SPARKBT_MOCK_SECONDS="3600"
     )
     for name in ("SPARKBT_MAX_QUEUE", "SPARKBT_MAX_QUEUED_PER_USER", "SPARKBT_PRIVATE"):
         env.pop(name, None)
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed once the server has it
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sparkbt.adapters.cli.app",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--evidence-dir",
-            str(root / "evidence"),
-            "--data-dir",
-            str(root / "data"),
-        ],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{(root / 'server.log').read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).json()["ready"] == 1:
-                return proc, url
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not become ready")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    children = []
-    with contextlib.suppress(psutil.NoSuchProcess):
-        children = psutil.Process(proc.pid).children(recursive=True)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    for child in children:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
+    dirs = ["--evidence-dir", str(root / "evidence"), "--data-dir", str(root / "data")]
+    return benchlib.start_server(root, env, ["--workers", "1", *dirs], lambda h: h["ready"] == 1)
 
 
 def add_users(root: Path) -> list[str]:
@@ -206,7 +151,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
         rss_after = rss_mb(proc.pid)
         refused = refused_total(url)
     finally:
-        stop_server(proc)
+        benchlib.stop_server(proc, 15)
 
     print(f"load bench: {args.requests} starts at concurrency {args.concurrency} on a full queue")
     print(

@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing as mp
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,62 +33,24 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import benchlib
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-TOKEN = "bench-token"
+TOKEN = "bench-service-token-0123456789abcdef"
 SLO_P95_MS = 100.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(root: Path, workers: int, impl: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
     env = dict(os.environ, SPARKBT_ADMIN_TOKEN=TOKEN, BACKTEST_IMPL=impl)
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sparkbt.adapters.cli.app",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--evidence-dir",
-            str(root / "evidence"),
-            "--data-dir",
-            str(root / "data"),
-            # the burst measures enqueueing, not the queue's limits
-            "--max-queue",
-            "1000000",
-            "--max-queued-per-user",
-            "1000000",
-        ],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{(root / 'server.log').read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            h = httpx.get(f"{url}/healthz", timeout=1).json()
-            if h["ready"] == h["workers"] == workers:
-                return proc, url
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not become ready")
+    args = [
+        *("--workers", str(workers)),
+        *("--evidence-dir", str(root / "evidence"), "--data-dir", str(root / "data")),
+        # the burst measures enqueueing, not the queue's limits
+        *("--max-queue", "1000000", "--max-queued-per-user", "1000000"),
+    ]
+    return benchlib.start_server(root, env, args, lambda h: h["ready"] == h["workers"] == workers)
 
 
 def histogram(url: str, name: str) -> list[tuple[float, float]]:
@@ -238,8 +197,7 @@ def main() -> int:
                 else float("nan")
             )
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+            benchlib.stop_server(proc)
 
     p95 = pct(lat, 0.95)
     print(

@@ -24,11 +24,9 @@ candles, building the payload (split by part) and its JSON size by part.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import benchlib
 import httpx
 
 import sparkbt as sb
@@ -84,12 +83,6 @@ TIMING_JS = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def make_run(root: Path, n: int, timeframe: str) -> tuple[str, dict[str, float]]:
     """Store ``n`` synthetic candles, backtest them from the store, save the run; its id."""
     took: dict[str, float] = {}
@@ -109,40 +102,12 @@ def make_run(root: Path, n: int, timeframe: str) -> tuple[str, dict[str, float]]
 
 
 def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKBT_", "BACKTEST_"))}
-    env["SPARKBT_ADMIN_TOKEN"] = "bench-ui-token"
+    env["SPARKBT_ADMIN_TOKEN"] = "bench-ui-token-0123456789abcdef"
     dirs = ["--evidence-dir", str(root / "evidence"), "--data-dir", str(root / "data")]
-    log = open(root / "server.log", "ab")  # noqa: SIM115 - the server owns it until it exits
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sparkbt.adapters.cli.app",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            *dirs,
-        ],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    return benchlib.start_server(
+        root, env, ["--workers", "1", *dirs], lambda h: h["ready"] == h["workers"] > 0
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{(root / 'server.log').read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            health = httpx.get(f"{url}/healthz", timeout=1.0).json()
-            if health["ready"] == health["workers"] > 0:
-                return proc, url
-        time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("server not ready in 60 s")
 
 
 def served(url: str, warm: int = 5) -> dict[str, Any]:
@@ -267,8 +232,7 @@ def main() -> None:
             s = served(page_url)
             loads = drawn(page_url, args.loads)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            benchlib.stop_server(proc)
         avg = statistics.mean(r["drawn"] for r in loads) / 1000
         ok_served = s["cold"] < TARGET_SERVED_S
         ok_drawn = avg < TARGET_DRAWN_S

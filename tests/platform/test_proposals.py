@@ -12,29 +12,16 @@ import numpy as np
 import pytest
 
 from sparkbt.errors import ConfigError, InputError, Refusal, SparkbtError
-from sparkbt.platform.proposals import (
-    APPROVER_ROLES,
-    ROLES,
-    Conflict,
-    Forbidden,
-    GuardStore,
-    NotFound,
-)
+from sparkbt.platform.proposals import GuardStore
+from sparkbt.platform.records import APPROVER_ROLES, ROLES, Conflict, Forbidden, NotFound
 from sparkbt.research.gates import Evidence, GateResult, evaluate, param_changes
 from sparkbt.research.paramsets import ParamSetVersion, version_of
 from sparkbt.research.policy import default_policy
+from tests.research.policies import PASSING
 
 NAME = "eth-sma-4h"
 POLICY = default_policy()
-GOOD = {
-    "max_drawdown": 0.1,
-    "total_trades": 120,
-    "oos_sharpe": 1.2,
-    "is_sharpe": 1.5,
-    "dsr": 0.97,
-    "pbo": 0.1,
-    "lookahead_passed": True,
-}
+GOOD = PASSING
 BAD = GOOD | {"max_drawdown": 0.4}  # the max_drawdown gate blocks
 
 

@@ -18,6 +18,7 @@ from sparkbt.research.paramsets import version_of
 from sparkbt.research.policy import default_policy, loads_policy
 from sparkbt.research.stored_evidence import run_returns
 from sparkbt.research.sweep_evidence import save_sweep
+from tests.research.policies import sma_version
 
 LENIENT = """
 [gates.max_drawdown]
@@ -46,18 +47,6 @@ def peek(candles: pd.DataFrame, lag: Annotated[int, Param(ge=1, le=10)] = 1) -> 
 '''
 
 
-def _version(fast=12, slow=40, **options):
-    options.setdefault("fees", 0.001)
-    return version_of(
-        "eth-sma-4h", "sma_cross", "ETHUSDT", "4h", {"fast": fast, "slow": slow}, options
-    )
-
-
-@pytest.fixture
-def evidence_dir(tmp_path):
-    return tmp_path / "ev"
-
-
 def _expected(gate, value):
     """The gate's outcome computed by hand from a value."""
     spec = gate.spec
@@ -67,7 +56,7 @@ def _expected(gate, value):
 
 def test_reasonable_proposal_gates_match_its_own_stats(evidence_dir, sample):
     policy = loads_policy(LENIENT)
-    proposed, base = _version(12, 40), _version(10, 30)
+    proposed, base = sma_version(12, 40), sma_version(10, 30)
     a = assess(proposed, base, policy=policy, evidence_dir=evidence_dir)
     by = {r.gate: r for r in a.results}
     stats = sb.read_evidence(a.runs["proposed"], evidence_dir).stats
@@ -111,7 +100,7 @@ def test_reasonable_proposal_gates_match_its_own_stats(evidence_dir, sample):
 
 
 def test_split_and_neighbours_are_what_the_engine_gives(evidence_dir, sample):
-    a = assess(_version(12, 40), None, policy=default_policy(), evidence_dir=evidence_dir)
+    a = assess(sma_version(12, 40), None, policy=default_policy(), evidence_dir=evidence_dir)
     split = a.split["split_bar"]
     assert split == len(sample) - round(len(sample) * 0.3)
     ins = sb.backtest(sample.iloc[:split], "sma_cross", fast=12, slow=40, fees=0.001)
@@ -143,7 +132,7 @@ def test_neighbours_respect_ranges_and_constraints():
 
 def test_strict_drawdown_policy_blocks(evidence_dir):
     policy = loads_policy("[gates.max_drawdown]\nlimit = 0.01\n")
-    a = assess(_version(12, 40), None, policy=policy, evidence_dir=evidence_dir)
+    a = assess(sma_version(12, 40), None, policy=policy, evidence_dir=evidence_dir)
     gate = next(r for r in a.results if r.gate == "max_drawdown")
     assert gate.result == "block" and gate.value > 0.01
     assert a.decision == "blocked"
@@ -168,7 +157,7 @@ def test_lookahead_strategy_is_blocked(tmp_path, monkeypatch, evidence_dir):
 
 def test_runs_are_stored_evidence(evidence_dir):
     a = assess(
-        _version(12, 40), _version(10, 30), policy=default_policy(), evidence_dir=evidence_dir
+        sma_version(12, 40), sma_version(10, 30), policy=default_policy(), evidence_dir=evidence_dir
     )
     assert set(a.runs) == {
         "proposed",
@@ -192,7 +181,7 @@ def test_runs_are_stored_evidence(evidence_dir):
 
 
 def test_deterministic(evidence_dir, tmp_path):
-    args = (_version(12, 40), _version(10, 30))
+    args = (sma_version(12, 40), sma_version(10, 30))
     one = assess(*args, policy=default_policy(), evidence_dir=evidence_dir)
     two = assess(*args, policy=default_policy(), evidence_dir=tmp_path / "other")
     assert one.runs == two.runs
@@ -208,7 +197,7 @@ def test_attached_sweep_gives_trials_and_pbo(evidence_dir, sample):
     )
     sid = save_sweep(results, evidence_dir, plot=False).name
     a = assess(
-        _version(11, 40),
+        sma_version(11, 40),
         None,
         policy=default_policy(),
         evidence_dir=evidence_dir,
@@ -224,7 +213,7 @@ def test_attached_sweep_gives_trials_and_pbo(evidence_dir, sample):
     gate = next(r for r in a.results if r.gate == "max_pbo")
     assert gate.value == pytest.approx(a.pbo["pbo"])
     again = assess(
-        _version(11, 40),
+        sma_version(11, 40),
         None,
         policy=default_policy(),
         evidence_dir=evidence_dir,
@@ -238,16 +227,20 @@ def test_sweep_of_another_strategy_is_refused(evidence_dir, sample):
     results = sb.sweep(sample, "ema_cross", fast=[5, 8], slow=[20, 30], workers=1)
     sid = save_sweep(results, evidence_dir, plot=False).name
     with pytest.raises(ConfigError, match="not this version's trials"):
-        assess(_version(), None, policy=default_policy(), evidence_dir=evidence_dir, sweep_id=sid)
+        assess(
+            sma_version(), None, policy=default_policy(), evidence_dir=evidence_dir, sweep_id=sid
+        )
 
 
 def test_bad_oos_fraction(evidence_dir):
     with pytest.raises(ConfigError, match="oos_fraction"):
-        assess(_version(), None, policy=default_policy(), evidence_dir=evidence_dir, oos_fraction=1)
+        assess(
+            sma_version(), None, policy=default_policy(), evidence_dir=evidence_dir, oos_fraction=1
+        )
 
 
 def test_to_dict_is_json_safe(evidence_dir):
-    a = assess(_version(12, 40), None, policy=default_policy(), evidence_dir=evidence_dir)
+    a = assess(sma_version(12, 40), None, policy=default_policy(), evidence_dir=evidence_dir)
     d = a.to_dict()
     text = json.dumps(d, allow_nan=False)
     assert json.loads(text)["runs"] == a.runs
@@ -259,7 +252,7 @@ def test_sweep_with_other_options_is_noted(evidence_dir, sample):
     results = sb.sweep(sample, "sma_cross", fast=[5, 8, 11], slow=[20, 40], workers=1)
     sid = save_sweep(results, evidence_dir, plot=False).name
     a = assess(
-        _version(11, 40), None, policy=default_policy(), evidence_dir=evidence_dir, sweep_id=sid
+        sma_version(11, 40), None, policy=default_policy(), evidence_dir=evidence_dir, sweep_id=sid
     )
     assert any("other engine options" in n for n in a.notes)
     assert a.dsr["n_trials"] == 6
@@ -276,7 +269,7 @@ def test_approved_version_whose_code_changed_is_not_run(tmp_path, monkeypatch, e
     stamp = path.stat().st_mtime_ns + 10**9  # a new mtime even within the clock's resolution
     os.utime(path, ns=(stamp, stamp))
     os.utime(folder, ns=(stamp, stamp))
-    a = assess(_version(), base, policy=default_policy(), evidence_dir=evidence_dir)
+    a = assess(sma_version(), base, policy=default_policy(), evidence_dir=evidence_dir)
     assert "approved" not in a.runs and a.headline["approved"] is None
     assert any("approved version not backtested" in n for n in a.notes)
     with pytest.raises(ConfigError, match="changed since the version was made"):

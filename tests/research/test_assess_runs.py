@@ -15,26 +15,16 @@ from sparkbt.engine.options import Config
 from sparkbt.engine.registry import get_strategy
 from sparkbt.engine.stats import stats_row
 from sparkbt.research.assess import assess
-from sparkbt.research.paramsets import version_of
 from sparkbt.research.policy import default_policy
 from sparkbt.research.sweep_jobs import SweepJob, run_chunk
-
-
-def _version(fast=12, slow=40, **options):
-    options.setdefault("fees", 0.001)
-    return version_of(
-        "eth-sma-4h", "sma_cross", "ETHUSDT", "4h", {"fast": fast, "slow": slow}, options
-    )
-
-
-@pytest.fixture
-def evidence_dir(tmp_path):
-    return tmp_path / "ev"
+from tests.research.policies import sma_version
 
 
 @pytest.fixture
 def assessed(evidence_dir):
-    return assess(_version(), _version(10, 30), policy=default_policy(), evidence_dir=evidence_dir)
+    return assess(
+        sma_version(), sma_version(10, 30), policy=default_policy(), evidence_dir=evidence_dir
+    )
 
 
 def _equal(stored: dict, computed: dict, tol: float = 0.0) -> None:
@@ -53,8 +43,8 @@ def _equal(stored: dict, computed: dict, tol: float = 0.0) -> None:
 @pytest.mark.parametrize("options", [{}, {"sl_stop": 0.03, "sl_trail": True}])
 def test_out_of_sample_runs_are_stored(evidence_dir, sample, options):
     a = assess(
-        _version(**options),
-        _version(10, 30, **options),
+        sma_version(**options),
+        sma_version(10, 30, **options),
         policy=default_policy(),
         evidence_dir=evidence_dir,
     )
@@ -137,7 +127,7 @@ def test_every_linked_run_reads_back(assessed, evidence_dir):
 def test_too_few_candles_store_no_split_or_walk_forward(tmp_path, monkeypatch):
     sb.CandleStore(tmp_path / "data").merge("ETHUSDT", "4h", sb.sample_candles().iloc[:6])
     a = assess(
-        _version(),
+        sma_version(),
         None,
         policy=default_policy(),
         data_dir=tmp_path / "data",

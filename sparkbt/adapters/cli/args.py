@@ -5,9 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import typer
+
 from sparkbt.errors import StrategyError, did_you_mean
 
-__all__ = ["candles_from_options", "parse_strategy_args"]
+__all__ = ["EVIDENCE_DIR", "candles_from_options", "parse_strategy_args"]
+
+EVIDENCE_DIR: Any = typer.Option(
+    None, "--evidence-dir", help="Evidence root (env SPARKBT_EVIDENCE_DIR, default ./evidence)."
+)
+"""The ``--evidence-dir`` option of the commands that read stored evidence."""
 
 
 def parse_strategy_args(

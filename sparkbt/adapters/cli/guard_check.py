@@ -18,6 +18,8 @@ from typing import Any
 
 import typer
 
+from sparkbt.adapters.cli.args import EVIDENCE_DIR
+
 __all__ = ["GATE_STYLE", "check", "fmt_value", "show_policy"]
 
 _POLICY_HELP = "Policy TOML file (one gates.NAME table per gate); default policy if omitted."
@@ -44,9 +46,7 @@ def fmt_value(value: Any) -> str:
 def check(
     ref: str = typer.Argument(..., help="Backtest or sweep id (or unique prefix) or folder."),
     policy: Path | None = typer.Option(None, "--policy", "-p", help=_POLICY_HELP),
-    evidence_dir: Path | None = typer.Option(
-        None, "--evidence-dir", help="Evidence root (env SPARKBT_EVIDENCE_DIR, default ./evidence)."
-    ),
+    evidence_dir: Path | None = EVIDENCE_DIR,
     sweep: str | None = typer.Option(
         None,
         "--sweep",

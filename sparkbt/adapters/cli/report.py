@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from sparkbt.adapters.cli.args import EVIDENCE_DIR
+
 __all__ = ["register", "report"]
 
 
@@ -14,9 +16,7 @@ def report(
     html: Path = typer.Option(
         ..., "--html", help="Write the report to this HTML file (scripts, styles and data inlined)."
     ),
-    evidence_dir: Path | None = typer.Option(
-        None, "--evidence-dir", help="Evidence root (env SPARKBT_EVIDENCE_DIR, default ./evidence)."
-    ),
+    evidence_dir: Path | None = EVIDENCE_DIR,
     data: Path | None = typer.Option(
         None,
         "--data",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from sparkbt.adapters.cli.args import EVIDENCE_DIR
 from sparkbt.adapters.cli.core import print_stats_table
 from sparkbt.adapters.cli.sweeps import show_sweep, show_walk_forward
 from sparkbt.errors import ConfigError, EvidenceNotFound
@@ -25,9 +26,7 @@ __all__ = ["print_trades", "register", "show"]
 
 def show(
     ref: str = typer.Argument(..., help="Run id (or unique prefix) or evidence folder."),
-    evidence_dir: Path | None = typer.Option(
-        None, "--evidence-dir", help="Evidence root (env SPARKBT_EVIDENCE_DIR, default ./evidence)."
-    ),
+    evidence_dir: Path | None = EVIDENCE_DIR,
     trades: bool = typer.Option(False, "--trades", help="List the run's trades."),
     as_json: bool = typer.Option(False, "--json", help="Print the stored JSON (or trade records)."),
 ) -> None:

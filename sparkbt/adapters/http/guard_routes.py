@@ -40,7 +40,7 @@ from sparkbt.errors import Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import READ, Principal
 from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody
-from sparkbt.platform.proposals import APPROVER_ROLES, Proposal
+from sparkbt.platform.records import APPROVER_ROLES, Proposal
 from sparkbt.platform.refusals import json_object, validated
 from sparkbt.platform.service import Service
 

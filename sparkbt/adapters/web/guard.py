@@ -35,7 +35,7 @@ from sparkbt.errors import InputError, NotFound, Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import Principal
 from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody
-from sparkbt.platform.proposals import APPROVER_ROLES, OPEN_STATES, STATES, Proposal
+from sparkbt.platform.records import APPROVER_ROLES, OPEN_STATES, STATES, Proposal
 from sparkbt.platform.refusals import status_of
 from sparkbt.platform.service import Service
 
