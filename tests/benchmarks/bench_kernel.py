@@ -51,7 +51,9 @@ def inputs(bars: int) -> tuple[tuple, np.ndarray]:
     raw = np.where(np.isnan(slow), np.nan, (fast > slow).astype(float))
     rows = np.ascontiguousarray(prepare_targets(raw[:, None], LONG).T)
     day = (c.index.asi8 // 86_400_000_000_000).astype(np.int64)
-    prices = tuple(np.ascontiguousarray(c[k].to_numpy(), dtype=np.float64) for k in "open high low".split())
+    prices = tuple(
+        np.ascontiguousarray(c[k].to_numpy(), np.float64) for k in ("open", "high", "low")
+    )
     return (*prices, np.ascontiguousarray(close), day), rows
 
 
