@@ -11,19 +11,22 @@ imported only when a run needs it: plain all-in runs never load numba.
 
 The order of events on bar ``t`` (docs/semantics.md), one phase each:
 
-a. ``next_open``: the order made on bar ``t-1`` fills at ``open[t]`` (:func:`fill_pending`);
-b. stops of a position opened before ``t``: open gap, stop-loss, take-profit (:func:`check_stops`);
-c. the signal order of bar ``t`` (fills at ``close[t]``, or waits for ``open[t+1]``)
-   (:func:`signal_order`);
+a. ``next_open``: the order made on bar ``t-1`` fills at ``open[t]`` (:func:`pending_order`);
+b. stops of a position opened before ``t``: open gap, stop-loss, take-profit (:func:`stop_order`);
+c. unless a stop fired, the signal order of bar ``t`` (fills at ``close[t]``, or waits
+   for ``open[t+1]``) (:func:`signal_order`);
 d. mark equity at ``close[t]``;
-e. ruin: equity <= 0 closes the position and ends trading;
-f. gates: max drawdown and daily loss close the position and lock entries (:func:`gates`);
+e. ruin: equity <= 0 closes the position and ends trading (:func:`gate_out`);
+f. gates: max drawdown and daily loss close the position and lock entries
+   (:func:`gate_check`, :func:`lock_gate`, :func:`gate_out`);
 g. the bar's equity and units are recorded.
 
 Every order goes through :func:`execute` (an exit or reduction leg, then an
 entry leg), and every trade that ends goes through :func:`close_trade`. The
-phases share the column's state vector ``st`` and the records ``rec`` (the
-fill, trade and lock matrices and the int64 vector of rows each needed).
+phases share the run's state record ``st`` (:data:`loop_state.STATE_DTYPE`)
+and write the fill, trade and lock matrices. They are inlined into
+:func:`run_column` (see :func:`loop_state.phase`), and :func:`execute` appears
+there twice only, for (a) and for (b) or (c): it is the bulk of the compile time.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def close_trade(st, trades, locks, j, t, n, reason, eq, o, lock):
     if not lock:
         return
     streak, gate, last, limit = exit_lock(
-        pnl, t, n, int(st.streak), o.loss_streak, lock_length(o, n), o.cooldown
+        pnl, t, n, st.streak, o.loss_streak, lock_length(o, n), o.cooldown
     )
     st.streak = streak
     if gate >= 0 and last > st.locked_until:
@@ -206,14 +209,11 @@ def execute(st, fills, trades, locks, want_fills, j, t, n, order, entry_close, o
         enter(st, fills, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o)
 
 
-@phase
-def fill_pending(st, fills, trades, locks, want_fills, j, t, n, open_t, close_t, o):
-    """(a) ``next_open``: the order made on the previous bar fills at this open."""
-    if not st.pend:
-        return
+@scalar
+def pending_order(st, open_t):
+    """(a) ``next_open``: the order made on the previous bar, to fill at this open."""
     st.pend = False
-    order = (st.pend_old, st.pend_x, open_t, np.nan, REASON_SIGNAL, st.pend_sl, st.pend_tp)
-    execute(st, fills, trades, locks, want_fills, j, t, n, order, close_t, o)
+    return (st.pend_old, st.pend_x, open_t, np.nan, REASON_SIGNAL, st.pend_sl, st.pend_tp)
 
 
 @scalar
@@ -221,7 +221,6 @@ def stop_scan(side, open_t, hi, lo, trail, ref, sl, tp, sl_trail):
     """(b) Whether a stop closes the trade on this bar: ``(price or NaN, reason, trailing ref)``.
 
     When none fires, the bar's extreme moves the trailing reference of later bars.
-    Scalars only: it runs on every bar of a trade, where passing arrays would cost.
     """
     sl_reason = REASON_TRAILING_STOP if sl_trail else REASON_STOP_LOSS
     price, reason = stop_exit(side, open_t, hi, lo, trail, ref, sl, tp, sl_reason)
@@ -230,55 +229,55 @@ def stop_scan(side, open_t, hi, lo, trail, ref, sl, tp, sl_trail):
     return price, reason, trail
 
 
-@phase
-def stop_out(st, fills, trades, locks, want_fills, j, t, n, price, reason, close_t, o):
-    """(b) A stop fired: close the trade at ``price``; a new entry waits for a new signal edge."""
-    old = st.held
-    st.held = 0.0
-    st.wait_edge = True
-    execute(
-        st,
-        fills,
-        trades,
-        locks,
-        want_fills,
-        j,
-        t,
-        n,
-        (old, 0.0, 0.0, price, reason, np.nan, np.nan),
-        close_t,
-        o,
+@scalar
+def stop_order(st, open_t, hi, lo, o):
+    """(b) A stop of a trade opened before this bar: ``(go, order)`` closing it at the stop.
+
+    After a stop, a new entry waits for a new signal edge.
+    """
+    price, reason, st.tr_trail = stop_scan(
+        st.tr_side, open_t, hi, lo, st.tr_trail, st.tr_ref, st.tr_sl, st.tr_tp, o.sl_trail
     )
+    go = price == price
+    old = st.held
+    if go:
+        st.held = 0.0
+        st.wait_edge = True
+    return go, (old, 0.0, 0.0, price, reason, np.nan, np.nan)
 
 
 @scalar
 def wants_order(wait_edge, held, x, edge):
-    """(c) Whether target ``x`` makes an order, and the target it leaves (scalars only)."""
+    """(c) Whether target ``x`` makes an order, and the target it leaves."""
     if wait_edge:
         return edge and x != 0.0, 0.0
     return x != held, held
 
 
-@phase
-def signal_order(st, fills, trades, locks, want_fills, j, t, n, x, old, close_t, sl_bar, tp_bar, o):
-    """(c) The order from ``old`` to this bar's target ``x``: filled at this close or next open.
+@scalar
+def signal_order(st, t, n, x, edge, close_t, sl_bar, tp_bar, o):
+    """(c) The order to this bar's target ``x``: ``(go, order)``, go when it fills at this close.
 
-    ``sl_bar``/``tp_bar`` are the bar's own stop fractions (NaN: the option applies).
+    With ``next_open`` it waits for the next open instead. ``sl_bar``/``tp_bar``
+    are the bar's own stop fractions (NaN: the option applies).
     """
+    go, old = wants_order(st.wait_edge, st.held, x, edge)
     o_sl = o.sl_stop if np.isnan(sl_bar) else sl_bar
     o_tp = o.tp_stop if np.isnan(tp_bar) else tp_bar
+    order = (old, x, close_t, np.nan, REASON_SIGNAL, o_sl, o_tp)
+    if not go:
+        return False, order
     st.held = x
     st.wait_edge = False
-    if o.next_open:
-        if t < n - 1:
-            st.pend = True
-            st.pend_old = old
-            st.pend_x = x
-            st.pend_sl = o_sl
-            st.pend_tp = o_tp
-        return
-    order = (old, x, close_t, np.nan, REASON_SIGNAL, o_sl, o_tp)
-    execute(st, fills, trades, locks, want_fills, j, t, n, order, close_t, o)
+    if not o.next_open:
+        return True, order
+    if t < n - 1:
+        st.pend = True
+        st.pend_old = old
+        st.pend_x = x
+        st.pend_sl = o_sl
+        st.pend_tp = o_tp
+    return False, order
 
 
 @scalar
@@ -344,9 +343,9 @@ def gate_out(st, fills, trades, locks, want_fills, j, t, n, reason, eq, close_t,
     close_trade(st, trades, locks, j, t, n, reason, eq, o, not ruined)
 
 
-@phase
+@njit()
 def close_open_trade(st, trades, j, n, last_close):
-    """After the last bar: what is left is valued at the last close, no exit fee."""
+    """After the last bar: what is left is valued at the last close, no exit fee (once a column)."""
     if not st.in_trade or st.ruined:
         return
     left = abs(st.units)
@@ -366,6 +365,66 @@ def close_open_trade(st, trades, j, n, last_close):
 
 
 @njit()
+def run_column(st, j, prices, day, rows, sl_rows, tp_rows, out, records, want_fills, o):
+    """The bars of column ``j``: its equity and units in ``out``, its fills, trades and locks."""
+    fills, trades, locks = records
+    equity, units = out
+    open_, high, low, close = prices
+    n = rows.shape[1]
+    per_bar_sl = sl_rows.shape[0] > 0
+    per_bar_tp = tp_rows.shape[0] > 0
+    gates_on = o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss
+    prev_x = 0.0
+    peak = -np.inf  # running equity peak of the drawdown gate
+    rearm = False  # re-arm the peak when a drawdown lock ends
+    for t in range(n):
+        x = rows[j, t]
+        edge = x != prev_x
+        prev_x = x
+        if st.ruined:
+            equity[j, t] = st.cash
+            units[j, t] = 0.0
+            continue
+        if t > 0 and day[t] != day[t - 1]:
+            st.day_ref = equity[j, t - 1]
+        lock_from = st.nl  # lock rows of this bar still waiting for the marked equity
+        cl = close[t]
+        sl_bar = sl_rows[j, t] if per_bar_sl else np.nan
+        tp_bar = tp_rows[j, t] if per_bar_tp else np.nan
+        if st.pend:  # (a)
+            execute(
+                st, fills, trades, locks, want_fills, j, t, n, pending_order(st, open_[t]), cl, o
+            )
+        go = False  # (b) a stop, else (c) the signal order: one order at most
+        if st.in_trade and st.tr_bar < t:
+            go, order = stop_order(st, open_[t], high[t], low[t], o)
+        if not go:
+            go, order = signal_order(st, t, n, x, edge, cl, sl_bar, tp_bar, o)
+        if go:
+            execute(st, fills, trades, locks, want_fills, j, t, n, order, cl, o)
+        # (d) mark at the close
+        eq = st.cash + st.units * cl
+        for k in range(lock_from, min(st.nl, locks.shape[0])):  # only rows written
+            locks[k, 4] = eq
+        # (e) ruin, (f) gates
+        reason = REASON_RUIN if eq <= 0.0 else -1
+        if gates_on:
+            reason, gate, peak, rearm = gate_check(
+                eq, peak, rearm, st.day_ref, t, st.locked_until, o
+            )
+            if gate >= 0:
+                last = lock_gate(st, locks, j, t, n, gate, eq, day, o)
+                if gate == GATE_MAX_DRAWDOWN:
+                    rearm = last < n - 1
+        if reason >= 0:
+            gate_out(st, fills, trades, locks, want_fills, j, t, n, reason, eq, cl, o)
+        # (g) the bar's record
+        equity[j, t] = st.cash + st.units * cl
+        units[j, t] = st.units
+    close_open_trade(st, trades, j, n, close[n - 1])
+
+
+@njit()
 def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills, capacity):
     """Simulate prepared target ``rows`` ``(m, n)`` (one row per column).
 
@@ -379,79 +438,19 @@ def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills
     must be repeated with larger capacities.
     """
     m, n = rows.shape
-    equity = np.empty((m, n))
-    units_out = np.empty((m, n))
+    out = (np.empty((m, n)), np.empty((m, n)))
     # the record matrices are allocated once: rows past a capacity are counted, not
     # written, and the caller runs again with the counts as capacities
-    fills = np.empty((capacity[0], N_FILL))
-    trades = np.empty((capacity[1], N_TRADE))
-    locks = np.empty((capacity[2], N_LOCK))
-    per_bar_sl = sl_rows.shape[0] > 0
-    per_bar_tp = tp_rows.shape[0] > 0
+    records = (
+        np.empty((capacity[0], N_FILL)),
+        np.empty((capacity[1], N_TRADE)),
+        np.empty((capacity[2], N_LOCK)),
+    )
+    prices = (open_, high, low, close)
     state = np.zeros(1, dtype=STATE_DTYPE)  # its record ``st`` is a view: keep it to the end
     st = state[0]
-    gates_on = o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss
     for j in range(m):
         reset_state(st, o.cash)
-        prev_x = 0.0
-        peak = -np.inf  # running equity peak of the drawdown gate
-        rearm = False  # re-arm the peak when a drawdown lock ends
-        for t in range(n):
-            x = rows[j, t]
-            edge = x != prev_x
-            prev_x = x
-            if st.ruined:
-                equity[j, t] = st.cash
-                units_out[j, t] = 0.0
-                continue
-            if t > 0 and day[t] != day[t - 1]:
-                st.day_ref = equity[j, t - 1]
-            lock_from = st.nl  # lock rows of this bar still waiting for the marked equity
-            cl = close[t]
-            if st.pend:
-                fill_pending(st, fills, trades, locks, want_fills, j, t, n, open_[t], cl, o)
-            stopped = False
-            if st.in_trade and st.tr_bar < t:
-                price, reason, st.tr_trail = stop_scan(
-                    st.tr_side,
-                    open_[t],
-                    high[t],
-                    low[t],
-                    st.tr_trail,
-                    st.tr_ref,
-                    st.tr_sl,
-                    st.tr_tp,
-                    o.sl_trail,
-                )
-                stopped = price == price
-                if stopped:
-                    stop_out(st, fills, trades, locks, want_fills, j, t, n, price, reason, cl, o)
-            go, old = wants_order(st.wait_edge, st.held, x, edge)
-            if go and not stopped:
-                sl_bar = sl_rows[j, t] if per_bar_sl else np.nan
-                tp_bar = tp_rows[j, t] if per_bar_tp else np.nan
-                signal_order(
-                    st, fills, trades, locks, want_fills, j, t, n, x, old, cl, sl_bar, tp_bar, o
-                )
-            # (d) mark at the close
-            eq = st.cash + st.units * cl
-            for k in range(lock_from, min(st.nl, locks.shape[0])):  # only rows written
-                locks[k, 4] = eq
-            # (e) ruin, (f) gates
-            reason = REASON_RUIN if eq <= 0.0 else -1
-            if gates_on:
-                reason, gate, peak, rearm = gate_check(
-                    eq, peak, rearm, st.day_ref, t, st.locked_until, o
-                )
-                if gate >= 0:
-                    last = lock_gate(st, locks, j, t, n, gate, eq, day, o)
-                    if gate == GATE_MAX_DRAWDOWN:
-                        rearm = last < n - 1
-            if reason >= 0:
-                gate_out(st, fills, trades, locks, want_fills, j, t, n, reason, eq, cl, o)
-            # (g) the bar's record
-            equity[j, t] = st.cash + st.units * cl
-            units_out[j, t] = st.units
-        close_open_trade(st, trades, j, n, close[n - 1])
+        run_column(st, j, prices, day, rows, sl_rows, tp_rows, out, records, want_fills, o)
     end = state[0]
-    return equity, units_out, fills, trades, locks, np.array([end.nf, end.nt, end.nl])
+    return *out, *records, np.array([end.nf, end.nt, end.nl])

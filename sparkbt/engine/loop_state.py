@@ -36,12 +36,17 @@ def njit(**options):
 
 
 def phase(func):
-    """A compiled phase that updates the state or the records (arrays in, a call each)."""
+    """A compiled phase that writes the record matrices, inlined into its caller.
+
+    A call that passes arrays costs atomic reference counting on each call; inlined,
+    the arrays still cost it each time the phase runs, so a phase runs only when
+    it acts (an order, a trade, a lock), never on every bar.
+    """
     return njit(inline="always")(func)
 
 
 def scalar(func):
-    """A compiled helper of scalars only, inlined into its caller (runs on every bar)."""
+    """A compiled helper of scalars and the state record (no arrays), inlined into its caller."""
     return njit(inline="always")(func)
 
 
