@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 import sparkbt as sb
 from sparkbt.engine.codes import LONG
@@ -50,7 +51,7 @@ def inputs(bars: int) -> tuple[tuple, np.ndarray]:
     slow = c["close"].rolling(30).mean().to_numpy()
     raw = np.where(np.isnan(slow), np.nan, (fast > slow).astype(float))
     rows = np.ascontiguousarray(prepare_targets(raw[:, None], LONG).T)
-    day = (c.index.asi8 // 86_400_000_000_000).astype(np.int64)
+    day = (pd.DatetimeIndex(c.index).asi8 // 86_400_000_000_000).astype(np.int64)
     prices = tuple(
         np.ascontiguousarray(c[k].to_numpy(), np.float64) for k in ("open", "high", "low")
     )
@@ -96,10 +97,9 @@ def caller(run_loop, arrays: tuple, rows: np.ndarray, sl, tp, o: SimOptions):
     o_, h, lo, c, day = arrays
     cap = capacity(rows)
     params = list(inspect.signature(run_loop.py_func).parameters)
+    args: tuple = (o_, h, lo, c, day, rows, sl, tp, o.plain(), True, cap)
     if "cash" in params:  # options as separate scalars, rows before day
         args = (o_, h, lo, c, rows, day, sl, tp, *o.plain(), True, cap)
-    else:
-        args = (o_, h, lo, c, day, rows, sl, tp, o.plain(), True, cap)
     return lambda: run_loop(*args)
 
 
