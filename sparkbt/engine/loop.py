@@ -11,19 +11,22 @@ imported only when a run needs it: plain all-in runs never load numba.
 
 The order of events on bar ``t`` (docs/semantics.md), one phase each:
 
-a. ``next_open``: the order made on bar ``t-1`` fills at ``open[t]`` (:func:`fill_pending`);
-b. stops of a position opened before ``t``: open gap, stop-loss, take-profit (:func:`check_stops`);
-c. the signal order of bar ``t`` (fills at ``close[t]``, or waits for ``open[t+1]``)
-   (:func:`signal_order`);
+a. ``next_open``: the order made on bar ``t-1`` fills at ``open[t]`` (:func:`pending_order`);
+b. stops of a position opened before ``t``: open gap, stop-loss, take-profit (:func:`stop_order`);
+c. unless a stop fired, the signal order of bar ``t`` (fills at ``close[t]``, or waits
+   for ``open[t+1]``) (:func:`signal_order`);
 d. mark equity at ``close[t]``;
-e. ruin: equity <= 0 closes the position and ends trading;
-f. gates: max drawdown and daily loss close the position and lock entries (:func:`gates`);
+e. ruin: equity <= 0 closes the position and ends trading (:func:`gate_out`);
+f. gates: max drawdown and daily loss close the position and lock entries
+   (:func:`gate_check`, :func:`lock_gate`, :func:`gate_out`);
 g. the bar's equity and units are recorded.
 
 Every order goes through :func:`execute` (an exit or reduction leg, then an
 entry leg), and every trade that ends goes through :func:`close_trade`. The
-phases share the column's state vector ``st`` and the records ``rec`` (the
-fill, trade and lock matrices and the int64 vector of rows each needed).
+phases share the run's state record ``st`` (:data:`loop_state.STATE_DTYPE`)
+and write the fill, trade and lock matrices. They are inlined into
+:func:`run_column` (see :func:`loop_state.phase`), and :func:`execute` appears
+there twice only, for (a) and for (b) or (c): it is the bulk of the compile time.
 """
 
 from __future__ import annotations
@@ -41,39 +44,10 @@ from sparkbt.engine.codes import (
     REASON_TRAILING_STOP,
 )
 from sparkbt.engine.loop_state import (
-    CASH,
-    DAY_REF,
-    HELD,
-    IN_F,
-    IN_TRADE,
-    IN_U,
-    IN_V,
-    LOCKED_UNTIL,
     N_FILL,
     N_LOCK,
-    N_STATE,
     N_TRADE,
-    NF,
-    NL,
-    NT,
-    OUT_F,
-    OUT_U,
-    OUT_V,
-    PEND,
-    PEND_OLD,
-    PEND_SL,
-    PEND_TP,
-    PEND_X,
-    RUINED,
-    STREAK,
-    TR_BAR,
-    TR_REF,
-    TR_SIDE,
-    TR_SL,
-    TR_TP,
-    TR_TRAIL,
-    UNITS,
-    WAIT_EDGE,
+    STATE_DTYPE,
     exit_lock,
     flatten,
     njit,
@@ -96,62 +70,60 @@ def lock_length(o, n):
 
 
 @phase
-def record_fill(rec, want_fills, j, t, side, qty, px, fee, reason):
+def record_fill(st, fills, want_fills, j, t, side, qty, px, fee, reason):
     """Count (and, if it fits, write) one fill when fills are wanted."""
     if want_fills:
-        cnt = rec[3]
-        put_fill(rec[0], cnt[NF], j, t, side, qty, px, fee, reason)
-        cnt[NF] += 1
+        put_fill(fills, st.nf, j, t, side, qty, px, fee, reason)
+        st.nf += 1
 
 
 @phase
-def close_trade(st, rec, j, t, n, reason, eq, o, lock):
+def close_trade(st, trades, locks, j, t, n, reason, eq, o, lock):
     """The position is flat: record its trade; with ``lock``, start loss-streak and cooldown locks.
 
     ``eq`` is the lock's equity (NaN when the bar's close marks it later).
     """
-    cnt = rec[3]
     pnl = put_trade(
-        rec[1],
-        cnt[NT],
+        trades,
+        st.nt,
         j,
-        st[TR_SIDE],
-        st[TR_BAR],
+        st.tr_side,
+        st.tr_bar,
         t,
-        (st[IN_U], st[IN_V], st[IN_F]),
-        (st[OUT_U], st[OUT_V], st[OUT_F]),
+        (st.in_u, st.in_v, st.in_f),
+        (st.out_u, st.out_v, st.out_f),
         False,
         reason,
     )
-    cnt[NT] += 1
-    st[IN_TRADE] = 0.0
+    st.nt += 1
+    st.in_trade = False
     if not lock:
         return
     streak, gate, last, limit = exit_lock(
-        pnl, t, n, int(st[STREAK]), o.loss_streak, lock_length(o, n), o.cooldown
+        pnl, t, n, st.streak, o.loss_streak, lock_length(o, n), o.cooldown
     )
-    st[STREAK] = streak
-    if gate >= 0 and last > st[LOCKED_UNTIL]:
-        put_lock(rec[2], cnt[NL], j, gate, t, last, eq, limit)
-        cnt[NL] += 1
-        st[LOCKED_UNTIL] = last
-        st[WAIT_EDGE] = 1.0
+    st.streak = streak
+    if gate >= 0 and last > st.locked_until:
+        put_lock(locks, st.nl, j, gate, t, last, eq, limit)
+        st.nl += 1
+        st.locked_until = last
+        st.wait_edge = True
 
 
 @phase
-def book_exit(st, rec, want_fills, j, t, side, qty, px, fee, reason):
+def book_exit(st, fills, want_fills, j, t, side, qty, px, fee, reason):
     """Record a closing or reducing fill and add it to the open trade's exit totals."""
-    record_fill(rec, want_fills, j, t, side, qty, px, fee, reason)
-    st[OUT_U] += qty
-    st[OUT_V] += qty * px
-    st[OUT_F] += fee
+    record_fill(st, fills, want_fills, j, t, side, qty, px, fee, reason)
+    st.out_u += qty
+    st.out_v += qty * px
+    st.out_f += fee
 
 
 @phase
-def reduce(st, rec, want_fills, j, t, n, old, new, price, closing, reason, o):
+def reduce(st, fills, trades, locks, want_fills, j, t, n, old, new, price, closing, reason, o):
     """Close the position at ``price``, or give up the share of it the target gave up."""
-    c = st[CASH]
-    u = st[UNITS]
+    c = st.cash
+    u = st.units
     fees = o.fees
     buy = 1.0 + o.slippage
     sell = 1.0 - o.slippage
@@ -167,25 +139,25 @@ def reduce(st, rec, want_fills, j, t, n, old, new, price, closing, reason, o):
         u += side * qty
         if abs(u) < 1e-12 * max(qty, 1e-300):
             u = 0.0
-    st[CASH] = c
-    st[UNITS] = u
-    book_exit(st, rec, want_fills, j, t, side, qty, px, fee, reason)
-    if u == 0.0 and st[IN_TRADE] != 0.0:  # back to flat: the trade is complete
-        close_trade(st, rec, j, t, n, reason, np.nan, o, True)
+    st.cash = c
+    st.units = u
+    book_exit(st, fills, want_fills, j, t, side, qty, px, fee, reason)
+    if u == 0.0 and st.in_trade:  # back to flat: the trade is complete
+        close_trade(st, trades, locks, j, t, n, reason, np.nan, o, True)
 
 
 @phase
-def enter(st, rec, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o):
+def enter(st, fills, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o):
     """Commit the share of the uncommitted equity that the target adds (none on a locked bar)."""
-    if t <= st[LOCKED_UNTIL]:  # no entry on a locked bar
+    if t <= st.locked_until:  # no entry on a locked bar
         if old == 0.0:
-            st[HELD] = 0.0
-            st[WAIT_EDGE] = 1.0
+            st.held = 0.0
+            st.wait_edge = True
         else:
-            st[HELD] = old
+            st.held = old
         return
-    c = st[CASH]
-    u = st[UNITS]
+    c = st.cash
+    u = st.units
     fees = o.fees
     free = c + u * base - abs(u) * base
     commit = max(free, 0.0) * (abs(new) - abs(old)) / (1.0 - abs(old))
@@ -195,26 +167,26 @@ def enter(st, rec, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o)
     if du <= 0.0:  # a size that underflows to zero units trades nothing
         return
     fee = du * px * fees
-    st[CASH] = c - (side * du * px + fee)
-    st[UNITS] = u + side * du
-    record_fill(rec, want_fills, j, t, side, du, px, fee, REASON_SIGNAL)
-    if st[IN_TRADE] == 0.0:
-        st[IN_TRADE] = 1.0
-        st[TR_SIDE] = side
-        st[TR_BAR] = t
-        st[TR_REF] = entry_close
-        st[TR_TRAIL] = entry_close
-        st[TR_SL] = o_sl
-        st[TR_TP] = o_tp
-        st[IN_U] = st[IN_V] = st[IN_F] = 0.0
-        st[OUT_U] = st[OUT_V] = st[OUT_F] = 0.0
-    st[IN_U] += du
-    st[IN_V] += du * px
-    st[IN_F] += fee
+    st.cash = c - (side * du * px + fee)
+    st.units = u + side * du
+    record_fill(st, fills, want_fills, j, t, side, du, px, fee, REASON_SIGNAL)
+    if not st.in_trade:
+        st.in_trade = True
+        st.tr_side = side
+        st.tr_bar = t
+        st.tr_ref = entry_close
+        st.tr_trail = entry_close
+        st.tr_sl = o_sl
+        st.tr_tp = o_tp
+        st.in_u = st.in_v = st.in_f = 0.0
+        st.out_u = st.out_v = st.out_f = 0.0
+    st.in_u += du
+    st.in_v += du * px
+    st.in_f += fee
 
 
 @phase
-def execute(st, rec, want_fills, j, t, n, order, entry_close, o):
+def execute(st, fills, trades, locks, want_fills, j, t, n, order, entry_close, o):
     """One order ``(old, new, base, forced exit price or NaN, exit reason, sl, tp)``.
 
     An exit or reduction leg first, then an entry leg; a forced exit (a stop)
@@ -224,25 +196,24 @@ def execute(st, rec, want_fills, j, t, n, order, entry_close, o):
     force_exit = exit_price == exit_price
     closing = force_exit or (old != 0.0 and (new == 0.0 or (new > 0.0) != (old > 0.0)))
     shrink = not closing and new != 0.0 and abs(new) < abs(old)
-    if (closing or shrink) and st[UNITS] != 0.0:
+    if (closing or shrink) and st.units != 0.0:
         price = exit_price if force_exit else base
-        reduce(st, rec, want_fills, j, t, n, old, new, price, closing, exit_reason, o)
+        reduce(
+            st, fills, trades, locks, want_fills, j, t, n, old, new, price, closing, exit_reason, o
+        )
     if closing:
         old = 0.0
     if force_exit or shrink:
         return
     if new != 0.0 and abs(new) > abs(old):
-        enter(st, rec, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o)
+        enter(st, fills, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, o)
 
 
-@phase
-def fill_pending(st, rec, want_fills, j, t, n, open_t, close_t, o):
-    """(a) ``next_open``: the order made on the previous bar fills at this open."""
-    if st[PEND] == 0.0:
-        return
-    st[PEND] = 0.0
-    order = (st[PEND_OLD], st[PEND_X], open_t, np.nan, REASON_SIGNAL, st[PEND_SL], st[PEND_TP])
-    execute(st, rec, want_fills, j, t, n, order, close_t, o)
+@scalar
+def pending_order(st, open_t):
+    """(a) ``next_open``: the order made on the previous bar, to fill at this open."""
+    st.pend = False
+    return (st.pend_old, st.pend_x, open_t, np.nan, REASON_SIGNAL, st.pend_sl, st.pend_tp)
 
 
 @scalar
@@ -250,7 +221,6 @@ def stop_scan(side, open_t, hi, lo, trail, ref, sl, tp, sl_trail):
     """(b) Whether a stop closes the trade on this bar: ``(price or NaN, reason, trailing ref)``.
 
     When none fires, the bar's extreme moves the trailing reference of later bars.
-    Scalars only: it runs on every bar of a trade, where passing arrays would cost.
     """
     sl_reason = REASON_TRAILING_STOP if sl_trail else REASON_STOP_LOSS
     price, reason = stop_exit(side, open_t, hi, lo, trail, ref, sl, tp, sl_reason)
@@ -259,45 +229,55 @@ def stop_scan(side, open_t, hi, lo, trail, ref, sl, tp, sl_trail):
     return price, reason, trail
 
 
-@phase
-def stop_out(st, rec, want_fills, j, t, n, price, reason, close_t, o):
-    """(b) A stop fired: close the trade at ``price``; a new entry waits for a new signal edge."""
-    old = st[HELD]
-    st[HELD] = 0.0
-    st[WAIT_EDGE] = 1.0
-    execute(
-        st, rec, want_fills, j, t, n, (old, 0.0, 0.0, price, reason, np.nan, np.nan), close_t, o
+@scalar
+def stop_order(st, open_t, hi, lo, o):
+    """(b) A stop of a trade opened before this bar: ``(go, order)`` closing it at the stop.
+
+    After a stop, a new entry waits for a new signal edge.
+    """
+    price, reason, st.tr_trail = stop_scan(
+        st.tr_side, open_t, hi, lo, st.tr_trail, st.tr_ref, st.tr_sl, st.tr_tp, o.sl_trail
     )
+    go = price == price
+    old = st.held
+    if go:
+        st.held = 0.0
+        st.wait_edge = True
+    return go, (old, 0.0, 0.0, price, reason, np.nan, np.nan)
 
 
 @scalar
 def wants_order(wait_edge, held, x, edge):
-    """(c) Whether target ``x`` makes an order, and the target it leaves (scalars only)."""
-    if wait_edge != 0.0:
+    """(c) Whether target ``x`` makes an order, and the target it leaves."""
+    if wait_edge:
         return edge and x != 0.0, 0.0
     return x != held, held
 
 
-@phase
-def signal_order(st, rec, want_fills, j, t, n, x, old, close_t, sl_bar, tp_bar, o):
-    """(c) The order from ``old`` to this bar's target ``x``: filled at this close or next open.
+@scalar
+def signal_order(st, t, n, x, edge, close_t, sl_bar, tp_bar, o):
+    """(c) The order to this bar's target ``x``: ``(go, order)``, go when it fills at this close.
 
-    ``sl_bar``/``tp_bar`` are the bar's own stop fractions (NaN: the option applies).
+    With ``next_open`` it waits for the next open instead. ``sl_bar``/``tp_bar``
+    are the bar's own stop fractions (NaN: the option applies).
     """
+    go, old = wants_order(st.wait_edge, st.held, x, edge)
     o_sl = o.sl_stop if np.isnan(sl_bar) else sl_bar
     o_tp = o.tp_stop if np.isnan(tp_bar) else tp_bar
-    st[HELD] = x
-    st[WAIT_EDGE] = 0.0
-    if o.next_open:
-        if t < n - 1:
-            st[PEND] = 1.0
-            st[PEND_OLD] = old
-            st[PEND_X] = x
-            st[PEND_SL] = o_sl
-            st[PEND_TP] = o_tp
-        return
     order = (old, x, close_t, np.nan, REASON_SIGNAL, o_sl, o_tp)
-    execute(st, rec, want_fills, j, t, n, order, close_t, o)
+    if not go:
+        return False, order
+    st.held = x
+    st.wait_edge = False
+    if not o.next_open:
+        return True, order
+    if t < n - 1:
+        st.pend = True
+        st.pend_old = old
+        st.pend_x = x
+        st.pend_sl = o_sl
+        st.pend_tp = o_tp
+    return False, order
 
 
 @scalar
@@ -325,7 +305,7 @@ def gate_check(eq, peak, rearm, day_ref, t, locked_until, o):
 
 
 @phase
-def lock_gate(st, rec, j, t, n, gate, eq, day, o):
+def lock_gate(st, locks, j, t, n, gate, eq, day, o):
     """(f) Record the lock of a drawdown or daily-loss gate that fired at this close.
 
     Returns its last locked bar.
@@ -338,52 +318,110 @@ def lock_gate(st, rec, j, t, n, gate, eq, day, o):
         while last + 1 < n and day[last + 1] == day[t]:
             last += 1
         limit = o.daily_loss
-    cnt = rec[3]
-    put_lock(rec[2], cnt[NL], j, gate, t, last, eq, limit)
-    cnt[NL] += 1
-    st[LOCKED_UNTIL] = max(st[LOCKED_UNTIL], last)
+    put_lock(locks, st.nl, j, gate, t, last, eq, limit)
+    st.nl += 1
+    st.locked_until = max(st.locked_until, last)
     return last
 
 
 @phase
-def gate_out(st, rec, want_fills, j, t, n, reason, eq, close_t, o):
+def gate_out(st, fills, trades, locks, want_fills, j, t, n, reason, eq, close_t, o):
     """(e), (f): ruin or a gate closes the position at this close and cancels any order."""
-    st[PEND] = 0.0
-    st[HELD] = 0.0
-    st[WAIT_EDGE] = 1.0
+    st.pend = False
+    st.held = 0.0
+    st.wait_edge = True
     ruined = reason == REASON_RUIN
-    st[RUINED] = 1.0 if ruined else 0.0
-    if st[UNITS] == 0.0:
+    st.ruined = ruined
+    if st.units == 0.0:
         return
     c, side, qty, px, fee = flatten(
-        st[CASH], st[UNITS], close_t, 1.0 + o.slippage, 1.0 - o.slippage, o.fees
+        st.cash, st.units, close_t, 1.0 + o.slippage, 1.0 - o.slippage, o.fees
     )
-    st[CASH] = c
-    st[UNITS] = 0.0
-    book_exit(st, rec, want_fills, j, t, side, qty, px, fee, reason)
-    close_trade(st, rec, j, t, n, reason, eq, o, not ruined)
+    st.cash = c
+    st.units = 0.0
+    book_exit(st, fills, want_fills, j, t, side, qty, px, fee, reason)
+    close_trade(st, trades, locks, j, t, n, reason, eq, o, not ruined)
 
 
-@phase
-def close_open_trade(st, rec, j, n, last_close):
-    """After the last bar: what is left is valued at the last close, no exit fee."""
-    if st[IN_TRADE] == 0.0 or st[RUINED] != 0.0:
+@njit()
+def close_open_trade(st, trades, j, n, last_close):
+    """After the last bar: what is left is valued at the last close, no exit fee (once a column)."""
+    if not st.in_trade or st.ruined:
         return
-    left = abs(st[UNITS])
-    cnt = rec[3]
+    left = abs(st.units)
     put_trade(
-        rec[1],
-        cnt[NT],
+        trades,
+        st.nt,
         j,
-        st[TR_SIDE],
-        st[TR_BAR],
+        st.tr_side,
+        st.tr_bar,
         n - 1,
-        (st[IN_U], st[IN_V], st[IN_F]),
-        (st[OUT_U] + left, st[OUT_V] + left * last_close, st[OUT_F]),
+        (st.in_u, st.in_v, st.in_f),
+        (st.out_u + left, st.out_v + left * last_close, st.out_f),
         True,
         REASON_OPEN,
     )
-    cnt[NT] += 1
+    st.nt += 1
+
+
+@njit()
+def run_column(st, j, prices, day, rows, sl_rows, tp_rows, out, records, want_fills, o):
+    """The bars of column ``j``: its equity and units in ``out``, its fills, trades and locks."""
+    fills, trades, locks = records
+    equity, units = out
+    open_, high, low, close = prices
+    n = rows.shape[1]
+    per_bar_sl = sl_rows.shape[0] > 0
+    per_bar_tp = tp_rows.shape[0] > 0
+    gates_on = o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss
+    prev_x = 0.0
+    peak = -np.inf  # running equity peak of the drawdown gate
+    rearm = False  # re-arm the peak when a drawdown lock ends
+    for t in range(n):
+        x = rows[j, t]
+        edge = x != prev_x
+        prev_x = x
+        if st.ruined:
+            equity[j, t] = st.cash
+            units[j, t] = 0.0
+            continue
+        if t > 0 and day[t] != day[t - 1]:
+            st.day_ref = equity[j, t - 1]
+        lock_from = st.nl  # lock rows of this bar still waiting for the marked equity
+        cl = close[t]
+        sl_bar = sl_rows[j, t] if per_bar_sl else np.nan
+        tp_bar = tp_rows[j, t] if per_bar_tp else np.nan
+        if st.pend:  # (a)
+            execute(
+                st, fills, trades, locks, want_fills, j, t, n, pending_order(st, open_[t]), cl, o
+            )
+        go = False  # (b) a stop, else (c) the signal order: one order at most
+        if st.in_trade and st.tr_bar < t:
+            go, order = stop_order(st, open_[t], high[t], low[t], o)
+        if not go:
+            go, order = signal_order(st, t, n, x, edge, cl, sl_bar, tp_bar, o)
+        if go:
+            execute(st, fills, trades, locks, want_fills, j, t, n, order, cl, o)
+        # (d) mark at the close
+        eq = st.cash + st.units * cl
+        for k in range(lock_from, min(st.nl, locks.shape[0])):  # only rows written
+            locks[k, 4] = eq
+        # (e) ruin, (f) gates
+        reason = REASON_RUIN if eq <= 0.0 else -1
+        if gates_on:
+            reason, gate, peak, rearm = gate_check(
+                eq, peak, rearm, st.day_ref, t, st.locked_until, o
+            )
+            if gate >= 0:
+                last = lock_gate(st, locks, j, t, n, gate, eq, day, o)
+                if gate == GATE_MAX_DRAWDOWN:
+                    rearm = last < n - 1
+        if reason >= 0:
+            gate_out(st, fills, trades, locks, want_fills, j, t, n, reason, eq, cl, o)
+        # (g) the bar's record
+        equity[j, t] = st.cash + st.units * cl
+        units[j, t] = st.units
+    close_open_trade(st, trades, j, n, close[n - 1])
 
 
 @njit()
@@ -400,80 +438,19 @@ def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills
     must be repeated with larger capacities.
     """
     m, n = rows.shape
-    equity = np.empty((m, n))
-    units_out = np.empty((m, n))
+    out = (np.empty((m, n)), np.empty((m, n)))
     # the record matrices are allocated once: rows past a capacity are counted, not
     # written, and the caller runs again with the counts as capacities
-    cnt = np.zeros(3, dtype=np.int64)
-    rec = (
+    records = (
         np.empty((capacity[0], N_FILL)),
         np.empty((capacity[1], N_TRADE)),
         np.empty((capacity[2], N_LOCK)),
-        cnt,
     )
-    locks = rec[2]
-    per_bar_sl = sl_rows.shape[0] > 0
-    per_bar_tp = tp_rows.shape[0] > 0
-    st = np.empty(N_STATE)
-    gates_on = o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss
+    prices = (open_, high, low, close)
+    state = np.zeros(1, dtype=STATE_DTYPE)  # its record ``st`` is a view: keep it to the end
+    st = state[0]
     for j in range(m):
         reset_state(st, o.cash)
-        prev_x = 0.0
-        peak = -np.inf  # running equity peak of the drawdown gate
-        rearm = False  # re-arm the peak when a drawdown lock ends
-        for t in range(n):
-            x = rows[j, t]
-            edge = x != prev_x
-            prev_x = x
-            if st[RUINED] != 0.0:
-                equity[j, t] = st[CASH]
-                units_out[j, t] = 0.0
-                continue
-            if t > 0 and day[t] != day[t - 1]:
-                st[DAY_REF] = equity[j, t - 1]
-            lock_from = cnt[NL]  # lock rows of this bar still waiting for the marked equity
-            cl = close[t]
-            if st[PEND] != 0.0:
-                fill_pending(st, rec, want_fills, j, t, n, open_[t], cl, o)
-            stopped = False
-            if st[IN_TRADE] != 0.0 and st[TR_BAR] < t:
-                price, reason, st[TR_TRAIL] = stop_scan(
-                    st[TR_SIDE],
-                    open_[t],
-                    high[t],
-                    low[t],
-                    st[TR_TRAIL],
-                    st[TR_REF],
-                    st[TR_SL],
-                    st[TR_TP],
-                    o.sl_trail,
-                )
-                stopped = price == price
-                if stopped:
-                    stop_out(st, rec, want_fills, j, t, n, price, reason, cl, o)
-            go, old = wants_order(st[WAIT_EDGE], st[HELD], x, edge)
-            if go and not stopped:
-                sl_bar = sl_rows[j, t] if per_bar_sl else np.nan
-                tp_bar = tp_rows[j, t] if per_bar_tp else np.nan
-                signal_order(st, rec, want_fills, j, t, n, x, old, cl, sl_bar, tp_bar, o)
-            # (d) mark at the close
-            eq = st[CASH] + st[UNITS] * cl
-            for k in range(lock_from, min(cnt[NL], locks.shape[0])):  # only rows written
-                locks[k, 4] = eq
-            # (e) ruin, (f) gates
-            reason = REASON_RUIN if eq <= 0.0 else -1
-            if gates_on:
-                reason, gate, peak, rearm = gate_check(
-                    eq, peak, rearm, st[DAY_REF], t, st[LOCKED_UNTIL], o
-                )
-                if gate >= 0:
-                    last = lock_gate(st, rec, j, t, n, gate, eq, day, o)
-                    if gate == GATE_MAX_DRAWDOWN:
-                        rearm = last < n - 1
-            if reason >= 0:
-                gate_out(st, rec, want_fills, j, t, n, reason, eq, cl, o)
-            # (g) the bar's record
-            equity[j, t] = st[CASH] + st[UNITS] * cl
-            units_out[j, t] = st[UNITS]
-        close_open_trade(st, rec, j, n, close[n - 1])
-    return equity, units_out, rec[0], rec[1], rec[2], cnt.copy()
+        run_column(st, j, prices, day, rows, sl_rows, tp_rows, out, records, want_fills, o)
+    end = state[0]
+    return *out, *records, np.array([end.nf, end.nt, end.nl])

@@ -1,8 +1,8 @@
 """Building blocks of the per-bar kernel: the column state, record writers, stop and lock rules.
 
 :mod:`sparkbt.engine.loop` runs the bars; this module holds what its phases
-share. A column's state is one float64 vector indexed by the constants below
-(flags are 0.0/1.0, bar numbers and counts exact floats), so the phases are
+share. The run's state is one numba record of :data:`STATE_DTYPE` (the column's
+position, order, trade and locks, and the record counts), so the phases are
 small compiled functions that read and update it in place. The record matrices
 hold one row per fill, trade and lock, columns in the order of
 :mod:`sparkbt.engine.codes`.
@@ -36,60 +36,80 @@ def njit(**options):
 
 
 def phase(func):
-    """A compiled phase that updates the state or the records (arrays in, a call each)."""
-    return njit()(func)
+    """A compiled phase that writes the record matrices, inlined into its caller.
+
+    A call that passes arrays costs atomic reference counting on each call; inlined,
+    the arrays still cost it each time the phase runs, so a phase runs only when
+    it acts (an order, a trade, a lock), never on every bar.
+    """
+    return njit(inline="always")(func)
 
 
 def scalar(func):
-    """A compiled helper of scalars only, inlined into its caller (runs on every bar)."""
+    """A compiled helper of scalars and the state record (no arrays), inlined into its caller."""
     return njit(inline="always")(func)
 
 
 N_FILL, N_TRADE, N_LOCK = len(FILL_COLS), len(TRADE_COLS), len(LOCK_COLS)
 """Columns of the fill, trade and lock matrices."""
 
-# the state of one column (index into its float64 vector)
-CASH = 0  # cash (short proceeds included)
-UNITS = 1  # signed units held
-HELD = 2  # the target the position stands for
-WAIT_EDGE = 3  # after a stop, gate or lock: enter only on a new signal edge
-PEND = 4  # next_open: an order made on the previous bar waits for this open
-PEND_OLD = 5  # its target before and after, and its stop fractions
-PEND_X = 6
-PEND_SL = 7
-PEND_TP = 8
-IN_TRADE = 9  # a trade is open: its side, fill bar, entry close, stops, trailing reference
-TR_SIDE = 10
-TR_BAR = 11
-TR_REF = 12  # close of the bar on which the entry filled
-TR_TRAIL = 13  # trailing reference: best extreme since the entry bar
-TR_SL = 14
-TR_TP = 15
-IN_U = 16  # units bought (long) or sold short, their value and fees
-IN_V = 17
-IN_F = 18
-OUT_U = 19  # units closed, their value and fees
-OUT_V = 20
-OUT_F = 21
-LOCKED_UNTIL = 22  # last bar on which no position may open (-1: none)
-DAY_REF = 23  # equity at the previous day's last close (daily-loss gate)
-STREAK = 24  # consecutive losing trades
-RUINED = 25  # equity reached zero: trading has ended
-N_STATE = 26
+STATE_DTYPE = np.dtype(
+    [
+        ("cash", np.float64),  # cash (short proceeds included)
+        ("units", np.float64),  # signed units held
+        ("held", np.float64),  # the target the position stands for
+        ("wait_edge", np.bool_),  # after a stop, gate or lock: enter only on a new signal edge
+        ("pend", np.bool_),  # next_open: an order made on the previous bar waits for this open
+        ("pend_old", np.float64),  # its target before and after, and its stop fractions
+        ("pend_x", np.float64),
+        ("pend_sl", np.float64),
+        ("pend_tp", np.float64),
+        ("in_trade", np.bool_),  # a trade is open: side, fill bar, entry close, stops, trailing
+        ("tr_side", np.float64),
+        ("tr_bar", np.int64),
+        ("tr_ref", np.float64),  # close of the bar on which the entry filled
+        ("tr_trail", np.float64),  # trailing reference: best extreme since the entry bar
+        ("tr_sl", np.float64),
+        ("tr_tp", np.float64),
+        ("in_u", np.float64),  # units bought (long) or sold short, their value and fees
+        ("in_v", np.float64),
+        ("in_f", np.float64),
+        ("out_u", np.float64),  # units closed, their value and fees
+        ("out_v", np.float64),
+        ("out_f", np.float64),
+        ("locked_until", np.int64),  # last bar on which no position may open (-1: none)
+        ("day_ref", np.float64),  # equity at the previous day's last close (daily-loss gate)
+        ("streak", np.int64),  # consecutive losing trades
+        ("ruined", np.bool_),  # equity reached zero: trading has ended
+        ("nf", np.int64),  # rows of fills, trades and locks needed so far (all columns)
+        ("nt", np.int64),
+        ("nl", np.int64),
+    ],
+    align=True,
+)
+"""The state of the run: one column's position, order, trade and locks, and the record counts.
 
-# record counters (index into the int64 vector of rows needed)
-NF, NT, NL = 0, 1, 2
+A numba record (fields by name, passed by reference without reference
+counting), so the phases read and update it in place at the cost of plain
+loads and stores.
+"""
 
 
 @njit()
 def reset_state(st, cash):
-    """The state of a column before its first bar: flat, no order, no lock."""
-    st[:] = 0.0
-    st[CASH] = cash
-    st[PEND_SL] = st[PEND_TP] = np.nan
-    st[TR_SL] = st[TR_TP] = np.nan
-    st[LOCKED_UNTIL] = -1.0
-    st[DAY_REF] = cash
+    """The state of a column before its first bar: flat, no order, no lock (counts are kept)."""
+    st.cash = cash
+    st.units = st.held = 0.0
+    st.wait_edge = st.pend = st.in_trade = st.ruined = False
+    st.pend_old = st.pend_x = 0.0
+    st.pend_sl = st.pend_tp = np.nan
+    st.tr_side = st.tr_ref = st.tr_trail = 0.0
+    st.tr_bar = 0
+    st.tr_sl = st.tr_tp = np.nan
+    st.in_u = st.in_v = st.in_f = st.out_u = st.out_v = st.out_f = 0.0
+    st.locked_until = -1
+    st.day_ref = cash
+    st.streak = 0
 
 
 @phase
