@@ -59,8 +59,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import period_ns
 from sparkbt.data.store import resolve_candles
+from sparkbt.data.timeframes import period_ns
 from sparkbt.engine.options import Config
 from sparkbt.engine.registry import Strategy
 from sparkbt.engine.result import BacktestResult

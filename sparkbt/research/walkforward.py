@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import load_candles, parse_timeframe, period_ns
+from sparkbt.data.candles import load_candles
+from sparkbt.data.timeframes import parse_timeframe, period_ns
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import OPTIONS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
