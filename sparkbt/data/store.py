@@ -31,14 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparkbt.data.candles import (
-    COLUMNS,
-    format_timeframe,
-    load_candles,
-    parse_timeframe,
-    time_index,
-    validate_candles,
-)
+from sparkbt.data.candles import COLUMNS, load_candles, validate_candles
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe, time_index
 from sparkbt.errors import CandleError
 from sparkbt.tempfiles import remove_stale
 

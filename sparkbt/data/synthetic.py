@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import format_timeframe, parse_timeframe
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 
 __all__ = ["synthetic_candles"]
 

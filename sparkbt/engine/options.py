@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import time_index
+from sparkbt.data.timeframes import time_index
 from sparkbt.engine import codes, kernels
 from sparkbt.engine.option_spec import (
     MAX_CASH,

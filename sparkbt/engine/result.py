@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import time_index
+from sparkbt.data.timeframes import time_index
 from sparkbt.engine.codes import GATES, LOCK_DTYPE, REASONS
 from sparkbt.engine.statspec import PERCENT_KEYS, format_stat
 from sparkbt.evidence import (

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import load_candles, period_ns, time_index
+from sparkbt.data.candles import load_candles
+from sparkbt.data.timeframes import period_ns, time_index
 from sparkbt.engine import kernels
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import DIRECTIONS, OPTIONS, Config, split_options

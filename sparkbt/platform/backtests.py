@@ -14,8 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sparkbt.data.candles import format_timeframe, parse_timeframe
 from sparkbt.data.store import CandleStore, normalise_symbol, sample_path
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 from sparkbt.errors import CandleError, EvidenceNotFound, StrategyError, did_you_mean
 
 __all__ = [

@@ -59,8 +59,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import period_ns
 from sparkbt.data.store import resolve_candles
+from sparkbt.data.timeframes import period_ns
+from sparkbt.engine.options import Config
+from sparkbt.engine.registry import Strategy
+from sparkbt.engine.result import BacktestResult
 from sparkbt.engine.stats import bar_returns
 from sparkbt.errors import ConfigError, StrategyError
 from sparkbt.evidence import data_fingerprint
@@ -77,15 +80,14 @@ from sparkbt.research.assess_runs import (
 )
 from sparkbt.research.gates import Evidence, GateResult, decision, evaluate, param_changes
 from sparkbt.research.lookahead import LookaheadResult, lookahead_check
-from sparkbt.research.overfit import deflated_sharpe_ratio, pbo_cscv
+from sparkbt.research.overfit import DeflatedSharpe, deflated_sharpe_ratio
 from sparkbt.research.paramsets import ParamSetVersion
 from sparkbt.research.policy import Policy
-from sparkbt.research.trials import sweep_returns, trials_from_sweep
+from sparkbt.research.trials import sweep_options_note, sweep_pbo, trials_from_sweep
 
 __all__ = ["HEADLINE", "Assessment", "assess", "neighbours"]
 
 _DAY_NS = 86_400 * 10**9
-_PBO_MAX_CELLS = 20_000_000  # bars x combinations of returns held for CSCV (160 MB)
 
 
 @dataclass
@@ -158,6 +160,70 @@ class Assessment:
         )
 
 
+class _Clock:
+    """Seconds per step of an assessment, for :attr:`Assessment.timing`."""
+
+    def __init__(self) -> None:
+        self.timing: dict[str, float] = {}
+        self.started = self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timing[step] = round(now - self._last, 6)
+        self._last = now
+
+    def total(self) -> dict[str, float]:
+        self.timing["total"] = round(time.perf_counter() - self.started, 6)
+        return self.timing
+
+
+@dataclass(frozen=True)
+class _Side:
+    """A version ready to run: its strategy, parameters and engine options."""
+
+    strat: Strategy
+    params: dict[str, Any]
+    config: Config
+
+
+@dataclass
+class _Context:
+    """What the steps of :func:`assess` share, and what they collect on the way.
+
+    ``runs`` labels the stored backtests, ``reasons`` says why a gate has no
+    evidence, ``notes`` are remarks for the reader; each keeps the order the
+    steps add to it in.
+    """
+
+    proposed: _Side
+    frame: pd.DataFrame
+    evidence_dir: str | Path | None
+    runs: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def run(
+        self, label: str, side: _Side, frame: pd.DataFrame | None = None, trade_from: Any = None
+    ) -> BacktestResult:
+        """A stored backtest of ``side`` (on all the candles by default), labelled."""
+        candles = self.frame if frame is None else frame
+        run = stored_run(
+            candles, side.strat, side.params, side.config, self.evidence_dir, trade_from
+        )
+        self.runs[label] = run.run_id
+        return run
+
+
+@dataclass(frozen=True)
+class _Trials:
+    """The trials that chose the proposed version: their Sharpe ratios, how many, whence."""
+
+    sharpes: np.ndarray
+    count: int
+    source: str
+    pbo: dict[str, Any]
+
+
 def assess(
     proposed: ParamSetVersion,
     base: ParamSetVersion | None,
@@ -184,189 +250,34 @@ def assess(
     """
     if not (isinstance(oos_fraction, float | int) and 0.0 < float(oos_fraction) < 1.0):
         raise ConfigError(f"oos_fraction: must be in (0, 1) (got {oos_fraction!r})")
-    timing: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timing[step] = round(now - clock, 6)
-        clock = now
-
-    started = clock
-    notes: list[str] = []
-    strat = version_strategy(proposed, "proposed")
-    params = dict(proposed.params)
-    frame = resolve_candles(proposed.pair, proposed.timeframe, data_dir)
-    config = version_config(proposed, frame)
-    n = len(frame)
-    data = {
-        "pair": proposed.pair,
-        "timeframe": proposed.timeframe,
-        "source": frame.attrs.get("source"),
-        "synthetic": bool(frame.attrs.get("synthetic", False)),
-        "candles": n,
-        "start": frame.index[0],
-        "end": frame.index[-1],
-        "data_sha256": data_fingerprint(frame),
-    }
-    lap("candles")
-
-    # 1. full-window runs, stored
-    runs: dict[str, str] = {}
-    full = stored_run(frame, strat, params, config, evidence_dir)
-    runs["proposed"] = full.run_id
-    heads: dict[str, dict[str, Any] | None] = {"approved": None, "proposed": headline(full.stats)}
-    approved_run: tuple[Any, dict[str, Any], Any] | None = None  # strategy, params, config
-    if base is not None:
-        if (base.pair, base.timeframe) != (proposed.pair, proposed.timeframe):
-            notes.append(
-                f"approved version is of {base.pair} {base.timeframe}: "
-                f"backtested on the proposed version's candles ({proposed.pair} "
-                f"{proposed.timeframe})"
-            )
-        try:
-            base_strat = version_strategy(base, "approved")
-        except (StrategyError, ConfigError) as exc:
-            notes.append(f"approved version not backtested: {exc}")
-        else:
-            approved_run = (base_strat, dict(base.params), version_config(base, frame))
-            approved = stored_run(frame, *approved_run, evidence_dir)
-            runs["approved"] = approved.run_id
-            heads["approved"] = headline(approved.stats)
-    lap("backtests")
-
-    # 2. in-sample / out-of-sample
-    split = n - round(n * float(oos_fraction))
-    reasons: dict[str, str] = {}
-    is_stats: dict[str, Any] | None = None
-    oos_stats: dict[str, Any] | None = None
-    approved_oos: dict[str, Any] | None = None
-    if split < 2 or n - split < 2:
-        why = f"{n} candles are too few to hold out {oos_fraction:g} of them"
-        reasons["min_oos_sharpe"] = reasons["max_oos_degradation"] = why
-    else:
-        ins = stored_run(frame.iloc[:split], strat, params, config, evidence_dir)
-        runs["proposed_in_sample"] = ins.run_id
-        is_stats = ins.stats
-        at = frame.index[split]
-        oos = stored_run(frame, strat, params, config, evidence_dir, trade_from=at)
-        runs["proposed_out_of_sample"] = oos.run_id
-        oos_stats = oos.stats
-        if approved_run is not None:
-            base_oos = stored_run(frame, *approved_run, evidence_dir, trade_from=at)
-            runs["approved_out_of_sample"] = base_oos.run_id
-            approved_oos = headline(base_oos.stats)
-    split_table = {
-        "oos_fraction": float(oos_fraction),
-        "split_bar": split,
-        "split_time": frame.index[split] if 0 < split < n else None,
-        "in_sample": None if is_stats is None else headline(is_stats),
-        "out_of_sample": None if oos_stats is None else headline(oos_stats),
-        "approved_out_of_sample": approved_oos,
-    }
-    lap("split")
-
-    # 3. walk-forward of the neighbourhood, stored
-    wf, wf_id = walk_forward_evidence(frame, strat, params, config, folds, evidence_dir)
-    lap("walk_forward")
-
-    # 4. neighbourhood sensitivity: one stored full-window run per neighbour
-    near = neighbours(strat, params)
-    near_stats: list[dict[str, Any]] = []
-    neighbourhood: list[dict[str, Any]] = []
-    for name, value, p in near:
-        run = stored_run(frame, strat, p, config, evidence_dir)
-        label = neighbour_label(name, value)
-        runs[label] = run.run_id
-        near_stats.append(run.stats)
-        neighbourhood.append(
-            {"param": name, "value": value, "params": p, "run": label, **headline(run.stats)}
-        )
-    lap("neighbourhood")
-
-    # 5. deflated Sharpe ratio, PBO
-    returns = bar_returns(full.equity.to_numpy()[:, None], config.cash)[:, 0]
-    assert config.year_days is not None  # version_config resolves it on the candles
-    ann = float(config.year_days) * _DAY_NS / period_ns(frame)
-    pbo: dict[str, Any] = {"pbo": None}
+    clock = _Clock()
+    ctx = _context(proposed, data_dir, evidence_dir)
+    data = _data_summary(proposed, ctx.frame)
+    clock.lap("candles")
+    full, approved, heads = _full_window_runs(ctx, proposed, base)
+    clock.lap("backtests")
+    split, is_stats, oos_stats = _split_runs(ctx, float(oos_fraction), approved)
+    clock.lap("split")
+    side = ctx.proposed
+    wf, wf_id = walk_forward_evidence(
+        ctx.frame, side.strat, side.params, side.config, folds, evidence_dir
+    )
+    clock.lap("walk_forward")
+    neighbourhood, near_stats = _neighbourhood(ctx)
+    clock.lap("neighbourhood")
     if sweep_id is not None:
-        sweep = trials_from_sweep(sweep_id, evidence_dir, frame, strat)
-        swept = set(sweep.meta.get("params", [])) - set(strat.param_names)
-        stored = {
-            k: v for k, v in (sweep.meta["identity"].get("config") or {}).items() if k not in swept
-        }
-        mine = {k: v for k, v in config.to_dict().items() if k in stored}
-        if safe(stored) != safe(mine):
-            notes.append(
-                f"sweep {sweep.id} ran with other engine options than the proposed version "
-                f"({stored} vs {mine})"
-            )
-        sharpes = pd.to_numeric(sweep.results["sharpe"], errors="coerce").to_numpy(dtype=float)
-        n_trials = len(sweep.results)
-        trials_from = f"sweep {sweep.id}"
-        cap = min(int(pbo_combos), _PBO_MAX_CELLS // max(n, 1), n_trials)
-        if cap < 2:
-            pbo["skipped"] = f"PBO needs at least 2 combinations (can re-run {cap})"
-        else:
-            try:
-                perf, used = sweep_returns(sweep, frame, strat, cap, seed)
-                res = pbo_cscv(perf, n_splits=pbo_splits)
-            except ConfigError as exc:
-                pbo["skipped"] = str(exc)
-            else:
-                pbo = {
-                    "pbo": res.pbo,
-                    "combinations": used,
-                    "of": n_trials,
-                    "seed": seed,
-                    "n_splits": res.n_splits,
-                    "cscv_combinations": res.n_combinations,
-                    "logit_median": float(np.median(res.logits)),
-                }
-        if pbo["pbo"] is None:
-            reasons["max_pbo"] = pbo["skipped"]
+        trials = _sweep_trials(ctx, sweep_id, pbo_combos, pbo_splits, seed)
     else:
-        sharpes = np.array([full.stats.get("sharpe")] + [s.get("sharpe") for s in near_stats])
-        sharpes = pd.to_numeric(pd.Series(sharpes), errors="coerce").to_numpy(dtype=float)
-        n_trials = len(sharpes)
-        trials_from = "the proposed version and its neighbours"
-        pbo["skipped"] = "no sweep attached"
-        reasons["max_pbo"] = "no sweep attached to estimate PBO from"
-    finite = sharpes[np.isfinite(sharpes)]
-    variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
-    deflated = deflated_sharpe_ratio(
-        returns, max(n_trials, 1), sharpe_variance=variance, periods_per_year=ann
-    )
-    dsr = {**deflated.to_dict(), "trials_from": trials_from, "annualised_sharpe_variance": variance}
-    if not math.isfinite(deflated.dsr):
-        reasons["min_dsr"] = "Sharpe ratio undefined (flat or too short equity curve)"
-    lap("overfit")
-
-    # 6. look-ahead
-    look = lookahead_check(strat, frame, params, samples=lookahead_samples, seed=seed)
+        trials = _neighbour_trials(ctx, full, near_stats)
+    dsr, deflated = _deflated_sharpe(ctx, full, trials)
+    clock.lap("overfit")
+    look = lookahead_check(side.strat, ctx.frame, side.params, samples=lookahead_samples, seed=seed)
     if not look.passed:
-        reasons["lookahead"] = look.detail
-    lap("lookahead")
-
-    # 7. param changes, gates
-    changes = None if base is None else param_changes(params, dict(base.params))
-    if base is None:
-        reasons["max_param_change"] = "no approved version to compare with"
-    evidence = Evidence(
-        max_drawdown=full.stats.get("max_drawdown"),
-        total_trades=full.stats.get("total_trades"),
-        oos_sharpe=None if oos_stats is None else oos_stats.get("sharpe"),
-        is_sharpe=None if is_stats is None else is_stats.get("sharpe"),
-        dsr=deflated.dsr if math.isfinite(deflated.dsr) else None,
-        pbo=pbo["pbo"],
-        lookahead_passed=look.passed,
-        param_changes=changes,
-        reasons=reasons,
-    )
+        ctx.reasons["lookahead"] = look.detail
+    clock.lap("lookahead")
+    evidence = _evidence(ctx, base, full, is_stats, oos_stats, deflated, trials.pbo, look)
     results = evaluate(policy, evidence)
-    lap("gates")
-    timing["total"] = round(time.perf_counter() - started, 6)
+    clock.lap("gates")
     return Assessment(
         proposed=proposed,
         base=base,
@@ -376,15 +287,195 @@ def assess(
         policy_sha256=policy.sha256,
         policy_source=policy.source,
         data=data,
-        runs=runs,
+        runs=ctx.runs,
         headline=heads,
-        split=split_table,
+        split=split,
         walk_forward=wf,
         walk_forward_id=wf_id,
         neighbourhood=neighbourhood,
         dsr=dsr,
-        pbo=pbo,
+        pbo=trials.pbo,
         lookahead=look,
-        notes=notes,
-        timing=timing,
+        notes=ctx.notes,
+        timing=clock.total(),
+    )
+
+
+def _context(
+    proposed: ParamSetVersion, data_dir: str | Path | None, evidence_dir: str | Path | None
+) -> _Context:
+    """The proposed version's strategy (checked first) and its candles, loaded once."""
+    strat = version_strategy(proposed, "proposed")
+    frame = resolve_candles(proposed.pair, proposed.timeframe, data_dir)
+    side = _Side(strat, dict(proposed.params), version_config(proposed, frame))
+    return _Context(proposed=side, frame=frame, evidence_dir=evidence_dir)
+
+
+def _data_summary(proposed: ParamSetVersion, frame: pd.DataFrame) -> dict[str, Any]:
+    """Which candles the assessment ran on."""
+    return {
+        "pair": proposed.pair,
+        "timeframe": proposed.timeframe,
+        "source": frame.attrs.get("source"),
+        "synthetic": bool(frame.attrs.get("synthetic", False)),
+        "candles": len(frame),
+        "start": frame.index[0],
+        "end": frame.index[-1],
+        "data_sha256": data_fingerprint(frame),
+    }
+
+
+def _approved_side(ctx: _Context, proposed: ParamSetVersion, base: ParamSetVersion) -> _Side | None:
+    """The approved version ready to run on the proposed version's candles, or None (noted)."""
+    if (base.pair, base.timeframe) != (proposed.pair, proposed.timeframe):
+        ctx.notes.append(
+            f"approved version is of {base.pair} {base.timeframe}: "
+            f"backtested on the proposed version's candles ({proposed.pair} "
+            f"{proposed.timeframe})"
+        )
+    try:
+        strat = version_strategy(base, "approved")
+    except (StrategyError, ConfigError) as exc:
+        ctx.notes.append(f"approved version not backtested: {exc}")
+        return None
+    return _Side(strat, dict(base.params), version_config(base, ctx.frame))
+
+
+def _full_window_runs(
+    ctx: _Context, proposed: ParamSetVersion, base: ParamSetVersion | None
+) -> tuple[BacktestResult, _Side | None, dict[str, dict[str, Any] | None]]:
+    """Both versions backtested on the whole window: the proposed run, the approved side, heads."""
+    full = ctx.run("proposed", ctx.proposed)
+    heads: dict[str, dict[str, Any] | None] = {"approved": None, "proposed": headline(full.stats)}
+    approved = None if base is None else _approved_side(ctx, proposed, base)
+    if approved is not None:
+        heads["approved"] = headline(ctx.run("approved", approved).stats)
+    return full, approved, heads
+
+
+def _split_runs(
+    ctx: _Context, oos_fraction: float, approved: _Side | None
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """The in-sample / out-of-sample table, and the proposed version's stats on each side.
+
+    Out-of-sample runs trade from the first held-out bar of the whole window
+    (indicators warm, fresh cash); the in-sample run is the bars before it.
+    """
+    frame = ctx.frame
+    n = len(frame)
+    split = n - round(n * oos_fraction)
+    is_stats: dict[str, Any] | None = None
+    oos_stats: dict[str, Any] | None = None
+    approved_oos: dict[str, Any] | None = None
+    if split < 2 or n - split < 2:
+        why = f"{n} candles are too few to hold out {oos_fraction:g} of them"
+        ctx.reasons["min_oos_sharpe"] = ctx.reasons["max_oos_degradation"] = why
+    else:
+        is_stats = ctx.run("proposed_in_sample", ctx.proposed, frame.iloc[:split]).stats
+        at = frame.index[split]
+        oos_stats = ctx.run("proposed_out_of_sample", ctx.proposed, trade_from=at).stats
+        if approved is not None:
+            base_oos = ctx.run("approved_out_of_sample", approved, trade_from=at)
+            approved_oos = headline(base_oos.stats)
+    table = {
+        "oos_fraction": oos_fraction,
+        "split_bar": split,
+        "split_time": frame.index[split] if 0 < split < n else None,
+        "in_sample": None if is_stats is None else headline(is_stats),
+        "out_of_sample": None if oos_stats is None else headline(oos_stats),
+        "approved_out_of_sample": approved_oos,
+    }
+    return table, is_stats, oos_stats
+
+
+def _neighbourhood(ctx: _Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One stored full-window run per neighbour: the table rows, and each run's stats."""
+    side = ctx.proposed
+    rows: list[dict[str, Any]] = []
+    stats: list[dict[str, Any]] = []
+    for name, value, p in neighbours(side.strat, side.params):
+        label = neighbour_label(name, value)
+        run = ctx.run(label, _Side(side.strat, p, side.config))
+        stats.append(run.stats)
+        rows.append(
+            {"param": name, "value": value, "params": p, "run": label, **headline(run.stats)}
+        )
+    return rows, stats
+
+
+def _neighbour_trials(
+    ctx: _Context, full: BacktestResult, near_stats: list[dict[str, Any]]
+) -> _Trials:
+    """Without a sweep: the proposed version and its neighbours are the trials; no PBO."""
+    raw = np.array([full.stats.get("sharpe")] + [s.get("sharpe") for s in near_stats])
+    sharpes = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
+    ctx.reasons["max_pbo"] = "no sweep attached to estimate PBO from"
+    pbo = {"pbo": None, "skipped": "no sweep attached"}
+    return _Trials(sharpes, len(sharpes), "the proposed version and its neighbours", pbo)
+
+
+def _sweep_trials(
+    ctx: _Context, sweep_id: str, pbo_combos: int, pbo_splits: int, seed: int
+) -> _Trials:
+    """With a sweep: its combinations are the trials, and (some of them re-run) give PBO."""
+    side = ctx.proposed
+    sweep = trials_from_sweep(sweep_id, ctx.evidence_dir, ctx.frame, side.strat)
+    note = sweep_options_note(sweep, side.strat, side.config)
+    if note is not None:
+        ctx.notes.append(note)
+    sharpes = pd.to_numeric(sweep.results["sharpe"], errors="coerce").to_numpy(dtype=float)
+    pbo = sweep_pbo(sweep, ctx.frame, side.strat, pbo_combos, pbo_splits, seed)
+    if pbo["pbo"] is None:
+        ctx.reasons["max_pbo"] = pbo["skipped"]
+    return _Trials(sharpes, len(sweep.results), f"sweep {sweep.id}", pbo)
+
+
+def _deflated_sharpe(
+    ctx: _Context, full: BacktestResult, trials: _Trials
+) -> tuple[dict[str, Any], DeflatedSharpe]:
+    """The full-window Sharpe ratio deflated by ``trials``: its table, and the result."""
+    config = ctx.proposed.config
+    returns = bar_returns(full.equity.to_numpy()[:, None], config.cash)[:, 0]
+    assert config.year_days is not None  # version_config resolves it on the candles
+    ann = float(config.year_days) * _DAY_NS / period_ns(ctx.frame)
+    finite = trials.sharpes[np.isfinite(trials.sharpes)]
+    variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
+    deflated = deflated_sharpe_ratio(
+        returns, max(trials.count, 1), sharpe_variance=variance, periods_per_year=ann
+    )
+    table = {
+        **deflated.to_dict(),
+        "trials_from": trials.source,
+        "annualised_sharpe_variance": variance,
+    }
+    if not math.isfinite(deflated.dsr):
+        ctx.reasons["min_dsr"] = "Sharpe ratio undefined (flat or too short equity curve)"
+    return table, deflated
+
+
+def _evidence(
+    ctx: _Context,
+    base: ParamSetVersion | None,
+    full: BacktestResult,
+    is_stats: dict[str, Any] | None,
+    oos_stats: dict[str, Any] | None,
+    deflated: DeflatedSharpe,
+    pbo: dict[str, Any],
+    look: LookaheadResult,
+) -> Evidence:
+    """What the gates judge, with the parameter changes against the approved version."""
+    params = ctx.proposed.params
+    changes = None if base is None else param_changes(params, dict(base.params))
+    if base is None:
+        ctx.reasons["max_param_change"] = "no approved version to compare with"
+    return Evidence(
+        max_drawdown=full.stats.get("max_drawdown"),
+        total_trades=full.stats.get("total_trades"),
+        oos_sharpe=None if oos_stats is None else oos_stats.get("sharpe"),
+        is_sharpe=None if is_stats is None else is_stats.get("sharpe"),
+        dsr=deflated.dsr if math.isfinite(deflated.dsr) else None,
+        pbo=pbo["pbo"],
+        lookahead_passed=look.passed,
+        param_changes=changes,
+        reasons=ctx.reasons,
     )

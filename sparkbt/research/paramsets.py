@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sparkbt.data.candles import format_timeframe, parse_timeframe
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 from sparkbt.engine.options import ENGINE_OPTIONS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.errors import CandleError, ConfigError, did_you_mean

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import parse_timeframe
+from sparkbt.data.timeframes import parse_timeframe
 from sparkbt.engine.stats import bar_returns, json_safe
 from sparkbt.errors import CandleError, ConfigError
 from sparkbt.evidence import RunEvidence

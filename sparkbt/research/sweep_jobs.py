@@ -22,7 +22,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import period_ns
+from sparkbt.data.timeframes import period_ns
 from sparkbt.engine.options import Config
 from sparkbt.engine.registry import Strategy, builtin_dir, get_strategy
 from sparkbt.engine.simulate import prepare, simulate_targets

@@ -2,7 +2,8 @@
 
 :func:`trials_from_sweep` reads a stored sweep and checks it is of the proposed
 version's strategy, code and candles; :func:`sweep_returns` re-runs (up to a cap
-of) its combinations on those candles for the per-bar returns PBO by CSCV needs.
+of) its combinations on those candles for the per-bar returns PBO by CSCV needs,
+and :func:`sweep_pbo` estimates PBO from them.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from sparkbt.engine.simulate import prepare, simulate_targets
 from sparkbt.engine.stats import bar_returns
 from sparkbt.errors import ConfigError
 from sparkbt.evidence import data_fingerprint, read_evidence
+from sparkbt.research.assess_runs import safe
+from sparkbt.research.overfit import pbo_cscv
 from sparkbt.research.sweep_jobs import SweepJob
 
-__all__ = ["sweep_returns", "trials_from_sweep"]
+__all__ = ["sweep_options_note", "sweep_pbo", "sweep_returns", "trials_from_sweep"]
+
+_PBO_MAX_CELLS = 20_000_000  # bars x combinations of returns held for CSCV (160 MB)
 
 
 def trials_from_sweep(
@@ -80,3 +85,49 @@ def sweep_returns(
         )
         returns[:, rows] = bar_returns(sim.equity, cfg.cash)
     return returns, len(combos)
+
+
+def sweep_options_note(sweep: Any, strat: Strategy, config: Config) -> str | None:
+    """A remark when the sweep ran with other engine options than ``config``, else None.
+
+    Options the sweep varied as parameters are left out of the comparison.
+    """
+    swept = set(sweep.meta.get("params", [])) - set(strat.param_names)
+    stored = {
+        k: v for k, v in (sweep.meta["identity"].get("config") or {}).items() if k not in swept
+    }
+    mine = {k: v for k, v in config.to_dict().items() if k in stored}
+    if safe(stored) == safe(mine):
+        return None
+    return (
+        f"sweep {sweep.id} ran with other engine options than the proposed version "
+        f"({stored} vs {mine})"
+    )
+
+
+def sweep_pbo(
+    sweep: Any, frame: pd.DataFrame, strat: Strategy, combos: int, n_splits: int, seed: int
+) -> dict[str, Any]:
+    """PBO by CSCV on the per-bar returns of up to ``combos`` of the sweep's combinations.
+
+    ``{"pbo": None, "skipped": why}`` when fewer than two can be re-run (within
+    a memory cap) or CSCV refuses them.
+    """
+    n_trials = len(sweep.results)
+    cap = min(int(combos), _PBO_MAX_CELLS // max(len(frame), 1), n_trials)
+    if cap < 2:
+        return {"pbo": None, "skipped": f"PBO needs at least 2 combinations (can re-run {cap})"}
+    try:
+        perf, used = sweep_returns(sweep, frame, strat, cap, seed)
+        res = pbo_cscv(perf, n_splits=n_splits)
+    except ConfigError as exc:
+        return {"pbo": None, "skipped": str(exc)}
+    return {
+        "pbo": res.pbo,
+        "combinations": used,
+        "of": n_trials,
+        "seed": seed,
+        "n_splits": res.n_splits,
+        "cscv_combinations": res.n_combinations,
+        "logit_median": float(np.median(res.logits)),
+    }

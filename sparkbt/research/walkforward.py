@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import load_candles, parse_timeframe, period_ns
+from sparkbt.data.candles import load_candles
+from sparkbt.data.timeframes import parse_timeframe, period_ns
 from sparkbt.engine.option_spec import with_option_keywords
-from sparkbt.engine.options import OPTIONS
+from sparkbt.engine.options import OPTIONS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.stats import STAT_KEYS, json_safe
 from sparkbt.errors import CandleError, ConfigError
@@ -145,60 +146,26 @@ def walk_forward(
     values = normalise_grid(strat, grid)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
     config = config.resolved(frame)
-    n_train = parse_bars(train, frame, "train")
-    n_test = parse_bars(test, frame, "test")
-    n_step = parse_bars(step, frame, "step") if step is not None else n_test
-    starts = list(range(0, len(frame) - n_train - n_test + 1, n_step))
-    if not starts:
-        raise ConfigError(
-            f"walk-forward: {len(frame):,} candles are fewer than train + test "
-            f"({n_train:,} + {n_test:,} bars)"
-        )
+    n_train, n_test, n_step, starts = _fold_starts(frame, train, test, step)
     # every fold sweeps with the year length of the whole data, not of its window
     fold_opts = opts.replace(year_days=config.year_days)
     rows, oos_rows = [], []
     for k, s in enumerate(starts):
-        train_frame = frame.iloc[s : s + n_train]
-        fold_progress = None
-        if progress is not None:
-
-            def fold_progress(done: int, total: int, k: int = k) -> None:
-                progress(k * total + done, len(starts) * total)
-
-        ins = run_sweep(train_frame, strat, fold_opts, grid, progress=fold_progress)
-        best = rank(ins, metric).iloc[0]
-        params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
-        # one row, even for a strategy without parameters
-        combo = pd.DataFrame({p: [v] for p, v in params.items()}, index=[0])
-        job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
-        oos = run_chunk(job, 0, 1)
-        idx = frame.index
-        row: dict[str, Any] = {
-            "fold": k,
-            "train_start": idx[s],
-            "train_end": idx[s + n_train - 1],
-            "test_start": idx[s + n_train],
-            "test_end": idx[s + n_train + n_test - 1],
-            **{p: (v.item() if isinstance(v, np.generic) else v) for p, v in params.items()},
-            f"is_{metric}": float(best[metric]),
-            f"oos_{metric}": float(oos[metric][0]),
-        }
-        for key in _SHOWN:
-            if key != metric:
-                row[f"is_{key}"] = float(best[key])
-                row[f"oos_{key}"] = float(oos[key][0])
+        fold = _Fold(k, s, n_train, n_test)
+        ins = run_sweep(
+            frame.iloc[s : s + n_train],
+            strat,
+            fold_opts,
+            grid,
+            progress=_fold_progress(progress, k, len(starts)),
+        )
+        row, oos_row = _test_fold(frame, strat, config, fold, ins, metric)
         rows.append(row)
-        oos_rows.append({"fold": k, **params, **{key: oos[key][0] for key in STAT_KEYS}})
+        oos_rows.append(oos_row)
     folds = pd.DataFrame(rows)
     identity = {
         **sweep_identity(
-            frame,
-            strat,
-            values,
-            config,
-            where=opts.where,
-            samples=opts.samples,
-            seed=opts.seed,
+            frame, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
         ),
         "kind": "walkforward",
         "train": n_train,
@@ -206,9 +173,8 @@ def walk_forward(
         "step": n_step,
         "metric": metric,
     }
-    seconds = time.perf_counter() - started
     timing = {
-        "seconds": round(seconds, 6),
+        "seconds": round(time.perf_counter() - started, 6),
         "folds": len(folds),
         "candles": len(frame),
         "executor": opts.executor,
@@ -221,3 +187,80 @@ def walk_forward(
         identity=identity,
         timing=timing,
     )
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """Fold ``k``: training bars ``[start, start+train)``, test bars the ``test`` after them."""
+
+    k: int
+    start: int
+    train: int
+    test: int
+
+
+def _fold_starts(
+    frame: pd.DataFrame, train: int | str, test: int | str, step: int | str | None
+) -> tuple[int, int, int, list[int]]:
+    """Train, test and step in bars, and the first bar of each fold; ConfigError if none fits."""
+    n_train = parse_bars(train, frame, "train")
+    n_test = parse_bars(test, frame, "test")
+    n_step = parse_bars(step, frame, "step") if step is not None else n_test
+    starts = list(range(0, len(frame) - n_train - n_test + 1, n_step))
+    if not starts:
+        raise ConfigError(
+            f"walk-forward: {len(frame):,} candles are fewer than train + test "
+            f"({n_train:,} + {n_test:,} bars)"
+        )
+    return n_train, n_test, n_step, starts
+
+
+def _fold_progress(
+    progress: Callable[[int, int], None] | None, k: int, n_folds: int
+) -> Callable[[int, int], None] | None:
+    """Progress of fold ``k``'s sweep, reported as progress of the whole walk-forward."""
+    if progress is None:
+        return None
+
+    def fold_progress(done: int, total: int) -> None:
+        progress(k * total + done, n_folds * total)
+
+    return fold_progress
+
+
+def _test_fold(
+    frame: pd.DataFrame,
+    strat: Strategy,
+    config: Config,
+    fold: _Fold,
+    ins: pd.DataFrame,
+    metric: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The best training combination run on the test window: its fold row and its stats row.
+
+    The test run starts (fresh cash) at the first test bar; the training bars
+    before it warm the indicators up.
+    """
+    s, n_train, n_test = fold.start, fold.train, fold.test
+    best = rank(ins, metric).iloc[0]
+    params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
+    # one row, even for a strategy without parameters
+    combo = pd.DataFrame({p: [v] for p, v in params.items()}, index=[0])
+    job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
+    oos = run_chunk(job, 0, 1)
+    idx = frame.index
+    row: dict[str, Any] = {
+        "fold": fold.k,
+        "train_start": idx[s],
+        "train_end": idx[s + n_train - 1],
+        "test_start": idx[s + n_train],
+        "test_end": idx[s + n_train + n_test - 1],
+        **{p: (v.item() if isinstance(v, np.generic) else v) for p, v in params.items()},
+        f"is_{metric}": float(best[metric]),
+        f"oos_{metric}": float(oos[metric][0]),
+    }
+    for key in _SHOWN:
+        if key != metric:
+            row[f"is_{key}"] = float(best[key])
+            row[f"oos_{key}"] = float(oos[key][0])
+    return row, {"fold": fold.k, **params, **{key: oos[key][0] for key in STAT_KEYS}}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import sparkbt as sb
-from sparkbt.data.candles import format_timeframe, parse_timeframe
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 from tests.conftest import make_candles
 
 

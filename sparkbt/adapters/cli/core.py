@@ -209,7 +209,8 @@ def data_validate(
     """Validate a candle file against the canonical schema; exit 2 on the first problem."""
     import numpy as np
 
-    from sparkbt.data.candles import load_candles, parse_timeframe, time_index
+    from sparkbt.data.candles import load_candles
+    from sparkbt.data.timeframes import parse_timeframe, time_index
 
     frame = load_candles(path, timeframe=timeframe)
     tf = frame.attrs.get("timeframe")

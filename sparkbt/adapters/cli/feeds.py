@@ -113,7 +113,6 @@ def feed_btcturk(
     quiet: bool = typer.Option(False, "--quiet", help="No status line."),
 ) -> None:
     """Follow BTCTurk trades live, build candles, keep the store complete (Ctrl-C stops)."""
-    from sparkbt.data.candles import parse_timeframe
     from sparkbt.data.feeds.btcturk import (
         Endpoints,
         ExchangeError,
@@ -123,6 +122,7 @@ def feed_btcturk(
     )
     from sparkbt.data.feeds.metrics import serve_metrics
     from sparkbt.data.store import CandleStore, normalise_symbol
+    from sparkbt.data.timeframes import parse_timeframe
 
     pairs = [normalise_symbol(s) for s in symbols.split(",") if s.strip()]
     if not pairs:

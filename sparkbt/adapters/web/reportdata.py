@@ -22,7 +22,7 @@ import pandas as pd
 
 from sparkbt.adapters.web.downsample import bucket_of, minmax_indices, ohlc_buckets
 from sparkbt.adapters.web.tradetable import MAX_TABLE_TRADES, TRADE_COLUMNS, trade_rows
-from sparkbt.data.candles import period_ns, time_index
+from sparkbt.data.timeframes import period_ns, time_index
 from sparkbt.engine.codes import TRADE_DTYPE
 from sparkbt.engine.stats import compute_stats, json_safe
 from sparkbt.engine.statspec import BENCHMARK_KEYS, STAT_KEYS, format_stat

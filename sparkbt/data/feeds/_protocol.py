@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sparkbt.data.candles import format_timeframe, parse_timeframe
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 from sparkbt.errors import InputError, SparkbtError
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.candles import COLUMNS, time_index, validate_candles
+from sparkbt.data.candles import COLUMNS, validate_candles
 from sparkbt.data.feeds._limits import Backoff, RateLimiter
 from sparkbt.data.feeds._protocol import (
     MAX_CANDLES_PER_REQUEST,
@@ -28,6 +28,7 @@ from sparkbt.data.feeds._protocol import (
     resolution_for,
 )
 from sparkbt.data.feeds.metrics import FeedMetrics
+from sparkbt.data.timeframes import time_index
 from sparkbt.errors import CandleError, did_you_mean, require
 
 __all__ = ["BtcturkRest", "clean_float32", "klines_frame"]

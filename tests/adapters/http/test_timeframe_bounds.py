@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sparkbt.adapters.http.app import create_app
-from sparkbt.data.candles import MAX_TIMEFRAME, parse_timeframe
+from sparkbt.data.timeframes import MAX_TIMEFRAME, parse_timeframe
 from sparkbt.errors import CandleError
 from sparkbt.platform.settings import Settings
 from sparkbt.platform.users import UserStore

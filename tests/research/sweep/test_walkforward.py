@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparkbt.data.candles import period_ns
+from sparkbt.data.timeframes import period_ns
 from sparkbt.engine import codes, kernels
 from sparkbt.engine.options import infer_year_days
 from sparkbt.engine.registry import get_strategy
