@@ -69,10 +69,15 @@ class Guard:
             "note": f"fast {fast}",
             **extra,
         }
+        created = self.submit(who, body)
+        assert created["status"] == "evaluating"
+        return str(created["id"])
+
+    def submit(self, who: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a proposal ``body`` as ``who``; the created proposal (a 201 is asserted)."""
         resp = self.post("/proposals", who, body)
         assert resp.status_code == 201, resp.text
-        assert resp.json()["status"] == "evaluating"
-        return str(resp.json()["id"])
+        return dict(resp.json())
 
     def settled(self, pid: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -436,9 +441,7 @@ def test_a_lookahead_strategy_is_blocked(launch: Any, policy_files: tuple[Path, 
     g = Guard(srv)
     add_strategy(srv, "peek", PEEK)
     body = {"paramset": "eth-peek", "strategy": "peek", "pair": "ETHUSDT", "timeframe": "4h"}
-    resp = g.post("/proposals", "alice", body)
-    assert resp.status_code == 201, resp.text
-    pid = resp.json()["id"]
+    pid = g.submit("alice", body)["id"]
 
     prop = g.settled(pid)
     assert prop["state"] == "blocked", prop["gates"]
@@ -472,9 +475,7 @@ def test_a_running_evaluation_survives_a_kill_9(
         "params": {"fast": 10, "slow": 30},
         "note": "caught running",
     }
-    resp = g.post("/proposals", "alice", body)
-    assert resp.status_code == 201, resp.text
-    pid = resp.json()["id"]
+    pid = g.submit("alice", body)["id"]
 
     # the worker is inside the strategy: the evaluation is running, not queued
     deadline = time.monotonic() + 20
