@@ -31,6 +31,23 @@ def invoke(*args: str, env: dict | None = None):
     return CliRunner().invoke(app, list(args), env=env)
 
 
+def feed(fake, data, *args: str):
+    """``sparkbt feed btcturk *args`` against the fake exchange, storing under ``data``."""
+    return invoke(
+        "feed",
+        "btcturk",
+        *args,
+        "--ws-url",
+        fake.ws_url,
+        "--graph-url",
+        fake.url,
+        "--rest-url",
+        fake.url,
+        "--data-dir",
+        str(data),
+    )
+
+
 def files(root) -> list:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
@@ -124,21 +141,13 @@ def test_bad_input_exits_2_and_leaves_the_store_untouched(fake, tmp_path, extra,
 
 
 def test_feed_runs_for_a_duration_and_serves_metrics(fake, tmp_path):
-    result = invoke(
-        "feed",
-        "btcturk",
+    result = feed(
+        fake,
+        tmp_path / "d",
         "--symbols",
         "BTCTRY,ETHTRY",
         "--timeframe",
         "1m",
-        "--ws-url",
-        fake.ws_url,
-        "--graph-url",
-        fake.url,
-        "--rest-url",
-        fake.url,
-        "--data-dir",
-        str(tmp_path / "d"),
         "--duration",
         "0.8",
         "--metrics-port",
@@ -162,18 +171,10 @@ def test_feed_runs_for_a_duration_and_serves_metrics(fake, tmp_path):
     ],
 )
 def test_feed_bad_input_exits_2(fake, tmp_path, args, message):
-    result = invoke(
-        "feed",
-        "btcturk",
+    result = feed(
+        fake,
+        tmp_path / "d",
         *args,
-        "--ws-url",
-        fake.ws_url,
-        "--graph-url",
-        fake.url,
-        "--rest-url",
-        fake.url,
-        "--data-dir",
-        str(tmp_path / "d"),
         "--quiet",
         "--duration",
         "5",
