@@ -31,21 +31,14 @@ def invoke(*args: str, env: dict | None = None):
     return CliRunner().invoke(app, list(args), env=env)
 
 
+def on_fake(fake, data, *args: str):
+    """``sparkbt *args`` with the BTCTurk REST URLs on the fake exchange, storing under ``data``."""
+    return invoke(*args, "--graph-url", fake.url, "--rest-url", fake.url, "--data-dir", str(data))
+
+
 def feed(fake, data, *args: str):
     """``sparkbt feed btcturk *args`` against the fake exchange, storing under ``data``."""
-    return invoke(
-        "feed",
-        "btcturk",
-        *args,
-        "--ws-url",
-        fake.ws_url,
-        "--graph-url",
-        fake.url,
-        "--rest-url",
-        fake.url,
-        "--data-dir",
-        str(data),
-    )
+    return on_fake(fake, data, "feed", "btcturk", *args, "--ws-url", fake.ws_url)
 
 
 def files(root) -> list:
@@ -192,7 +185,9 @@ def test_help_lists_the_commands():
 def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
     # a store folder of its own, not $SPARKBT_DATA_DIR: `run` must read the one it is given
     data = tmp_path / "store"
-    fetched = invoke(
+    fetched = on_fake(
+        fake,
+        data,
         "data",
         "fetch",
         "btcturk",
@@ -202,12 +197,6 @@ def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
         "2024-01-01",
         "--until",
         "2024-01-06",
-        "--graph-url",
-        fake.url,
-        "--rest-url",
-        fake.url,
-        "--data-dir",
-        str(data),
     )
     assert fetched.exit_code == 0, fetched.output
     candles = stored(CandleStore(data), "BTCTRY", "1h")
