@@ -26,6 +26,8 @@ from sparkbt.platform.users import UserStore
 
 TOKEN = "test-admin-token-7f3a9c-5e1d08"
 FINAL = ("done", "failed")
+SERVE = [sys.executable, "-m", "sparkbt.adapters.cli.app", "serve"]
+"""The command that starts the service, as the tests run it (options follow)."""
 
 
 def free_port() -> int:
@@ -80,15 +82,7 @@ class Server:
         self.port = free_port()
         self._log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed in _reap()
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sparkbt.adapters.cli.app",
-                "serve",
-                "--port",
-                str(self.port),
-                *self.args,
-            ],
+            [*SERVE, "--port", str(self.port), *self.args],
             cwd=self.root,
             env=self.env,
             stdout=self._log,

@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from sparkbt.platform.users import UserStore
 from sparkbt.research.policy import default_policy, load_policy
 from tests.research.policies import LENIENT
 
-from .conftest import TOKEN, Server, wait_exited
+from .conftest import SERVE, TOKEN, Server, wait_exited
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -347,16 +346,7 @@ def test_a_bad_policy_file_stops_the_start(tmp_path: Path, text: str | None, wor
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKBT_", "BACKTEST_"))}
     env["SPARKBT_ADMIN_TOKEN"] = TOKEN
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparkbt.adapters.cli.app",
-            "serve",
-            "--port",
-            "1",
-            "--policy",
-            str(path),
-        ],
+        [*SERVE, "--port", "1", "--policy", str(path)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
