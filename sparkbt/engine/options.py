@@ -135,6 +135,19 @@ def _year_days(value: Any) -> float | int | None:
     return int(yd) if yd.is_integer() else yd
 
 
+def _cost(name: str, help: str) -> OptionSpec:
+    """A per-fill cost: a sweepable fraction in [0, 1) that defaults to none."""
+    return OptionSpec(
+        name,
+        "number",
+        0.0,
+        help,
+        bounds="fraction in [0, 1)",
+        sweeps=True,
+        check=lambda v: fraction(name, v, zero=True),
+    )
+
+
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "cash",
@@ -145,24 +158,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         sweeps=True,
         check=_cash,
     ),
-    OptionSpec(
-        "fees",
-        "number",
-        0.0,
-        "Fee per fill, fraction of traded value (0.001 = 0.1%).",
-        bounds="fraction in [0, 1)",
-        sweeps=True,
-        check=lambda v: fraction("fees", v, zero=True),
-    ),
-    OptionSpec(
-        "slippage",
-        "number",
-        0.0,
-        "Fill price slippage, fraction of the close (0.0005 = 0.05%).",
-        bounds="fraction in [0, 1)",
-        sweeps=True,
-        check=lambda v: fraction("slippage", v, zero=True),
-    ),
+    _cost("fees", "Fee per fill, fraction of traded value (0.001 = 0.1%)."),
+    _cost("slippage", "Fill price slippage, fraction of the close (0.0005 = 0.05%)."),
     OptionSpec(
         "direction",
         "choice",

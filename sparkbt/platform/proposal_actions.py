@@ -354,12 +354,7 @@ class ProposalActions:
                     self.metrics.guard_proposals.labels(status="stale").inc()
         self.audit.write(
             "guard_override" if override else "guard_approved",
-            user=who.name,
-            request=after.version.content(),
-            **where,
-            proposal_id=after.id,
-            paramset=after.name,
-            version_id=after.version.id,
+            **_decided(after, who, where),
             base_version_id=after.base_version_id,
             role=who.role,
             comment=body.comment,
@@ -378,12 +373,7 @@ class ProposalActions:
         self.metrics.guard_proposals.labels(status="rejected").inc()
         self.audit.write(
             "guard_rejected",
-            user=who.name,
-            request=after.version.content(),
-            **where,
-            proposal_id=after.id,
-            paramset=after.name,
-            version_id=after.version.id,
+            **_decided(after, who, where),
             role=who.role,
             comment=body.comment,
         )
@@ -406,3 +396,15 @@ class ProposalActions:
             status=status_of(exc),
             reason=_line(exc),
         )
+
+
+def _decided(after: Proposal, who: Principal, where: Origin) -> dict[str, Any]:
+    """The leading audit fields of a decision on ``after`` (in the order the log writes them)."""
+    return {
+        "user": who.name,
+        "request": after.version.content(),
+        **where,
+        "proposal_id": after.id,
+        "paramset": after.name,
+        "version_id": after.version.id,
+    }

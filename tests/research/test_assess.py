@@ -196,14 +196,18 @@ def test_attached_sweep_gives_trials_and_pbo(evidence_dir, sample):
         sample, "sma_cross", fast=range(5, 30, 3), slow=range(20, 80, 10), fees=0.001, workers=1
     )
     sid = save_sweep(results, evidence_dir, plot=False).name
-    a = assess(
-        sma_version(11, 40),
-        None,
-        policy=default_policy(),
-        evidence_dir=evidence_dir,
-        sweep_id=sid,
-        pbo_combos=20,
-    )
+
+    def attached():
+        return assess(
+            sma_version(11, 40),
+            None,
+            policy=default_policy(),
+            evidence_dir=evidence_dir,
+            sweep_id=sid,
+            pbo_combos=20,
+        )
+
+    a = attached()
     assert a.dsr["n_trials"] == len(results)
     assert a.dsr["annualised_sharpe_variance"] == pytest.approx(
         float(np.var(results["sharpe"], ddof=1))
@@ -212,15 +216,7 @@ def test_attached_sweep_gives_trials_and_pbo(evidence_dir, sample):
     assert a.notes == []
     gate = next(r for r in a.results if r.gate == "max_pbo")
     assert gate.value == pytest.approx(a.pbo["pbo"])
-    again = assess(
-        sma_version(11, 40),
-        None,
-        policy=default_policy(),
-        evidence_dir=evidence_dir,
-        sweep_id=sid,
-        pbo_combos=20,
-    )
-    assert again.pbo == a.pbo
+    assert attached().pbo == a.pbo
 
 
 def test_sweep_of_another_strategy_is_refused(evidence_dir, sample):

@@ -21,53 +21,40 @@ class FeedMetrics:
         self, registry: CollectorRegistry | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
-        self.rest_requests = Counter(
-            "btcturk_rest_requests",
-            "REST requests by HTTP status (or 'error').",
-            ["status"],
-            registry=r,
+        count = self._counter
+        self.rest_requests = count(
+            "btcturk_rest_requests", "REST requests by HTTP status (or 'error').", "status"
         )
-        self.messages = Counter(
-            "btcturk_messages",
-            "WebSocket messages received, by message type.",
-            ["type"],
-            registry=r,
+        self.messages = count(
+            "btcturk_messages", "WebSocket messages received, by message type.", "type"
         )
-        self.reconnects = Counter(
-            "btcturk_reconnects",
-            "WebSocket reconnections after the first connection.",
-            registry=r,
+        self.reconnects = count(
+            "btcturk_reconnects", "WebSocket reconnections after the first connection."
         )
-        self.stale = Counter(
-            "btcturk_stale_reconnects",
-            "Reconnections forced by the staleness watchdog.",
-            registry=r,
+        self.stale = count(
+            "btcturk_stale_reconnects", "Reconnections forced by the staleness watchdog."
         )
-        self.gaps_backfilled = Counter(
-            "btcturk_gaps_backfilled",
-            "Gaps filled from REST klines after (re)connecting.",
-            registry=r,
+        self.gaps_backfilled = count(
+            "btcturk_gaps_backfilled", "Gaps filled from REST klines after (re)connecting."
         )
-        self.candles_written = Counter(
-            "btcturk_candles_written",
-            "Candles merged into the store, by source.",
-            ["source"],
-            registry=r,
+        self.candles_written = count(
+            "btcturk_candles_written", "Candles merged into the store, by source.", "source"
         )
-        self.duplicate_trades = Counter(
-            "btcturk_duplicate_trades",
-            "Trades dropped because their id was already seen.",
-            registry=r,
+        self.duplicate_trades = count(
+            "btcturk_duplicate_trades", "Trades dropped because their id was already seen."
         )
         self.last_message_age = Gauge(
             "btcturk_last_message_age_seconds",
             "Seconds since the last WebSocket message.",
-            registry=r,
+            registry=self.registry,
         )
         self._clock = clock
         self._last: float | None = None
         self.last_message_age.set_function(self.age)
+
+    def _counter(self, name: str, doc: str, *labels: str) -> Counter:
+        """A counter on this feed's registry, with ``labels`` (none: a single series)."""
+        return Counter(name, doc, labels, registry=self.registry)
 
     def message(self, msg_type: int | str) -> None:
         self._last = self._clock()

@@ -17,10 +17,17 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+
+from sparkbt.adapters.http.app import create_app
+from sparkbt.platform.settings import Settings
+from sparkbt.platform.users import UserStore
 
 TOKEN = "test-admin-token-7f3a9c-5e1d08"
 FINAL = ("done", "failed")
+SERVE = [sys.executable, "-m", "sparkbt.adapters.cli.app", "serve"]
+"""The command that starts the service, as the tests run it (options follow)."""
 
 
 def free_port() -> int:
@@ -75,15 +82,7 @@ class Server:
         self.port = free_port()
         self._log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed in _reap()
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sparkbt.adapters.cli.app",
-                "serve",
-                "--port",
-                str(self.port),
-                *self.args,
-            ],
+            [*SERVE, "--port", str(self.port), *self.args],
             cwd=self.root,
             env=self.env,
             stdout=self._log,
@@ -229,3 +228,15 @@ def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def proposer_client(tmp_path: Path) -> Iterator[TestClient]:
+    """An in-process mock service whose client speaks as user ``proposer-1`` (a proposer)."""
+    settings = Settings(admin_token=TOKEN, workers=1, evidence_dir=tmp_path, impl="mock")
+    with UserStore(settings.db_file) as users:
+        key = users.add("proposer-1", "proposer")[1]
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        c.headers["authorization"] = f"Bearer {key}"
+        c.app.state.settings = settings  # type: ignore[attr-defined]
+        yield c

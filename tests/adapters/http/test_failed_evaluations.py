@@ -59,9 +59,7 @@ def test_a_failed_evaluation_ends_the_proposal(launch: Any) -> None:
     g = Guard(srv)
     add_strategy(srv, "broken", BROKEN)
     body = {"paramset": "eth-broken", "strategy": "broken", "pair": "ETHUSDT", "timeframe": "4h"}
-    resp = g.post("/proposals", "alice", body)
-    assert resp.status_code == 201, resp.text
-    pid = resp.json()["id"]
+    pid = g.submit("alice", body)["id"]
     deadline = time.monotonic() + 60
     while (prop := g.get(f"/proposals/{pid}").json())["state"] == "evaluating":
         assert time.monotonic() < deadline, "the proposal is still evaluating"

@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,13 +21,19 @@ from sparkbt.platform.users import UserStore
 from sparkbt.research.policy import default_policy, load_policy
 from tests.research.policies import LENIENT
 
-from .conftest import TOKEN, Server, wait_exited
+from .conftest import SERVE, TOKEN, Server, wait_exited
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 PARAMSET = "eth-sma-4h"
 
 STRICT = LENIENT.replace("[gates.max_drawdown]\nlimit = 1.0", "[gates.max_drawdown]\nlimit = 0.3")
+
+
+def guarded(launch: Any, name: str, policy: Path, **kw: Any) -> tuple[Server, Guard]:
+    """Launch a server under ``policy`` (``launch`` kwargs in ``kw``) and its Guard helper."""
+    srv = launch(name, extra=("--policy", str(policy)), **kw)
+    return srv, Guard(srv)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -69,10 +74,15 @@ class Guard:
             "note": f"fast {fast}",
             **extra,
         }
+        created = self.submit(who, body)
+        assert created["status"] == "evaluating"
+        return str(created["id"])
+
+    def submit(self, who: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a proposal ``body`` as ``who``; the created proposal (a 201 is asserted)."""
         resp = self.post("/proposals", who, body)
         assert resp.status_code == 201, resp.text
-        assert resp.json()["status"] == "evaluating"
-        return str(resp.json()["id"])
+        return dict(resp.json())
 
     def settled(self, pid: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -112,8 +122,7 @@ def policy_files(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_the_approval_workflow(launch: Any, policy_files: tuple[Path, Path]) -> None:
     lenient, _ = policy_files
-    srv = launch("guard", impl="engine", workers=2, extra=("--policy", str(lenient)))
-    g = Guard(srv)
+    srv, g = guarded(launch, "guard", lenient, impl="engine", workers=2)
 
     # the policy in force
     policy = g.get("/policy").json()
@@ -243,8 +252,7 @@ def test_a_blocked_proposal_needs_an_admin_override(
     launch: Any, policy_files: tuple[Path, Path]
 ) -> None:
     _, strict = policy_files
-    srv = launch("strict", impl="engine", extra=("--policy", str(strict)))
-    g = Guard(srv)
+    srv, g = guarded(launch, "strict", strict, impl="engine")
     pid = g.propose("alice", 10)
     prop = g.settled(pid)
     assert prop["state"] == "blocked"
@@ -342,16 +350,7 @@ def test_a_bad_policy_file_stops_the_start(tmp_path: Path, text: str | None, wor
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKBT_", "BACKTEST_"))}
     env["SPARKBT_ADMIN_TOKEN"] = TOKEN
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparkbt.adapters.cli.app",
-            "serve",
-            "--port",
-            "1",
-            "--policy",
-            str(path),
-        ],
+        [*SERVE, "--port", "1", "--policy", str(path)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -365,8 +364,7 @@ def test_a_bad_policy_file_stops_the_start(tmp_path: Path, text: str | None, wor
 
 def test_evaluations_survive_a_kill_9(launch: Any, policy_files: tuple[Path, Path]) -> None:
     lenient, _ = policy_files
-    srv = launch("crash", impl="mock", workers=1, mock_seconds=2, extra=("--policy", str(lenient)))
-    g = Guard(srv)
+    srv, g = guarded(launch, "crash", lenient, impl="mock", workers=1, mock_seconds=2)
     busy = srv.start_job()  # the only worker is busy: the evaluations wait in the queue
     srv.wait(busy, until=("running",))
     queued = g.propose("alice", 10)
@@ -432,13 +430,10 @@ def add_strategy(srv: Server, name: str, text: str) -> Path:
 
 def test_a_lookahead_strategy_is_blocked(launch: Any, policy_files: tuple[Path, Path]) -> None:
     lenient, _ = policy_files
-    srv = launch("peek", impl="engine", extra=("--policy", str(lenient)))
-    g = Guard(srv)
+    srv, g = guarded(launch, "peek", lenient, impl="engine")
     add_strategy(srv, "peek", PEEK)
     body = {"paramset": "eth-peek", "strategy": "peek", "pair": "ETHUSDT", "timeframe": "4h"}
-    resp = g.post("/proposals", "alice", body)
-    assert resp.status_code == 201, resp.text
-    pid = resp.json()["id"]
+    pid = g.submit("alice", body)["id"]
 
     prop = g.settled(pid)
     assert prop["state"] == "blocked", prop["gates"]
@@ -462,8 +457,7 @@ def test_a_running_evaluation_survives_a_kill_9(
     launch: Any, policy_files: tuple[Path, Path]
 ) -> None:
     lenient, _ = policy_files
-    srv = launch("running", impl="engine", workers=1, extra=("--policy", str(lenient)))
-    g = Guard(srv)
+    srv, g = guarded(launch, "running", lenient, impl="engine", workers=1)
     folder = add_strategy(srv, "held", HELD)
     (folder / "hold").touch()
     body = {
@@ -472,9 +466,7 @@ def test_a_running_evaluation_survives_a_kill_9(
         "params": {"fast": 10, "slow": 30},
         "note": "caught running",
     }
-    resp = g.post("/proposals", "alice", body)
-    assert resp.status_code == 201, resp.text
-    pid = resp.json()["id"]
+    pid = g.submit("alice", body)["id"]
 
     # the worker is inside the strategy: the evaluation is running, not queued
     deadline = time.monotonic() + 20
@@ -523,8 +515,7 @@ def test_refused_approvals_and_rejections_are_audited(
     launch: Any, policy_files: tuple[Path, Path]
 ) -> None:
     lenient, _ = policy_files
-    srv = launch("refused", impl="mock", extra=("--policy", str(lenient)))
-    g = Guard(srv)
+    srv, g = guarded(launch, "refused", lenient, impl="mock")
     pid = g.settled(g.propose("bob", 10))["id"]
     one_line(g.approve(pid, "alice"), 403)  # a proposer's role may not approve
     one_line(g.approve(pid, "bob"), 403)  # nor may the one who proposed it

@@ -7,10 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sparkbt.adapters.http.app import create_app
-from sparkbt.platform.settings import Settings
 from sparkbt.platform.users import UserStore
-from tests.adapters.http.conftest import TOKEN
 
 PROPOSAL = (
     b'{"paramset": "eth", "strategy": "sma_cross", "pair": "ETHUSDT", "timeframe": "4h", '
@@ -19,15 +16,9 @@ PROPOSAL = (
 
 
 @pytest.fixture
-def client(tmp_path: Path):
-    settings = Settings(admin_token=TOKEN, workers=1, evidence_dir=tmp_path, impl="mock")
-    with UserStore(settings.db_file) as users:
-        key = users.add("proposer-1", "proposer")[1]
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
-        c.headers["authorization"] = f"Bearer {key}"
-        c.headers["content-type"] = "application/json"
-        c.app.state.settings = settings  # type: ignore[attr-defined]
-        yield c
+def client(proposer_client: TestClient) -> TestClient:
+    proposer_client.headers["content-type"] = "application/json"
+    return proposer_client
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,21 @@ def cli(srv_url: str, key: str | None, *args: str) -> Any:
     return CliRunner().invoke(app, ["guard", *args, *conn], env=CLEAN_ENV)
 
 
+def proposal(paramset: str) -> list[str]:
+    """``guard propose`` arguments for an sma_cross change of ``paramset`` on ETHUSDT 4h."""
+    return [
+        "propose",
+        "--paramset",
+        paramset,
+        "--strategy",
+        "sma_cross",
+        "--pair",
+        "ETHUSDT",
+        "--timeframe",
+        "4h",
+    ]
+
+
 def one_line_error(result: Any) -> str:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
@@ -54,15 +69,7 @@ def test_propose_review_approve(served: tuple[Server, dict[str, str]]) -> None:
     srv, keys = served
     url = srv.url
     propose = [
-        "propose",
-        "--paramset",
-        PARAMSET,
-        "--strategy",
-        "sma_cross",
-        "--pair",
-        "ETHUSDT",
-        "--timeframe",
-        "4h",
+        *proposal(PARAMSET),
         "--fast",
         "10",
         "--slow",
@@ -163,15 +170,7 @@ def test_refusals_are_one_line_with_exit_2(served: tuple[Server, dict[str, str]]
         cli(
             srv.url,
             keys["alice"],
-            "propose",
-            "--paramset",
-            "Bad Name",
-            "--strategy",
-            "sma_cross",
-            "--pair",
-            "ETHUSDT",
-            "--timeframe",
-            "4h",
+            *proposal("Bad Name"),
         )
     )
     assert "422" in line

@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sparkbt.adapters.http.app import create_app
 from sparkbt.data.timeframes import MAX_TIMEFRAME, parse_timeframe
 from sparkbt.errors import CandleError
-from sparkbt.platform.settings import Settings
-from sparkbt.platform.users import UserStore
 
 HUGE = "99999999999d"
-TOKEN = "t" * 32
 
 
 @pytest.mark.parametrize("text", [HUGE, "3651d", "522w", f"{10**30}s"])
@@ -30,13 +26,8 @@ def test_parse_timeframe_bounds_the_period(text: str) -> None:
 
 
 @pytest.fixture
-def client(tmp_path: Path):
-    settings = Settings(admin_token=TOKEN, workers=1, evidence_dir=tmp_path, impl="mock")
-    with UserStore(settings.db_file) as users:
-        key = users.add("proposer-1", "proposer")[1]
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
-        c.headers["authorization"] = f"Bearer {key}"
-        yield c
+def client(proposer_client: TestClient) -> TestClient:
+    return proposer_client
 
 
 def test_api_start_and_proposal_refuse_a_huge_timeframe(client: TestClient) -> None:

@@ -7,13 +7,12 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import psutil
 import pytest
 
-from .conftest import Server, free_port, wait_exited
+from .conftest import SERVE, Server, free_port, wait_exited
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -123,15 +122,7 @@ def test_a_worker_that_dies_fails_its_job_and_is_replaced(launch) -> None:
 def test_a_second_service_on_the_same_database_is_refused(launch) -> None:
     srv: Server = launch("twice", impl="mock", workers=1)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparkbt.adapters.cli.app",
-            "serve",
-            "--port",
-            str(free_port()),
-            *srv.args,
-        ],
+        [*SERVE, "--port", str(free_port()), *srv.args],
         cwd=srv.root,
         env=srv.env,
         capture_output=True,

@@ -31,6 +31,16 @@ def invoke(*args: str, env: dict | None = None):
     return CliRunner().invoke(app, list(args), env=env)
 
 
+def on_fake(fake, data, *args: str):
+    """``sparkbt *args`` with the BTCTurk REST URLs on the fake exchange, storing under ``data``."""
+    return invoke(*args, "--graph-url", fake.url, "--rest-url", fake.url, "--data-dir", str(data))
+
+
+def feed(fake, data, *args: str):
+    """``sparkbt feed btcturk *args`` against the fake exchange, storing under ``data``."""
+    return on_fake(fake, data, "feed", "btcturk", *args, "--ws-url", fake.ws_url)
+
+
 def files(root) -> list:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
@@ -124,21 +134,13 @@ def test_bad_input_exits_2_and_leaves_the_store_untouched(fake, tmp_path, extra,
 
 
 def test_feed_runs_for_a_duration_and_serves_metrics(fake, tmp_path):
-    result = invoke(
-        "feed",
-        "btcturk",
+    result = feed(
+        fake,
+        tmp_path / "d",
         "--symbols",
         "BTCTRY,ETHTRY",
         "--timeframe",
         "1m",
-        "--ws-url",
-        fake.ws_url,
-        "--graph-url",
-        fake.url,
-        "--rest-url",
-        fake.url,
-        "--data-dir",
-        str(tmp_path / "d"),
         "--duration",
         "0.8",
         "--metrics-port",
@@ -162,18 +164,10 @@ def test_feed_runs_for_a_duration_and_serves_metrics(fake, tmp_path):
     ],
 )
 def test_feed_bad_input_exits_2(fake, tmp_path, args, message):
-    result = invoke(
-        "feed",
-        "btcturk",
+    result = feed(
+        fake,
+        tmp_path / "d",
         *args,
-        "--ws-url",
-        fake.ws_url,
-        "--graph-url",
-        fake.url,
-        "--rest-url",
-        fake.url,
-        "--data-dir",
-        str(tmp_path / "d"),
         "--quiet",
         "--duration",
         "5",
@@ -191,7 +185,9 @@ def test_help_lists_the_commands():
 def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
     # a store folder of its own, not $SPARKBT_DATA_DIR: `run` must read the one it is given
     data = tmp_path / "store"
-    fetched = invoke(
+    fetched = on_fake(
+        fake,
+        data,
         "data",
         "fetch",
         "btcturk",
@@ -201,12 +197,6 @@ def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
         "2024-01-01",
         "--until",
         "2024-01-06",
-        "--graph-url",
-        fake.url,
-        "--rest-url",
-        fake.url,
-        "--data-dir",
-        str(data),
     )
     assert fetched.exit_code == 0, fetched.output
     candles = stored(CandleStore(data), "BTCTRY", "1h")

@@ -22,9 +22,16 @@ def run(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
+def run_json(*args: str) -> dict:
+    """The parsed ``--json`` report of a quiet one-worker run that must succeed."""
+    res = run(*args, "--json", "-q", "--workers", "1")
+    assert res.exit_code == 0, res.output
+    return dict(json.loads(res.stdout))
+
+
 def test_sweep_prints_top_and_writes_evidence(data, tmp_path) -> None:
     ev = tmp_path / "ev"
-    res = run(
+    out = run_json(
         "sweep",
         "--data",
         data,
@@ -42,13 +49,7 @@ def test_sweep_prints_top_and_writes_evidence(data, tmp_path) -> None:
         "0.001",
         "--evidence-dir",
         str(ev),
-        "--json",
-        "-q",
-        "--workers",
-        "1",
     )
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
     assert out["combinations"] == 6 and len(out["top"]) == 3
     assert (ev / "sweep" / out["id"] / "sweep.json").is_file()
     res = run(
@@ -116,7 +117,7 @@ def test_oversized_grids_exit_2_at_once(data, tmp_path, args, message) -> None:
 
 
 def test_walk_forward_json(data) -> None:
-    res = run(
+    out = run_json(
         "walk-forward",
         "--data",
         data,
@@ -128,13 +129,7 @@ def test_walk_forward_json(data) -> None:
         "500",
         "--test",
         "250",
-        "--json",
-        "-q",
-        "--workers",
-        "1",
     )
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
     assert out["summary"]["folds"] == len(out["folds"]) == 4
 
 

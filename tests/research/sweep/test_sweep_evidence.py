@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from sparkbt.evidence import read_evidence
-from sparkbt.research import sweep_evidence
 from sparkbt.research.sweep import sweep
 from sparkbt.research.sweep_evidence import SweepEvidence, save_sweep
 
@@ -47,12 +46,8 @@ def test_id_depends_on_inputs_not_timing(candles, results, tmp_path) -> None:
     assert (a / "results.parquet").read_bytes() == (b / "results.parquet").read_bytes()
 
 
-def test_failed_write_leaves_nothing(results, tmp_path, monkeypatch) -> None:
-    def boom(frame, path):
-        path.write_bytes(b"partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(sweep_evidence, "write_parquet", boom)
+@pytest.mark.usefixtures("disk_full")
+def test_failed_write_leaves_nothing(results, tmp_path) -> None:
     with pytest.raises(OSError, match="disk full"):
         save_sweep(results, tmp_path)
     assert list((tmp_path / "sweep").iterdir()) == []

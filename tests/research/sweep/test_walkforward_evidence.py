@@ -14,7 +14,6 @@ import sparkbt as sb
 from sparkbt.adapters.cli.app import app
 from sparkbt.adapters.cli.sweeps import print_walk_forward
 from sparkbt.evidence import content_id
-from sparkbt.research import sweep_evidence
 from sparkbt.research.sweep_evidence import WalkForwardEvidence, save_walk_forward
 from sparkbt.research.walkforward import walk_forward
 
@@ -59,12 +58,8 @@ def test_id_depends_on_inputs_not_timing(candles, wf, tmp_path) -> None:
     assert other.save(tmp_path) != a
 
 
-def test_failed_write_leaves_nothing(wf, tmp_path, monkeypatch) -> None:
-    def boom(frame, path):
-        path.write_bytes(b"partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(sweep_evidence, "write_parquet", boom)
+@pytest.mark.usefixtures("disk_full")
+def test_failed_write_leaves_nothing(wf, tmp_path) -> None:
     with pytest.raises(OSError, match="disk full"):
         wf.save(tmp_path)
     assert list((tmp_path / "walkforward").iterdir()) == []
