@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from benchlib import best_of
+from benchlib import best_of, vectorbt_stats
 
 import sparkbt as sb
 from sparkbt.indicators import sma_many
@@ -83,19 +83,7 @@ def main() -> None:
                 init_cash=CASH,
                 freq="1min",
             )
-            closed = pf.trades.closed
-            stats = {
-                "total_return": pf.total_return(),
-                "sharpe": pf.sharpe_ratio(),
-                "sortino": pf.sortino_ratio(),
-                "max_drawdown": pf.max_drawdown(),
-                "trades": pf.trades.count(),
-                "win_rate": closed.win_rate(),
-                "profit_factor": closed.profit_factor(),
-                "expectancy": closed.expectancy(),
-                "fees": pf.orders.fees.sum(),
-            }
-            return pf, stats
+            return pf, vectorbt_stats(pf)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
