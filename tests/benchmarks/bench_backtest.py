@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from benchlib import best_of, vectorbt_stats
+from benchlib import best_of, import_vectorbt, vectorbt_stats
 
 import sparkbt as sb
 
@@ -175,13 +175,8 @@ def main() -> None:
             ),
             args.repeat,
         )
-    vbt = None
+    vbt = None if args.skip_vectorbt else import_vectorbt()
     theirs: dict[str, tuple] = {}
-    if not args.skip_vectorbt:
-        try:
-            import vectorbt as vbt
-        except ImportError:
-            print("vectorbt not installed: no ratio")
     if vbt is not None:
         naive = candles.tz_convert(None)
         freq = candles.attrs.get("timeframe", args.timeframe)

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from benchlib import best_of, vectorbt_stats
+from benchlib import best_of, import_vectorbt, vectorbt_stats
 
 import sparkbt as sb
 from sparkbt.indicators import sma_many
@@ -64,12 +64,7 @@ def main() -> None:
 
     best, med, worst, res = best_of(ours, args.repeat)
     rows = [("sparkbt", best, med, worst, len(res.fill_records), res.stats["final_equity"])]
-    vbt = None
-    if not args.skip_vectorbt:
-        try:
-            import vectorbt as vbt
-        except ImportError:
-            print("vectorbt not installed: no ratio")
+    vbt = None if args.skip_vectorbt else import_vectorbt()
     if vbt is not None:
         naive = candles.tz_convert(None)
 

@@ -40,6 +40,16 @@ def best_of(fn: Callable[[], T], repeat: int) -> tuple[float, float, float, T]:
     return min(times), float(np.median(times)), max(times), out
 
 
+def import_vectorbt() -> Any:
+    """The vectorbt module, or None (saying so) when it is not installed."""
+    try:
+        import vectorbt
+    except ImportError:
+        print("vectorbt not installed: no ratio")
+        return None
+    return vectorbt
+
+
 def vectorbt_stats(pf: Any) -> dict[str, float]:
     """The statistics compared with sparkbt's, read off a vectorbt portfolio."""
     closed = pf.trades.closed
