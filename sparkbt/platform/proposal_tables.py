@@ -35,6 +35,7 @@ __all__ = [
     "gate_dicts",
     "history_event",
     "mark_stale",
+    "move_state",
     "plain",
     "proposal_row",
     "read_proposal",
@@ -241,6 +242,23 @@ def read_proposal(db: sqlite3.Connection, row: sqlite3.Row, full: bool) -> Propo
         history=history,
         changes=changes,
     )
+
+
+def move_state(
+    db: sqlite3.Connection, row: sqlite3.Row, changes: Mapping[str, Any], now: float, doing: str
+) -> None:
+    """Write ``changes`` (column: value, ``state`` among them) to the proposal in ``row``.
+
+    Compare-and-set: the proposal must still be in ``row``'s state; Conflict otherwise
+    (``doing`` names the step for the message).
+    """
+    sets = "".join(f"{column} = ?, " for column in changes)
+    updated = db.execute(
+        f"UPDATE guard_proposals SET {sets}updated_at = ? WHERE id = ? AND state = ?",
+        (*changes.values(), now, row["id"], row["state"]),
+    ).rowcount
+    if updated != 1:  # pragma: no cover - the write lock is held
+        raise Conflict(f"proposal {row['id']}: changed while being {doing}; try again")
 
 
 def close_approved(db: sqlite3.Connection, row: sqlite3.Row, now: float) -> None:

@@ -55,6 +55,7 @@ from sparkbt.platform.proposal_tables import (
     gate_dicts,
     history_event,
     mark_stale,
+    move_state,
     plain,
     proposal_row,
     read_proposal,
@@ -200,22 +201,14 @@ class GuardStore(Store):
             content = content_hash(
                 row["version_id"], row["base_version_id"], gates, policy_sha256, evidence
             )
-            updated = db.execute(
-                "UPDATE guard_proposals SET state = ?, gates = ?, policy_sha256 = ?, evidence = ?,"
-                " content_sha256 = ?, updated_at = ? WHERE id = ? AND state = ?",
-                (
-                    state,
-                    to_json(gates, "gate results"),
-                    policy_sha256,
-                    evidence_text,
-                    content,
-                    now,
-                    row["id"],
-                    row["state"],
-                ),
-            ).rowcount
-            if updated != 1:  # pragma: no cover - the write lock is held
-                raise Conflict(f"proposal {row['id']}: changed while being evaluated")
+            changes = {
+                "state": state,
+                "gates": to_json(gates, "gate results"),
+                "policy_sha256": policy_sha256,
+                "evidence": evidence_text,
+                "content_sha256": content,
+            }
+            move_state(db, row, changes, now, "evaluated")
             add_event(
                 db,
                 row["name"],
@@ -382,13 +375,7 @@ class GuardStore(Store):
                 raise Forbidden(f"proposal {pid}: role {role} may not reject (approver or admin)")
             if row["state"] not in OPEN_STATES:
                 raise Conflict(f"proposal {pid}: is already {row['state']}")
-            updated = db.execute(
-                "UPDATE guard_proposals SET state = 'rejected', updated_at = ?"
-                " WHERE id = ? AND state = ?",
-                (now, pid, row["state"]),
-            ).rowcount
-            if updated != 1:  # pragma: no cover - the write lock is held
-                raise Conflict(f"proposal {pid}: changed while being rejected; try again")
+            move_state(db, row, {"state": "rejected"}, now, "rejected")
             add_event(
                 db,
                 row["name"],

@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from benchlib import best_of
+from benchlib import best_of, import_vectorbt, vectorbt_stats
 
 import sparkbt as sb
 
@@ -50,21 +50,6 @@ def edges(targets):
     on = targets > 0
     prev = on.shift(1, fill_value=False)
     return on & ~prev, ~on & prev
-
-
-def vectorbt_stats(pf) -> dict[str, float]:
-    closed = pf.trades.closed
-    return {
-        "total_return": pf.total_return(),
-        "sharpe": pf.sharpe_ratio(),
-        "sortino": pf.sortino_ratio(),
-        "max_drawdown": pf.max_drawdown(),
-        "trades": pf.trades.count(),
-        "win_rate": closed.win_rate(),
-        "profit_factor": closed.profit_factor(),
-        "expectancy": closed.expectancy(),
-        "fees": pf.orders.fees.sum(),
-    }
 
 
 def vectorbt_run(vbt, naive, freq, case, entries=None, exits=None):
@@ -190,13 +175,8 @@ def main() -> None:
             ),
             args.repeat,
         )
-    vbt = None
+    vbt = None if args.skip_vectorbt else import_vectorbt()
     theirs: dict[str, tuple] = {}
-    if not args.skip_vectorbt:
-        try:
-            import vectorbt as vbt
-        except ImportError:
-            print("vectorbt not installed: no ratio")
     if vbt is not None:
         naive = candles.tz_convert(None)
         freq = candles.attrs.get("timeframe", args.timeframe)

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from benchlib import best_of
+from benchlib import best_of, import_vectorbt, vectorbt_stats
 
 import sparkbt as sb
 from sparkbt.indicators import sma_many
@@ -64,12 +64,7 @@ def main() -> None:
 
     best, med, worst, res = best_of(ours, args.repeat)
     rows = [("sparkbt", best, med, worst, len(res.fill_records), res.stats["final_equity"])]
-    vbt = None
-    if not args.skip_vectorbt:
-        try:
-            import vectorbt as vbt
-        except ImportError:
-            print("vectorbt not installed: no ratio")
+    vbt = None if args.skip_vectorbt else import_vectorbt()
     if vbt is not None:
         naive = candles.tz_convert(None)
 
@@ -83,19 +78,7 @@ def main() -> None:
                 init_cash=CASH,
                 freq="1min",
             )
-            closed = pf.trades.closed
-            stats = {
-                "total_return": pf.total_return(),
-                "sharpe": pf.sharpe_ratio(),
-                "sortino": pf.sortino_ratio(),
-                "max_drawdown": pf.max_drawdown(),
-                "trades": pf.trades.count(),
-                "win_rate": closed.win_rate(),
-                "profit_factor": closed.profit_factor(),
-                "expectancy": closed.expectancy(),
-                "fees": pf.orders.fees.sum(),
-            }
-            return pf, stats
+            return pf, vectorbt_stats(pf)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -227,6 +227,16 @@ def _sample_rows(sp: dict, vb: dict, rows: list[int]) -> None:
             )
 
 
+def sparkbt_line(sp: dict) -> str:
+    """The report line of a sparkbt child run: combos, time, peak memory and throughput."""
+    cc = sp["candles"] * sp["combos"]
+    return (
+        f"sparkbt : {sp['combos']:,} combos in {sp['seconds']:7.2f}s  peak RSS "
+        f"{sp['peak_rss_gb']:.2f} GB  ({cc / sp['seconds']:,.0f} candle·combos/s, "
+        f"{sp['workers']} workers)"
+    )
+
+
 def run_stops(args: argparse.Namespace) -> None:
     n = 20_000
     print(
@@ -242,13 +252,7 @@ def run_stops(args: argparse.Namespace) -> None:
         max_memory=args.max_memory,
         stops=STOP_LEVELS,
     )
-    cc = sp["candles"] * sp["combos"]
-    print(
-        f"sparkbt : {sp['combos']:,} combos in {sp['seconds']:7.2f}s  peak RSS "
-        f"{sp['peak_rss_gb']:.2f} GB  ({cc / sp['seconds']:,.0f} candle·combos/s, "
-        f"{sp['workers']} workers)  target < 2 GB: "
-        f"{'met' if sp['peak_rss_gb'] < 2 else 'MISSED'}"
-    )
+    print(f"{sparkbt_line(sp)}  target < 2 GB: {'met' if sp['peak_rss_gb'] < 2 else 'MISSED'}")
     if args.skip_vectorbt:
         return
     vb = run_child(engine="vectorbt", n=n, stops=STOP_LEVELS)
@@ -329,12 +333,7 @@ def main() -> None:
         )
 
     sp = ours(n)
-    cc = sp["candles"] * sp["combos"]
-    print(
-        f"sparkbt : {sp['combos']:,} combos in {sp['seconds']:7.2f}s  peak RSS "
-        f"{sp['peak_rss_gb']:.2f} GB  ({cc / sp['seconds']:,.0f} candle·combos/s, "
-        f"{sp['workers']} workers)"
-    )
+    print(sparkbt_line(sp))
     if not args.skip_vectorbt:
         vb = run_child(engine="vectorbt", n=n)
         print(

@@ -1,4 +1,5 @@
-"""What the benchmarks share: a free port, timing a call, starting and stopping the service.
+"""What the benchmarks share: a free port, timing a call, vectorbt's statistics, starting and
+stopping the service.
 
 The benchmarks run as scripts (``python tests/benchmarks/bench_load.py``), so they
 import this module by its bare name.
@@ -37,6 +38,32 @@ def best_of(fn: Callable[[], T], repeat: int) -> tuple[float, float, float, T]:
         out = fn()
         times.append(time.perf_counter() - t)
     return min(times), float(np.median(times)), max(times), out
+
+
+def import_vectorbt() -> Any:
+    """The vectorbt module, or None (saying so) when it is not installed."""
+    try:
+        import vectorbt
+    except ImportError:
+        print("vectorbt not installed: no ratio")
+        return None
+    return vectorbt
+
+
+def vectorbt_stats(pf: Any) -> dict[str, float]:
+    """The statistics compared with sparkbt's, read off a vectorbt portfolio."""
+    closed = pf.trades.closed
+    return {
+        "total_return": pf.total_return(),
+        "sharpe": pf.sharpe_ratio(),
+        "sortino": pf.sortino_ratio(),
+        "max_drawdown": pf.max_drawdown(),
+        "trades": pf.trades.count(),
+        "win_rate": closed.win_rate(),
+        "profit_factor": closed.profit_factor(),
+        "expectancy": closed.expectancy(),
+        "fees": pf.orders.fees.sum(),
+    }
 
 
 def start_server(

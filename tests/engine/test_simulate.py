@@ -31,6 +31,13 @@ def fixed(targets, sl=None, tp=None):
     return strat
 
 
+def daily_bars(open_, high, low, close) -> pd.DataFrame:
+    """Daily candles from 2024-01-01 with the given prices (volume 1)."""
+    idx = pd.date_range("2024-01-01", periods=len(close), freq="1D", tz="UTC", name="timestamp")
+    frame = {"open": open_, "high": high, "low": low, "close": close, "volume": 1.0}
+    return pd.DataFrame(frame, index=idx)
+
+
 def targets_for(data, candles):
     target = st.one_of(discrete_target, fractional_target)
     return data.draw(st.lists(target, min_size=len(candles), max_size=len(candles)))
@@ -116,17 +123,13 @@ def test_next_open_exit_at_the_open_beats_a_later_stop_in_that_bar():
     # bar 3's low (90) also reaches the 5% stop (level 0.95 * 101 = 95.95) later in the bar.
     # The exit at the open comes first: a signal exit at 97, not a stop at 95.95
     # (vectorbt checks the stop first and would fill at 95.95).
-    idx = pd.date_range("2024-01-01", periods=5, freq="1D", tz="UTC", name="timestamp")
-    candles = pd.DataFrame(
-        {
-            "open": [100.0, 100.0, 101.0, 97.0, 92.0],
-            "high": [101.0, 102.0, 102.0, 98.0, 93.0],
-            "low": [99.0, 99.5, 99.0, 90.0, 91.0],
-            "close": [100.0, 101.0, 99.0, 92.0, 92.0],
-            "volume": 1.0,
-        },
-        index=idx,
+    candles = daily_bars(
+        [100.0, 100.0, 101.0, 97.0, 92.0],
+        [101.0, 102.0, 102.0, 98.0, 93.0],
+        [99.0, 99.5, 99.0, 90.0, 91.0],
+        [100.0, 101.0, 99.0, 92.0, 92.0],
     )
+    idx = candles.index
     res = sb.backtest(candles, fixed([1, 1, 0, 0, 0]), fill="next_open", sl_stop=0.05)
     (tr,) = res.trades.itertuples()
     assert tr.entry_time == idx[1] and tr.entry_price == 100.0
@@ -145,17 +148,13 @@ def test_next_open_exit_at_the_open_beats_a_later_stop_in_that_bar():
 def test_per_bar_stop_columns_use_the_entry_bar_value():
     # entry at bar 1 (close 100) where the strategy asks for a 2% stop; the 50% it gives on
     # later bars does not move the trade's stop: bar 3's low (97.5) hits 98
-    idx = pd.date_range("2024-01-01", periods=5, freq="1D", tz="UTC", name="timestamp")
-    candles = pd.DataFrame(
-        {
-            "open": [100.0, 100.0, 100.5, 100.0, 98.0],
-            "high": [101.0, 101.0, 101.0, 100.5, 99.0],
-            "low": [99.0, 99.5, 99.0, 97.5, 97.0],
-            "close": [100.0, 100.0, 100.0, 98.5, 98.0],
-            "volume": 1.0,
-        },
-        index=idx,
+    candles = daily_bars(
+        [100.0, 100.0, 100.5, 100.0, 98.0],
+        [101.0, 101.0, 101.0, 100.5, 99.0],
+        [99.0, 99.5, 99.0, 97.5, 97.0],
+        [100.0, 100.0, 100.0, 98.5, 98.0],
     )
+    idx = candles.index
     sl = [0.5, 0.02, 0.5, 0.5, 0.5]
     res = sb.backtest(candles, fixed([0, 1, 1, 1, 1], sl=sl))
     (tr,) = res.trades.itertuples()
@@ -194,9 +193,7 @@ def test_gate_locks_are_a_table_and_in_the_evidence(sample, tmp_path):
 
 def test_ruin_example_agrees_everywhere():
     close = [100.0, 150, 250, 300, 320, 330]
-    idx = pd.date_range("2024-01-01", periods=6, freq="1D", tz="UTC", name="timestamp")
-    c = np.asarray(close)
-    candles = pd.DataFrame({"open": c, "high": c, "low": c, "close": c, "volume": 1.0}, index=idx)
+    candles = daily_bars(close, close, close, close)
     targets = [-1, -1, -1, 1, 1, 1]
     for opts in ({}, {"fill": "close", "gates": {"cooldown": 0}}):
         res = sb.backtest(candles, fixed(targets), direction="both", **opts)
