@@ -36,7 +36,14 @@ from sparkbt.data.timeframes import (
 )
 from sparkbt.errors import CandleError
 
-__all__ = ["COLUMNS", "MAX_TIMESTAMP_CHARS", "SOURCES", "load_candles", "validate_candles"]
+__all__ = [
+    "COLUMNS",
+    "MAX_FILE_BYTES",
+    "MAX_TIMESTAMP_CHARS",
+    "SOURCES",
+    "load_candles",
+    "validate_candles",
+]
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 # Where candles came from: the packaged sample, the local store, a file, an
@@ -66,6 +73,8 @@ _TIME_ALIASES = (
 
 MAX_TIMESTAMP_CHARS = 64
 """The longest timestamp text read (``2024-01-01T00:00:00.000000000+00:00`` has 35)."""
+MAX_FILE_BYTES = 4 * 1024**3
+"""The largest candle file read: 4 GiB (ten million 1-minute bars as CSV take about 0.7 GiB)."""
 
 
 # --------------------------------------------------------------------------- reading
@@ -139,6 +148,14 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise CandleError(f"{path}: file not found")
     if path.is_dir():
         raise CandleError(f"{path}: is a folder, expected a CSV, Parquet or Arrow file")
+    if not path.is_file():
+        raise CandleError(f"{path}: not a regular file, expected a CSV, Parquet or Arrow file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise CandleError(
+            f"{path}: {size:,} bytes, larger than the {MAX_FILE_BYTES:,} bytes a candle file may "
+            "have (split it by date range)"
+        )
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):

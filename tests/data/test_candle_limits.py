@@ -1,4 +1,5 @@
-"""A garbage timestamp in a candle file fails fast, in one line, with its line number."""
+"""Candle files that cannot be candles fail fast and in one line: a garbage timestamp (with
+its line number), a device instead of a file, a file over the size limit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sparkbt.data import candles
 from sparkbt.data.candles import MAX_TIMESTAMP_CHARS, load_candles
 from sparkbt.errors import CandleError
 
@@ -44,3 +46,19 @@ def test_a_short_bad_timestamp_still_names_its_line(tmp_path: Path) -> None:
     path = _csv(tmp_path / "bad.csv", 7, "not-a-date", rows=50)
     with pytest.raises(CandleError, match=r"line 9: column 'timestamp' is not a date/time"):
         load_candles(path)
+
+
+def test_a_device_is_refused_before_it_is_read() -> None:
+    with pytest.raises(CandleError, match=r"^/dev/zero: not a regular file"):
+        load_candles("/dev/zero")
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _csv(tmp_path / "big.csv", -1, "", rows=100)
+    monkeypatch.setattr(candles, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(CandleError) as err:
+        load_candles(path)
+    assert str(err.value).startswith(f"{path}: {path.stat().st_size:,} bytes, larger than the")
+    assert "\n" not in str(err.value)
