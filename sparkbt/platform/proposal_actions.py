@@ -40,7 +40,6 @@ __all__ = [
     "PROPOSE_ROLES",
     "DecideBody",
     "ProposalActions",
-    "ProposeBody",
     "person",
     "stored_sweep",
 ]
@@ -80,9 +79,6 @@ def propose_model() -> type[_ProposeBody]:
             Field(default_factory=engine_options, description="Engine options of the version."),
         ),
     )
-
-
-ProposeBody = propose_model()
 
 
 class DecideBody(BaseModel):

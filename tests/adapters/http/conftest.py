@@ -238,5 +238,4 @@ def proposer_client(tmp_path: Path) -> Iterator[TestClient]:
         key = users.add("proposer-1", "proposer")[1]
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         c.headers["authorization"] = f"Bearer {key}"
-        c.app.state.settings = settings  # type: ignore[attr-defined]
         yield c

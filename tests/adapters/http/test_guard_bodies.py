@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -42,8 +40,9 @@ def test_a_proposal_with_a_non_finite_or_unbounded_number_is_a_422(
     assert client.get("/api/guard/proposals").json()["proposals"] == []
 
 
-def test_a_decision_with_a_non_finite_number_is_a_422(client: TestClient, tmp_path: Path) -> None:
-    with UserStore(client.app.state.settings.db_file) as users:  # type: ignore[attr-defined]
+def test_a_decision_with_a_non_finite_number_is_a_422(client: TestClient) -> None:
+    settings = client.app.state.service.settings  # type: ignore[attr-defined]
+    with UserStore(settings.db_file) as users:
         key = users.add("approver-2", "approver")[1]
     r = client.post(
         "/api/guard/proposals/p1/approve",
