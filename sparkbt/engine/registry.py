@@ -164,6 +164,9 @@ class Strategy:
     origin: str = ""
     source_sha256: str = ""
     doc: str = field(default="", compare=False)
+    # "targets": ``(candles, ...)`` returns target positions of one symbol;
+    # "weights": ``(panel, ...)`` returns a weights frame over several symbols
+    kind: str = "targets"
 
     @property
     def param_names(self) -> list[str]:
@@ -268,6 +271,7 @@ class Strategy:
             "origin": self.origin,
             "params": [p.to_dict() for p in self.params],
             "constraints": [c.text for c, _ in self.constraints],
+            "kind": self.kind,
         }
 
 
@@ -278,9 +282,13 @@ def _spec_from_function(name: str, fn: Callable[..., Any], origin: str, sha: str
     except Exception:  # unresolved forward references: fall back to raw annotations
         hints = {}
     params: list[ParamSpec] = []
+    first = next(iter(sig.parameters), None)
+    if first is None:
+        raise StrategyError(f"{origin}: strategy {name} must take the candles (or panel) first")
+    kind = "weights" if first == "panel" else "targets"
     for i, (pname, p) in enumerate(sig.parameters.items()):
         if i == 0:
-            continue  # the candles
+            continue  # the candles, or the panel of a weights strategy
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise StrategyError(f"{origin}: strategy {name} may not take *args/**kwargs")
         if pname in RESERVED_NAMES:
@@ -311,7 +319,7 @@ def _spec_from_function(name: str, fn: Callable[..., Any], origin: str, sha: str
         for expr, msg in getattr(fn, "__sparkbt_constraints__", ())
     )
     doc = inspect.getdoc(fn) or ""
-    return Strategy(name, fn, tuple(params), constraints, origin, sha, doc.split("\n\n")[0])
+    return Strategy(name, fn, tuple(params), constraints, origin, sha, doc.split("\n\n")[0], kind)
 
 
 def _load_module(path: Path) -> ModuleType:

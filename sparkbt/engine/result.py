@@ -23,7 +23,7 @@ from sparkbt.evidence import (
     write_atomic,
     write_parquet,
 )
-from sparkbt.version import ENGINE_VERSION, __version__
+from sparkbt.version import TARGETS_VERSION, __version__
 
 __all__ = [
     "PERCENT_KEYS",
@@ -176,7 +176,7 @@ class BacktestResult:
         ``data_sha256`` is then the fingerprint of the whole input.
         """
         payload = {
-            "engine_version": ENGINE_VERSION,
+            "engine_version": TARGETS_VERSION,
             "data_sha256": self.data_sha256,
             "symbol": self.candles.attrs.get("symbol"),
             "timeframe": self.candles.attrs.get("timeframe"),
@@ -233,7 +233,7 @@ class BacktestResult:
         """The content of report.json."""
         return {
             "id": self.run_id,
-            "engine_version": ENGINE_VERSION,
+            "engine_version": TARGETS_VERSION,
             "sparkbt_version": __version__,
             "strategy": self.strategy,
             "params": self.params,
@@ -293,6 +293,6 @@ class BacktestResult:
             f"{html.escape(str(meta.get('symbol') or 'candles'))} "
             f"{html.escape(str(meta.get('timeframe') or ''))}, {meta['candle_count']:,} bars "
             f"{html.escape(meta['start'][:10])} → {html.escape(meta['end'][:10])}"
-            f"<br><small>run {self.run_id} · engine v{ENGINE_VERSION}</small>"
+            f"<br><small>run {self.run_id} · engine v{TARGETS_VERSION}</small>"
             f"<table>{rows}</table></div>"
         )

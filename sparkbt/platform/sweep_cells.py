@@ -21,7 +21,7 @@ from sparkbt.engine.stats import json_safe
 from sparkbt.errors import Refusal, SparkbtError
 from sparkbt.evidence import content_id, data_fingerprint
 from sparkbt.research.sweep_evidence import SweepEvidence, read_sweep
-from sparkbt.version import ENGINE_VERSION
+from sparkbt.version import TARGETS_VERSION
 
 __all__ = [
     "cell_request",
@@ -110,7 +110,7 @@ def predicted_run_id(ident: dict[str, Any], row: pd.Series, params: list[str]) -
     except SparkbtError:
         return None
     payload = {
-        "engine_version": ENGINE_VERSION,
+        "engine_version": TARGETS_VERSION,
         "data_sha256": ident.get("data_sha256"),
         "symbol": ident.get("symbol"),
         "timeframe": ident.get("timeframe"),
@@ -129,7 +129,7 @@ def _strategy_of(ident: dict[str, Any]) -> Any:
     """The sweep's strategy, refused (conflict) when the engine or its code changed since."""
     from sparkbt.engine.registry import get_strategy
 
-    if ident.get("engine_version") != ENGINE_VERSION:
+    if ident.get("engine_version") != TARGETS_VERSION:
         raise Refusal(
             f"the sweep ran on engine v{ident.get('engine_version')}, not this one", "conflict"
         )

@@ -24,7 +24,7 @@ from sparkbt.research.executors import Progress, run_chunks
 from sparkbt.research.grid import build_grid, normalise_grid
 from sparkbt.research.sweep_jobs import SweepJob, plan_chunks
 from sparkbt.research.sweep_options import SweepOptions
-from sparkbt.version import ENGINE_VERSION
+from sparkbt.version import TARGETS_VERSION
 
 __all__ = ["run_sweep", "sweep", "sweep_identity"]
 
@@ -57,7 +57,7 @@ def sweep_identity(
     """Everything that determines a sweep's numbers: its evidence id is a hash of this."""
     return {
         "kind": "sweep",
-        "engine_version": ENGINE_VERSION,
+        "engine_version": TARGETS_VERSION,
         "data_sha256": data_fingerprint(frame),
         "symbol": frame.attrs.get("symbol"),
         "timeframe": frame.attrs.get("timeframe"),
