@@ -34,6 +34,7 @@ __all__ = [
     "SHORT",
     "TRADE_COLS",
     "TRADE_DTYPE",
+    "records",
 ]
 
 # directions a strategy may trade (``direction`` option)
@@ -99,3 +100,11 @@ TRADE_COLS: tuple[str, ...] = TRADE_DTYPE.names or ()
 """Columns of the loop's float trade matrix, in record order."""
 LOCK_COLS: tuple[str, ...] = LOCK_DTYPE.names or ()
 """Columns of the loop's float lock matrix, in record order."""
+
+
+def records(matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A float record matrix of a compiled kernel (columns in ``dtype`` order) as records."""
+    out = np.zeros(len(matrix), dtype=dtype)
+    for k, name in enumerate(dtype.names or ()):
+        out[name] = matrix[:, k]
+    return out

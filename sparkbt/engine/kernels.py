@@ -36,6 +36,7 @@ from sparkbt.engine.codes import (
     REASON_SIGNAL,
     SHORT,
     TRADE_DTYPE,
+    records,
 )
 
 __all__ = [
@@ -234,18 +235,10 @@ def simulate_loop(
     return SimOutput(
         eq.T,
         units.T,
-        _records(f[:nf], FILL_DTYPE),
-        _records(t[:nt], TRADE_DTYPE),
-        _records(lk[:nl], LOCK_DTYPE),
+        records(f[:nf], FILL_DTYPE),
+        records(t[:nt], TRADE_DTYPE),
+        records(lk[:nl], LOCK_DTYPE),
     )
-
-
-def _records(matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """A float record matrix of the loop kernel (columns in ``dtype`` order) as records."""
-    out = np.zeros(len(matrix), dtype=dtype)
-    for k, name in enumerate(dtype.names or ()):
-        out[name] = matrix[:, k]
-    return out
 
 
 # --------------------------------------------------------------------------- all-in path
