@@ -179,6 +179,15 @@ class RunEvidence:
     fills: pd.DataFrame = field(repr=False)
     equity: pd.DataFrame = field(repr=False)
     locks: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    # a portfolio's per-symbol tables (empty for a single-symbol run)
+    assets: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    positions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    weights: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @property
+    def is_portfolio(self) -> bool:
+        """True for a run of several symbols sharing one cash."""
+        return self.report.get("kind") == "portfolio"
 
     @property
     def id(self) -> str:
@@ -194,15 +203,23 @@ class RunEvidence:
 def read_run(path: Path) -> RunEvidence:
     """Load a backtest folder (``report.json`` and its tables)."""
     report = json.loads((path / "report.json").read_text())
+
+    def optional(name: str, index: str | None = None) -> pd.DataFrame:
+        if not (path / name).exists():
+            return pd.DataFrame()
+        table = pd.read_parquet(path / name)
+        return table.set_index(index) if index else table
+
     return RunEvidence(
         path=path,
         report=report,
         trades=pd.read_parquet(path / "trades.parquet"),
         fills=pd.read_parquet(path / "fills.parquet"),
         equity=pd.read_parquet(path / "equity.parquet").set_index("timestamp"),
-        locks=pd.read_parquet(path / "locks.parquet")
-        if (path / "locks.parquet").exists()
-        else pd.DataFrame(),
+        locks=optional("locks.parquet"),
+        assets=optional("assets.parquet", "symbol"),
+        positions=optional("positions.parquet", "timestamp"),
+        weights=optional("weights.parquet", "timestamp"),
     )
 
 

@@ -100,7 +100,8 @@ class Panel:
 
     def has_candle(self) -> np.ndarray:
         """``(bars, symbols)`` bool: True where the symbol has a candle."""
-        return ~np.isnan(self._wide["close"].to_numpy())
+        has: np.ndarray = ~np.isnan(self._wide["close"].to_numpy())
+        return has
 
     def since(self, start: int) -> Panel:
         """The panel from union bar ``start`` on (each frame cut at that timestamp)."""

@@ -7,17 +7,20 @@ backtest and every sweep chunk: prepared targets in, kernel output and stats out
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import load_candles
+from sparkbt.data.panel import Panel
 from sparkbt.data.timeframes import period_ns, time_index
 from sparkbt.engine import kernels
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import DIRECTIONS, OPTIONS, Config, split_options
+from sparkbt.engine.portfolio import backtest_portfolio
+from sparkbt.engine.portfolio_result import PortfolioResult
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.result import BacktestResult
 from sparkbt.engine.stats import compute_stats, stats_row
@@ -111,15 +114,20 @@ def trade_start(frame: pd.DataFrame, trade_from: Any) -> int:
 
 @with_option_keywords(OPTIONS)
 def backtest(
-    candles: pd.DataFrame,
-    strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
+    candles: pd.DataFrame | Mapping[str, Any] | Panel,
+    strategy: str | Callable[..., Any] | Strategy = "sma_cross",
     *,
     timeframe: str | None = None,
     symbol: str | None = None,
     trade_from: Any = None,
     **keywords: Any,
-) -> BacktestResult:
+) -> BacktestResult | PortfolioResult:
     """Backtest one strategy on candles (docs/semantics.md).
+
+    ``candles`` of one symbol (a frame or a file) give a :class:`BacktestResult`.
+    A mapping ``{symbol: frame or file}`` or a :class:`Panel` runs a portfolio
+    of those symbols sharing one cash and gives a :class:`PortfolioResult`; so
+    does a weights strategy (first parameter ``panel``) given one frame.
 
     ``strategy`` is a registered name, ``"file.py:function"``, or a function
     ``(candles, **params) -> Series``. Keywords named in ``OPTIONS``
@@ -145,6 +153,13 @@ def backtest(
     config = Config(**options)
     strat = get_strategy(strategy)
     checked = strat.validate(params)
+    if isinstance(candles, (Mapping, Panel)) or strat.kind == "weights":
+        if not isinstance(candles, (Mapping, Panel)):
+            frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+            candles = {frame.attrs.get("symbol") or "asset": frame}
+        panel = _panel_of(candles, timeframe)
+        start = trade_start(pd.DataFrame(index=panel.index), trade_from)
+        return backtest_portfolio(panel, strat, checked, config, start, started)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
     start = trade_start(frame, trade_from)
     config = config.resolved(frame)
@@ -180,3 +195,10 @@ def backtest(
         input_candles=input_frame,
         duration_ms=(time.perf_counter() - started) * 1e3,
     )
+
+
+def _panel_of(candles: Mapping[str, Any] | Panel, timeframe: str | None) -> Panel:
+    if isinstance(candles, Panel):
+        return candles
+    frames = {s: load_candles(f, timeframe=timeframe, symbol=s) for s, f in candles.items()}
+    return Panel(frames, next(iter(frames.values())).attrs.get("timeframe"))

@@ -19,6 +19,8 @@ __all__ = [
     "HIGHER_BETTER",
     "LOWER_BETTER",
     "PERCENT_KEYS",
+    "PORTFOLIO_STATS",
+    "PORTFOLIO_STAT_KEYS",
     "STATS",
     "STAT_KEYS",
     "STAT_SPECS",
@@ -125,18 +127,38 @@ STATS: tuple[StatSpec, ...] = (
         for r in EXIT_REASONS
     ),
 )
-"""Every statistic, in the order reports show them."""
+"""Every statistic of a run, in the order reports show them."""
 
-STAT_SPECS: dict[str, StatSpec] = {s.name: s for s in STATS}
-STAT_KEYS: tuple[str, ...] = tuple(STAT_SPECS)
+PORTFOLIO_STATS: tuple[StatSpec, ...] = (
+    StatSpec(
+        "turnover",
+        "ratio",
+        "",
+        "the traded value (units × fill price, both sides) summed over all fills / "
+        "the mean of `eq[t]`",
+    ),
+    StatSpec(
+        "rejected_orders",
+        "count",
+        "",
+        "orders of a weight change that found no cash to fill (no fill was made)",
+    ),
+)
+"""The statistics a portfolio adds after every key of :data:`STATS`."""
+
+_ALL = STATS + PORTFOLIO_STATS
+STAT_SPECS: dict[str, StatSpec] = {s.name: s for s in _ALL}
+STAT_KEYS: tuple[str, ...] = tuple(s.name for s in STATS)
 """Keys of ``stats`` in the order reports show them."""
-COUNT_KEYS: tuple[str, ...] = tuple(s.name for s in STATS if s.unit == "count")
+PORTFOLIO_STAT_KEYS: tuple[str, ...] = STAT_KEYS + tuple(s.name for s in PORTFOLIO_STATS)
+"""Keys of a portfolio's ``stats``: every key of a run, then turnover and rejected orders."""
+COUNT_KEYS: tuple[str, ...] = tuple(s.name for s in _ALL if s.unit == "count")
 """Statistics that are whole counts (ints in JSON)."""
-PERCENT_KEYS = frozenset(s.name for s in STATS if s.unit == "percent")
+PERCENT_KEYS = frozenset(s.name for s in _ALL if s.unit == "percent")
 """Statistics that are fractions, shown as percentages."""
-HIGHER_BETTER = frozenset(s.name for s in STATS if s.direction == "higher")
+HIGHER_BETTER = frozenset(s.name for s in _ALL if s.direction == "higher")
 """Stats where the larger value is the better run."""
-LOWER_BETTER = frozenset(s.name for s in STATS if s.direction == "lower")
+LOWER_BETTER = frozenset(s.name for s in _ALL if s.direction == "lower")
 """Stats where the smaller value is the better run."""
 BENCHMARK_KEYS: tuple[str, ...] = tuple(s.name for s in STATS if s.benchmark)
 """Stats that have a buy-and-hold counterpart."""
@@ -191,9 +213,22 @@ def statistics_markdown() -> str:
         "| key | unit | better | benchmark | definition |",
         "|---|---|---|---|---|",
     ]
-    for s in STATS:
-        bench = "yes" if s.benchmark else ""
-        lines.append(
-            f"| `{s.name}` | {_UNIT_TEXT[s.unit]} | {s.direction} | {bench} | {s.description} |"
-        )
+    lines += [_markdown_row(s) for s in STATS]
+    lines += [
+        "",
+        "## Portfolios",
+        "",
+        "A portfolio's `stats` have every key above, on the portfolio's equity and the trades",
+        "of all its symbols (`benchmark_return` is an equal-weight basket bought at each",
+        "symbol's first close and held), then:",
+        "",
+        "| key | unit | better | benchmark | definition |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [_markdown_row(s) for s in PORTFOLIO_STATS]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_row(s: StatSpec) -> str:
+    bench = "yes" if s.benchmark else ""
+    return f"| `{s.name}` | {_UNIT_TEXT[s.unit]} | {s.direction} | {bench} | {s.description} |"

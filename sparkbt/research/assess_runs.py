@@ -87,6 +87,8 @@ def stored_run(
 ) -> BacktestResult:
     """An ordinary backtest, saved as ``backtest/<id>/`` (``trade_from``: warm-up bars before)."""
     run = backtest(frame, strat, **config.to_dict(), trade_from=trade_from, **params)
+    if not isinstance(run, BacktestResult):
+        raise StrategyError(f"{strat.name}: a weights strategy needs a portfolio of symbols")
     run.save(evidence_dir)
     return run
 

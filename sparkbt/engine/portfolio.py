@@ -1,0 +1,138 @@
+"""``backtest()`` of several symbols sharing one cash: panel → weights → kernel → stats.
+
+:func:`simulate_weights` is the evaluation step shared by a portfolio backtest
+and every portfolio sweep: prepared weights in, kernel output and stats out.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.data.panel import Panel
+from sparkbt.data.timeframes import parse_timeframe
+from sparkbt.engine.options import Config, infer_year_days
+from sparkbt.engine.portfolio_kernels import PortfolioOutput, simulate_portfolio
+from sparkbt.engine.portfolio_result import PortfolioResult
+from sparkbt.engine.registry import Strategy
+from sparkbt.engine.stats import compute_stats, stats_row
+from sparkbt.engine.statspec import PORTFOLIO_STAT_KEYS
+from sparkbt.engine.weights import portfolio_weights
+from sparkbt.errors import ConfigError
+
+__all__ = [
+    "PER_TRADE_OPTIONS",
+    "backtest_portfolio",
+    "check_portfolio_config",
+    "panel_period_ns",
+    "simulate_weights",
+]
+
+_DAY_NS = 86_400 * 10**9
+
+PER_TRADE_OPTIONS = ("sl_stop", "tp_stop", "sl_trail", "loss_streak", "cooldown")
+"""Options that follow one trade of one symbol; a portfolio refuses them."""
+
+
+def check_portfolio_config(config: Config) -> None:
+    """Refuse the per-trade rules (stops, loss streak, cooldown) for a portfolio: ConfigError."""
+    set_ = [name for name in PER_TRADE_OPTIONS[:3] if getattr(config, name) not in (None, False)]
+    set_ += [name for name in PER_TRADE_OPTIONS[3:] if name in (config.gates or {})]
+    if set_:
+        raise ConfigError(
+            f"{set_[0]}: stops, loss_streak and cooldown are per-trade rules of one symbol; "
+            "a portfolio takes the max_drawdown and daily_loss gates only"
+        )
+
+
+def panel_period_ns(panel: Panel) -> int:
+    """Bar period in ns: the panel's timeframe, else the median step of its bars (1 day)."""
+    if panel.timeframe:
+        return int(parse_timeframe(panel.timeframe).value)
+    steps = np.diff(panel.index.asi8)
+    return int(np.median(steps)) if len(steps) else _DAY_NS
+
+
+def resolved(config: Config, panel: Panel) -> Config:
+    """``config`` with ``year_days`` inferred from the panel's bars when left unset."""
+    if config.year_days is not None:
+        return config
+    return config.replace(year_days=infer_year_days(panel.index))
+
+
+def simulate_weights(
+    panel: Panel, weights: np.ndarray, config: Config, *, bar_period_ns: int | None = None
+) -> tuple[PortfolioOutput, dict[str, np.ndarray]]:
+    """Checked weights ``(bars, symbols)`` on ``panel`` -> kernel output and the stats row."""
+    open_, high, low, close = panel.arrays()
+    day = panel.index.asi8 // _DAY_NS
+    out = simulate_portfolio(open_, high, low, close, day, weights, config.sim_options())
+    return out, portfolio_stats(panel, out, config, bar_period_ns or panel_period_ns(panel))
+
+
+def portfolio_stats(
+    panel: Panel, out: PortfolioOutput, config: Config, period: int
+) -> dict[str, np.ndarray]:
+    """Every statistic of the portfolio's equity and trades, then turnover and rejections."""
+    trades = out.trades.copy()
+    trades["col"] = 0  # the trades of every symbol are the portfolio's trades
+    held = np.any(out.units != 0.0, axis=1)[:, None].astype(np.float64)
+    stats = compute_stats(
+        out.equity[:, None],
+        held,
+        trades,
+        cash=config.cash,
+        close=out.equity,
+        ts_ns=panel.index.asi8,
+        period_ns=period,
+        year_days=float(config.year_days or 365),
+    )
+    close = panel.close
+    first = close.apply(lambda s: s.dropna().iloc[0]).to_numpy()
+    last = close.apply(lambda s: s.dropna().iloc[-1]).to_numpy()
+    stats["benchmark_return"] = np.array([np.mean(last / first) - 1.0])
+    mean_equity = float(np.mean(out.equity))
+    stats["turnover"] = np.array([out.traded_value / mean_equity if mean_equity > 0 else np.nan])
+    stats["rejected_orders"] = np.array([out.rejected])
+    return {k: stats[k] for k in PORTFOLIO_STAT_KEYS}
+
+
+def backtest_portfolio(
+    panel: Panel,
+    strat: Strategy,
+    checked: dict[str, Any],
+    config: Config,
+    start: int,
+    started: float | None = None,
+) -> PortfolioResult:
+    """One portfolio run: weights from bar ``start`` on (earlier bars are warm-up)."""
+    started = time.perf_counter() if started is None else started
+    check_portfolio_config(config)
+    config = resolved(config, panel)
+    weights = portfolio_weights(strat, panel, checked, config.direction, start)
+    traded = panel.since(start)
+    out, stats = simulate_weights(
+        traded, weights.values, config, bar_period_ns=panel_period_ns(panel)
+    )
+    index = traded.index
+    return PortfolioResult(
+        strategy=strat.name,
+        params=checked,
+        config=config.to_dict(),
+        stats=stats_row(stats, 0),
+        strategy_sha256=strat.source_sha256,
+        panel=traded,
+        targets=pd.DataFrame(weights.values, index=index, columns=traded.symbols),
+        equity=pd.Series(out.equity, index=index, name="equity"),
+        cash_curve=pd.Series(out.cash, index=index, name="cash"),
+        positions=pd.DataFrame(out.units, index=index, columns=traded.symbols),
+        trade_records=out.trades,
+        fill_records=out.fills,
+        lock_records=out.locks,
+        clipped_weights=weights.clipped,
+        input_panel=panel if start else None,
+        duration_ms=(time.perf_counter() - started) * 1e3,
+    )
