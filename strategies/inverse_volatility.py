@@ -24,10 +24,10 @@ def inverse_volatility(
     one without a candle on the bar keeps its units (NaN), and no order is given before
     any symbol has `window` returns, nor between rebalance bars."""
     close = panel.close
-    inverse = 1.0 / _own_bar_volatility(close, window)
-    inverse[~np.isfinite(inverse)] = np.nan  # flat prices (1/0) or no history yet
-    total = np.nansum(inverse, axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = 1.0 / _own_bar_volatility(close, window)
+        inverse[~np.isfinite(inverse)] = np.nan  # flat prices (1/0) or no history yet
+        total = np.nansum(inverse, axis=1, keepdims=True)
         weights = np.where(np.isnan(inverse), 0.0, inverse / total)
     weights[np.isnan(close.to_numpy())] = np.nan
     idle = ~rebalance_bars(panel.index, every) | (total[:, 0] == 0.0)
