@@ -46,7 +46,9 @@ class Panel:
     @cached_property
     def index(self) -> pd.DatetimeIndex:
         """The union of every symbol's timestamps, sorted (UTC)."""
-        stamps = np.unique(np.concatenate([time_index(f).asi8 for f in self.frames.values()]))
+        stamps = np.unique(
+            np.concatenate([time_index(f).as_unit("ns").asi8 for f in self.frames.values()])
+        )
         return pd.DatetimeIndex(stamps.view("M8[ns]"), tz="UTC", name="timestamp")
 
     def __len__(self) -> int:
