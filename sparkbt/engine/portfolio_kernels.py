@@ -47,7 +47,8 @@ def simulate_portfolio(
 
     ``day`` is each bar's UTC day number (daily-loss gate). The weights are
     taken as given: already clipped by direction, each row's gross at most 1.
-    ``high``/``low`` are part of the market but no portfolio rule reads them yet.
+    ``high``/``low`` are part of the market but no portfolio rule reads them yet, nor
+    ``open`` without ``next_open``. C-contiguous float64 arrays are used without a copy.
     Uses the options' cash, fees, slippage, next_open, max_drawdown, daily_loss
     and cooldown (as the length of a drawdown lock).
     """
@@ -58,7 +59,7 @@ def simulate_portfolio(
     if c.ndim != 2:
         raise ValueError("portfolio prices must be (bars, symbols)")
     args = (
-        np.ascontiguousarray(open, dtype=np.float64),
+        np.ascontiguousarray(open, dtype=np.float64) if options.next_open else c,
         c,
         np.ascontiguousarray(day, dtype=np.int64),
         np.ascontiguousarray(weights, dtype=np.float64),

@@ -193,13 +193,12 @@ def portfolio_value(cash, units, last, price):
 def tradable(w, c, blocked, prev_w, wait):
     """Whether weight ``w`` of symbol ``c`` makes an order (its last weight becomes ``w``).
 
-    On a blocked bar (a lock, or a gate after the weights were made) it does not, and
-    the symbol then waits for a new non-zero weight, as one symbol waits for a new edge.
+    On a blocked bar (a lock, or a gate after the weights were made) it does not. After
+    a gate the symbol waits for a new non-zero weight, as one symbol waits for a new edge.
     """
     edge = w != prev_w[c]
     prev_w[c] = w
     if blocked:
-        wait[c] = True
         return False
     if wait[c]:
         if not edge or w == 0.0:
