@@ -105,7 +105,8 @@ class Panel:
 
     def has_candle(self) -> np.ndarray:
         """``(bars, symbols)`` bool: True where the symbol has a candle."""
-        return ~np.isnan(self._wide["close"].to_numpy())
+        out: np.ndarray = ~np.isnan(self._wide["close"].to_numpy())
+        return out
 
     def since(self, start: int) -> Panel:
         """The panel from union bar ``start`` on (each frame cut at that timestamp)."""
