@@ -7,6 +7,8 @@
 """
 
 from sparkbt.data.candles import load_candles
+from sparkbt.data.panel import Panel
+from sparkbt.data.panel_load import load_panel
 from sparkbt.data.store import CandleStore, resolve_candles, sample_candles
 from sparkbt.data.synthetic import synthetic_candles
 from sparkbt.engine.options import ENGINE_OPTIONS, Config
@@ -40,6 +42,7 @@ __all__ = [
     "DependencyError",
     "EvidenceNotFound",
     "InputError",
+    "Panel",
     "Param",
     "SparkbtError",
     "StrategyError",
@@ -49,6 +52,7 @@ __all__ = [
     "get_strategy",
     "list_strategies",
     "load_candles",
+    "load_panel",
     "read_evidence",
     "resolve_candles",
     "sample_candles",

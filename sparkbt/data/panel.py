@@ -8,7 +8,8 @@ and the simulator neither trades it nor revalues it at that bar.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,13 +17,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.timeframes import time_index
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe, time_index
 from sparkbt.errors import CandleError
 
-__all__ = ["FIELDS", "Panel"]
+__all__ = ["FIELDS", "KNOWN_QUOTES", "Panel", "check_unique", "panel_of", "quote_currency"]
 
 FIELDS = ("open", "high", "low", "close", "volume")
 """The candle columns a panel exposes as wide frames (timestamps x symbols)."""
+
+KNOWN_QUOTES = ("USDT", "USDC", "TRY", "BTC", "EUR")
+"""Quote currencies recognised at the end of a symbol: those BTCTurk pairs are quoted in."""
+_SEPARATORS = re.compile(r"[-_/.]")
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,3 +126,84 @@ class Panel:
                 f"candles: {', '.join(empty)} have no candle at or after {first.isoformat()}"
             )
         return Panel(frames, self.timeframe, dict(self.attrs))
+
+
+def quote_currency(symbol: str) -> str | None:
+    """The quote currency an exchange pair names (``BTCTRY`` -> ``TRY``), else None.
+
+    The rule, one for store, file and frame symbols alike: ignoring case and the
+    separators ``- _ / .``, a symbol ending with one of :data:`KNOWN_QUOTES` after
+    at least two more characters names that quote (``ETH-USDT``, ``AVAXTRY``,
+    ``ETHBTC``). Any other symbol (``GOOG``, ``EURUSD``, ``WBTC``) names no quote
+    and is taken as given: a portfolio may hold it beside any other.
+    """
+    letters = _SEPARATORS.sub("", str(symbol)).upper()
+    for quote in KNOWN_QUOTES:
+        if letters.endswith(quote) and len(letters) >= len(quote) + 2:
+            return quote
+    return None
+
+
+def check_unique(symbols: Iterable[str], key: Any = str.upper) -> None:
+    """CandleError naming the first symbol given twice (compared by ``key``)."""
+    seen: dict[str, str] = {}
+    for sym in symbols:
+        k = key(sym)
+        if k in seen:
+            raise CandleError(
+                f"candles: symbol {k} given twice ({seen[k]!r} and {sym!r}); give each symbol once"
+            )
+        seen[k] = sym
+
+
+def _grouped(by_value: Mapping[str, str | None]) -> str:
+    """``"4h (BTCTRY, ETHTRY) and 1h (SOLTRY)"``, values in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for sym, value in by_value.items():
+        if value is not None:
+            groups.setdefault(value, []).append(sym)
+    return " and ".join(f"{v} ({', '.join(syms)})" for v, syms in groups.items())
+
+
+def panel_of(frames: Mapping[str, pd.DataFrame], timeframe: str | None = None) -> Panel:
+    """A Panel of canonical frames after the portfolio checks, recording where each came from.
+
+    Refused: no symbol, a symbol given twice (ignoring case), symbols of different
+    timeframes (a frame whose timeframe is unknown takes the others'), symbols of
+    different known quote currencies (:func:`quote_currency`). ``attrs`` holds per
+    symbol ``source``, ``synthetic``, ``volume_missing`` and ``path`` (files), and the
+    panel's ``quote`` (None when no symbol names one).
+    """
+    if not frames:
+        raise CandleError("candles: a portfolio needs at least one symbol (got none)")
+    check_unique(frames)
+    tfs = {sym: f.attrs.get("timeframe") for sym, f in frames.items()}
+    known_tfs = {tf for tf in tfs.values() if tf is not None}
+    if len(known_tfs) > 1:
+        raise CandleError(
+            f"candles: a portfolio needs one timeframe, got {_grouped(tfs)}; "
+            "resample or pick symbols of one timeframe"
+        )
+    if timeframe is not None:
+        timeframe = format_timeframe(parse_timeframe(timeframe))
+        if known_tfs - {timeframe}:
+            raise CandleError(
+                f"candles: timeframe {timeframe} asked, but the candles are {_grouped(tfs)}"
+            )
+    quotes = {sym: quote_currency(sym) for sym in frames}
+    known_quotes = {q for q in quotes.values() if q is not None}
+    if len(known_quotes) > 1:
+        raise CandleError(
+            f"candles: a portfolio needs one quote currency, got {_grouped(quotes)}; "
+            "prices in different currencies cannot share one cash"
+        )
+    attrs: dict[str, Any] = {
+        "source": {s: f.attrs.get("source") for s, f in frames.items()},
+        "synthetic": {s: bool(f.attrs.get("synthetic", False)) for s, f in frames.items()},
+        "volume_missing": {
+            s: bool(f.attrs.get("volume_missing", False)) for s, f in frames.items()
+        },
+        "path": {s: f.attrs["path"] for s, f in frames.items() if f.attrs.get("path")},
+        "quote": next(iter(known_quotes), None),
+    }
+    return Panel(frames, timeframe or next(iter(known_tfs), None), attrs)

@@ -25,15 +25,16 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from sparkbt.data.candles import COLUMNS, load_candles, validate_candles
+from sparkbt.data.panel import Panel, check_unique, panel_of
 from sparkbt.data.timeframes import format_timeframe, parse_timeframe, time_index
-from sparkbt.errors import CandleError
+from sparkbt.errors import CandleError, did_you_mean
 from sparkbt.tempfiles import remove_stale
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "CandleStore",
     "MergeResult",
     "default_data_dir",
+    "missing_message",
+    "normalise_symbol",
     "resolve_candles",
     "sample_candles",
     "sample_path",
@@ -101,6 +104,17 @@ class CandleStore:
         frame = load_candles(path, timeframe=timeframe, symbol=normalise_symbol(symbol))
         frame.attrs["source"] = "store"
         return frame
+
+    def read_panel(self, symbols: Iterable[str], timeframe: str) -> Panel:
+        """Stored candles of several symbols at one timeframe as a :class:`Panel` (store only)."""
+        syms = [normalise_symbol(s) for s in symbols]
+        check_unique(syms)
+        frames = {}
+        for sym in syms:
+            if not self.exists(sym, timeframe):
+                raise CandleError(missing_message(self, sym, timeframe, with_samples=False))
+            frames[sym] = self.read(sym, timeframe)
+        return panel_of(frames, timeframe)
 
     def list(self) -> list[tuple[str, str]]:
         """Every (symbol, timeframe) in the store, sorted."""
@@ -194,11 +208,18 @@ def samples() -> list[tuple[str, str, Path]]:
     return out
 
 
-def sample_candles() -> pd.DataFrame:
-    """The packaged synthetic sample (ETHUSDT 4h, 6,000 bars), whatever the store holds."""
-    path = sample_path(DEFAULT_SYMBOL, DEFAULT_TIMEFRAME)
-    assert path is not None, "the packaged sample is part of sparkbt"
-    frame = load_candles(path, timeframe=DEFAULT_TIMEFRAME, symbol=DEFAULT_SYMBOL)
+def sample_candles(
+    symbol: str = DEFAULT_SYMBOL, timeframe: str = DEFAULT_TIMEFRAME
+) -> pd.DataFrame:
+    """A packaged synthetic sample (default ETHUSDT 4h, 6,000 bars), whatever the store holds."""
+    path = sample_path(symbol, timeframe)
+    if path is None:
+        have = ", ".join(f"{s} {t}" for s, t, _ in samples())
+        raise CandleError(
+            f"sample: sparkbt packages no {normalise_symbol(symbol)} {timeframe} (samples: {have})"
+        )
+    tf = format_timeframe(parse_timeframe(timeframe))
+    frame = load_candles(path, timeframe=tf, symbol=normalise_symbol(symbol))
     frame.attrs.update(source="sample", synthetic=True)
     return frame
 
@@ -212,12 +233,32 @@ def resolve_candles(
     store = CandleStore(data_dir)
     if store.exists(symbol, timeframe):
         return store.read(symbol, timeframe)
-    sample = sample_path(symbol, timeframe)
-    if sample is not None:
-        return sample_candles()
+    if sample_path(symbol, timeframe) is not None:
+        return sample_candles(symbol, timeframe)
     have = ", ".join(f"{s} {t}" for s, t in store.list()) or "none"
     raise CandleError(
         f"{store.path(symbol, timeframe)}: no candles for {normalise_symbol(symbol)} "
         f"{format_timeframe(parse_timeframe(timeframe))} in the store (stored: {have}); "
         "fetch them or pass --data PATH"
+    )
+
+
+def missing_message(
+    store: CandleStore, symbol: str, timeframe: str, *, with_samples: bool = True
+) -> str:
+    """One line for a symbol the store (and the samples) lack: what there is, the nearest name."""
+    sym, tf = normalise_symbol(symbol), format_timeframe(parse_timeframe(timeframe))
+    stored = store.list()
+    packaged = [(s, t) for s, t, _ in samples()] if with_samples else []
+    have = ", ".join(f"{s} {t}" for s, t in stored) or "none"
+    where = "the store"
+    extra = ""
+    if with_samples:
+        where = "the store or the packaged samples"
+        extra = f"; samples: {', '.join(f'{s} {t}' for s, t in packaged)}"
+    names = sorted({s for s, t in [*stored, *packaged] if t == tf} or {s for s, _ in stored})
+    return (
+        f"{store.root}: no candles for {sym} {tf} in {where} (stored: {have}{extra}); "
+        f"fetch them (`sparkbt data fetch btcturk --symbols {sym} --timeframe {tf} --since DATE`)"
+        f"{did_you_mean(sym, names)}"
     )

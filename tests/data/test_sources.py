@@ -93,8 +93,11 @@ def test_data_list_shows_the_packaged_sample_even_with_an_empty_store(tmp_path):
     assert res.exit_code == 0, res.output
     lines = res.stdout.strip().splitlines()
     sample_lines = [line for line in lines if "synthetic sample" in line]
-    assert len(sample_lines) == 1 and sample_lines[0].startswith("ETHUSDT 4h ")
-    assert "ETHUSDT-4h.parquet" in sample_lines[0]
+    listed = [line.split()[:2] for line in sample_lines]
+    assert listed == [["AVAXUSDT", "4h"], ["BTCUSDT", "4h"], ["ETHUSDT", "4h"], ["SOLUSDT", "4h"]]
+    assert all(
+        f"{sym}-4h.parquet" in line for (sym, _), line in zip(listed, sample_lines, strict=True)
+    )
     sb.CandleStore(tmp_path / "store").merge("BTCTRY", "1h", make_candles([1.0, 2.0, 3.0]))
     res = invoke("data", "list", "--data-dir", tmp_path / "store")
     assert "BTCTRY 1h " in res.stdout and "synthetic sample" in res.stdout

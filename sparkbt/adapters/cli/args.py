@@ -7,9 +7,15 @@ from typing import Any
 
 import typer
 
-from sparkbt.errors import StrategyError, did_you_mean
+from sparkbt.errors import ConfigError, InputError, StrategyError, did_you_mean
 
-__all__ = ["EVIDENCE_DIR", "candles_from_options", "parse_strategy_args"]
+__all__ = [
+    "EVIDENCE_DIR",
+    "candles_from_options",
+    "parse_data_files",
+    "parse_strategy_args",
+    "parse_symbols",
+]
 
 EVIDENCE_DIR: Any = typer.Option(
     None, "--evidence-dir", help="Evidence root (env SPARKBT_EVIDENCE_DIR, default ./evidence)."
@@ -72,3 +78,57 @@ def candles_from_options(
         sym = symbol if symbol != DEFAULT_SYMBOL else None
         return load_candles(data, timeframe=timeframe, symbol=sym)
     return resolve_candles(symbol, timeframe or DEFAULT_TIMEFRAME, data_dir)
+
+
+def parse_symbols(text: str, option: str = "--symbols") -> list[str]:
+    """``"btctry, ETHTRY"`` -> ``["BTCTRY", "ETHTRY"]``: store symbols, normalised, each once.
+
+    An empty item (``A,,B``, a trailing comma) or a symbol given twice is refused,
+    naming it.
+    """
+    from sparkbt.data.store import normalise_symbol
+
+    out: list[str] = []
+    for pos, item in enumerate(text.split(","), start=1):
+        if not item.strip():
+            raise ConfigError(
+                f"{option}: empty symbol at position {pos} in {text!r}; "
+                "expected pairs such as BTCTRY,ETHTRY"
+            )
+        try:
+            sym = normalise_symbol(item)
+        except InputError as exc:
+            raise ConfigError(f"{option}: {exc}") from None
+        if sym in out:
+            raise ConfigError(f"{option}: symbol {sym} given twice in {text!r}")
+        out.append(sym)
+    return out
+
+
+def parse_data_files(values: list[str], option: str = "--data") -> dict[str, Path]:
+    """Repeated ``SYMBOL=FILE`` -> ``{symbol: path}`` in the order given.
+
+    Symbols are kept as written (a file's ``GOOG`` is not an exchange pair); one
+    given twice, ignoring case, is refused. The files are read later, by
+    :func:`sparkbt.load_panel`, which names any that is missing or invalid.
+    """
+    out: dict[str, Path] = {}
+    seen: dict[str, str] = {}
+    for value in values:
+        sym, sep, path = value.partition("=")
+        sym, path = sym.strip(), path.strip()
+        if not sep:
+            raise ConfigError(
+                f"{option} {value!r}: expected SYMBOL=FILE (e.g. {option} BTCTRY=btctry.csv)"
+            )
+        if not sym:
+            raise ConfigError(f"{option} {value!r}: empty symbol before '='")
+        if not path:
+            raise ConfigError(f"{option} {value!r}: no file after '='")
+        if sym.upper() in seen:
+            raise ConfigError(
+                f"{option}: symbol {sym} given twice ({seen[sym.upper()]!r} and {value!r})"
+            )
+        seen[sym.upper()] = value
+        out[sym] = Path(path).expanduser()
+    return out

@@ -19,7 +19,8 @@ import typer
 from sparkbt.errors import InputError
 
 if TYPE_CHECKING:
-    from sparkbt.data.feeds.btcturk import FeedSummary, LiveFeed
+    from sparkbt.data.feeds.btcturk import BtcturkRest, FeedSummary, LiveFeed
+    from sparkbt.data.store import CandleStore
 
 __all__ = ["register"]
 
@@ -35,7 +36,10 @@ def _fail(message: object) -> typer.Exit:
 
 
 def fetch_btcturk(
-    symbol: str = typer.Option(..., "--symbol", help="Pair, e.g. BTCTRY."),
+    symbol: str | None = typer.Option(None, "--symbol", help="Pair, e.g. BTCTRY."),
+    symbols: str | None = typer.Option(
+        None, "--symbols", help="Several pairs, comma-separated: BTCTRY,ETHTRY."
+    ),
     timeframe: str = typer.Option("1h", "--timeframe", help="1m 5m 15m 30m 1h 4h 1d 1w."),
     since: str = typer.Option(..., "--since", help="First candle (UTC date/time)."),
     until: str | None = typer.Option(None, "--until", help="End, exclusive (default: now)."),
@@ -44,29 +48,56 @@ def fetch_btcturk(
     data_dir: Path | None = _DATA,
     max_retries: int = _RETRIES,
 ) -> None:
-    """Backfill BTCTurk klines into the candle store (idempotent, only ended periods)."""
-    from sparkbt.data.feeds.btcturk import (
-        BtcturkRest,
-        Endpoints,
-        ExchangeError,
-        fetch_history,
-        fetch_range,
-    )
+    """Backfill BTCTurk klines into the candle store (idempotent, only ended periods).
+
+    With ``--symbols`` every pair is checked against the exchange before any is
+    fetched; then one line per pair as it is stored.
+    """
+    from sparkbt.adapters.cli.args import parse_symbols
+    from sparkbt.data.feeds.btcturk import BtcturkRest, Endpoints, fetch_range
     from sparkbt.data.store import CandleStore
 
+    if (symbol is None) == (symbols is None):
+        raise InputError("data fetch btcturk: give --symbol PAIR or --symbols A,B,C (one of them)")
+    pairs = [symbol] if symbol is not None else parse_symbols(symbols or "")
     fetch_range(timeframe, since, until)  # bad input fails before any network use
     store = CandleStore(data_dir)
     rest = BtcturkRest(Endpoints.resolve(graph_url, rest_url), max_retries=max_retries)
+    asyncio.run(_fetch_all(pairs, timeframe, since, until, store, rest, named=symbols is not None))
+
+
+async def _fetch_all(
+    pairs: list[str],
+    timeframe: str,
+    since: str,
+    until: str | None,
+    store: CandleStore,
+    rest: BtcturkRest,
+    *,
+    named: bool,
+) -> None:
+    """Check every pair is listed, then fetch each in turn (one summary line each).
+
+    ``named``: errors start with the pair they concern (several pairs asked).
+    """
+    from sparkbt.data.feeds.btcturk import ExchangeError, fetch_history
+
+    sym = pairs[0]
     try:
-        result = asyncio.run(fetch_history(symbol, timeframe, since, until, store=store, rest=rest))
+        if len(pairs) > 1:
+            async with rest:
+                for sym in pairs:
+                    await rest.check_symbol(sym)
+        for sym in pairs:
+            result = await fetch_history(sym, timeframe, since, until, store=store, rest=rest)
+            total = "no file" if result.total is None else f"{result.total} stored"
+            typer.echo(
+                f"{result.symbol} {result.timeframe} {result.start:%Y-%m-%d %H:%M} → "
+                f"{result.end:%Y-%m-%d %H:%M} UTC: {result.received} candles received, "
+                f"{result.added} new, {result.updated} changed; {result.path} ({total})"
+            )
     except ExchangeError as exc:
-        raise _fail(exc) from None
-    total = "no file" if result.total is None else f"{result.total} stored"
-    typer.echo(
-        f"{result.symbol} {result.timeframe} {result.start:%Y-%m-%d %H:%M} → "
-        f"{result.end:%Y-%m-%d %H:%M} UTC: {result.received} candles received, "
-        f"{result.added} new, {result.updated} changed; {result.path} ({total})"
-    )
+        raise _fail(f"{sym}: {exc}" if named else exc) from None
 
 
 class _StatusLine:

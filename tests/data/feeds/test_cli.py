@@ -227,3 +227,76 @@ def test_fetched_candles_feed_sparkbt_run(fake, tmp_path):
     assert pd.Timestamp(meta["end"]) == candles.index[-1]
     assert report["params"] == {"fast": 3, "slow": 8}
     assert (tmp_path / "evidence" / "backtest" / report["id"] / "report.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def fake_pairs():
+    tape = Tape()
+    for seed, sym in enumerate(["BTCTRY", "ETHTRY", "AVAXTRY"], start=1):
+        history_tape(tape, sym, START, START + pd.Timedelta(days=3), 3600, seed, 4 + seed)
+    with FakeBtcturk(tape, ["BTCTRY", "ETHTRY", "AVAXTRY"]) as exchange:
+        yield exchange
+
+
+def fetch_many(fake, data, *args: str):
+    return on_fake(
+        fake,
+        data,
+        "data",
+        "fetch",
+        "btcturk",
+        "--since",
+        "2024-01-01",
+        "--until",
+        "2024-01-03",
+        *args,
+    )
+
+
+def test_fetch_several_symbols_one_line_each_and_a_panel_after(fake_pairs, tmp_path):
+    data = tmp_path / "data"
+    result = fetch_many(fake_pairs, data, "--symbols", "btctry,ETHTRY,AvaxTry")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["BTCTRY", "ETHTRY", "AVAXTRY"]
+    assert all(" 1h 2024-01-01 00:00 → 2024-01-03 00:00 UTC: " in line for line in lines)
+    store = CandleStore(data)
+    end = pd.Timestamp("2024-01-03", tz="UTC")
+    for sym in ["BTCTRY", "ETHTRY", "AVAXTRY"]:
+        ref = tape_candles(fake_pairs.tape.of(sym), 3600)
+        pd.testing.assert_frame_equal(
+            stored(store, sym, "1h"), ref[ref.index < end], check_freq=False
+        )
+    panel = store.read_panel(["BTCTRY", "ETHTRY", "AVAXTRY"], "1h")
+    assert panel.symbols == ["BTCTRY", "ETHTRY", "AVAXTRY"] and panel.attrs["quote"] == "TRY"
+    assert panel.close.isna().any().all()  # each pair's quiet hours are its own gaps
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--symbols", "BTCTRY,NOPETRY"], "BTCTurk lists no pair 'NOPETRY'"),
+        (["--symbols", "BTCTRY,,ETHTRY"], "--symbols: empty symbol at position 2"),
+        (["--symbols", "BTCTRY,btctry"], "--symbols: symbol BTCTRY given twice"),
+        (["--symbols", "BTCTRY", "--symbol", "ETHTRY"], "give --symbol PAIR or --symbols A,B,C"),
+        ([], "give --symbol PAIR or --symbols A,B,C"),
+    ],
+)
+def test_fetch_several_refuses_before_writing_anything(fake_pairs, tmp_path, args, message):
+    data = tmp_path / "data"
+    result = fetch_many(fake_pairs, data, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and result.output.count("\n") == 1
+    assert files(data) == []
+
+
+def test_fetch_several_names_the_symbol_that_fails(fake_pairs, tmp_path):
+    fake_pairs.faults.http_503 = 2  # both attempts at BTCTRY's first page
+    try:
+        result = fetch_many(
+            fake_pairs, tmp_path / "d", "--symbols", "BTCTRY,ETHTRY", "--max-retries", "1"
+        )
+    finally:
+        fake_pairs.faults.http_503 = 0
+    assert result.exit_code == 2, result.output
+    assert "error: BTCTRY: " in result.output
