@@ -15,6 +15,7 @@ import pandas as pd
 
 from sparkbt.data.candles import load_candles
 from sparkbt.data.panel import Panel
+from sparkbt.data.panel_load import load_panel
 from sparkbt.data.timeframes import period_ns, time_index
 from sparkbt.engine import kernels
 from sparkbt.engine.option_spec import with_option_keywords
@@ -157,7 +158,7 @@ def backtest(
         if not isinstance(candles, (Mapping, Panel)):
             frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
             candles = {frame.attrs.get("symbol") or "asset": frame}
-        panel = _panel_of(candles, timeframe)
+        panel = load_panel(candles, timeframe=timeframe)
         start = trade_start(pd.DataFrame(index=panel.index), trade_from)
         return backtest_portfolio(panel, strat, checked, config, start, started)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
@@ -195,10 +196,3 @@ def backtest(
         input_candles=input_frame,
         duration_ms=(time.perf_counter() - started) * 1e3,
     )
-
-
-def _panel_of(candles: Mapping[str, Any] | Panel, timeframe: str | None) -> Panel:
-    if isinstance(candles, Panel):
-        return candles
-    frames = {s: load_candles(f, timeframe=timeframe, symbol=s) for s, f in candles.items()}
-    return Panel(frames, next(iter(frames.values())).attrs.get("timeframe"))
