@@ -135,13 +135,14 @@ class PortfolioJob(StrategyPickle):
         return len(self.panel) * len(self.panel.symbols)
 
     def bytes_per_combination(self) -> int:
-        """Peak working memory of one combination: about 24 ``bars x symbols`` float arrays.
+        """Peak working memory of one combination: 16 ``bars x symbols`` float arrays.
 
         The strategy's frames, the checked and clipped weights, the kernel's price
-        copies, units and output, and the statistics' per-bar temporaries
+        copies, units and output, and the statistics' per-bar temporaries peak near
+        8 such arrays for the built-in strategies, hence 16
         (``tests/research/sweep/test_portfolio_sweep.py`` measures it).
         """
-        return self.cells() * 8 * 24 + len(self.panel) * 160
+        return self.cells() * 8 * 16 + len(self.panel) * 160
 
 
 def plan_portfolio_chunks(
