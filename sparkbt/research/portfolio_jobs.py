@@ -92,6 +92,11 @@ class PortfolioJob(StrategyPickle):
         """The bars simulated: the panel from ``start`` on."""
         return self.panel.since(self.start)
 
+    def warm(self) -> None:
+        """Build the traded panel's wide arrays once, before workers fork and share them."""
+        self.traded.has_candle()
+        self.panel.has_candle()
+
     @property
     def option_names(self) -> list[str]:
         """The swept engine options: the combination columns that are not parameters."""

@@ -89,6 +89,7 @@ def run_portfolio_sweep(
     n_workers = opts.worker_count()
     job = PortfolioJob(panel, strat, config, combos)
     chunks = plan_portfolio_chunks(job, n_workers, budget, opts.chunk_size)
+    job.warm()
     parts = run_chunks(
         job,
         chunks,
