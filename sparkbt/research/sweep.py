@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -123,7 +123,7 @@ def run_sweep(
     if is_portfolio(candles, strat):
         panel = portfolio_input(candles, timeframe, symbol)
         return run_portfolio_sweep(panel, strat, opts, grid, combos, progress, started)
-    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    frame = load_candles(cast(pd.DataFrame, candles), timeframe=timeframe, symbol=symbol)
     config = opts.base_config().resolved(frame)
     budget = opts.memory_budget()
     n_workers = opts.worker_count()

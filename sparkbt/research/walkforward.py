@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -159,7 +159,7 @@ def walk_forward(
             panel, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
         )
     else:
-        frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+        frame = load_candles(cast(pd.DataFrame, candles), timeframe=timeframe, symbol=symbol)
         config = config.resolved(frame)
         base = sweep_identity(
             frame, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
@@ -254,7 +254,7 @@ def _best(ins: pd.DataFrame, metric: str) -> tuple[pd.Series, dict[str, Any]]:
 
 
 def _fold_row(
-    idx: pd.DatetimeIndex,
+    idx: pd.Index,
     fold: _Fold,
     params: dict[str, Any],
     best: pd.Series,
