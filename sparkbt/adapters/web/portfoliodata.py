@@ -17,6 +17,7 @@ import pandas as pd
 
 from sparkbt.adapters.web.downsample import bucket_of, minmax_indices
 from sparkbt.adapters.web.reportdata import (
+    EXIT_COLOURS,
     SERIES_BUCKETS,
     CandleSource,
     drawdown_periods,
@@ -159,6 +160,7 @@ def portfolio_payload(
         "asset_labels": ASSET_LABELS,
         "prices": [_symbol_chart(run, s, sources.get(s, missing)) for s in symbols],
         "fill_colours": FILL_COLOURS,
+        "exit_colours": EXIT_COLOURS,
         "trade_columns": list(table_columns(run.trades)),
         "trades": trade_rows(run.trades if max_trades is None else run.trades.iloc[:max_trades]),
         "page_size": MAX_TABLE_TRADES,

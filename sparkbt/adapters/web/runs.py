@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sparkbt.adapters.web.forms import body_of_form, option_fields, param_fields
+from sparkbt.adapters.web.forms import body_of_form, option_fields, param_fields, with_pairs
 from sparkbt.adapters.web.pages import Pages, newest_json, redirect
 from sparkbt.adapters.web.portfoliodata import portfolio_payload
 from sparkbt.adapters.web.reportdata import report_payload
@@ -203,7 +203,7 @@ def router(pages: Pages) -> APIRouter:
         form = await pages.form(request)
         who = pages.act(request, form, START_ROLES, "start a backtest")
         try:
-            body = body_of_form(form)
+            body = with_pairs(body_of_form(form))
             job = svc.backtests.start(body, who, origin(request))
         except Refusal as exc:
             svc.backtests.refused(exc, who, origin(request))
