@@ -34,6 +34,7 @@
       };
     }).reverse();
   }
+  // drawn (and listed in the legend) from the top layer down
   var series = layers(1);
   if (w.short) series = series.concat(layers(-1));
   var el = document.getElementById("weights-chart");
@@ -68,7 +69,8 @@
       width: box.clientWidth || 420, height: box.clientHeight || 260,
       layout: { background: { color: "#ffffff" }, textColor: "#333" },
       grid: { vertLines: { color: "#f0f0f0" }, horzLines: { color: "#f0f0f0" } },
-      timeScale: { timeVisible: true, secondsVisible: false },
+      // a few thousand closes in a few hundred pixels: let fitContent show them all
+      timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 0.01 },
       rightPriceScale: { borderColor: "#ccc" }
     });
     var line = chart.addLineSeries({ color: "#444", lineWidth: 1, priceLineVisible: false });
