@@ -62,8 +62,8 @@ def symbol_candles(run: RunEvidence, symbol: str, source: CandleSource) -> Candl
     if candles is None:
         return source
     meta = run.report.get("metadata") or {}
-    first = meta.get("warmup_start") or meta.get("start")
-    window = candles.loc[pd.Timestamp(first) : pd.Timestamp(meta.get("end"))]
+    first = str(meta.get("warmup_start") or meta["start"])
+    window = candles.loc[pd.Timestamp(first) : pd.Timestamp(meta["end"])]
     sha = (meta.get("data_sha256_by_symbol") or {}).get(symbol)
     if window.empty or (sha and data_fingerprint(window) != sha):
         return CandleSource(None, f"the {symbol} candles found differ from the ones this run used")
