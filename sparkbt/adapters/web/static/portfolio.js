@@ -78,7 +78,10 @@
     line.setMarkers(p.markers);
     chart.timeScale().fitContent();
     if (window.ResizeObserver) {
-      new ResizeObserver(function () { chart.applyOptions({ width: box.clientWidth }); }).observe(box);
+      // the figure follows the page's width; the chart's own box would keep the canvas's
+      new ResizeObserver(function () {
+        chart.applyOptions({ width: box.parentElement.clientWidth });
+      }).observe(box.parentElement);
     }
   }
 
