@@ -49,8 +49,15 @@ from sparkbt.engine.codes import (
     STATUS_PARTIAL,
     STATUS_REJECTED,
 )
-from sparkbt.engine.loop import book_exit, close_open_trade, close_trade, gate_check, gate_out
-from sparkbt.engine.loop import lock_gate, stop_scan
+from sparkbt.engine.loop import (
+    book_exit,
+    close_open_trade,
+    close_trade,
+    gate_check,
+    gate_out,
+    lock_gate,
+    stop_scan,
+)
 from sparkbt.engine.loop_state import (
     N_FILL,
     N_LOCK,
@@ -206,7 +213,7 @@ def fill_order(st, recs, ob, res, k, t, n, base, maker, cl, o, x):
 
 @scalar
 def cancel_oco(ob, res, k, t):
-    """Order ``k`` filled: every other open order of its OCO group decided by bar ``t`` is cancelled."""
+    """Order ``k`` filled: the other open orders of its OCO group decided by ``t`` are cancelled."""
     g = ob[k].oco
     if g < 0:
         return
@@ -281,15 +288,16 @@ def market_orders(st, recs, ob, res, lo_k, s, t, n, base, cl, o, x):
     for k in range(lo_k, ob.shape[0]):
         if ob[k].bar > s:
             break
-        if ob[k].bar == s and ob[k].type == ORDER_MARKET and res[k].status == STATUS_OPEN:
-            if fill_order(st, recs, ob, res, k, t, n, base, False, cl, o, x):
-                cancel_oco(ob, res, k, t)
+        if ob[k].bar != s or ob[k].type != ORDER_MARKET or res[k].status != STATUS_OPEN:
+            continue
+        if fill_order(st, recs, ob, res, k, t, n, base, False, cl, o, x):
+            cancel_oco(ob, res, k, t)
 
 
 @njit()
 def engine_stop(st, recs, t, n, bar, o):
     """Step 2: the engine's stops close a position opened before ``t``, as for targets."""
-    o_, hi, lo, cl = bar
+    o_, hi, lo, _ = bar
     price, reason, st.tr_trail = stop_scan(
         st.tr_side, o_, hi, lo, st.tr_trail, st.tr_ref, st.tr_sl, st.tr_tp, o.sl_trail
     )
@@ -339,7 +347,7 @@ def close_gates(st, recs, t, n, eq, cl, day, gates_on, peak, rearm, o):
 
 @njit()
 def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
-    """The bars of one symbol: equity, units and cash in ``out``, fills, trades, locks in ``recs``."""
+    """One symbol's bars: equity, units and cash in ``out``; fills, trades, locks in ``recs``."""
     open_, high, low, close = prices
     equity, units, cash = out
     n = close.shape[0]
@@ -388,8 +396,9 @@ def run_orders(open_, high, low, close, day, ob, res, o, x, capacity):
     ``o`` is a :class:`sparkbt.engine.kernels.SimOptions`, ``x`` the order options
     (direction, maker fee rate, lot step, minimum value; NaN = off). ``res``
     (:data:`codes.ORDER_RESULT_DTYPE`, one per order, open or already rejected)
-    receives what became of each order. Returns equity, units and cash ``(n,)``, the fill, trade and lock matrices and the
-    rows each needed (a count above its ``capacity`` means: run again with more).
+    receives what became of each order. Returns equity, units and cash ``(n,)``,
+    the fill, trade and lock matrices and the rows each needed (a count above
+    its ``capacity`` means: run again with more).
     """
     n = close.shape[0]
     m = ob.shape[0]
