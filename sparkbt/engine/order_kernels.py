@@ -157,7 +157,9 @@ def simulate_orders(
     # rows past a capacity are counted, not written: a second run has the exact counts
     for _ in range(2):
         done = res.copy()
-        *per_bar, f, t, lk, used = run_orders(*args, done, options.plain(), kernel_rules, capacity)
+        eq, units, cash, f, t, lk, used = run_orders(
+            *args, done, options.plain(), kernel_rules, capacity
+        )
         if not (used > capacity).any():
             break
         capacity = np.maximum(used, capacity)
@@ -166,7 +168,7 @@ def simulate_orders(
     for c, name in enumerate(ORDER_FILL_DTYPE.names or ()):
         fills[name] = f[:nf, c]
     return OrderOutput(
-        *per_bar, fills, records(t[:nt], TRADE_DTYPE), records(lk[:nl], LOCK_DTYPE), done
+        eq, units, cash, fills, records(t[:nt], TRADE_DTYPE), records(lk[:nl], LOCK_DTYPE), done
     )
 
 
