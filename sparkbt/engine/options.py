@@ -24,6 +24,7 @@ from sparkbt.engine.option_spec import (
     number,
     whole,
 )
+from sparkbt.engine.order_kernels import OrderOptions
 from sparkbt.errors import ConfigError, did_you_mean
 
 __all__ = [
@@ -447,6 +448,17 @@ class Config:
         if isinstance(out.get("gates"), dict):
             out["gates"] = dict(out["gates"])
         return out
+
+    def order_options(self) -> OrderOptions:
+        """The options only orders read (NaN for "off"): direction, maker fee, exchange rules."""
+        nan = float("nan")
+        return OrderOptions(
+            direction=DIRECTIONS[self.direction],
+            maker_fees=nan if self.maker_fees is None else self.maker_fees,
+            tick_size=nan if self.tick_size is None else self.tick_size,
+            lot_size=nan if self.lot_size is None else self.lot_size,
+            min_notional=nan if self.min_notional is None else self.min_notional,
+        )
 
     def sim_options(self) -> kernels.SimOptions:
         """The options as the kernels take them (NaN / 0 / -1 for "off")."""

@@ -146,11 +146,13 @@ def constraint(expr: str, message: str | None = None) -> Callable[[_F], _F]:
 
 
 class Signals(NamedTuple):
-    """What a strategy returned: targets and optional per-bar stop fractions (NaN = none)."""
+    """What a strategy returned: targets and optional per-bar stop fractions (NaN = none),
+    or an orders frame (``orders``; the targets are then all NaN)."""
 
     target: pd.Series
     sl_stop: pd.Series | None = None
     tp_stop: pd.Series | None = None
+    orders: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -201,11 +203,15 @@ class Strategy:
     def evaluate(self, candles: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
         """Validated parameters -> targets and any per-bar stop columns, all checked.
 
-        A strategy returns a Series (or array) of targets, or a DataFrame with a
-        ``target`` column and optional ``sl_stop`` / ``tp_stop`` columns.
+        A strategy returns a Series (or array) of targets, a DataFrame with a
+        ``target`` column and optional ``sl_stop`` / ``tp_stop`` columns, or an
+        orders frame (``side`` and ``qty`` columns, one row per order).
         """
         raw = self.func(candles, **params)
         sl = tp = None
+        if isinstance(raw, pd.DataFrame) and {"side", "qty"} <= set(raw.columns):
+            none = pd.Series(np.nan, index=candles.index, name="target")
+            return Signals(none, orders=raw)  # checked against the bars by engine.orders
         if isinstance(raw, pd.DataFrame):
             if "target" in raw.columns:
                 extra = sorted(set(raw.columns) - {"target", "sl_stop", "tp_stop"})

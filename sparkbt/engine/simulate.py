@@ -20,6 +20,7 @@ from sparkbt.data.timeframes import period_ns, time_index
 from sparkbt.engine import kernels
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import DIRECTIONS, OPTIONS, Config, split_options
+from sparkbt.engine.order_run import backtest_orders
 from sparkbt.engine.portfolio import backtest_portfolio
 from sparkbt.engine.portfolio_result import PortfolioResult
 from sparkbt.engine.registry import Strategy, get_strategy
@@ -165,6 +166,8 @@ def backtest(
     start = trade_start(frame, trade_from)
     config = config.resolved(frame)
     signals = strat.evaluate(frame, checked)
+    if signals.orders is not None:
+        return backtest_orders(frame, strat, checked, config, signals.orders, start, started)
     traded = frame.iloc[start:] if start else frame
     # NaN forward-filled from the first traded bar, nothing clipped
     filled = prepare(signals.target.to_numpy()[start:], "both")

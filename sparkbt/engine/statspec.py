@@ -18,6 +18,8 @@ __all__ = [
     "EXIT_KEYS",
     "HIGHER_BETTER",
     "LOWER_BETTER",
+    "ORDER_STATS",
+    "ORDER_STAT_KEYS",
     "PERCENT_KEYS",
     "PORTFOLIO_STATS",
     "PORTFOLIO_STAT_KEYS",
@@ -146,12 +148,28 @@ PORTFOLIO_STATS: tuple[StatSpec, ...] = (
 )
 """The statistics a portfolio adds after every key of :data:`STATS`."""
 
-_ALL = STATS + PORTFOLIO_STATS
+ORDER_STATS: tuple[StatSpec, ...] = (
+    StatSpec("orders_filled", "count", "", "orders filled in whole or in part"),
+    StatSpec("orders_expired", "count", "", "orders whose time in force ended before they filled"),
+    StatSpec(
+        "orders_rejected",
+        "count",
+        "",
+        "orders refused: no cash, a reduce-only sell while flat, under the minimum value, "
+        "a gate lock, or no whole lot",
+    ),
+)
+"""The statistics a run of orders adds after every key of :data:`STATS` (portfolio ones
+included for a portfolio)."""
+
+_ALL = STATS + PORTFOLIO_STATS + ORDER_STATS
 STAT_SPECS: dict[str, StatSpec] = {s.name: s for s in _ALL}
 STAT_KEYS: tuple[str, ...] = tuple(s.name for s in STATS)
 """Keys of ``stats`` in the order reports show them."""
 PORTFOLIO_STAT_KEYS: tuple[str, ...] = STAT_KEYS + tuple(s.name for s in PORTFOLIO_STATS)
 """Keys of a portfolio's ``stats``: every key of a run, then turnover and rejected orders."""
+ORDER_STAT_KEYS: tuple[str, ...] = STAT_KEYS + tuple(s.name for s in ORDER_STATS)
+"""Keys of the ``stats`` of a run of orders: every key of a run, then the order counts."""
 COUNT_KEYS: tuple[str, ...] = tuple(s.name for s in _ALL if s.unit == "count")
 """Statistics that are whole counts (ints in JSON)."""
 PERCENT_KEYS = frozenset(s.name for s in _ALL if s.unit == "percent")
@@ -226,6 +244,16 @@ def statistics_markdown() -> str:
         "|---|---|---|---|---|",
     ]
     lines += [_markdown_row(s) for s in PORTFOLIO_STATS]
+    lines += [
+        "",
+        "## Orders",
+        "",
+        "A run whose strategy returns orders has every key of its kind of run, then:",
+        "",
+        "| key | unit | better | benchmark | definition |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [_markdown_row(s) for s in ORDER_STATS]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,253 @@
+"""A run of one symbol's orders: orders frame → order kernel → stats → :class:`OrderRunResult`.
+
+The order kernel (:mod:`sparkbt.engine.order_kernels`) fills the orders bar by
+bar (docs/semantics.md "Orders"); the result is an ordinary run (equity,
+trades, fills, stats) plus the orders table: each order with its final status,
+fill time, price, fee, whether it paid the maker fee, and why it ended as it did.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.data.timeframes import period_ns, time_index
+from sparkbt.engine.codes import (
+    ORDER_REASONS,
+    ORDER_RESULT_DTYPE,
+    ORDER_STATUSES,
+    STATUS_EXPIRED,
+    STATUS_FILLED,
+    STATUS_PARTIAL,
+    STATUS_REJECTED,
+)
+from sparkbt.engine.options import Config
+from sparkbt.engine.order_kernels import OrderOutput, Orders, simulate_orders
+from sparkbt.engine.orders import OrderTable, order_table
+from sparkbt.engine.registry import Strategy
+from sparkbt.engine.result import BacktestResult, fills_frame
+from sparkbt.engine.stats import compute_stats, stats_row
+from sparkbt.engine.statspec import ORDER_STAT_KEYS
+from sparkbt.evidence import (
+    content_id,
+    default_evidence_dir,
+    dump_json,
+    write_atomic,
+    write_parquet,
+)
+from sparkbt.version import ENGINE_VERSION
+
+__all__ = ["ORDER_TABLE_COLUMNS", "OrderRunResult", "order_counts", "simulate_order_table"]
+
+ORDER_TABLE_COLUMNS = (
+    "id",
+    "timestamp",
+    "side",
+    "qty",
+    "type",
+    "price",
+    "stop",
+    "tif",
+    "expire",
+    "oco",
+    "tag",
+    "status",
+    "filled",
+    "fill_time",
+    "fill_price",
+    "fee",
+    "fee_kind",
+    "reason",
+)
+"""The columns of ``res.orders`` and ``orders.parquet``."""
+
+
+def order_counts(results: np.ndarray) -> dict[str, np.ndarray]:
+    """orders_filled / orders_expired / orders_rejected of an order run (one column)."""
+    status = results["status"]
+    return {
+        "orders_filled": np.array(
+            [np.count_nonzero(np.isin(status, (STATUS_FILLED, STATUS_PARTIAL)))]
+        ),
+        "orders_expired": np.array([np.count_nonzero(status == STATUS_EXPIRED)]),
+        "orders_rejected": np.array([np.count_nonzero(status == STATUS_REJECTED)]),
+    }
+
+
+def simulate_order_table(
+    frame: pd.DataFrame, table: OrderTable, config: Config, *, bar_period_ns: int | None = None
+) -> tuple[OrderOutput, dict[str, np.ndarray]]:
+    """Checked orders on ``frame`` -> kernel output and stats (``config.year_days`` resolved)."""
+    from sparkbt.engine.simulate import market_of
+
+    market = market_of(frame)
+    out = simulate_orders(market, table.orders, config.sim_options(), config.order_options())
+    stats = compute_stats(
+        out.equity[:, None],
+        out.units[:, None],
+        out.trades,
+        cash=config.cash,
+        close=market.close,
+        ts_ns=time_index(frame).asi8,
+        period_ns=bar_period_ns or period_ns(frame),
+        year_days=float(config.year_days or 365),
+    )
+    stats |= order_counts(out.orders)
+    return out, {k: stats[k] for k in ORDER_STAT_KEYS}
+
+
+def checked_orders(name: str, raw: pd.DataFrame, frame: pd.DataFrame, start: int) -> OrderTable:
+    """The strategy's orders checked on every bar given, kept from bar ``start`` on.
+
+    Orders decided on warm-up bars are dropped (as targets before the first traded
+    bar are); bars are renumbered from the first traded bar.
+    """
+    table = order_table(name, raw, time_index(frame))
+    if not start:
+        return table
+    keep = table.orders.bar >= start
+    orders = Orders(*(np.asarray(a)[keep] for a in table.orders))
+    orders = orders._replace(bar=orders.bar - start, expire=orders.expire - start)
+    return OrderTable(orders, table.rows[keep], table.frame[keep].reset_index(drop=True))
+
+
+@dataclass
+class OrderRunResult(BacktestResult):
+    """A run of orders: a :class:`BacktestResult` plus the orders table (``res.orders``)."""
+
+    order_records: np.ndarray = field(  # codes.ORDER_RESULT_DTYPE, one per order (kernel order)
+        default_factory=lambda: np.zeros(0, dtype=ORDER_RESULT_DTYPE), repr=False
+    )
+    order_frame: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    kind = "orders"
+
+    @cached_property
+    def fills(self) -> pd.DataFrame:
+        """One row per fill: timestamp, side, units, price, fee, reason, and its order id."""
+        table = fills_frame(self.fill_records, time_index(self.candles))
+        table["order"] = self.fill_records["order"].astype(np.int64)
+        return table
+
+    @cached_property
+    def orders(self) -> pd.DataFrame:
+        """Every order with its final status, fill time, price, fee, fee kind and reason."""
+        res, given = self.order_records, self.order_frame
+        index = time_index(self.candles)
+        filled = res["fill_bar"] >= 0
+        fill_time = pd.Series(pd.NaT, index=range(len(res)), dtype=index.dtype)
+        fill_time[filled] = index[res["fill_bar"][filled]]
+        table = pd.DataFrame(
+            {
+                "id": np.arange(len(res), dtype=np.int64),
+                "timestamp": given["timestamp"].to_numpy(),
+                "side": given["side"].to_numpy(),
+                "qty": given["qty"].to_numpy(dtype=np.float64),
+                "type": given["type"].to_numpy(),
+                "price": _column(given, "price", np.nan),
+                "stop": _column(given, "stop", np.nan),
+                "tif": given["tif"].to_numpy(),
+                "expire": _column(given, "expire", pd.NaT),
+                "oco": _column(given, "oco", None).astype(object),
+                "tag": _column(given, "tag", None).astype(object),
+                "status": np.asarray(ORDER_STATUSES, dtype=object)[res["status"]],
+                "filled": res["filled"],
+                "fill_time": fill_time.to_numpy(),
+                "fill_price": res["fill_price"],
+                "fee": res["fee"],
+                "fee_kind": pd.Series(np.where(res["maker"], "maker", "taker")).where(filled),
+                "reason": np.asarray(ORDER_REASONS, dtype=object)[res["reason"]],
+            },
+            columns=list(ORDER_TABLE_COLUMNS),
+        )
+        table["oco"] = table["oco"].map(lambda v: None if pd.isna(v) else str(v))
+        table["tag"] = table["tag"].map(lambda v: None if pd.isna(v) else str(v))
+        return table
+
+    @cached_property
+    def run_id(self) -> str:
+        """Content id: as a run's, under engine v3 (orders are a v3 contract)."""
+        payload = {
+            "engine_version": ENGINE_VERSION,
+            "kind": self.kind,
+            "data_sha256": self.data_sha256,
+            "symbol": self.candles.attrs.get("symbol"),
+            "timeframe": self.candles.attrs.get("timeframe"),
+            "strategy": self.strategy,
+            "strategy_sha256": self.strategy_sha256,
+            "params": self.params,
+            "config": self.config,
+        }
+        if self.warmup_bars:
+            payload["trade_from"] = self.candles.index[0].isoformat()
+        return content_id(payload)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return {**super().report, "engine_version": ENGINE_VERSION, "kind": self.kind}
+
+    def equity_frame(self) -> pd.DataFrame:
+        return super().equity_frame().drop(columns=["target"])
+
+    def save(self, evidence_dir: str | Path | None = None) -> Path:
+        """Write ``<evidence_dir>/backtest/<id>/`` atomically (with ``orders.parquet``)."""
+        root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
+        report = dump_json(self.report)
+        return write_atomic(
+            root / "backtest" / self.run_id,
+            {
+                "report.json": lambda p: p.write_text(report),
+                "trades.parquet": lambda p: write_parquet(self.trades, p),
+                "fills.parquet": lambda p: write_parquet(self.fills, p),
+                "orders.parquet": lambda p: write_parquet(self.orders, p),
+                "equity.parquet": lambda p: write_parquet(self.equity_frame(), p),
+                "locks.parquet": lambda p: write_parquet(self.locks, p),
+            },
+        )
+
+
+def _column(frame: pd.DataFrame, name: str, empty: Any) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), empty, dtype=object if empty is None else None)
+    return frame[name].to_numpy()
+
+
+def backtest_orders(
+    frame: pd.DataFrame,
+    strat: Strategy,
+    params: dict[str, Any],
+    config: Config,
+    raw: pd.DataFrame,
+    start: int,
+    started: float,
+) -> OrderRunResult:
+    """One run of a strategy's orders on ``frame`` from bar ``start`` (earlier bars: warm-up)."""
+    table = checked_orders(strat.name, raw, frame, start)
+    traded = frame.iloc[start:] if start else frame
+    out, stats = simulate_order_table(
+        traded, table, config, bar_period_ns=period_ns(frame) if start else None
+    )
+    return OrderRunResult(
+        strategy=strat.name,
+        params=params,
+        config=config.to_dict(),
+        stats=stats_row(stats, 0),
+        strategy_sha256=strat.source_sha256,
+        candles=traded,
+        targets=pd.Series(np.nan, index=traded.index, name="target"),
+        equity=pd.Series(out.equity, index=traded.index, name="equity"),
+        position=pd.Series(out.units, index=traded.index, name="units"),
+        trade_records=out.trades,
+        fill_records=out.fills,
+        lock_records=out.locks,
+        input_candles=frame if start else None,
+        duration_ms=(time.perf_counter() - started) * 1e3,
+        order_records=out.orders,
+        order_frame=table.frame,
+    )

@@ -1,0 +1,228 @@
+"""An orders frame, as a strategy returns it, checked and turned into the kernel's arrays.
+
+One row per order (docs/semantics.md "Orders"): ``timestamp`` (the bar it is
+decided on), ``side``, ``qty``, and optionally ``type``, ``price``, ``stop``,
+``tif``, ``expire``, ``oco``, ``tag`` and ``symbol``. The minimal shape
+``{side, qty, price?, ts}`` is accepted as is: ``ts`` (milliseconds since the
+epoch, or a timestamp) names the decision time, and a row with a price and no
+type is a limit order. A timestamp between two bars belongs to the bar before
+it. Every refusal is a one-line StrategyError naming the row and the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from sparkbt.engine.codes import (
+    ORDER_LIMIT,
+    ORDER_MARKET,
+    ORDER_STOP,
+    ORDER_STOP_LIMIT,
+    ORDER_TYPES,
+    TIF_GTC,
+    TIF_GTD,
+    TIFS,
+)
+from sparkbt.engine.order_kernels import Orders
+from sparkbt.errors import StrategyError
+
+__all__ = ["ORDER_COLUMNS", "OrderTable", "order_table"]
+
+ORDER_COLUMNS: dict[str, str] = {
+    "timestamp": "the bar the order is decided on (from data up to its close); alias ts",
+    "side": "buy or sell",
+    "qty": "units, > 0",
+    "type": "market (default), limit, stop or stop_limit",
+    "price": "the limit price (a price and no type: a limit order)",
+    "stop": "the stop price of a stop or stop-limit order",
+    "tif": "gtc (default), ioc (its first eligible bar only) or gtd (until expire)",
+    "expire": "the last time a gtd order may fill",
+    "oco": "orders sharing a value cancel each other when one fills",
+    "tag": "free text carried to the orders table",
+    "symbol": "the symbol of a portfolio's order",
+}
+"""The columns of an orders frame and what each holds."""
+
+
+class OrderTable(NamedTuple):
+    """Checked orders: the kernel's arrays, the frame rows they came from, tags and symbols."""
+
+    orders: Orders  # sorted by (decision bar, row)
+    rows: np.ndarray  # int64: the strategy's row of each order, in kernel order
+    frame: pd.DataFrame  # the checked orders, in kernel order, with readable columns
+
+
+def _fail(name: str, row: int, column: str, message: str) -> StrategyError:
+    return StrategyError(f"{name}: order row {row + 1}, column '{column}': {message}")
+
+
+def _timestamps(name: str, values: pd.Series, column: str) -> pd.DatetimeIndex:
+    """Timestamps or epoch milliseconds as UTC; the first bad row is named."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        out = pd.to_datetime(values, unit="ms", utc=True, errors="coerce")
+    else:
+        out = pd.to_datetime(values, utc=True, errors="coerce")
+    bad = np.flatnonzero(pd.isna(out).to_numpy() & pd.notna(values).to_numpy())
+    missing = np.flatnonzero(pd.isna(values).to_numpy())
+    if column != "expire" and len(missing):
+        raise _fail(name, int(missing[0]), column, "expected a timestamp (got nothing)")
+    if len(bad):
+        row = int(bad[0])
+        raise _fail(
+            name,
+            row,
+            column,
+            f"expected a timestamp or epoch milliseconds (got {values.iloc[row]!r})",
+        )
+    return pd.DatetimeIndex(out)
+
+
+def _codes(
+    name: str, values: pd.Series, column: str, names: Sequence[str], default: int
+) -> np.ndarray:
+    text = values.astype(object).where(pd.notna(values), None)
+    out = np.full(len(values), default, dtype=np.int8)
+    for row, value in enumerate(text):
+        if value is None:
+            continue
+        key = str(value).strip().lower().replace("-", "_")
+        if key not in names:
+            raise _fail(name, row, column, f"expected {', '.join(names)} (got {value!r})")
+        out[row] = names.index(key)
+    return out
+
+
+def _numbers(name: str, frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(values) & frame[column].notna().to_numpy())
+    bad = bad if len(bad) else np.flatnonzero(np.isinf(values))
+    if len(bad):
+        row = int(bad[0])
+        raise _fail(name, row, column, f"expected a number (got {frame[column].iloc[row]!r})")
+    return values
+
+
+def _bars(index: pd.DatetimeIndex, stamps: pd.DatetimeIndex) -> np.ndarray:
+    """The bar of each timestamp: the last bar at or before it (-1: before the first)."""
+    return index.searchsorted(stamps, side="right").astype(np.int64) - 1
+
+
+def order_table(
+    name: str, raw: pd.DataFrame, index: pd.DatetimeIndex, symbols: Sequence[str] | None = None
+) -> OrderTable:
+    """Check a strategy's orders frame against the bars ``index``; StrategyError names the row.
+
+    ``symbols`` are a portfolio's symbols (a ``symbol`` column is then required
+    with several); for one symbol a ``symbol`` column is refused unless it names it.
+    """
+    frame = raw.rename(columns={"ts": "timestamp"}).reset_index(drop=True)
+    unknown = [str(c) for c in frame.columns if c not in ORDER_COLUMNS]
+    if unknown:
+        raise StrategyError(
+            f"{name}: unknown order column '{unknown[0]}' (columns: {', '.join(ORDER_COLUMNS)})"
+        )
+    if "timestamp" not in frame.columns:
+        raise StrategyError(f"{name}: orders need a 'timestamp' (or 'ts') column")
+    stamps = _timestamps(name, frame["timestamp"], "timestamp")
+    if len(stamps) > 1 and (np.diff(stamps.asi8) < 0).any():
+        row = int(np.flatnonzero(np.diff(stamps.asi8) < 0)[0]) + 1
+        raise _fail(
+            name, row, "timestamp", f"{stamps[row]} is before the row above: sort the orders"
+        )
+    bar = _bars(index, stamps)
+    early = np.flatnonzero(bar < 0)
+    if len(early):
+        row = int(early[0])
+        raise _fail(name, row, "timestamp", f"{stamps[row]} is before the first candle {index[0]}")
+    missing = np.flatnonzero(frame["side"].isna().to_numpy())
+    if len(missing):
+        raise _fail(name, int(missing[0]), "side", "expected buy or sell (got nothing)")
+    side = _codes(name, frame["side"], "side", ("sell", "buy"), 0)
+    qty = _numbers(name, frame, "qty")
+    bad = np.flatnonzero(~(qty > 0))
+    if len(bad):
+        raise _fail(
+            name, int(bad[0]), "qty", f"must be a number of units > 0 (got {qty[bad[0]]!r})"
+        )
+    price, stop = _numbers(name, frame, "price"), _numbers(name, frame, "stop")
+    given = frame["type"] if "type" in frame.columns else pd.Series([None] * len(frame))
+    kind = _codes(name, given, "type", ORDER_TYPES, ORDER_MARKET)
+    kind[pd.isna(given).to_numpy() & ~np.isnan(price)] = ORDER_LIMIT
+    _check_levels(name, kind, price, stop)
+    tif_given = frame["tif"] if "tif" in frame.columns else pd.Series([None] * len(frame))
+    tif = _codes(name, tif_given, "tif", TIFS, TIF_GTC)
+    expire = _expiry(name, frame, index, stamps, tif)
+    oco = _oco(frame)
+    order = np.argsort(bar, kind="stable")
+    orders = Orders(
+        bar[order],
+        (2 * side - 1).astype(np.int8)[order],
+        qty[order],
+        kind[order],
+        price[order],
+        stop[order],
+        tif[order],
+        expire[order],
+        oco[order],
+    )
+    checked = frame.assign(timestamp=stamps, side=np.where(side > 0, "buy", "sell"))
+    checked["type"] = np.asarray(ORDER_TYPES, dtype=object)[kind]
+    checked["tif"] = np.asarray(TIFS, dtype=object)[tif]
+    return OrderTable(orders, order.astype(np.int64), checked.iloc[order].reset_index(drop=True))
+
+
+def _check_levels(name: str, kind: np.ndarray, price: np.ndarray, stop: np.ndarray) -> None:
+    for row in range(len(kind)):
+        k = kind[row]
+        if k in (ORDER_LIMIT, ORDER_STOP_LIMIT) and not price[row] > 0:
+            what = "a limit" if k == ORDER_LIMIT else "a stop-limit"
+            raise _fail(name, row, "price", f"{what} order needs a limit price > 0")
+        if k in (ORDER_STOP, ORDER_STOP_LIMIT) and not stop[row] > 0:
+            what = "a stop" if k == ORDER_STOP else "a stop-limit"
+            raise _fail(name, row, "stop", f"{what} order needs a stop price > 0")
+
+
+def _expiry(
+    name: str,
+    frame: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    stamps: pd.DatetimeIndex,
+    tif: np.ndarray,
+) -> np.ndarray:
+    """The last bar a GTD order may fill on; ``len(index)`` (never) for the others."""
+    out = np.full(len(frame), len(index), dtype=np.int64)
+    gtd = tif == TIF_GTD
+    if not gtd.any():
+        return out
+    if "expire" not in frame.columns:
+        raise _fail(name, int(np.flatnonzero(gtd)[0]), "expire", "a gtd order needs an expire time")
+    when = _timestamps(name, frame["expire"], "expire")
+    for row in (int(r) for r in np.flatnonzero(gtd)):
+        if pd.isna(when[row]):
+            raise _fail(name, int(row), "expire", "a gtd order needs an expire time")
+        if when[row] < stamps[row]:
+            raise _fail(
+                name,
+                int(row),
+                "expire",
+                f"{when[row]} is before the order's timestamp {stamps[row]}",
+            )
+    out[gtd] = _bars(index, when[gtd])
+    return out
+
+
+def _oco(frame: pd.DataFrame) -> np.ndarray:
+    """OCO groups as integers (-1: none): rows sharing a value share a group."""
+    if "oco" not in frame.columns:
+        return np.full(len(frame), -1, dtype=np.int64)
+    values = frame["oco"]
+    codes, _ = pd.factorize(
+        values.astype(object).where(pd.notna(values), None), use_na_sentinel=True
+    )
+    return codes.astype(np.int64)
