@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sparkbt.adapters.cli.args import EVIDENCE_DIR
-from sparkbt.adapters.cli.core import print_stats_table
+from sparkbt.adapters.cli.summary import print_stats_table
 from sparkbt.adapters.cli.sweeps import show_sweep, show_walk_forward
 from sparkbt.errors import ConfigError, EvidenceNotFound
 
