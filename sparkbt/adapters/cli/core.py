@@ -65,12 +65,14 @@ def run(
         "--data",
         help="Candle file (CSV, Parquet, Feather/Arrow); overrides --symbol. Repeat as "
         "--data SYMBOL=FILE (e.g. --data BTC=btc.csv --data ETH=eth.csv) for a portfolio of files.",
+        metavar="FILE|SYMBOL=FILE",
         show_default=False,
     ),
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol to read from the candle store."),
     symbols: str | None = typer.Option(
         None,
         "--symbols",
+        metavar="A,B,...",
         help="Portfolio: comma-separated store symbols sharing one cash, e.g. "
         "BTCUSDT,ETHUSDT,SOLUSDT (store first, else the packaged samples). Not with --symbol.",
     ),
