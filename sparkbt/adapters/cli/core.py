@@ -30,19 +30,28 @@ class _RunCommand(TyperCommand):
         pass  # always computed
 
 
+_KIND_TEXT = {
+    "targets": "Targets strategies: one symbol's position (--symbol, or each of --symbols "
+    "trading its own share of the cash)",
+    "weights": "Weights strategies: one cash allocated across --symbols (one symbol: a "
+    "portfolio of one)",
+}
+
+
 def _strategy_epilog() -> str:
     try:
         from sparkbt.engine.registry import list_strategies
 
-        lines = []
+        groups: dict[str, list[str]] = {kind: [] for kind in _KIND_TEXT}
         for s in list_strategies():
             params = " ".join(f"--{p.name} {_type_name(p)}={p.default!r}" for p in s.params)
-            lines.append(f"{s.name} ({s.kind}): {params or '(no parameters)'}")
-        return (
-            "Strategy parameters (pass as --NAME VALUE). A targets strategy trades one symbol "
-            "(several: each on its own share of the cash); a weights strategy allocates one cash "
-            "across --symbols (one symbol: a portfolio of one).\n\n" + "\n\n".join(lines)
-        )
+            groups.setdefault(s.kind, []).append(f"{s.name}: {params or '(no parameters)'}")
+        parts = [
+            f"{_KIND_TEXT.get(kind, kind)}.\n\n" + "\n\n".join(lines)
+            for kind, lines in groups.items()
+            if lines
+        ]
+        return "Strategy parameters (pass as --NAME VALUE).\n\n" + "\n\n".join(parts)
     except Exception:  # never break --help
         return "Strategy parameters: see `sparkbt strategies`."
 

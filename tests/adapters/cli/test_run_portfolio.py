@@ -246,3 +246,16 @@ def test_bad_input_is_one_line_and_exit_2(files, bad_strategies):
         assert len(lines) == 1 and lines[0].startswith("error: "), (args, res.stderr)
         assert named in lines[0], (args, lines[0])
         assert "Traceback" not in res.output and res.stdout == ""
+
+
+def test_report_html_of_a_portfolio(stored, tmp_path):
+    ev, report = stored
+    out = tmp_path / "p.html"
+    res = invoke("report", report["id"], "--evidence-dir", str(ev), "--html", str(out))
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "<polyline" in text and "Per symbol" in text and "mean abs weight" in text
+    for sym, row in report["assets"].items():
+        assert f"Trades · {sym} ({row['trades']:,})" in text
+        assert f"{row['pnl']:,.2f}" in text
+    assert "http" not in text  # nothing loaded from the network
