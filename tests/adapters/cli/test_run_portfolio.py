@@ -259,3 +259,16 @@ def test_report_html_of_a_portfolio(stored, tmp_path):
         assert f"Trades · {sym} ({row['trades']:,})" in text
         assert f"{row['pnl']:,.2f}" in text
     assert "http" not in text  # nothing loaded from the network
+
+
+def test_portfolio_source_tells_one_symbol_from_a_portfolio(tmp_path, monkeypatch):
+    from sparkbt.adapters.cli.args import portfolio_source
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a=b.csv").write_text("")  # a file whose name has an '=' is a file
+    assert portfolio_source([], None) is None
+    assert portfolio_source(["c.csv"], None) is None
+    assert portfolio_source(["a=b.csv"], None) is None
+    assert portfolio_source(["dir/x=1.csv"], None) is None
+    assert portfolio_source(["BTC=btc.csv"], None) == {"BTC": Path("btc.csv")}
+    assert portfolio_source([], "btcusdt,ethusdt") == ["BTCUSDT", "ETHUSDT"]
