@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_exist() -> None:
+def test_the_notebooks_exist() -> None:
     assert {p.name for p in NOTEBOOKS} >= {
         "quickstart.ipynb",
         "sweep.ipynb",
         "custom_strategy.ipynb",
+        "portfolio.ipynb",
     }
 
 

@@ -127,6 +127,20 @@ class Panel:
             )
         return Panel(frames, self.timeframe, dict(self.attrs))
 
+    def until(self, stop: int) -> Panel:
+        """The panel up to and including union bar ``stop`` (a symbol listed later has no rows).
+
+        What a strategy would have seen live at that bar's close: the look-ahead
+        check compares its output on these prefixes with the full run's.
+        """
+        last = self.index[stop]
+        frames = {}
+        for sym, frame in self.frames.items():
+            cut = frame.loc[frame.index <= last]
+            cut.attrs = dict(frame.attrs)
+            frames[sym] = cut
+        return Panel(frames, self.timeframe, dict(self.attrs))
+
 
 def quote_currency(symbol: str) -> str | None:
     """The quote currency an exchange pair names (``BTCTRY`` -> ``TRY``), else None.

@@ -1,10 +1,11 @@
 """Look-ahead check: a strategy's signal at bar t may depend only on bars up to t.
 
 The strategy is evaluated once on all candles and again on the candles cut
-after each of a sample of bars t. The truncated run's signals must equal the
-full run's on every bar up to and including t: the prepared targets (NaN
-forward-filled, as the simulator sees them) and any per-bar stop columns
-(NaN equals NaN). Bars are drawn one per equal stretch of the data, so the
+after each of a sample of bars t (for a portfolio, every symbol's candles cut
+after the union bar t, and the weights compared per symbol). The truncated
+run's signals must equal the full run's on every bar up to and including t:
+the prepared targets (NaN forward-filled, as the simulator sees them) and any
+per-bar stop columns (NaN equals NaN). Bars are drawn one per equal stretch of the data, so the
 sample spans it; the same seed draws the same bars.
 """
 
@@ -19,8 +20,11 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import load_candles
+from sparkbt.data.panel import Panel
+from sparkbt.data.panel_load import load_panel
 from sparkbt.engine.registry import Signals, Strategy, get_strategy
 from sparkbt.engine.simulate import prepare
+from sparkbt.engine.weights import portfolio_weights
 from sparkbt.errors import ConfigError
 
 __all__ = ["LookaheadResult", "lookahead_check", "sample_bars"]
@@ -56,7 +60,10 @@ def sample_bars(n: int, samples: int, seed: int) -> list[int]:
     return sorted(bars)
 
 
-def _columns(signals: Signals) -> dict[str, np.ndarray | None]:
+_Columns = dict[str, np.ndarray | None]
+
+
+def _columns(signals: Signals) -> _Columns:
     return {
         "target": prepare(signals.target.to_numpy(), "both")[:, 0],
         "sl_stop": None if signals.sl_stop is None else signals.sl_stop.to_numpy(),
@@ -64,9 +71,7 @@ def _columns(signals: Signals) -> dict[str, np.ndarray | None]:
     }
 
 
-def _first_difference(
-    full: dict[str, np.ndarray | None], cut: dict[str, np.ndarray | None], t: int, tol: float
-) -> tuple[int, str] | None:
+def _first_difference(full: _Columns, cut: _Columns, t: int, tol: float) -> tuple[int, str] | None:
     """Earliest bar <= t where a column differs, and the column's name."""
     found: tuple[int, str] | None = None
     for name, a in full.items():
@@ -89,9 +94,15 @@ def _first_difference(
     return found
 
 
+def _weight_columns(strat: Strategy, panel: Panel, params: dict[str, Any]) -> _Columns:
+    """A portfolio's weights as the simulator sees them (before the direction), per symbol."""
+    w = portfolio_weights(strat, panel, params, "both").values
+    return {f"weight of {sym}": w[:, j] for j, sym in enumerate(panel.symbols)}
+
+
 def lookahead_check(
     strategy: str | Callable[..., pd.Series] | Strategy,
-    candles: pd.DataFrame | Any,
+    candles: pd.DataFrame | Mapping[str, Any] | Panel | Any,
     params: Mapping[str, Any] | None = None,
     *,
     samples: int = 20,
@@ -107,14 +118,29 @@ def lookahead_check(
         raise ConfigError(f"samples: must be >= 1 (got {samples!r})")
     strat = get_strategy(strategy)
     checked = strat.validate(params or {})
-    frame = load_candles(candles)
-    full = _columns(strat.evaluate(frame, checked))
-    bars = sample_bars(len(frame), samples, seed)
+    columns: Callable[[int | None], _Columns]
+    if isinstance(candles, (Mapping, Panel)) or strat.kind == "weights":
+        source = candles if isinstance(candles, (Mapping, Panel)) else {"asset": candles}
+        panel = load_panel(source)
+        index = panel.index
+
+        def columns(t: int | None) -> _Columns:
+            return _weight_columns(strat, panel if t is None else panel.until(t), checked)
+
+    else:
+        frame = load_candles(candles)
+        index = pd.DatetimeIndex(frame.index)
+
+        def columns(t: int | None) -> _Columns:
+            return _columns(strat.evaluate(frame if t is None else frame.iloc[: t + 1], checked))
+
+    full = columns(None)
+    bars = sample_bars(len(index), samples, seed)
     worst: tuple[int, str] | None = None  # (bar, message)
     failed = 0
     for t in bars:
         try:
-            cut = _columns(strat.evaluate(frame.iloc[: t + 1], checked))
+            cut = columns(t)
         except Exception as exc:  # a strategy that cannot run on a prefix cannot run live
             msg = f"{strat.name} failed on bars 0..{t}: {type(exc).__name__}: {exc}"
             return LookaheadResult(False, bars, None, msg)
@@ -128,6 +154,6 @@ def lookahead_check(
             True, bars, None, f"signals on {len(bars)} truncated copies match the full run"
         )
     bar, msg = worst
-    when = frame.index[bar].isoformat()
+    when = index[bar].isoformat()
     detail = f"look-ahead: {msg} ({when}; {failed} of {len(bars)} cuts differ)"
     return LookaheadResult(False, bars, bar, detail)

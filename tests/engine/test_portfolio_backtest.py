@@ -168,3 +168,31 @@ def test_trade_from_makes_warmup_bars():
     assert res.panel.index[0] == pd.Timestamp("2021-06-01", tz="UTC")
     assert res.warmup_bars > 0 and res.metadata["warmup_bars"] == res.warmup_bars
     assert res.equity.iloc[0] == pytest.approx(res.config["cash"], rel=1e-2)
+
+
+@pytest.mark.parametrize("fill", ["close", "next_open"])
+def test_one_symbol_through_the_portfolio_path_is_the_single_run(fill):
+    frame = _frames()["AAA"]
+    single = sb.backtest(frame, "sma_cross", fast=5, slow=20, fill=fill)
+    through = sb.backtest({"AAA": frame}, "sma_cross", fast=5, slow=20, fill=fill)
+    np.testing.assert_allclose(through.equity, single.equity, rtol=1e-9)
+    np.testing.assert_allclose(through.positions["AAA"], single.position, rtol=1e-9)
+    assert len(through.trades) == len(single.trades)
+    np.testing.assert_allclose(through.trades["pnl"], single.trades["pnl"], rtol=1e-9)
+
+
+def test_weights_held_from_the_first_bar_are_the_basket_held():
+    frames = {s: f.iloc[:200] for s, f in _frames().items() if s != "CCC"}
+
+    def hold(panel: Panel) -> pd.DataFrame:
+        w = pd.DataFrame(np.nan, index=panel.index, columns=panel.symbols)
+        w.iloc[0] = 0.5
+        return w
+
+    res = sb.backtest(frames, hold)
+    cash = res.config["cash"]
+    units = {s: 0.5 * cash / f["close"].iloc[0] for s, f in frames.items()}
+    last = pd.DataFrame({s: f["close"] for s, f in frames.items()}).ffill()
+    basket = sum(units[s] * last[s] for s in frames)
+    np.testing.assert_allclose(res.equity.to_numpy(), basket.to_numpy(), rtol=1e-12)
+    assert res.stats["total_return"] == pytest.approx(res.stats["benchmark_return"], rel=1e-12)
