@@ -23,6 +23,25 @@ __all__ = [
     "LOCK_COLS",
     "LOCK_DTYPE",
     "LONG",
+    "ORDER_DTYPE",
+    "ORDER_FILL_DTYPE",
+    "ORDER_LIMIT",
+    "ORDER_MARKET",
+    "ORDER_REASONS",
+    "ORDER_RESULT_DTYPE",
+    "ORDER_STATUSES",
+    "ORDER_STOP",
+    "ORDER_STOP_LIMIT",
+    "ORDER_TYPES",
+    "OR_EXPIRED",
+    "OR_LOCKED",
+    "OR_LOT",
+    "OR_MIN_NOTIONAL",
+    "OR_NONE",
+    "OR_NO_CASH",
+    "OR_OCO",
+    "OR_REDUCE_ONLY",
+    "OR_RUIN",
     "REASONS",
     "REASON_GATE",
     "REASON_OPEN",
@@ -32,6 +51,16 @@ __all__ = [
     "REASON_TAKE_PROFIT",
     "REASON_TRAILING_STOP",
     "SHORT",
+    "STATUS_CANCELLED",
+    "STATUS_EXPIRED",
+    "STATUS_FILLED",
+    "STATUS_OPEN",
+    "STATUS_PARTIAL",
+    "STATUS_REJECTED",
+    "TIFS",
+    "TIF_GTC",
+    "TIF_GTD",
+    "TIF_IOC",
     "TRADE_COLS",
     "TRADE_DTYPE",
     "records",
@@ -93,6 +122,63 @@ LOCK_DTYPE = np.dtype(
         ("limit", np.float64),
     ]
 )
+
+# orders (docs/semantics.md "Orders"): ``type``, ``tif`` and the final ``status`` of an order
+ORDER_MARKET, ORDER_LIMIT, ORDER_STOP, ORDER_STOP_LIMIT = 0, 1, 2, 3
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+"""Order type names by code."""
+TIF_GTC, TIF_IOC, TIF_GTD = 0, 1, 2
+TIFS = ("gtc", "ioc", "gtd")
+"""Time-in-force names by code."""
+STATUS_OPEN, STATUS_FILLED, STATUS_PARTIAL = 0, 1, 2
+STATUS_EXPIRED, STATUS_CANCELLED, STATUS_REJECTED = 3, 4, 5
+ORDER_STATUSES = ("open", "filled", "partial", "expired", "cancelled", "rejected")
+"""Order status names by code."""
+# why an order was cut, rejected, cancelled or expired: ``reason`` of order results
+OR_NONE, OR_NO_CASH, OR_REDUCE_ONLY, OR_MIN_NOTIONAL, OR_LOCKED = 0, 1, 2, 3, 4
+OR_OCO, OR_EXPIRED, OR_RUIN, OR_LOT = 5, 6, 7, 8
+ORDER_REASONS = (
+    "none",
+    "no_cash",
+    "reduce_only",
+    "min_notional",
+    "locked",
+    "oco",
+    "expired",
+    "ruin",
+    "lot",
+)
+"""Order reason names by code."""
+
+ORDER_DTYPE = np.dtype(
+    [
+        ("bar", np.int64),  # the bar the order was decided on
+        ("side", np.int8),  # +1 buy, -1 sell
+        ("qty", np.float64),  # units > 0
+        ("type", np.int8),  # code in ORDER_TYPES
+        ("price", np.float64),  # limit price (NaN: none)
+        ("stop", np.float64),  # stop price (NaN: none)
+        ("expire", np.int64),  # last bar it may fill on (n: never expires)
+        ("oco", np.int64),  # one-cancels-other group (-1: none)
+    ]
+)
+"""An order as the order kernel reads it (time in force already resolved to ``expire``)."""
+
+ORDER_RESULT_DTYPE = np.dtype(
+    [
+        ("status", np.int8),  # code in ORDER_STATUSES
+        ("fill_bar", np.int64),  # -1: never filled
+        ("fill_price", np.float64),  # NaN: never filled
+        ("filled", np.float64),  # units filled
+        ("fee", np.float64),
+        ("maker", np.bool_),  # filled as a resting limit at its price inside the bar
+        ("reason", np.int8),  # code in ORDER_REASONS
+    ]
+)
+"""What became of each order."""
+
+ORDER_FILL_DTYPE = np.dtype([*FILL_DTYPE.descr, ("order", np.int64)])
+"""A fill of an order run: FILL_DTYPE plus the order's row (-1 for stop, gate and ruin exits)."""
 
 FILL_COLS: tuple[str, ...] = FILL_DTYPE.names or ()
 """Columns of the loop's float fill matrix, in record order."""

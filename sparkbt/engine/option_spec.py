@@ -74,6 +74,9 @@ class OptionSpec:
     cli: bool = True  # a command-line flag (callables and tuning knobs are API only)
     flag_name: str = ""  # command-line spelling without dashes (default: the name, dashed)
     check: Callable[[Any], Any] | None = None  # value -> canonical value, or ConfigError
+    # left at its default, the option is not written into a run's config (nor its id):
+    # options added after engine v2 leave every v2 run id and evidence byte as it was
+    omit_default: bool = False
 
     @property
     def flag(self) -> str:

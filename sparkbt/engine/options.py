@@ -50,6 +50,8 @@ DIRECTIONS = {"long": codes.LONG, "short": codes.SHORT, "both": codes.BOTH}
 FILLS = ("close", "next_open")
 GATE_NAMES = codes.GATES
 EXECUTORS = ("local", "dask")
+EXCHANGE_RULES = ("btcturk",)
+"""Exchanges whose stored rules (tick, lot, minimum value) a run can take."""
 
 
 def parse_gates(gates: Any) -> dict[str, float | int]:
@@ -133,6 +135,40 @@ def _year_days(value: Any) -> float | int | None:
     if not 1 <= yd <= 366:
         raise ConfigError(f"year_days: must be in [1, 366], e.g. 365 or 252 (got {value!r})")
     return int(yd) if yd.is_integer() else yd
+
+
+def _maker_fees(value: Any) -> float | None:
+    return None if _unset(value) else fraction("maker_fees", value, zero=True)
+
+
+def _unset(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _step(name: str) -> Callable[[Any], float | None]:
+    """An exchange step or minimum: a number > 0, or None (off)."""
+
+    def check(value: Any) -> float | None:
+        if _unset(value):
+            return None
+        out = number(name, value)
+        if not 0.0 < out <= MAX_CASH:
+            raise ConfigError(f"{name}: must be > 0 (got {value!r}); leave it unset for none")
+        return out
+
+    return check
+
+
+def _exchange_rules(value: Any) -> str | None:
+    if _unset(value) or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    name = str(value).strip().lower()
+    if name not in EXCHANGE_RULES:
+        raise ConfigError(
+            f"exchange_rules: expected {', '.join(EXCHANGE_RULES)} (got {value!r})"
+            f"{did_you_mean(name, EXCHANGE_RULES)}"
+        )
+    return name
 
 
 def _cost(name: str, help: str) -> OptionSpec:
@@ -228,6 +264,60 @@ OPTIONS: tuple[OptionSpec, ...] = (
         bounds="1 to 366; unset: inferred from the candles",
         sweeps=True,
         check=_year_days,
+    ),
+    OptionSpec(
+        "maker_fees",
+        "number",
+        None,
+        "Fee of a resting limit order filled at its limit price (maker), fraction of "
+        "traded value; every other fill pays fees.",
+        label="maker fee",
+        bounds="fraction in [0, 1); unset: fees",
+        sweeps=True,
+        check=_maker_fees,
+        omit_default=True,
+    ),
+    OptionSpec(
+        "tick_size",
+        "number",
+        None,
+        "Exchange price step: limit and stop prices are rounded to it.",
+        label="tick size",
+        bounds="> 0; unset: no tick",
+        check=_step("tick_size"),
+        omit_default=True,
+    ),
+    OptionSpec(
+        "lot_size",
+        "number",
+        None,
+        "Exchange quantity step: every order's units are truncated down to it.",
+        label="lot size",
+        bounds="> 0; unset: any quantity",
+        check=_step("lot_size"),
+        omit_default=True,
+    ),
+    OptionSpec(
+        "min_notional",
+        "number",
+        None,
+        "Smallest order value, quote currency: a fill worth less is rejected.",
+        label="minimum order value",
+        bounds="> 0; unset: no minimum",
+        check=_step("min_notional"),
+        omit_default=True,
+    ),
+    OptionSpec(
+        "exchange_rules",
+        "choice",
+        None,
+        "Take the tick, lot and minimum value from the exchange rules stored with the "
+        "symbol's candles (btcturk); options given explicitly win.",
+        label="exchange rules",
+        choices=EXCHANGE_RULES,
+        bounds="btcturk; unset: none",
+        check=_exchange_rules,
+        omit_default=True,
     ),
 )
 """The engine options, in the order of ``Config`` and of a report's ``config``."""
@@ -348,7 +438,12 @@ class Config:
         return self.replace(year_days=infer_year_days(time_index(candles)))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self._names}
+        """The options as a report's ``config`` records them (see ``OptionSpec.omit_default``)."""
+        out = {
+            s.name: getattr(self, s.name)
+            for s in OPTIONS
+            if not (s.omit_default and getattr(self, s.name) == s.default)
+        }
         if isinstance(out.get("gates"), dict):
             out["gates"] = dict(out["gates"])
         return out

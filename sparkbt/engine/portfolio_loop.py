@@ -9,8 +9,7 @@ portfolio's equity at each close as for one symbol, with the same lock rules
 
 The run's scalars live in one state record (:data:`loop_state.STATE_DTYPE`:
 cash, locks, day reference, ruin, record counts); per symbol the loop keeps
-arrays: units, last close, last weight, whether it waits for a new weight
-(after a gate), a pending forced exit, and the totals of its open trade
+arrays: units, last close, a pending forced exit, and the totals of its open trade
 (``tr`` columns below). Records are float matrices in the column order of
 :mod:`sparkbt.engine.codes`.
 
@@ -190,38 +189,20 @@ def portfolio_value(cash, units, last, price):
 
 
 @njit()
-def tradable(w, c, blocked, prev_w, wait):
-    """Whether weight ``w`` of symbol ``c`` makes an order (its last weight becomes ``w``).
-
-    On a blocked bar (a lock, or a gate after the weights were made) it does not. After
-    a gate the symbol waits for a new non-zero weight, as one symbol waits for a new edge.
-    """
-    edge = w != prev_w[c]
-    prev_w[c] = w
-    if blocked:
-        return False
-    if wait[c]:
-        if not edge or w == 0.0:
-            return False
-        wait[c] = False
-    return True
-
-
-@njit()
-def run_orders(st, book, sym, t, w_row, price, blocked, scratch, o):
+def run_orders(st, book, sym, t, w_row, price, scratch, o):
     """(a) The orders of one weight row at ``price``: the number rejected for want of cash.
 
     The portfolio is valued once; each symbol with a weight and a price trades
     ``w * V / p - units``, in ascending order of ``w * V - units * p``.
     """
     fills, trades = book
-    units, last, prev_w, wait, force, tr = sym
+    units, last, force, tr = sym
     keys, idx = scratch
     v = portfolio_value(st.cash, units, last, price)
     m = 0
     for c in range(len(w_row)):
         w = w_row[c]
-        if w != w or not tradable(w, c, blocked, prev_w, wait):
+        if w != w:
             continue
         p = price[c]
         if p != p or force[c] >= 0:
@@ -244,7 +225,7 @@ def run_orders(st, book, sym, t, w_row, price, blocked, scratch, o):
 def exit_symbol(st, book, sym, c, t, price, reason, o):
     """Close symbol ``c``'s position at ``price`` (not limited by cash): a gate or ruin exit."""
     fills, trades = book
-    units, tr = sym[0], sym[5]
+    units, tr = sym[0], sym[3]
     old = units[c]
     cash, side, qty, px, fee = flatten(
         st.cash, old, price, 1.0 + o.slippage, 1.0 - o.slippage, o.fees
@@ -258,15 +239,14 @@ def exit_symbol(st, book, sym, c, t, price, reason, o):
 def close_all(st, book, sym, t, close, reason, scratch, o):
     """(c) Ruin or a gate: close every position at this close, sells first (largest first).
 
-    A symbol without a candle now is closed at its next close; every symbol then
-    waits for a new weight. Returns the number of exits left pending.
+    A symbol without a candle now is closed at its next close. Returns the number
+    of exits left pending.
     """
-    units, force, wait = sym[0], sym[4], sym[3]
+    units, force = sym[0], sym[2]
     keys, idx = scratch
     m = 0
     pending = 0
     for c in range(len(units)):
-        wait[c] = True
         if units[c] == 0.0:
             continue
         if close[c] == close[c]:
@@ -283,7 +263,7 @@ def close_all(st, book, sym, t, close, reason, scratch, o):
 @njit()
 def forced_exits(st, book, sym, t, close, o):
     """(b) Exits left by a gate or ruin, at the first close of each symbol: the number done."""
-    force = sym[4]
+    force = sym[2]
     done = 0
     for c in range(len(force)):
         if force[c] >= 0 and close[c] == close[c]:
@@ -318,7 +298,7 @@ def any_weight(w_row):
 @njit()
 def open_trades(st, trades, sym, n):
     """After the last bar: each open position is a trade valued at its last close, no exit fee."""
-    units, last, tr = sym[0], sym[1], sym[5]
+    units, last, tr = sym[0], sym[1], sym[3]
     for c in range(len(units)):
         if tr[c, TR_SIDE] == 0.0:
             continue
@@ -375,8 +355,8 @@ def run_portfolio(open_, close, day, weights, o, capacity):
     state = np.zeros(1, dtype=STATE_DTYPE)  # its record ``st`` is a view: keep it to the end
     st = state[0]
     reset_state(st, o.cash)
-    units, last, prev_w = np.zeros(k), np.full(k, np.nan), np.zeros(k)
-    sym = (units, last, prev_w, np.zeros(k, np.bool_), np.full(k, -1, np.int64), np.zeros((k, 8)))
+    units, last = np.zeros(k), np.full(k, np.nan)
+    sym = (units, last, np.full(k, -1, np.int64), np.zeros((k, 8)))
     scratch = (np.empty(k), np.empty(k, np.int64))
     guard = (o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss, -np.inf, False)
     gate_bar, pending, rejected = -1, 0, 0
@@ -384,10 +364,11 @@ def run_portfolio(open_, close, day, weights, o, capacity):
         if t > 0 and day[t] != day[t - 1]:
             st.day_ref = equity[t - 1]
         s = t - 1 if o.next_open else t
-        if s >= 0 and not st.ruined and any_weight(weights[s]):
+        # no order under a lock, nor from weights made before a gate fired (next_open)
+        blocked = t <= st.locked_until or s <= gate_bar
+        if s >= 0 and not st.ruined and not blocked and any_weight(weights[s]):
             price = open_[t] if o.next_open else close[t]
-            blocked = t <= st.locked_until or s <= gate_bar
-            rejected += run_orders(st, book, sym, t, weights[s], price, blocked, scratch, o)
+            rejected += run_orders(st, book, sym, t, weights[s], price, scratch, o)
         if pending > 0:  # (b)
             pending -= forced_exits(st, book, sym, t, close[t], o)
         eq = mark(st.cash, units, last, close[t])  # (c)

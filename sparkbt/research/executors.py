@@ -13,31 +13,43 @@ import multiprocessing as mp
 import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from sparkbt.errors import ConfigError, require
-from sparkbt.research.sweep_jobs import SweepJob, run_chunk
 
-__all__ = ["dask_client", "run_chunks"]
+__all__ = ["ChunkJob", "dask_client", "run_chunks"]
 
 Progress = Callable[[int, int], None]
-_JOB: SweepJob | None = None  # the job of this worker process
 
 
-def _init_worker(job: SweepJob) -> None:
+class ChunkJob(Protocol):
+    """A sweep job: stats of combinations ``lo..hi-1`` (a single-symbol or portfolio job)."""
+
+    def run(self, lo: int, hi: int) -> dict[str, np.ndarray]: ...
+
+
+_JOB: ChunkJob | None = None  # the job of this worker process
+
+
+def run_chunk(job: ChunkJob, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Stats of the job's combinations ``lo..hi-1`` (what every executor runs)."""
+    return job.run(lo, hi)
+
+
+def _init_worker(job: ChunkJob) -> None:
     global _JOB
     _JOB = job
 
 
 def _run_in_worker(lo: int, hi: int) -> dict[str, np.ndarray]:
     assert _JOB is not None, "worker not initialised"
-    return run_chunk(_JOB, lo, hi)
+    return _JOB.run(lo, hi)
 
 
 def run_chunks(
-    job: SweepJob,
+    job: ChunkJob,
     chunks: list[tuple[int, int]],
     *,
     executor: str = "local",
@@ -59,7 +71,7 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
 
 
 def _run_serial(
-    job: SweepJob, chunks: list[tuple[int, int]], progress: Progress | None
+    job: ChunkJob, chunks: list[tuple[int, int]], progress: Progress | None
 ) -> list[dict[str, np.ndarray]]:
     total = chunks[-1][1] if chunks else 0
     out = []
@@ -92,7 +104,7 @@ def _collect(
 
 
 def _run_processes(
-    job: SweepJob, chunks: list[tuple[int, int]], workers: int, progress: Progress | None
+    job: ChunkJob, chunks: list[tuple[int, int]], workers: int, progress: Progress | None
 ) -> list[dict[str, np.ndarray]]:
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
@@ -143,7 +155,7 @@ def dask_client(scheduler: Any) -> tuple[Any, bool]:
 
 
 def _run_dask(
-    job: SweepJob, chunks: list[tuple[int, int]], scheduler: Any, progress: Progress | None
+    job: ChunkJob, chunks: list[tuple[int, int]], scheduler: Any, progress: Progress | None
 ) -> list[dict[str, np.ndarray]]:
     distributed = require("distributed", "dask")
     client, own = dask_client(scheduler)

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import load_candles
+from sparkbt.data.panel import Panel
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import OPTIONS, SWEEP_OPTION_SPECS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
-from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS
 from sparkbt.evidence import data_fingerprint
 from sparkbt.research.executors import Progress, run_chunks
 from sparkbt.research.grid import build_grid, normalise_grid
-from sparkbt.research.sweep_jobs import SweepJob, plan_chunks
+from sparkbt.research.portfolio_jobs import is_portfolio, portfolio_input
+from sparkbt.research.portfolio_sweep import run_portfolio_sweep
+from sparkbt.research.sweep_jobs import SweepJob, assemble_rows, plan_chunks
 from sparkbt.research.sweep_options import SweepOptions
 from sparkbt.version import TARGETS_VERSION
 
@@ -30,17 +31,6 @@ __all__ = ["run_sweep", "sweep", "sweep_identity"]
 
 SWEEP_KEYWORDS = tuple(s for s in SWEEP_OPTION_SPECS if s.kind != "callable")
 """The sweep options taken through ``**keywords`` (``progress`` is a parameter of its own)."""
-
-
-def _assemble(combos: pd.DataFrame, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    out = combos.reset_index(drop=True).copy()
-    for key in STAT_KEYS:
-        col = np.concatenate([p[key] for p in parts]) if parts else np.zeros(0)
-        if key == "ruined":
-            out[key] = col.astype(bool)
-        else:
-            out[key] = col.astype(np.int64) if key in COUNT_KEYS else col.astype(np.float64)
-    return out
 
 
 def sweep_identity(
@@ -74,7 +64,7 @@ def sweep_identity(
 
 @with_option_keywords(OPTIONS, SWEEP_KEYWORDS)
 def sweep(
-    candles: pd.DataFrame,
+    candles: pd.DataFrame | Mapping[str, Any] | Panel,
     strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
     *,
     progress: Progress | None = None,
@@ -91,7 +81,9 @@ def sweep(
     (``sl_stop=[0.01, 0.02, 0.05]``) and are swept too. ``where`` filters
     combinations (``"fast < slow"``); ``samples``/``seed`` draw a seeded subset.
     Each row holds the parameters, the swept options and every stat of
-    ``STAT_KEYS``, equal to ``backtest`` for that combination.
+    ``STAT_KEYS``, equal to ``backtest`` for that combination. A mapping
+    ``{symbol: frame or file}`` or a ``Panel`` (or a weights strategy on one
+    frame) sweeps a portfolio: rows add ``turnover`` and ``rejected_orders``.
     ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
     ``distributed.Client``) spreads chunks over a cluster. ``df.attrs["sweep"]``
     carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
@@ -111,7 +103,7 @@ def sweep(
 
 
 def run_sweep(
-    candles: pd.DataFrame,
+    candles: pd.DataFrame | Mapping[str, Any] | Panel,
     strategy: str | Callable[..., pd.Series] | Strategy,
     opts: SweepOptions,
     grid: Mapping[str, Any],
@@ -128,7 +120,10 @@ def run_sweep(
     combos = build_grid(
         strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed, options=opts.engine
     )
-    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
+    if is_portfolio(candles, strat):
+        panel = portfolio_input(candles, timeframe, symbol)
+        return run_portfolio_sweep(panel, strat, opts, grid, combos, progress, started)
+    frame = load_candles(cast(pd.DataFrame, candles), timeframe=timeframe, symbol=symbol)
     config = opts.base_config().resolved(frame)
     budget = opts.memory_budget()
     n_workers = opts.worker_count()
@@ -142,7 +137,7 @@ def run_sweep(
         scheduler=opts.scheduler,
         progress=progress,
     )
-    out = _assemble(combos, parts)
+    out = assemble_rows(combos, parts)
     seconds = time.perf_counter() - started
     out.attrs["sweep"] = sweep_identity(
         frame,

@@ -26,15 +26,39 @@ from sparkbt.data.timeframes import period_ns
 from sparkbt.engine.options import Config
 from sparkbt.engine.registry import Strategy, builtin_dir, get_strategy
 from sparkbt.engine.simulate import prepare, simulate_targets
-from sparkbt.engine.stats import STAT_KEYS
+from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS
 from sparkbt.errors import ConfigError, StrategyError
 from sparkbt.research.fast_rows import IndicatorCache, fast_path, generic_rows
 
-__all__ = ["SweepJob", "plan_chunks", "run_chunk"]
+__all__ = ["StrategyPickle", "SweepJob", "assemble_rows", "plan_chunks", "run_chunk"]
+
+
+class StrategyPickle:
+    """Pickling of a job naming its strategy by reference: workers load strategy files
+    themselves (functions in them live in modules only the registry can import), and
+    refuse a file whose source differs from the one the job was planned with."""
+
+    strategy: Strategy
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        ref = _strategy_ref(self.strategy)
+        if ref is not None:
+            state["strategy"] = ref
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        ref = state["strategy"]
+        if isinstance(ref, tuple):
+            strat = get_strategy(ref[0])
+            if strat.source_sha256 != ref[1]:
+                raise StrategyError(f"{ref[0]}: strategy source differs on this worker")
+            state["strategy"] = strat
+        self.__dict__.update(state)
 
 
 @dataclass
-class SweepJob:
+class SweepJob(StrategyPickle):
     """Everything a worker needs to turn rows ``[lo, hi)`` of ``combos`` into stats."""
 
     frame: pd.DataFrame
@@ -47,23 +71,18 @@ class SweepJob:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state["_cache"] = None
         state.pop("_lock", None)
-        ref = _strategy_ref(self.strategy)
-        if ref is not None:  # workers load strategy files themselves (functions in them
-            state["strategy"] = ref  # live in modules only the registry can import)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        ref = state["strategy"]
-        if isinstance(ref, tuple):
-            strat = get_strategy(ref[0])
-            if strat.source_sha256 != ref[1]:
-                raise StrategyError(f"{ref[0]}: strategy source differs on this worker")
-            state["strategy"] = strat
-        self.__dict__.update(state)
+        super().__setstate__(state)
         self._lock = threading.Lock()
+
+    def run(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """Stats of combinations ``lo..hi-1`` (:func:`run_chunk`)."""
+        return run_chunk(self, lo, hi)
 
     @property
     def close(self) -> np.ndarray:
@@ -191,3 +210,17 @@ def plan_chunks(
         # enough chunks to keep every worker busy
         rows = max(1, min(rows, -(-total // max(workers * 4, 1))))
     return [(lo, min(lo + rows, total)) for lo in range(0, total, rows)]
+
+
+def assemble_rows(
+    combos: pd.DataFrame, parts: list[dict[str, np.ndarray]], keys: tuple[str, ...] = STAT_KEYS
+) -> pd.DataFrame:
+    """One frame: the combinations, then one column per stat (counts int64, ``ruined`` bool)."""
+    out = combos.reset_index(drop=True).copy()
+    for key in keys:
+        col = np.concatenate([p[key] for p in parts]) if parts else np.zeros(0)
+        if key == "ruined":
+            out[key] = col.astype(bool)
+        else:
+            out[key] = col.astype(np.int64) if key in COUNT_KEYS else col.astype(np.float64)
+    return out

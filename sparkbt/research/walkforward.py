@@ -15,22 +15,27 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from sparkbt.data.candles import load_candles
+from sparkbt.data.panel import Panel
 from sparkbt.data.timeframes import parse_timeframe, period_ns
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import OPTIONS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.stats import STAT_KEYS, json_safe
+from sparkbt.engine.statspec import PORTFOLIO_STAT_KEYS
 from sparkbt.errors import CandleError, ConfigError
 from sparkbt.research.grid import build_grid, normalise_grid
+from sparkbt.research.portfolio_jobs import is_portfolio, portfolio_input
+from sparkbt.research.portfolio_sweep import portfolio_config, portfolio_sweep_identity
+from sparkbt.research.portfolio_walkforward import bars_frame, oos_portfolio_fold, panel_window
 from sparkbt.research.sweep import SWEEP_KEYWORDS, run_sweep, sweep_identity
 from sparkbt.research.sweep_evidence import rank, save_walk_forward
 from sparkbt.research.sweep_jobs import SweepJob, run_chunk
@@ -120,7 +125,7 @@ def _summary(folds: pd.DataFrame, metric: str) -> dict[str, Any]:
 
 @with_option_keywords(OPTIONS, SWEEP_KEYWORDS)
 def walk_forward(
-    candles: pd.DataFrame,
+    candles: pd.DataFrame | Mapping[str, Any] | Panel,
     strategy: str | Callable[..., pd.Series] | Strategy = "sma_cross",
     *,
     train: int | str,
@@ -135,7 +140,9 @@ def walk_forward(
     """Best parameters per training window (by ``metric``), evaluated on the next test window.
 
     Keywords are the options and the grid, as :func:`sweep` takes them; engine
-    options are fixed for the whole walk-forward (one value each).
+    options are fixed for the whole walk-forward (one value each). A mapping or
+    ``Panel`` walks a portfolio forward on the union of its bars
+    (:mod:`.portfolio_walkforward`).
     """
     started = time.perf_counter()
     opts, grid = SweepOptions.split(keywords)
@@ -144,29 +151,41 @@ def walk_forward(
     rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
     build_grid(strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed)
     values = normalise_grid(strat, grid)
-    frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
-    config = config.resolved(frame)
+    if is_portfolio(candles, strat):
+        panel = portfolio_input(candles, timeframe, symbol)
+        config = portfolio_config(opts, panel)
+        frame = bars_frame(panel)
+        base = portfolio_sweep_identity(
+            panel, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
+        )
+    else:
+        frame = load_candles(cast(pd.DataFrame, candles), timeframe=timeframe, symbol=symbol)
+        config = config.resolved(frame)
+        base = sweep_identity(
+            frame, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
+        )
+        panel = None
     n_train, n_test, n_step, starts = _fold_starts(frame, train, test, step)
     # every fold sweeps with the year length of the whole data, not of its window
     fold_opts = opts.replace(year_days=config.year_days)
     rows, oos_rows = [], []
     for k, s in enumerate(starts):
         fold = _Fold(k, s, n_train, n_test)
-        ins = run_sweep(
-            frame.iloc[s : s + n_train],
-            strat,
-            fold_opts,
-            grid,
-            progress=_fold_progress(progress, k, len(starts)),
-        )
-        row, oos_row = _test_fold(frame, strat, config, fold, ins, metric)
+        fold_progress = _fold_progress(progress, k, len(starts))
+        if panel is None:
+            ins = run_sweep(
+                frame.iloc[s : s + n_train], strat, fold_opts, grid, progress=fold_progress
+            )
+            row, oos_row = _test_fold(frame, strat, config, fold, ins, metric)
+        else:
+            window = panel_window(panel, s, s + n_train)
+            ins = run_sweep(window, strat, fold_opts, grid, progress=fold_progress)
+            row, oos_row = _test_portfolio_fold(panel, strat, config, fold, ins, metric)
         rows.append(row)
         oos_rows.append(oos_row)
     folds = pd.DataFrame(rows)
     identity = {
-        **sweep_identity(
-            frame, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
-        ),
+        **base,
         "kind": "walkforward",
         "train": n_train,
         "test": n_test,
@@ -228,27 +247,22 @@ def _fold_progress(
     return fold_progress
 
 
-def _test_fold(
-    frame: pd.DataFrame,
-    strat: Strategy,
-    config: Config,
-    fold: _Fold,
-    ins: pd.DataFrame,
-    metric: str,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The best training combination run on the test window: its fold row and its stats row.
-
-    The test run starts (fresh cash) at the first test bar; the training bars
-    before it warm the indicators up.
-    """
-    s, n_train, n_test = fold.start, fold.train, fold.test
+def _best(ins: pd.DataFrame, metric: str) -> tuple[pd.Series, dict[str, Any]]:
+    """The training sweep's best row by ``metric`` and its parameters."""
     best = rank(ins, metric).iloc[0]
-    params = {p: best[p] for p in ins.attrs["sweep"]["params"]}
-    # one row, even for a strategy without parameters
-    combo = pd.DataFrame({p: [v] for p, v in params.items()}, index=[0])
-    job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
-    oos = run_chunk(job, 0, 1)
-    idx = frame.index
+    return best, {p: best[p] for p in ins.attrs["sweep"]["params"]}
+
+
+def _fold_row(
+    idx: pd.Index,
+    fold: _Fold,
+    params: dict[str, Any],
+    best: pd.Series,
+    oos: dict[str, np.ndarray],
+    metric: str,
+) -> dict[str, Any]:
+    """One row of the fold table: windows, chosen parameters, in- and out-of-sample figures."""
+    s, n_train, n_test = fold.start, fold.train, fold.test
     row: dict[str, Any] = {
         "fold": fold.k,
         "train_start": idx[s],
@@ -263,4 +277,45 @@ def _test_fold(
         if key != metric:
             row[f"is_{key}"] = float(best[key])
             row[f"oos_{key}"] = float(oos[key][0])
+    return row
+
+
+def _test_fold(
+    frame: pd.DataFrame,
+    strat: Strategy,
+    config: Config,
+    fold: _Fold,
+    ins: pd.DataFrame,
+    metric: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The best training combination run on the test window: its fold row and its stats row.
+
+    The test run starts (fresh cash) at the first test bar; the training bars
+    before it warm the indicators up.
+    """
+    s, n_train, n_test = fold.start, fold.train, fold.test
+    best, params = _best(ins, metric)
+    # one row, even for a strategy without parameters
+    combo = pd.DataFrame({p: [v] for p, v in params.items()}, index=[0])
+    job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
+    oos = run_chunk(job, 0, 1)
+    row = _fold_row(frame.index, fold, params, best, oos, metric)
     return row, {"fold": fold.k, **params, **{key: oos[key][0] for key in STAT_KEYS}}
+
+
+def _test_portfolio_fold(
+    panel: Panel,
+    strat: Strategy,
+    config: Config,
+    fold: _Fold,
+    ins: pd.DataFrame,
+    metric: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`_test_fold` of a portfolio; the fold row names the symbols traded in the test."""
+    best, params = _best(ins, metric)
+    oos, symbols = oos_portfolio_fold(
+        panel, strat, config, params, fold.start, fold.train, fold.test
+    )
+    row = _fold_row(panel.index, fold, params, best, oos, metric)
+    row["symbols"] = ",".join(symbols)
+    return row, {"fold": fold.k, **params, **{key: oos[key][0] for key in PORTFOLIO_STAT_KEYS}}

@@ -26,7 +26,6 @@ pytest (the file name does not start with ``test_``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import subprocess
 import sys
@@ -34,25 +33,12 @@ import threading
 import time
 from pathlib import Path
 
+from benchlib import tree_rss
+
 ROOT = Path(__file__).resolve().parents[2]
 FAST, SLOW = "5:50", "20:200:5"
 STOP_LEVELS = [0.01, 0.02, 0.05]
 KEYS = ["total_return", "max_drawdown", "total_trades", "win_rate"]
-
-
-def _tree_rss(pid: int) -> int:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += p.memory_info().rss
-    return total
 
 
 def run_child(**spec) -> dict:
@@ -65,7 +51,7 @@ def run_child(**spec) -> dict:
     def watch() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, tree_rss(proc.pid))
             time.sleep(0.02)
 
     t = threading.Thread(target=watch, daemon=True)

@@ -24,6 +24,20 @@ import psutil
 T = TypeVar("T")
 
 
+def tree_rss(pid: int) -> int:
+    """Summed RSS in bytes of process ``pid`` and all its children (0 once it has exited)."""
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

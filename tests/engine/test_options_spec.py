@@ -94,7 +94,11 @@ def test_the_docs_table_is_generated_from_the_specs() -> None:
 
 
 def test_config_checks_every_option_with_its_spec() -> None:
-    assert list(Config().to_dict()) == [s.name for s in options.OPTIONS]
+    assert list(Config().to_dict()) == [s.name for s in options.OPTIONS if not s.omit_default]
+    every = {s.name: 0.01 for s in options.OPTIONS if s.omit_default and s.kind == "number"}
+    assert list(Config(**every).to_dict()) == [
+        s.name for s in options.OPTIONS if s.kind != "choice" or not s.omit_default
+    ]
     assert Config(10_000, 0.001).fees == 0.001  # positional in spec order
     assert Config(fees=0.001) == Config(fees="0.001")
     assert Config(gates=["cooldown=3"]).replace(fees=0.002).gates == {"cooldown": 3}

@@ -166,7 +166,7 @@ def test_a_gate_sells_the_largest_long_first_and_buys_shorts_back_last():
     assert f["col"].tolist() == [1, 0, 2] and f["side"].tolist() == [-1, -1, 1]
 
 
-def test_daily_loss_locks_the_day_then_waits_for_a_new_weight():
+def test_daily_loss_locks_the_day_then_orders_run_again():
     close = [[100.0], [100.0], [90.0], [95.0], [100.0], [100.0], [100.0]]
     day = [0, 0, 1, 1, 2, 2, 2]
     w = [[1.0], [NAN], [NAN], [1.0], [1.0], [0.5], [NAN]]
@@ -174,10 +174,10 @@ def test_daily_loss_locks_the_day_then_waits_for_a_new_weight():
     lk = out.locks
     assert (lk["gate"][0], lk["first_bar"][0], lk["last_bar"][0]) == (GATE_DAILY_LOSS, 2, 3)
     f = out.fills
-    # bought at 0, closed by the gate at 2; bar 3 is locked, bar 4's weight is no new
-    # weight (1 again), so the next order is bar 5's half
-    assert f["bar"].tolist() == [0, 2, 5]
-    np.testing.assert_allclose(f["units"][2], 900.0 * 0.5 / 100.0)
+    # bought 10 at 100 on bar 0, closed by the gate at 90 on bar 2 (cash 900); bar 3's
+    # weight falls in the lock; bar 4's 1.0 buys 9 at 100, bar 5's 0.5 sells half of them
+    assert f["bar"].tolist() == [0, 2, 4, 5]
+    np.testing.assert_allclose(f["units"][2:], [9.0, 4.5])
     assert out.trades["exit_reason"].tolist() == [REASON_GATE, REASON_OPEN]
 
 

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 import typer
 
-from sparkbt.adapters.cli.args import candles_from_options, parse_strategy_args
+from sparkbt.adapters.cli.args import (
+    candles_from_options,
+    parse_data_files,
+    parse_strategy_args,
+    parse_symbols,
+)
 from sparkbt.adapters.cli.options import sweep_specs, with_options
 
 __all__ = [
@@ -29,6 +34,14 @@ __all__ = [
 ]
 
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+_DATA: Any = typer.Option(
+    None,
+    "--data",
+    help="Candle file (overrides --symbol), or SYMBOL=FILE, repeated, for a portfolio.",
+)
+_SYMBOLS: Any = typer.Option(
+    None, "--symbols", help="Portfolio of store symbols (A,B,C; packaged samples as fallback)."
+)
 
 
 @contextmanager
@@ -126,7 +139,7 @@ def show_sweep(evidence: Any, as_json: bool = False) -> None:
     )
     cfg = ident["config"]
     typer.echo(
-        f"{meta['combinations']:,} combinations · {ident.get('symbol') or 'candles'} "
+        f"{meta['combinations']:,} combinations · {_subject(ident)} "
         f"{ident.get('timeframe') or ''} · fees {cfg['fees']} · {cfg['direction']} · "
         f"evidence: {evidence.path}"
     )
@@ -151,8 +164,41 @@ def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str,
         strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed, options=opts.engine
     )
     rank(_empty_stats(), o["metric"])
-    candles = candles_from_options(o["data"], o["symbol"], o["timeframe"], o["data_dir"])
+    candles = _candles(o["data"], o["symbols"], o["symbol"], o["timeframe"], o["data_dir"])
     return strat, candles, {**opts.keywords(), **grid}
+
+
+def _candles(
+    data: list[str] | None,
+    symbols: str | None,
+    symbol: str,
+    timeframe: str | None,
+    data_dir: Path | None,
+) -> Any:
+    """One symbol's candles, or a panel for ``--symbols A,B`` / ``--data SYMBOL=FILE`` (repeated).
+
+    One ``--data FILE`` without ``SYMBOL=`` is one symbol's file, as before.
+    """
+    from sparkbt.data.panel_load import load_panel
+    from sparkbt.errors import ConfigError
+
+    data = list(data or [])
+    if symbols is not None:
+        if data:
+            raise ConfigError("--symbols and --data: give the symbols one way, not both")
+        return load_panel(parse_symbols(symbols), timeframe=timeframe, data_dir=data_dir)
+    if len(data) == 1 and "=" not in data[0]:
+        return candles_from_options(Path(data[0]), symbol, timeframe, data_dir)
+    if data:
+        return load_panel(parse_data_files(data), timeframe=timeframe)
+    return candles_from_options(None, symbol, timeframe, data_dir)
+
+
+def _subject(ident: dict[str, Any]) -> str:
+    """What a stored sweep ran on: its symbol, or its symbols joined."""
+    if ident.get("symbols"):
+        return ",".join(ident["symbols"])
+    return str(ident.get("symbol") or "candles")
 
 
 def fmt_stat(key: str, value: Any) -> str:
@@ -249,7 +295,7 @@ def show_walk_forward(evidence: Any, as_json: bool = False) -> None:
     )
     typer.echo(
         f"train {ident['train']:,} · test {ident['test']:,} · step {ident['step']:,} bars · "
-        f"{ident.get('symbol') or 'candles'} {ident.get('timeframe') or ''} · "
+        f"{_subject(ident)} {ident.get('timeframe') or ''} · "
         f"fees {ident['config']['fees']} · {ident['config']['direction']}"
     )
     typer.echo(f"evidence: {evidence.path}")
@@ -259,8 +305,9 @@ def show_walk_forward(evidence: Any, as_json: bool = False) -> None:
 def sweep_cmd(
     ctx: typer.Context,
     strategy: str = typer.Option("sma_cross", "--strategy", "-s", help="Name or file.py:fn."),
-    data: Path | None = typer.Option(None, "--data", help="Candle file; overrides --symbol."),
+    data: list[str] | None = _DATA,
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
+    symbols: str | None = _SYMBOLS,
     timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period (4h, 1d...)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
     options: Any = None,  # engine and sweep options' flags (sparkbt.adapters.cli.options)
@@ -276,6 +323,9 @@ def sweep_cmd(
     Engine options take lists and ranges the same way and are swept too: --fees 0,0.001.
 
     Example: sparkbt sweep --strategy sma_cross --fast 5:50 --slow 20:200:5 --where "fast<slow"
+
+    Portfolio: sparkbt sweep --symbols BTCUSDT,ETHUSDT,SOLUSDT --strategy momentum_rotation
+    --lookback 10:120:10 --k 1,2,3
     """
     from sparkbt.evidence import dump_json
     from sparkbt.research.sweep import sweep
@@ -307,8 +357,9 @@ def sweep_cmd(
         f"{strat.name}: top {top} of {len(results):,} by {metric}", ranked, metric, params, top
     )
     t = results.attrs["timing"]
+    of = f" × {t['symbols']} symbols" if "symbols" in t else ""
     typer.echo(
-        f"{t['combinations']:,} combinations × {t['candles']:,} candles in "
+        f"{t['combinations']:,} combinations × {t['candles']:,} candles{of} in "
         f"{t['seconds']:.2f}s ({t['executor']}, {t['workers']} workers)"
     )
     if path is not None:
@@ -341,8 +392,9 @@ def walk_forward_cmd(
     train: str = typer.Option(..., "--train", help="Training window: bars (720) or 90d."),
     test: str = typer.Option(..., "--test", help="Test window: bars or duration."),
     step: str | None = typer.Option(None, "--step", help="Fold step (the test window)."),
-    data: Path | None = typer.Option(None, "--data", help="Candle file; overrides --symbol."),
+    data: list[str] | None = _DATA,
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol in the candle store."),
+    symbols: str | None = _SYMBOLS,
     timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar period."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Candle store folder."),
     options: Any = None,  # engine and sweep options' flags (sparkbt.adapters.cli.options)
@@ -357,6 +409,9 @@ def walk_forward_cmd(
     Engine options take one value each.
 
     Example: sparkbt walk-forward --fast 5:50 --slow 20:200:10 --train 180d --test 60d
+
+    Portfolio: sparkbt walk-forward --symbols BTCUSDT,ETHUSDT --strategy momentum_rotation
+    --lookback 10:60:10 --train 360d --test 90d
     """
     from sparkbt.evidence import dump_json
     from sparkbt.research.walkforward import walk_forward

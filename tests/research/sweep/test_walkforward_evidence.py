@@ -16,6 +16,7 @@ from sparkbt.adapters.cli.sweeps import print_walk_forward
 from sparkbt.evidence import content_id
 from sparkbt.research.sweep_evidence import WalkForwardEvidence, save_walk_forward
 from sparkbt.research.walkforward import walk_forward
+from sparkbt.version import TARGETS_VERSION
 
 GRID = {"fast": [3, 8], "slow": [20, 40]}
 
@@ -36,7 +37,7 @@ def test_saved_walk_forward_reads_back(wf, tmp_path) -> None:
     meta = json.loads((path / "walkforward.json").read_text())
     ident = meta["identity"]
     assert meta["id"] == path.name == content_id(ident)
-    assert ident["kind"] == "walkforward" and ident["engine_version"] == sb.ENGINE_VERSION
+    assert ident["kind"] == "walkforward" and ident["engine_version"] == TARGETS_VERSION
     assert ident["grid"] == GRID and ident["metric"] == "sharpe"
     assert (ident["train"], ident["test"], ident["step"]) == (500, 250, 250)
     assert ident["config"]["fees"] == 0.001 and ident["strategy"] == "sma_cross"

@@ -1,0 +1,181 @@
+"""The order kernel's array interface: orders in, equity, fills, trades and order results out.
+
+One symbol's orders (docs/semantics.md "Orders" and "Exchange rules") as a
+struct of arrays, one row per order sorted by (decision bar, row), run through
+the compiled loop :mod:`sparkbt.engine.order_loop`. Exchange rules that act on
+the orders themselves (tick rounding of prices, lot truncation of quantities,
+time in force as a last bar) are applied here; the loop applies the rest
+(cash and reduce-only cuts, the lot on cut quantities, the minimum value).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from sparkbt.engine.codes import (
+    LOCK_DTYPE,
+    LONG,
+    OR_LOT,
+    ORDER_DTYPE,
+    ORDER_FILL_DTYPE,
+    ORDER_LIMIT,
+    ORDER_MARKET,
+    ORDER_RESULT_DTYPE,
+    ORDER_STOP,
+    ORDER_STOP_LIMIT,
+    STATUS_OPEN,
+    STATUS_REJECTED,
+    TIF_GTD,
+    TIF_IOC,
+    TRADE_DTYPE,
+    records,
+)
+from sparkbt.engine.kernels import Market, SimOptions
+from sparkbt.errors import InputError
+
+__all__ = ["OrderOptions", "OrderOutput", "Orders", "order_book", "simulate_orders"]
+
+
+class Orders(NamedTuple):
+    """One symbol's orders, one row each, sorted by (``bar``, row)."""
+
+    bar: np.ndarray  # int64: the bar it was decided on
+    side: np.ndarray  # int8: +1 buy, -1 sell
+    qty: np.ndarray  # float64 units > 0
+    type: np.ndarray  # int8: codes.ORDER_TYPES
+    price: np.ndarray  # float64 limit price (NaN: none)
+    stop: np.ndarray  # float64 stop price (NaN: none)
+    tif: np.ndarray  # int8: codes.TIFS
+    expire: np.ndarray  # int64: last bar a GTD order may fill on (ignored otherwise)
+    oco: np.ndarray  # int64: OCO group (-1: none)
+
+
+class OrderOptions(NamedTuple):
+    """Options of order runs beyond :class:`SimOptions` (NaN = off)."""
+
+    direction: int = LONG  # codes.LONG / SHORT / BOTH: LONG sells reduce only
+    maker_fees: float = float("nan")  # fee rate of maker fills (NaN: ``fees``)
+    tick_size: float = float("nan")
+    lot_size: float = float("nan")
+    min_notional: float = float("nan")
+
+
+class OrderOutput(NamedTuple):
+    """Result of an order run: per-bar arrays ``(n,)``, records, and one result per order."""
+
+    equity: np.ndarray
+    units: np.ndarray
+    cash: np.ndarray
+    fills: np.ndarray  # ORDER_FILL_DTYPE, in the order they happened
+    trades: np.ndarray  # TRADE_DTYPE
+    locks: np.ndarray  # LOCK_DTYPE
+    orders: np.ndarray  # ORDER_RESULT_DTYPE, one per order row
+
+
+def _tick(p: np.ndarray, tick: float, up: np.ndarray) -> np.ndarray:
+    """Prices rounded to the tick: up where ``up``, else down (a 1e-9 step slack for floats)."""
+    steps = np.where(up, np.ceil(p / tick - 1e-9), np.floor(p / tick + 1e-9))
+    return steps * tick
+
+
+def _check(orders: Orders, n: int) -> None:
+    bar = np.asarray(orders.bar)
+    if len(bar) and (bar.min() < 0 or bar.max() >= n):
+        raise InputError("an order's bar is outside the candles")
+    if np.any(np.diff(bar) < 0):
+        raise InputError("orders must be sorted by their bar")
+    if not np.all(np.isin(orders.side, (-1, 1))):
+        raise InputError("an order's side must be +1 (buy) or -1 (sell)")
+    if not np.all(np.asarray(orders.qty, dtype=np.float64) > 0):
+        raise InputError("an order's qty must be > 0")
+    typ = np.asarray(orders.type)
+    if not np.all(np.isin(typ, (ORDER_MARKET, ORDER_LIMIT, ORDER_STOP, ORDER_STOP_LIMIT))):
+        raise InputError("unknown order type code")
+    needs_price = (typ == ORDER_LIMIT) | (typ == ORDER_STOP_LIMIT)
+    needs_stop = (typ == ORDER_STOP) | (typ == ORDER_STOP_LIMIT)
+    if np.any(needs_price & ~(np.asarray(orders.price) > 0)):
+        raise InputError("a limit or stop-limit order needs a price > 0")
+    if np.any(needs_stop & ~(np.asarray(orders.stop) > 0)):
+        raise InputError("a stop or stop-limit order needs a stop > 0")
+
+
+def order_book(orders: Orders, n: int, rules: OrderOptions = OrderOptions()) -> np.ndarray:
+    """The kernel's order records (:data:`codes.ORDER_DTYPE`) for ``n`` bars.
+
+    Time in force becomes a last bar (GTC: ``n``, never; IOC: the first eligible
+    bar; GTD: ``expire``); with a tick, buy limits and sell stops round down,
+    sell limits and buy stops up; with a lot, quantities truncate down.
+    """
+    _check(orders, n)
+    ob = np.zeros(len(orders.bar), dtype=ORDER_DTYPE)
+    for name in ("bar", "side", "qty", "type", "price", "stop", "oco"):
+        ob[name] = getattr(orders, name)
+    tif = np.asarray(orders.tif)
+    ob["expire"] = np.where(
+        tif == TIF_GTD, orders.expire, np.where(tif == TIF_IOC, ob["bar"] + 1, n)
+    )
+    if rules.tick_size == rules.tick_size:
+        buy = ob["side"] > 0
+        ob["price"] = _tick(ob["price"], rules.tick_size, ~buy)
+        ob["stop"] = _tick(ob["stop"], rules.tick_size, buy)
+    if rules.lot_size == rules.lot_size:
+        ob["qty"] = np.floor(ob["qty"] / rules.lot_size + 1e-9) * rules.lot_size
+    return ob
+
+
+def _results(ob: np.ndarray) -> np.ndarray:
+    res = np.zeros(len(ob), dtype=ORDER_RESULT_DTYPE)
+    res["status"] = np.where(ob["qty"] > 0, STATUS_OPEN, STATUS_REJECTED)
+    res["reason"] = np.where(ob["qty"] > 0, 0, OR_LOT)  # truncated to no lot at all
+    res["fill_bar"] = -1
+    res["fill_price"] = np.nan
+    return res
+
+
+def simulate_orders(
+    market: Market, orders: Orders, options: SimOptions, rules: OrderOptions = OrderOptions()
+) -> OrderOutput:
+    """Fill one symbol's ``orders`` on ``market`` (docs/semantics.md "Orders")."""
+    from sparkbt.engine.order_loop import run_orders
+
+    n = len(market.close)
+    ob = order_book(orders, n, rules)
+    res = _results(ob)
+    maker = options.fees if np.isnan(rules.maker_fees) else rules.maker_fees
+    kernel_rules = _KernelRules(
+        int(rules.direction), float(maker), float(rules.lot_size), float(rules.min_notional)
+    )
+    args = (
+        *(np.ascontiguousarray(a, dtype=np.float64) for a in market[:4]),
+        np.ascontiguousarray(market.day, dtype=np.int64),
+        ob,
+    )
+    k = len(ob)
+    capacity = np.array([3 * k + 4, k + 2, 3 * k + 6])
+    # rows past a capacity are counted, not written: a second run has the exact counts
+    for _ in range(2):
+        done = res.copy()
+        eq, units, cash, f, t, lk, used = run_orders(
+            *args, done, options.plain(), kernel_rules, capacity
+        )
+        if not (used > capacity).any():
+            break
+        capacity = np.maximum(used, capacity)
+    nf, nt, nl = (int(u) for u in used)
+    fills = np.zeros(nf, dtype=ORDER_FILL_DTYPE)
+    for c, name in enumerate(ORDER_FILL_DTYPE.names or ()):
+        fills[name] = f[:nf, c]
+    return OrderOutput(
+        eq, units, cash, fills, records(t[:nt], TRADE_DTYPE), records(lk[:nl], LOCK_DTYPE), done
+    )
+
+
+class _KernelRules(NamedTuple):
+    """The order options the compiled loop reads (maker fee resolved, tick already applied)."""
+
+    direction: int
+    maker_fees: float
+    lot_size: float
+    min_notional: float
