@@ -16,6 +16,7 @@ __all__ = [
     "parse_strategy_args",
     "parse_symbols",
     "portfolio_source",
+    "run_candles",
 ]
 
 EVIDENCE_DIR: Any = typer.Option(
@@ -154,8 +155,8 @@ def portfolio_source(
             )
         if data:
             raise ConfigError(
-                "--symbols and --data: give one (--symbols reads the candle store, "
-                "--data SYMBOL=FILE reads files)"
+                "--symbols and --data: give the symbols one way, not both (--symbols reads the "
+                "candle store, --data SYMBOL=FILE reads files)"
             )
         return parse_symbols(symbols)
     if not data or (len(data) == 1 and not _is_pair(data[0])):
@@ -174,3 +175,22 @@ def _is_pair(value: str) -> bool:
     if not sep or "/" in sym or "\\" in sym:
         return False
     return not Path(value).expanduser().exists()
+
+
+def run_candles(
+    data: list[str] | None,
+    symbols: str | None,
+    symbol: str,
+    timeframe: str | None,
+    data_dir: Path | None,
+) -> Any:
+    """One symbol's candles, or a panel for ``--symbols A,B`` / ``--data SYMBOL=FILE`` (repeated).
+
+    One ``--data FILE`` without ``SYMBOL=`` is one symbol's file, as before.
+    """
+    request = portfolio_source(data, symbols)
+    if request is not None:
+        from sparkbt.data.panel_load import load_panel
+
+        return load_panel(request, timeframe=timeframe, data_dir=data_dir)
+    return candles_from_options(Path(data[0]) if data else None, symbol, timeframe, data_dir)

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from sparkbt.adapters.cli.args import candles_from_options, parse_strategy_args, portfolio_source
+from sparkbt.adapters.cli.args import parse_strategy_args, portfolio_source, run_candles
 from sparkbt.adapters.cli.options import engine_specs, with_options
 from sparkbt.adapters.cli.summary import VOLUME_MISSING, print_stats_table
 
@@ -132,13 +132,7 @@ def run(
         from sparkbt.engine.portfolio import check_portfolio_config
 
         check_portfolio_config(config)  # stops and per-trade gates, before any data is read
-    if request is not None:
-        from sparkbt.data.panel_load import load_panel
-
-        candles = load_panel(request, timeframe=timeframe, data_dir=data_dir)
-    else:
-        file = Path(data[0]) if data else None
-        candles = candles_from_options(file, symbol, timeframe, data_dir)
+    candles = run_candles(data, symbols, symbol, timeframe, data_dir)
     result = backtest(candles, strat, **config.to_dict(), trade_from=trade_from, **params)
     path = None if no_save else result.save(evidence_dir)
     if as_json:
