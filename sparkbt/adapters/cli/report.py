@@ -1,4 +1,8 @@
-"""``sparkbt report RUN_ID --html FILE``: a stored run's report as one self-contained HTML file."""
+"""``sparkbt report RUN_ID --html FILE``: a stored run's report as one self-contained HTML file.
+
+A portfolio run's file shows its statistics, per-symbol table, equity and
+drawdown and each symbol's trades (:mod:`sparkbt.adapters.cli.portfolio_html`).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,12 @@ def report(
     ev = read_evidence(ref, evidence_dir)
     if not isinstance(ev, RunEvidence):
         raise EvidenceNotFound(f"{ref}: is a {ev.kind}, not a backtest run")
+    if ev.is_portfolio:
+        from sparkbt.adapters.cli.portfolio_html import write_portfolio_html
+
+        path = write_portfolio_html(ev, html)
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return
     meta = ev.report.get("metadata") or {}
     candles, note = None, ""
     try:
