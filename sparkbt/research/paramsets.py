@@ -27,6 +27,7 @@ from sparkbt.data.panel import quote_currency
 from sparkbt.data.store import normalise_symbol
 from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 from sparkbt.engine.options import ENGINE_OPTIONS, Config
+from sparkbt.engine.portfolio import check_portfolio_config
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.errors import CandleError, ConfigError, did_you_mean
 from sparkbt.evidence import content_id
@@ -191,10 +192,11 @@ def version_of(
 
     ``pair`` is one symbol, or several (a list or comma-separated text, see
     :func:`pair_text`). Raises StrategyError for an unknown strategy or a bad
-    parameter and ConfigError for a bad name, pair, timeframe or engine option.
+    parameter and ConfigError for a bad name, pair, timeframe or engine option
+    (a portfolio, or a weights strategy, refuses stops, loss_streak and cooldown).
     """
     strat = get_strategy(strategy)
-    return ParamSetVersion(
+    version = ParamSetVersion(
         name=check_name(name),
         strategy=strat.name,
         pair=pair_text(pair),
@@ -203,6 +205,10 @@ def version_of(
         options=_options(options),
         strategy_sha256=strat.source_sha256,
     )
+    if version.is_portfolio or strat.kind == "weights":
+        # a portfolio takes the max_drawdown and daily_loss gates, no per-trade rules
+        check_portfolio_config(Config(**version.options))
+    return version
 
 
 @dataclass(frozen=True)
