@@ -100,10 +100,20 @@ class Panel:
         return out
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """open, high, low, close as C-contiguous float64 ``(bars, symbols)``; NaN = no candle."""
-        return tuple(  # type: ignore[return-value]
-            np.ascontiguousarray(self._wide[name].to_numpy()) for name in FIELDS[:4]
-        )
+        """open, high, low, close as C-contiguous float64 ``(bars, symbols)``; NaN = no candle.
+
+        Built once per panel (a sweep evaluates many weights on the same arrays): read only.
+        """
+        return self._arrays
+
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        out = []
+        for name in FIELDS[:4]:
+            values = np.ascontiguousarray(self._wide[name].to_numpy())
+            values.flags.writeable = False
+            out.append(values)
+        return out[0], out[1], out[2], out[3]
 
     def has_candle(self) -> np.ndarray:
         """``(bars, symbols)`` bool: True where the symbol has a candle."""

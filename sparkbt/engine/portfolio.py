@@ -90,14 +90,20 @@ def portfolio_stats(
         period_ns=period,
         year_days=float(config.year_days or 365),
     )
-    close = panel.close
-    first = close.apply(lambda s: s.dropna().iloc[0]).to_numpy()
-    last = close.apply(lambda s: s.dropna().iloc[-1]).to_numpy()
-    stats["benchmark_return"] = np.array([np.mean(last / first) - 1.0])
+    stats["benchmark_return"] = np.array([basket_return(panel.arrays()[3])])
     mean_equity = float(np.mean(out.equity))
     stats["turnover"] = np.array([out.traded_value / mean_equity if mean_equity > 0 else np.nan])
     stats["rejected_orders"] = np.array([out.rejected])
     return {k: stats[k] for k in PORTFOLIO_STAT_KEYS}
+
+
+def basket_return(close: np.ndarray) -> float:
+    """Return of an equal-weight basket bought at each symbol's first close and held."""
+    has = ~np.isnan(close)
+    cols = np.arange(close.shape[1])
+    first = close[np.argmax(has, axis=0), cols]
+    last = close[len(close) - 1 - np.argmax(has[::-1], axis=0), cols]
+    return float(np.mean(last / first) - 1.0)
 
 
 def backtest_portfolio(

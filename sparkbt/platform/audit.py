@@ -81,6 +81,7 @@ class AuditLog:
             "job_id": job_id,
             "user": user,
             **{k: req.get(k) for k in _FIELDS},
+            **({"pairs": req["pairs"]} if isinstance(req.get("pairs"), list) else {}),
             "client_ip": client_ip,
             "user_agent": user_agent,
             **extra,

@@ -10,9 +10,17 @@ row and wakes the dispatcher. Every fault is a :class:`~sparkbt.errors.Refusal`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 
 from sparkbt.errors import InputError, NotFound, Refusal
 from sparkbt.platform import backtests as engine
@@ -24,6 +32,7 @@ from sparkbt.platform.option_models import OptionsBody, engine_options_model
 from sparkbt.platform.public_paths import PublicPaths
 from sparkbt.platform.refusals import status_of, validated
 from sparkbt.platform.settings import Settings
+from sparkbt.platform.text import check_text
 from sparkbt.platform.text_fields import Line, Text, values_of_field
 from sparkbt.platform.workers import JobPool
 from sparkbt.research.paramsets import ParamSetVersion
@@ -33,12 +42,26 @@ __all__ = ["TOP_LEVEL_OPTIONS", "BacktestActions", "StartRequest"]
 # Engine options the platform sends at the top level of the body (before ``options``
 # existed). Their types come from the engine's Config; their values are judged by it alone.
 TOP_LEVEL_OPTIONS = ("fees", "slippage", "direction")
+MAX_PAIRS = 64
+"""Symbols one portfolio start may name."""
+
+PairName = Annotated[
+    str, StringConstraints(min_length=1, max_length=32), AfterValidator(check_text)
+]
+"""One symbol of ``pairs``: one line of 1 to 32 characters."""
 
 
 class _StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     pair: Line = Field("ETHUSDT", min_length=1, max_length=32)
+    pairs: list[PairName] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_PAIRS,
+        description="A portfolio: several symbols sharing one cash, at one timeframe and "
+        "one quote currency (instead of pair).",
+    )
     timeframe: Line = Field("4h", min_length=1, max_length=16)
     strategy: Line = Field("sma_cross", min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
@@ -89,6 +112,14 @@ def start_request_model() -> type[_StartBody]:
 StartRequest = start_request_model()
 
 
+_INPUT_FAULTS = ("CandleError:", "StrategyError:", "ConfigError:")
+
+
+def _input_fault(error: str | None) -> bool:
+    """Whether a failed job's error names bad input (its strategy, candles or options)."""
+    return bool(error) and str(error).startswith(_INPUT_FAULTS)
+
+
 class BacktestActions:
     """Start, read and list the backtest jobs of one service."""
 
@@ -110,6 +141,8 @@ class BacktestActions:
     def validate(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Validate and canonicalise a decoded start body (a Refusal on any fault)."""
         req: Any = validated(self.request_model, raw)
+        if req.pairs is not None and req.paramset is None:
+            return self._validate_portfolio(req, raw)
         fields = (req.pair, req.timeframe, req.strategy, req.params, req.engine_options())
         extra: dict[str, Any] = {}
         if req.paramset is not None:
@@ -134,11 +167,41 @@ class BacktestActions:
         except InputError as exc:
             raise Refusal(str(exc), body=raw) from None
         return (
-            req.model_dump(exclude={"paramset"})
+            req.model_dump(exclude={"paramset", "pairs"})
             | extra
             | {name: options[name] for name in TOP_LEVEL_OPTIONS}
             | {
                 "pair": pair,
+                "timeframe": tf,
+                "strategy": strategy,
+                "params": params,
+                "options": options,
+            }
+        )
+
+    def _validate_portfolio(self, req: Any, raw: dict[str, Any]) -> dict[str, Any]:
+        """The canonical body of a start naming ``pairs`` (no ``pair``)."""
+        if "pair" in req.model_fields_set:
+            raise Refusal(
+                "pair, pairs: give one of them (pair for one symbol, pairs for a portfolio)",
+                body=raw,
+            )
+        try:
+            pairs, tf, strategy, params, options = engine.check_portfolio_request(
+                req.pairs,
+                req.timeframe,
+                req.strategy,
+                req.params,
+                req.engine_options(),
+                self.settings.data_dir,
+            )
+        except InputError as exc:
+            raise Refusal(str(exc), body=raw) from None
+        return (
+            req.model_dump(exclude={"paramset", "pair"})
+            | {name: options[name] for name in TOP_LEVEL_OPTIONS}
+            | {
+                "pairs": pairs,
                 "timeframe": tf,
                 "strategy": strategy,
                 "params": params,
@@ -212,8 +275,12 @@ class BacktestActions:
         return out
 
     def report(self, job_id: str) -> dict[str, Any]:
-        """The report.json of a done engine job (Refusal 404 or 409 otherwise)."""
+        """The report.json of a done engine job (Refusal 404 or 409 otherwise; 422 with its
+        reason for a portfolio job that failed on bad input, e.g. its strategy's weights)."""
         job = self.job(job_id)
+        if job.status == "failed" and job.request.get("pairs") and _input_fault(job.error):
+            # what only running the portfolio shows (a strategy's bad weights) is bad input
+            raise Refusal(self.paths.text(job.error) or "", "invalid")
         if job.status != "done":
             raise Refusal(
                 f"job {job.id} is {job.status}: a report exists once it is done", "conflict"

@@ -14,12 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sparkbt.data.store import CandleStore, normalise_symbol, sample_path
+from sparkbt.data.store import CandleStore, normalise_symbol, sample_path, samples
 from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 from sparkbt.errors import CandleError, EvidenceNotFound, StrategyError, did_you_mean
 
 __all__ = [
     "check_options",
+    "check_portfolio_request",
     "check_request",
     "check_strategy_name",
     "read_report",
@@ -94,18 +95,113 @@ def check_request(
     return sym, tf, strat.name, clean
 
 
+def _timeframes_of(symbol: str, store: CandleStore) -> list[str]:
+    """The timeframes the store and the samples hold ``symbol`` at."""
+    found = {t for s, t in store.list() if s == symbol}
+    found |= {t for s, t, _ in samples() if s == symbol}
+    return sorted(found, key=lambda t: parse_timeframe(t).value)
+
+
+def _grouped(by_value: Mapping[str, str]) -> str:
+    """``"USDT (BTCUSDT, ETHUSDT) and TRY (BTCTRY)"``, values in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for sym, value in by_value.items():
+        groups.setdefault(value, []).append(sym)
+    return " and ".join(f"{v} ({', '.join(syms)})" for v, syms in groups.items())
+
+
+def check_pairs(pairs: list[str], timeframe: str, data_dir: Path | None) -> list[str]:
+    """The canonical symbols of a portfolio request, each with candles at ``timeframe``.
+
+    Cheap checks only (file existence, names): each symbol once, one known quote
+    currency, every symbol at the one timeframe, stored and synthetic candles not mixed.
+    """
+    from sparkbt.data.panel import check_unique, quote_currency
+
+    syms = [normalise_symbol(p) for p in pairs]
+    try:
+        check_unique(syms)
+    except CandleError as exc:
+        raise CandleError(str(exc).replace("candles:", "pairs:", 1)) from None
+    quotes = {s: q for s in syms if (q := quote_currency(s)) is not None}
+    if len(set(quotes.values())) > 1:
+        raise CandleError(
+            f"pairs: a portfolio needs one quote currency, got {_grouped(quotes)}; "
+            "prices in different currencies cannot share one cash"
+        )
+    store = CandleStore(data_dir)
+    kinds: dict[str, str] = {}
+    for sym in syms:
+        if store.exists(sym, timeframe):
+            kinds[sym] = "store"
+        elif _sample(sym, timeframe) is not None:
+            kinds[sym] = "sample"
+        elif others := _timeframes_of(sym, store):
+            raise CandleError(
+                f"pairs: {sym} has no {timeframe} candles (only {', '.join(others)}); "
+                f"a portfolio needs every pair at one timeframe"
+            )
+        else:
+            known = sorted({s for s, _ in store.list()} | {s for s, _, _ in samples()})
+            raise CandleError(
+                f"pairs: unknown symbol {sym}: no candles for it in the data store; "
+                f"fetch them first (`sparkbt data fetch`){did_you_mean(sym, known)}"
+            )
+    sampled = [s for s, k in kinds.items() if k == "sample"]
+    if sampled and len(sampled) < len(syms):
+        stored = [s for s, k in kinds.items() if k == "store"]
+        raise CandleError(
+            f"pairs: {', '.join(stored)} {timeframe} come from the data store but "
+            f"{', '.join(sampled)} only from the packaged synthetic samples; real and "
+            "synthetic prices do not mix"
+        )
+    return syms
+
+
+def check_portfolio_request(
+    pairs: list[str],
+    timeframe: str,
+    strategy: str,
+    params: Mapping[str, Any],
+    options: Mapping[str, Any],
+    data_dir: Path | None,
+) -> tuple[list[str], str, str, dict[str, Any], dict[str, Any]]:
+    """Validate a portfolio start request without running it (an InputError naming the fault).
+
+    Returns the canonical (pairs, timeframe, strategy name, params, engine options).
+    """
+    from sparkbt.engine.options import Config
+    from sparkbt.engine.portfolio import check_portfolio_config
+    from sparkbt.engine.registry import get_strategy
+
+    strat = get_strategy(check_strategy_name(strategy))
+    clean = strat.validate(params)
+    tf = format_timeframe(parse_timeframe(timeframe))
+    syms = check_pairs(pairs, tf, data_dir)
+    checked = check_options(options)
+    check_portfolio_config(Config(**checked))
+    return syms, tf, strat.name, clean, checked
+
+
 def run_engine(
     request: Mapping[str, Any], evidence_dir: Path, data_dir: Path | None
 ) -> dict[str, Any]:
-    """Run one backtest like ``sparkbt run`` and save its evidence.
+    """Run one backtest like ``sparkbt run`` (a portfolio when the request has ``pairs``)
+    and save its evidence.
 
     Returns ``{"run_id", "evidence", "stats"}`` (all JSON-safe).
     """
+    from sparkbt.data.panel_load import load_panel
     from sparkbt.data.store import resolve_candles
     from sparkbt.engine.registry import get_strategy
     from sparkbt.engine.simulate import backtest
 
-    candles = resolve_candles(request["pair"], request["timeframe"], data_dir)
+    if request.get("pairs"):  # a portfolio: the symbols share one cash
+        candles: Any = load_panel(
+            list(request["pairs"]), timeframe=request["timeframe"], data_dir=data_dir
+        )
+    else:
+        candles = resolve_candles(request["pair"], request["timeframe"], data_dir)
     options = request.get("options") or {
         k: request[k] for k in ("fees", "slippage", "direction") if k in request
     }

@@ -26,7 +26,7 @@ from sparkbt.engine.statspec import (
     HIGHER_BETTER,
     LOWER_BETTER,
     PERCENT_KEYS,
-    STAT_KEYS,
+    PORTFOLIO_STAT_KEYS,
     STAT_SPECS,
     format_stat,
 )
@@ -133,6 +133,8 @@ def _setup(report: dict[str, Any]) -> dict[str, Any]:
     out.update(_flat("config.", report.get("config") or {}))
     for k in ("symbol", "timeframe", "start", "end", "candle_count", "data_sha256"):
         out[f"data.{k}"] = meta.get(k)
+    if "symbols" in meta:  # a portfolio
+        out["data.symbols"] = ", ".join(str(x) for x in meta["symbols"])
     out["data.warmup_bars"] = meta.get("warmup_bars")
     out["engine_version"] = report.get("engine_version")
     return out
@@ -183,7 +185,7 @@ def _card(i: int, run: Any) -> dict[str, Any]:
         "colour": PALETTE[i % len(PALETTE)],
         "strategy": report.get("strategy") or "",
         "params": report.get("params") or {},
-        "symbol": meta.get("symbol") or "",
+        "symbol": meta.get("symbol") or ", ".join(str(x) for x in meta.get("symbols") or []),
         "timeframe": meta.get("timeframe") or "",
         "start": (meta.get("start") or "")[:16].replace("T", " "),
         "end": (meta.get("end") or "")[:16].replace("T", " "),
@@ -201,7 +203,7 @@ def compare_payload(runs: list[Any]) -> dict[str, Any]:
     """Cards, stats rows with marks and deltas, setup differences and chart series of ``runs``."""
     stats = [run.stats for run in runs]
     rows = []
-    for key in STAT_KEYS:
+    for key in PORTFOLIO_STAT_KEYS:  # a portfolio's turnover etc. show when any run has them
         if not any(key in s for s in stats):
             continue
         values = [s.get(key) for s in stats]

@@ -16,7 +16,7 @@ from sparkbt.engine import options
 from sparkbt.engine.registry import Strategy
 from sparkbt.errors import ConfigError
 
-__all__ = ["Field", "body_of_form", "option_fields", "param_fields"]
+__all__ = ["Field", "body_of_form", "option_fields", "param_fields", "with_pairs"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,13 @@ def body_of_form(form: dict[str, str]) -> dict[str, Any]:
     if notes:
         body["notes"] = notes
     return body
+
+
+def with_pairs(body: dict[str, Any]) -> dict[str, Any]:
+    """A start body whose ``pair`` lists several symbols (``BTCUSDT, ETHUSDT``) as ``pairs``:
+    a portfolio of them sharing one cash."""
+    pair = str(body.get("pair") or "")
+    if "," not in pair:
+        return body
+    out = {k: v for k, v in body.items() if k != "pair"}
+    return out | {"pairs": [s.strip() for s in pair.split(",") if s.strip()]}

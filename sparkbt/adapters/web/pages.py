@@ -108,16 +108,22 @@ class Pages:
     def candles_for(self, report: dict[str, Any]) -> Any:
         """The candles a stored run used, when the service's candle store (or sample) has them.
 
-        The last two series read are kept, keyed by their file's modification time, so
+        The last few series read are kept, keyed by their file's modification time, so
         the reports of several runs on one market read its candles once.
         """
         from sparkbt.adapters.web.reportdata import CandleSource
-        from sparkbt.data.store import CandleStore
 
         meta = report.get("metadata") or {}
         symbol, timeframe = str(meta.get("symbol") or ""), str(meta.get("timeframe") or "")
         if not symbol or not timeframe:
             return CandleSource(None, "the run does not name its symbol and timeframe")
+        return self.candles_of(symbol, timeframe)
+
+    def candles_of(self, symbol: str, timeframe: str) -> Any:
+        """The candles of ``symbol`` at ``timeframe`` in the service's store (else the sample),
+        or why there are none (a CandleSource)."""
+        from sparkbt.data.store import CandleStore
+
         data_dir = str(self.svc.settings.data_dir or "")
         try:
             stat = CandleStore(data_dir or None).path(symbol, timeframe).stat()
@@ -128,6 +134,12 @@ class Pages:
         if found.note:  # the store's folder is the server's business, not the reader's
             return replace(found, note=self.svc.backtests.paths.text(found.note) or "")
         return found
+
+    def portfolio_candles(self, report: dict[str, Any]) -> dict[str, Any]:
+        """Each symbol's candles of a stored portfolio run, as :meth:`candles_of` finds them."""
+        meta = report.get("metadata") or {}
+        timeframe = str(meta.get("timeframe") or "")
+        return {str(s): self.candles_of(str(s), timeframe) for s in meta.get("symbols") or []}
 
 
 def newest_json(folder: Path, marker: str, limit: int) -> list[tuple[Path, dict[str, Any]]]:
@@ -184,7 +196,7 @@ def _read_run(root: str, run_id: str) -> Any:
     return found
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=8)
 def _candles(symbol: str, timeframe: str, data_dir: str, stamp: tuple[int, int]) -> Any:
     from sparkbt.adapters.web.reportdata import CandleSource
     from sparkbt.data.store import resolve_candles

@@ -33,9 +33,14 @@ __all__ = [
     "SERIES_BUCKETS",
     "CandleSource",
     "drawdown_periods",
+    "epoch_s",
+    "floats",
+    "lock_rows",
     "monthly_grid",
     "monthly_returns",
     "report_payload",
+    "series",
+    "stats_rows",
 ]
 
 SERIES_BUCKETS = 2000
@@ -63,12 +68,12 @@ class CandleSource:
     note: str = ""
 
 
-def _epoch_s(index: pd.DatetimeIndex | pd.Series) -> np.ndarray:
+def epoch_s(index: pd.DatetimeIndex | pd.Series) -> np.ndarray:
     values = index.asi8 if isinstance(index, pd.DatetimeIndex) else index.astype("int64")
     return np.asarray(values, dtype=np.int64) // 10**9
 
 
-def _floats(a: np.ndarray, digits: int = 8) -> list[float | None]:
+def floats(a: np.ndarray, digits: int = 8) -> list[float | None]:
     """Floats to ``digits`` significant digits (all a chart can show), NaN as None."""
     spec = f".{digits}g"
     return [float(format(v, spec)) if np.isfinite(v) else None for v in np.asarray(a, float)]
@@ -178,10 +183,13 @@ def _buy_and_hold(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
     return {k: json_safe(float(stats[k][0])) for k in BENCHMARK_KEYS}
 
 
-def _stats_rows(run: RunEvidence, bench: dict[str, Any] | None) -> list[dict[str, Any]]:
+def stats_rows(
+    run: RunEvidence, bench: dict[str, Any] | None, keys: tuple[str, ...] = STAT_KEYS
+) -> list[dict[str, Any]]:
+    """The run's statistics ``keys`` as table rows, beside buy-and-hold's when given."""
     stats = run.stats
     rows = []
-    for key in STAT_KEYS:
+    for key in keys:
         if key not in stats:
             continue
         b = None if bench is None else bench.get(key)
@@ -199,29 +207,29 @@ def _stats_rows(run: RunEvidence, bench: dict[str, Any] | None) -> list[dict[str
     return rows
 
 
-def _series(run: RunEvidence, candles: pd.DataFrame | None) -> dict[str, Any]:
+def series(run: RunEvidence, candles: pd.DataFrame | None) -> dict[str, Any]:
     equity = run.equity["equity"].to_numpy(dtype=np.float64)
     drawdown = run.equity["drawdown"].to_numpy(dtype=np.float64)
     keep = np.union1d(
         minmax_indices(equity, SERIES_BUCKETS), minmax_indices(-drawdown, SERIES_BUCKETS)
     )
-    t = _epoch_s(time_index(run.equity))
+    t = epoch_s(time_index(run.equity))
     out: dict[str, Any] = {
         "t": t[keep].tolist(),
-        "equity": _floats(equity[keep], 10),
-        "drawdown": _floats(-drawdown[keep], 6),
+        "equity": floats(equity[keep], 10),
+        "drawdown": floats(-drawdown[keep], 6),
         "points": int(keep.size),
         "bars": int(equity.size),
     }
     if candles is not None:
         close = candles["close"].to_numpy(dtype=np.float64)
         cash = float(run.report["config"]["cash"])
-        out["benchmark"] = _floats(cash * close[keep] / close[0], 10)
+        out["benchmark"] = floats(cash * close[keep] / close[0], 10)
     return out
 
 
 def _candles(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
-    t = _epoch_s(time_index(candles))
+    t = epoch_s(time_index(candles))
     o, h, lo, c = (
         candles[col].to_numpy(dtype=np.float64) for col in ("open", "high", "low", "close")
     )
@@ -231,7 +239,7 @@ def _candles(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
     for kind, col in (("entry", "entry_time"), ("exit", "exit_time")):
         if trades.empty:
             break
-        at = bucket_of(bt, _epoch_s(trades[col]))
+        at = bucket_of(bt, epoch_s(trades[col]))
         reasons = trades["exit_reason"].astype(str).to_numpy()
         sides = trades["side"].astype(str).to_numpy()
         for b, reason, side in zip(at, reasons, sides, strict=True):
@@ -254,16 +262,16 @@ def _candles(run: RunEvidence, candles: pd.DataFrame) -> dict[str, Any]:
         )
     return {
         "t": bt.tolist(),
-        "open": _floats(bo),
-        "high": _floats(bh),
-        "low": _floats(bl),
-        "close": _floats(bc),
+        "open": floats(bo),
+        "high": floats(bh),
+        "low": floats(bl),
+        "close": floats(bc),
         "bars_per_candle": int(np.ceil(len(t) / max(len(bt), 1))),
         "markers": marks,
     }
 
 
-def _lock_rows(locks: pd.DataFrame) -> list[dict[str, Any]]:
+def lock_rows(locks: pd.DataFrame) -> list[dict[str, Any]]:
     """Gate locks as the page lists them: times to the minute, equity in money."""
     out = []
     for r in locks.to_dict("records"):
@@ -303,8 +311,8 @@ def report_payload(
         "engine_version": report["engine_version"],
         "sparkbt_version": report.get("sparkbt_version"),
         "created_at": (report.get("timing") or {}).get("created_at"),
-        "stats": _stats_rows(run, bench),
-        "series": _series(run, candles),
+        "stats": stats_rows(run, bench),
+        "series": series(run, candles),
         "candles": _candles(run, candles) if candles is not None else None,
         "candles_note": found.note,
         "exit_colours": EXIT_COLOURS,
@@ -314,5 +322,5 @@ def report_payload(
         "trade_count": len(run.trades),
         "monthly": monthly_grid(monthly_returns(equity, cash)),
         "drawdowns": drawdown_periods(equity),
-        "locks": _lock_rows(locks),
+        "locks": lock_rows(locks),
     }

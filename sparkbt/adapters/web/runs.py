@@ -24,8 +24,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sparkbt.adapters.web.forms import body_of_form, option_fields, param_fields
+from sparkbt.adapters.web.forms import body_of_form, option_fields, param_fields, with_pairs
 from sparkbt.adapters.web.pages import Pages, newest_json, redirect
+from sparkbt.adapters.web.portfoliodata import portfolio_payload
 from sparkbt.adapters.web.reportdata import report_payload
 from sparkbt.adapters.web.tradetable import trade_page, trades_csv
 from sparkbt.engine.registry import get_strategy, list_strategies
@@ -71,7 +72,7 @@ def _job_row(job: Any, paths: PublicPaths) -> dict[str, Any]:
         "strategy": req.get("strategy") or "",
         "params": req.get("params") or {},
         "options": options_text(req.get("options")),
-        "symbol": req.get("pair") or "",
+        "symbol": ", ".join(req["pairs"]) if req.get("pairs") else req.get("pair") or "",
         "timeframe": req.get("timeframe") or "",
         "user": job.user,
         "created": job.public()["created_at"],
@@ -79,6 +80,14 @@ def _job_row(job: Any, paths: PublicPaths) -> dict[str, Any]:
         "error": paths.text(job.error),
         "kind": "evaluation" if req.get("guard") else "backtest",
     }
+
+
+def _symbols_text(meta: dict[str, Any]) -> str:
+    """A stored run's market: its symbol, or a portfolio's symbols joined by commas."""
+    symbols = meta.get("symbols")
+    if isinstance(symbols, list) and symbols:
+        return ", ".join(str(s) for s in symbols)
+    return str(meta.get("symbol") or "")
 
 
 def _stored_rows(root: Path, limit: int) -> list[dict[str, Any]]:
@@ -94,7 +103,7 @@ def _stored_rows(root: Path, limit: int) -> list[dict[str, Any]]:
                 "strategy": report.get("strategy") or "",
                 "params": report.get("params") or {},
                 "options": options_text(report.get("config")),
-                "symbol": meta.get("symbol") or "",
+                "symbol": _symbols_text(meta),
                 "timeframe": meta.get("timeframe") or "",
                 "user": None,
                 "created": (report.get("timing") or {}).get("created_at"),
@@ -121,7 +130,8 @@ def list_rows(pages: Pages, strategy: str, symbol: str, status: str) -> list[dic
     if strategy:
         rows = [r for r in rows if r["strategy"] == strategy]
     if symbol:
-        rows = [r for r in rows if r["symbol"].upper() == symbol.upper()]
+        want = symbol.upper()
+        rows = [r for r in rows if want in (r["symbol"].upper(), *r["symbol"].upper().split(", "))]
     rows.sort(key=lambda r: r["created"] or "", reverse=True)
     return rows[:LIST_LIMIT]
 
@@ -129,6 +139,8 @@ def list_rows(pages: Pages, strategy: str, symbol: str, status: str) -> list[dic
 @functools.lru_cache(maxsize=16)
 def _payload(pages: Pages, run_id: str) -> dict[str, Any]:
     run = pages.run(run_id)
+    if run.is_portfolio:
+        return portfolio_payload(run, pages.portfolio_candles(run.report))
     return report_payload(run, pages.candles_for(run.report))
 
 
@@ -191,7 +203,7 @@ def router(pages: Pages) -> APIRouter:
         form = await pages.form(request)
         who = pages.act(request, form, START_ROLES, "start a backtest")
         try:
-            body = body_of_form(form)
+            body = with_pairs(body_of_form(form))
             job = svc.backtests.start(body, who, origin(request))
         except Refusal as exc:
             svc.backtests.refused(exc, who, origin(request))
@@ -223,7 +235,7 @@ def router(pages: Pages) -> APIRouter:
         base = f"/ui/runs/{data['id']}"
         return pages.page(
             request,
-            "report.html",
+            "portfolio.html" if data.get("kind") == "portfolio" else "report.html",
             data=data,
             csv_url=f"{base}/trades.csv",
             trades_url=f"{base}/trades.json" if data["trade_count"] > len(data["trades"]) else "",

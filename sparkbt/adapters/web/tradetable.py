@@ -15,7 +15,14 @@ import pandas as pd
 
 from sparkbt.engine.result import TRADE_COLUMNS as TRADE_FRAME_COLUMNS
 
-__all__ = ["MAX_TABLE_TRADES", "TRADE_COLUMNS", "trade_page", "trade_rows", "trades_csv"]
+__all__ = [
+    "MAX_TABLE_TRADES",
+    "TRADE_COLUMNS",
+    "table_columns",
+    "trade_page",
+    "trade_rows",
+    "trades_csv",
+]
 
 MAX_TABLE_TRADES = 2000
 """Trades listed in the page; longer lists are paged, 2,000 rows a page."""
@@ -29,12 +36,17 @@ def _floats(a: np.ndarray, digits: int) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in out]
 
 
+def table_columns(trades: pd.DataFrame) -> tuple[str, ...]:
+    """The columns the page lists: :data:`TRADE_COLUMNS`, after ``symbol`` in a portfolio's."""
+    return ("symbol", *TRADE_COLUMNS) if "symbol" in trades.columns else TRADE_COLUMNS
+
+
 def trade_rows(trades: pd.DataFrame) -> list[list[Any]]:
-    """The :data:`TRADE_COLUMNS` of ``trades`` as JSON-ready rows (ISO times)."""
+    """The :func:`table_columns` of ``trades`` as JSON-ready rows (ISO times)."""
     if trades.empty:
         return []
     cols = []
-    for name in TRADE_COLUMNS:
+    for name in table_columns(trades):
         values = trades[name]
         if name.endswith("_time"):
             cols.append([None if pd.isna(v) else v.isoformat() for v in values])
@@ -62,8 +74,9 @@ def trade_page(
     ``query`` keeps rows whose side, exit reason or entry/exit time (ISO text)
     contains it; ``reason`` keeps one exit reason. ValueError names a bad field.
     """
-    if sort not in TRADE_COLUMNS:
-        raise ValueError(f"sort: expected one of {', '.join(TRADE_COLUMNS)} (got {sort!r})")
+    columns = table_columns(trades)
+    if sort not in columns:
+        raise ValueError(f"sort: expected one of {', '.join(columns)} (got {sort!r})")
     if offset < 0 or not 1 <= limit <= MAX_TABLE_TRADES:
         raise ValueError(
             f"offset >= 0 and 1 <= limit <= {MAX_TABLE_TRADES} (got {offset}, {limit})"
@@ -84,12 +97,14 @@ def trade_page(
 
 
 def _matches(rows: pd.DataFrame, q: str) -> np.ndarray:
-    """Which rows' side, exit reason or ISO entry/exit time contain ``q`` (lower case).
+    """Which rows' side, exit reason, ISO entry/exit time or symbol contain ``q`` (lower case).
 
     Built as plain strings so an empty selection (no rows, or a ``reason`` that
     matched none) is an empty mask, not a text-plus-datetime column error.
     """
     columns = [rows["side"].astype(str).tolist(), rows["exit_reason"].astype(str).tolist()]
+    if "symbol" in rows.columns:
+        columns.append(rows["symbol"].astype(str).tolist())
     for name in ("entry_time", "exit_time"):
         columns.append(["" if pd.isna(v) else v.isoformat() for v in rows[name]])
     return np.array(

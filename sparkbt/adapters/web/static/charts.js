@@ -26,13 +26,20 @@
       ],
       series: [{ label: "time", value: function (u, v) { return v == null ? "" : fmtTime(v); } }].concat(
         series.map(function (s, i) {
-          return {
+          var out = {
             label: s.label,
             stroke: s.color || PALETTE[i % PALETTE.length],
             width: s.width || 1.5,
             fill: s.fill,
             value: s.format ? function (u, v) { return v == null ? "" : s.format(v); } : undefined
           };
+          // optional: a legend value of (u, v, seriesIdx, idx), points only (no line)
+          if (s.legend) out.value = s.legend;
+          if (s.pointsOnly) {
+            out.paths = function () { return null; };
+            out.points = { show: true, size: 7, fill: out.stroke };
+          }
+          return out;
         })
       )
     };

@@ -13,6 +13,7 @@
     [{ label: "drawdown", values: s.drawdown, color: "#d1434b", fill: "rgba(209,67,75,0.25)", format: function (v) { return C.pct(v); } }],
     { height: 150, sync: "report", yValues: function (u, vals) { return vals.map(function (v) { return C.pct(v, 0); }); } });
   C.syncZoom([eq, dd]);
+  window.sparkbtReport = { equity: eq, drawdown: dd };
 
   if (data.candles) C.candleChart(document.getElementById("price-chart"), data.candles);
 
@@ -28,7 +29,7 @@
   var prev = document.getElementById("trade-prev"), next = document.getElementById("trade-next");
   var remote = table.dataset.url || "";
   var pageSize = data.page_size || 2000;
-  var reasonCol = cols.indexOf("exit_reason");
+  var reasonCol = cols.indexOf("exit_reason"), idCol = cols.indexOf("id");
   var sortCol = 0, sortDir = 1, offset = 0, seq = 0;
   var text = rows.map(function (r) { return r.join(" ").toLowerCase(); });
 
@@ -47,7 +48,7 @@
 
   function render(list, matching, total) {
     body.innerHTML = list.map(function (r) {
-      return "<tr data-id=\"" + r[0] + "\">" + r.map(function (v, j) {
+      return "<tr data-id=\"" + r[idCol] + "\">" + r.map(function (v, j) {
         var cls = typeof v === "number" ? " class=\"num\"" : "";
         var style = j === reasonCol ? " style=\"color:" + (data.exit_colours[v] || "inherit") + "\"" : "";
         return "<td" + cls + style + ">" + esc(cell(v, cols[j])) + "</td>";
