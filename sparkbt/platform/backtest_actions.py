@@ -153,14 +153,11 @@ class BacktestActions:
                     body=raw,
                 )
             v = self._approved_version(req.paramset)
-            if v.is_portfolio:
-                raise Refusal(
-                    f"paramset: {v.name} trades a portfolio ({v.pair}); "
-                    "the service backtests one pair at a time",
-                    body=raw,
-                )
-            fields = (v.pair, v.timeframe, v.strategy, dict(v.params), dict(v.options))
             extra = {"paramset": v.name, "version_id": v.id}
+            if v.is_portfolio:
+                fields = (v.pairs, v.timeframe, v.strategy, dict(v.params), dict(v.options))
+                return self._portfolio_body(req, raw, fields) | extra
+            fields = (v.pair, v.timeframe, v.strategy, dict(v.params), dict(v.options))
         try:
             pair, tf, strategy, params = engine.check_request(*fields[:4], self.settings.data_dir)
             options = engine.check_options(fields[4])
@@ -186,14 +183,17 @@ class BacktestActions:
                 "pair, pairs: give one of them (pair for one symbol, pairs for a portfolio)",
                 body=raw,
             )
+        fields = (req.pairs, req.timeframe, req.strategy, req.params, req.engine_options())
+        return self._portfolio_body(req, raw, fields)
+
+    def _portfolio_body(
+        self, req: Any, raw: dict[str, Any], fields: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        """The canonical body of a portfolio start of ``fields`` (pairs, timeframe, strategy,
+        params, options), checked against the store."""
         try:
             pairs, tf, strategy, params, options = engine.check_portfolio_request(
-                req.pairs,
-                req.timeframe,
-                req.strategy,
-                req.params,
-                req.engine_options(),
-                self.settings.data_dir,
+                fields[0], fields[1], fields[2], fields[3], fields[4], self.settings.data_dir
             )
         except InputError as exc:
             raise Refusal(str(exc), body=raw) from None

@@ -4,6 +4,7 @@ evaluated on the four samples, approved by another user, shown with its symbols.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +120,24 @@ def test_a_portfolio_is_proposed_evaluated_and_approved_by_another_user(env: Env
     assert 'id="approved-market">ETHUSDT, BTCUSDT, SOLUSDT, AVAXUSDT 4h<' in page
     panel = html.unescape(bob.get("/ui/guard").text)
     assert "ETHUSDT, BTCUSDT, SOLUSDT, AVAXUSDT 4h" in panel
+
+
+def test_the_approved_portfolio_runs_as_a_backtest_job(env: Env) -> None:
+    if env.api.get(f"/api/guard/paramsets/{NAME}").status_code != 200:
+        test_a_portfolio_is_proposed_evaluated_and_approved_by_another_user(env)
+    auth = {"authorization": f"Bearer {env.keys['bob']}"}
+    r = env.api.post("/api/backtest/start", json={"paramset": NAME}, headers=auth)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 120
+    while (job := env.api.get(f"/api/backtest/{job_id}").json())["status"] not in (
+        "done",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    assert job["status"] == "done", job.get("error")
+    assert job["pairs"] == SYMBOLS and job["paramset"] == NAME and "pair" not in job
+    report = env.api.get(f"/api/backtest/{job_id}/report").json()
+    assert report["kind"] == "portfolio" and report["metadata"]["symbols"] == SYMBOLS
+    assert report["params"] == {"lookback": 30, "k": 2, "every": "1W"}
