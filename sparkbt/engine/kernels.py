@@ -63,6 +63,7 @@ class SimOutput(NamedTuple):
     fills: np.ndarray  # FILL_DTYPE, sorted by (col, bar, exit-before-entry)
     trades: np.ndarray  # TRADE_DTYPE, sorted by (col, entry_bar)
     locks: np.ndarray = _NO_LOCKS  # LOCK_DTYPE, sorted by (col, first_bar)
+    rejected: np.ndarray | None = None  # (m,) int64 fills refused by exchange rules; None: none
 
 
 class Market(NamedTuple):
@@ -96,6 +97,8 @@ class SimOptions(NamedTuple):
     daily_loss: float = float("nan")
     loss_streak: int = 0  # 0: off
     cooldown: int = -1  # -1: unset (a drawdown or streak lock lasts the rest of the run)
+    lot_size: float = float("nan")  # exchange quantity step: fills truncate down to it
+    min_notional: float = float("nan")  # exchange minimum value: a smaller fill is refused
 
     def plain(self) -> SimOptions:
         """The same options as plain Python floats, bools and ints (one compiled kernel type)."""
@@ -111,13 +114,22 @@ class SimOptions(NamedTuple):
             float(self.daily_loss),
             int(self.loss_streak),
             int(self.cooldown),
+            float(self.lot_size),
+            float(self.min_notional),
         )
 
     @property
+    def exchange_rules(self) -> bool:
+        """True when a lot step or a minimum value sizes the fills."""
+        return not (np.isnan(self.lot_size) and np.isnan(self.min_notional))
+
+    @property
     def path_free(self) -> bool:
-        """True when nothing but the targets decides the orders: fill at close, no stop or gate."""
+        """True when nothing but the targets decides the orders: fill at close, no stop, gate
+        or exchange rule (the closed form knows none of them)."""
         return (
             not self.next_open
+            and not self.exchange_rules
             and np.isnan(self.sl_stop)
             and np.isnan(self.tp_stop)
             and np.isnan(self.max_drawdown)
@@ -228,9 +240,9 @@ def simulate_loop(
     changes = int(np.count_nonzero(rows[:, 1:] != rows[:, :-1])) + int(np.count_nonzero(rows[:, 0]))
     trades_cap = changes + m
     capacity = np.array([4 * trades_cap if want_fills else 0, trades_cap, 3 * trades_cap])
-    eq, units, f, t, lk, used = run_loop(*args, capacity)
+    eq, units, f, t, lk, rejected, used = run_loop(*args, capacity)
     if (used > capacity).any():
-        eq, units, f, t, lk, used = run_loop(*args, np.maximum(used, capacity))
+        eq, units, f, t, lk, rejected, used = run_loop(*args, np.maximum(used, capacity))
     nf, nt, nl = (int(x) for x in used)
     return SimOutput(
         eq.T,
@@ -238,6 +250,7 @@ def simulate_loop(
         records(f[:nf], FILL_DTYPE),
         records(t[:nt], TRADE_DTYPE),
         records(lk[:nl], LOCK_DTYPE),
+        rejected if options.exchange_rules else None,
     )
 
 

@@ -22,7 +22,9 @@ f. gates: max drawdown and daily loss close the position and lock entries
 g. the bar's equity and units are recorded.
 
 Every order goes through :func:`execute` (an exit or reduction leg, then an
-entry leg), and every trade that ends goes through :func:`close_trade`. The
+entry leg), and every trade that ends goes through :func:`close_trade`. With
+exchange rules (lot step, minimum value) an entry or a reduction is truncated to
+the lot, or refused and counted; an exit that closes the position never is. The
 phases share the run's state record ``st`` (:data:`loop_state.STATE_DTYPE`)
 and write the fill, trade and lock matrices. They are inlined into
 :func:`run_column` (see :func:`loop_state.phase`), and :func:`execute` appears
@@ -48,6 +50,7 @@ from sparkbt.engine.loop_state import (
     N_LOCK,
     N_TRADE,
     STATE_DTYPE,
+    exchange_qty,
     exit_lock,
     flatten,
     njit,
@@ -67,6 +70,12 @@ __all__ = ["run_loop"]
 def lock_length(o, n):
     """Bars a max-drawdown or loss-streak lock lasts: the cooldown, else the rest of the run."""
     return o.cooldown if o.cooldown >= 0 else n
+
+
+@scalar
+def rules_on(o):
+    """Whether an exchange rule (lot step, minimum value) sizes this run's fills."""
+    return o.lot_size == o.lot_size or o.min_notional == o.min_notional
 
 
 @phase
@@ -134,6 +143,11 @@ def reduce(st, fills, trades, locks, want_fills, j, t, n, old, new, price, closi
         qty = abs(u) * (1.0 - abs(new) / abs(old))
         side = -1.0 if u > 0 else 1.0
         px = price * sell if u > 0 else price * buy
+        if rules_on(o):
+            qty, refused = exchange_qty(qty, abs(u), px, o.lot_size, o.min_notional)
+            if qty <= 0.0:
+                st.nr += 1 if refused else 0
+                return
         fee = qty * px * fees
         c += -side * qty * px - fee
         u += side * qty
@@ -166,6 +180,11 @@ def enter(st, fills, want_fills, j, t, old, new, base, entry_close, o_sl, o_tp, 
     du = commit / (px * (1.0 + fees))
     if du <= 0.0:  # a size that underflows to zero units trades nothing
         return
+    if rules_on(o):
+        du, refused = exchange_qty(du, 0.0, px, o.lot_size, o.min_notional)
+        if du <= 0.0:
+            st.nr += 1 if refused else 0
+            return
     fee = du * px * fees
     st.cash = c - (side * du * px + fee)
     st.units = u + side * du
@@ -433,7 +452,8 @@ def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills
     (NaN = use the option) or empty ``(0, 0)``. ``day`` holds each bar's UTC day
     number. ``capacity`` holds the rows to allocate for fills, trades and locks.
     Returns equity and units ``(m, n)``, the fill, trade and lock matrices
-    (columns of ``codes.*_COLS``) and the number of rows each needed: when a
+    (columns of ``codes.*_COLS``), the fills each column's exchange rules
+    refused, and the number of rows each needed: when a
     count exceeds its capacity, only the first rows were written and the run
     must be repeated with larger capacities.
     """
@@ -449,8 +469,10 @@ def run_loop(open_, high, low, close, day, rows, sl_rows, tp_rows, o, want_fills
     prices = (open_, high, low, close)
     state = np.zeros(1, dtype=STATE_DTYPE)  # its record ``st`` is a view: keep it to the end
     st = state[0]
+    refused = np.zeros(m, dtype=np.int64)
     for j in range(m):
         reset_state(st, o.cash)
         run_column(st, j, prices, day, rows, sl_rows, tp_rows, out, records, want_fills, o)
+        refused[j] = st.nr
     end = state[0]
-    return *out, *records, np.array([end.nf, end.nt, end.nl])
+    return *out, *records, refused, np.array([end.nf, end.nt, end.nl])

@@ -84,6 +84,7 @@ STATE_DTYPE = np.dtype(
         ("nf", np.int64),  # rows of fills, trades and locks needed so far (all columns)
         ("nt", np.int64),
         ("nl", np.int64),
+        ("nr", np.int64),  # fills of this column refused by the exchange rules
     ],
     align=True,
 )
@@ -97,7 +98,10 @@ loads and stores.
 
 @njit()
 def reset_state(st, cash):
-    """The state of a column before its first bar: flat, no order, no lock (counts are kept)."""
+    """The state of a column before its first bar: flat, no order, no lock.
+
+    The record counts are kept (they run over all columns); the refused fills are the column's.
+    """
     st.cash = cash
     st.units = st.held = 0.0
     st.wait_edge = st.pend = st.in_trade = st.ruined = False
@@ -110,6 +114,7 @@ def reset_state(st, cash):
     st.locked_until = -1
     st.day_ref = cash
     st.streak = 0
+    st.nr = 0
 
 
 @phase
@@ -179,6 +184,33 @@ def flatten(c, u, price, buy, sell, fees):
     px = price * buy
     fee = qty * px * fees
     return c - qty * px - fee, 1.0, qty, px, fee
+
+
+@scalar
+def lot_down(q, lot):
+    """``q`` truncated down to a multiple of the lot step (NaN: no lot)."""
+    if lot != lot:
+        return q
+    return np.floor(q / lot + 1e-9) * lot
+
+
+@scalar
+def exchange_qty(qty, held, px, lot, min_value):
+    """A fill of ``qty`` at ``px`` under the exchange rules: ``(units, a part was refused)``.
+
+    ``held`` is the opposite position the fill trades against (0 if none). The
+    part that closes it in full is never cut (closing is closing); the rest (an
+    opening leg, or a reduction that leaves units) is truncated down to the lot
+    and refused when it is no lot at all or worth less than ``min_value`` (a rest
+    within 1e-9 of the fill is float noise of a close, not a part). NaN: off.
+    """
+    if lot != lot and min_value != min_value:
+        return qty, False
+    close = held if qty >= held else 0.0
+    rest = lot_down(qty - close, lot)
+    if rest <= 0.0 or rest * px < min_value:
+        return close, qty - close > 1e-9 * qty
+    return close + rest, False
 
 
 @scalar

@@ -476,6 +476,8 @@ class Config:
             daily_loss=float(g.get("daily_loss", nan)),
             loss_streak=int(g.get("loss_streak", 0)),
             cooldown=int(g.get("cooldown", -1)),
+            lot_size=nan if self.lot_size is None else float(self.lot_size),
+            min_notional=nan if self.min_notional is None else float(self.min_notional),
         )
 
 

@@ -63,6 +63,7 @@ from sparkbt.engine.loop_state import (
     N_LOCK,
     N_TRADE,
     STATE_DTYPE,
+    lot_down,
     njit,
     phase,
     put_fill,
@@ -73,14 +74,6 @@ from sparkbt.engine.loop_state import (
 __all__ = ["run_orders"]
 
 N_ORDER_FILL = N_FILL + 1  # the fill matrix of an order run has the order's row last
-
-
-@scalar
-def lot_down(q, lot):
-    """``q`` truncated down to a multiple of the lot step (NaN: no lot)."""
-    if lot != lot:
-        return q
-    return np.floor(q / lot + 1e-9) * lot
 
 
 @scalar

@@ -30,7 +30,7 @@ class PortfolioOutput(NamedTuple):
     fills: np.ndarray  # codes.FILL_DTYPE, col = symbol index, in execution order
     trades: np.ndarray  # codes.TRADE_DTYPE, col = symbol index, sorted by (col, entry_bar)
     locks: np.ndarray  # codes.LOCK_DTYPE (col 0)
-    rejected: int  # orders rejected for want of cash
+    rejected: int  # orders rejected for want of cash or (in part) by exchange rules
     traded_value: float  # sum over fills of units * fill price (for turnover)
 
 
@@ -49,8 +49,8 @@ def simulate_portfolio(
     taken as given: already clipped by direction, each row's gross at most 1.
     ``high``/``low`` are part of the market but no portfolio rule reads them yet, nor
     ``open`` without ``next_open``. C-contiguous float64 arrays are used without a copy.
-    Uses the options' cash, fees, slippage, next_open, max_drawdown, daily_loss
-    and cooldown (as the length of a drawdown lock).
+    Uses the options' cash, fees, slippage, next_open, max_drawdown, daily_loss,
+    cooldown (as the length of a drawdown lock), lot_size and min_notional.
     """
     from sparkbt.engine.portfolio_loop import run_portfolio
 

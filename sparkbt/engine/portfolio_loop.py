@@ -3,9 +3,11 @@
 The rules are docs/semantics.md "Portfolios": on each bar the portfolio is
 valued once, the bar's target weights become units to trade, the orders run
 sells first (ascending by order value), a buy is cut to the cash left, and
-vectorbt's float tolerances decide what is zero. Gates and ruin watch the
-portfolio's equity at each close as for one symbol, with the same lock rules
-(:func:`sparkbt.engine.loop.gate_check`, :func:`sparkbt.engine.loop.lock_gate`).
+vectorbt's float tolerances decide what is zero. With exchange rules, the units
+of an order (and of its cut) truncate down to the lot, except a part that closes
+a position in full, and an order worth less than the minimum value is rejected.
+Gates and ruin watch the portfolio's equity at each close as for one symbol, with
+the same lock rules (:func:`sparkbt.engine.loop.gate_check`, :func:`sparkbt.engine.loop.lock_gate`).
 
 The run's scalars live in one state record (:data:`loop_state.STATE_DTYPE`:
 cash, locks, day reference, ruin, record counts); per symbol the loop keeps
@@ -30,12 +32,13 @@ from sparkbt.engine.codes import (
     REASON_RUIN,
     REASON_SIGNAL,
 )
-from sparkbt.engine.loop import gate_check, lock_gate
+from sparkbt.engine.loop import gate_check, lock_gate, rules_on
 from sparkbt.engine.loop_state import (
     N_FILL,
     N_LOCK,
     N_TRADE,
     STATE_DTYPE,
+    exchange_qty,
     flatten,
     njit,
     put_fill,
@@ -135,9 +138,34 @@ def book_fill(st, fills, trades, tr, c, t, fill, old, new, reason):
         open_trade(tr, c, t, np.sign(new), qty - q_out, px, fee - f_out)
 
 
+@scalar
+def rules_buy(cash, size, old, price, o):
+    """A buy under the exchange rules: ``(units, fill price, fee, cash spent, refused)``.
+
+    The size, and again a cut to the cash, are truncated to the lot (the part
+    that covers a short in full excepted) and refused below the minimum value.
+    """
+    held = -old if old < 0.0 else 0.0
+    px = price * (1.0 + o.slippage)
+    size, refused = exchange_qty(size, held, px, o.lot_size, o.min_notional)
+    if size <= 0.0:
+        return 0.0, px, 0.0, 0.0, refused
+    qty, px, fee, spend = buy_size(cash, size, price, o)
+    if qty < size:  # cut to the cash: that size obeys the rules too
+        cut, refused = exchange_qty(qty, held, px, o.lot_size, o.min_notional)
+        if cut < qty:
+            qty = cut
+            fee = qty * px * o.fees
+            spend = qty * px + fee
+    return qty, px, fee, spend, refused
+
+
 @njit()
 def order(st, fills, trades, tr, units, c, t, size, price, o):
-    """Trade ``size`` (signed) units of symbol ``c`` at ``price``: 1 if rejected for cash."""
+    """Trade ``size`` (signed) units of symbol ``c`` at ``price``.
+
+    Returns 1 if it was rejected for want of cash or (in part) by the exchange rules.
+    """
     cash = st.cash
     if abs(cash) <= ABS_TOL:
         cash = 0.0
@@ -145,16 +173,28 @@ def order(st, fills, trades, tr, units, c, t, size, price, o):
     if abs(size) <= ABS_TOL:  # no order
         return 0
     old = units[c]
+    rules = rules_on(o)
+    refused = False
     if size > 0.0:
         if cash == 0.0:
             return 1
-        qty, px, fee, spend = buy_size(cash, size, price, o)
+        if rules:
+            qty, px, fee, spend, refused = rules_buy(cash, size, old, price, o)
+            if qty <= 0.0:
+                return 1
+        else:
+            qty, px, fee, spend = buy_size(cash, size, price, o)
         st.cash = add_tol(cash, -spend)
         new = add_tol(old, qty)
         side = 1.0
     else:
         qty = -size
         px = price * (1.0 - o.slippage)
+        if rules:
+            held = old if old > 0.0 else 0.0
+            qty, refused = exchange_qty(qty, held, px, o.lot_size, o.min_notional)
+            if qty <= 0.0:
+                return 1
         value = qty * px
         fee = value * o.fees
         st.cash = cash + add_tol(value, -fee)
@@ -162,7 +202,7 @@ def order(st, fills, trades, tr, units, c, t, size, price, o):
         side = -1.0
     units[c] = new
     book_fill(st, fills, trades, tr, c, t, (side, qty, px, fee), old, new, REASON_SIGNAL)
-    return 0
+    return 1 if refused else 0
 
 
 @scalar
@@ -190,7 +230,7 @@ def portfolio_value(cash, units, last, price):
 
 @njit()
 def run_orders(st, book, sym, t, w_row, price, scratch, o):
-    """(a) The orders of one weight row at ``price``: the number rejected for want of cash.
+    """(a) The orders of one weight row at ``price``: the number rejected (cash, exchange rules).
 
     The portfolio is valued once; each symbol with a weight and a price trades
     ``w * V / p - units``, in ascending order of ``w * V - units * p``.
@@ -346,7 +386,7 @@ def run_portfolio(open_, close, day, weights, o, capacity):
     trades and locks. Returns equity and cash ``(n,)``, units ``(n, k)``, the fill,
     trade and lock matrices, the rows each needed (when a count exceeds its
     capacity only the first rows were written: run again with the counts) and
-    the number of orders rejected for want of cash.
+    the number of orders rejected for want of cash or by the exchange rules.
     """
     n, k = close.shape
     equity, cash, held = np.empty(n), np.empty(n), np.empty((n, k))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sparkbt.data.exchange_info import write_exchange_info
 from sparkbt.data.feeds._limits import Backoff, ConnectionBudget, RateLimiter
 from sparkbt.data.feeds._protocol import (
     Endpoints,
@@ -130,7 +131,9 @@ async def fetch_history(
 ) -> FetchResult:
     """Page klines for ``[since, until)`` into the store (merge per page: idempotent).
 
-    The symbol is checked against exchangeinfo before anything is written.
+    The symbol is checked against exchangeinfo before anything is written; its
+    exchangeinfo entry is then stored as the pair's dated exchange rules
+    (:mod:`sparkbt.data.exchange_info`).
     """
     start, end = fetch_range(timeframe, since, until, now)
     client = rest or BtcturkRest()
@@ -138,6 +141,9 @@ async def fetch_history(
     last: MergeResult | None = None
     async with client:
         sym = await client.check_symbol(symbol)
+        fetched = pd.Timestamp(now(), unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+        info = (await client.symbols())[sym]
+        write_exchange_info(sym, "btcturk", info, fetched, store.root)
         async for frame in client.kline_pages(sym, timeframe, start, end):
             if len(frame):
                 last = store.merge(sym, timeframe, frame)

@@ -290,7 +290,17 @@ class FakeBtcturk:
             "numeratorScale": 8,
             "denominatorScale": 2,
             "hasFraction": False,
-            "filters": [],
+            "filters": [
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": "0.0000000000001",
+                    "maxPrice": "10000000",
+                    "tickSize": "1" if den == "TRY" else "0.01",
+                    "minExchangeValue": "99.91" if den == "TRY" else "10",
+                    "minAmount": None,
+                    "maxAmount": None,
+                }
+            ],
             "orderMethods": ["MARKET", "LIMIT"],
             "displayFormat": "#,###",
             "commissionFromNumerator": False,
