@@ -11,9 +11,14 @@ from tests.research.verify_fixtures import (
     candles,
     edit_json,
     edit_table,
-    store,  # noqa: F401  (fixture)
+    make_store,
     touch_later,
 )
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    return make_store(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -38,8 +38,7 @@ def my_orders(candles: pd.DataFrame, every: int = 40) -> pd.DataFrame:
 """
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Path:
+def make_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A candle store of two symbols (not the packaged samples' candles) and strategy files."""
     data = tmp_path / "data"
     cs = sb.CandleStore(data)
