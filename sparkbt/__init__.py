@@ -27,6 +27,7 @@ from sparkbt.errors import (
 )
 from sparkbt.evidence import read_evidence
 from sparkbt.research.sweep import sweep
+from sparkbt.research.verify import VerifyResult, verify
 from sparkbt.research.walkforward import walk_forward
 from sparkbt.version import ENGINE_VERSION, __version__
 
@@ -46,6 +47,7 @@ __all__ = [
     "Param",
     "SparkbtError",
     "StrategyError",
+    "VerifyResult",
     "__version__",
     "backtest",
     "constraint",
@@ -58,5 +60,6 @@ __all__ = [
     "sample_candles",
     "sweep",
     "synthetic_candles",
+    "verify",
     "walk_forward",
 ]

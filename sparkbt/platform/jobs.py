@@ -229,6 +229,14 @@ class JobStore(Store):
             (proposal_id,),
         )
 
+    def for_verify(self, evidence_id: str) -> Job | None:
+        """The newest verify job of stored evidence (a run, sweep or walk-forward), if any."""
+        return self._one(
+            "SELECT * FROM jobs WHERE json_extract(request, '$.verify.id') = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (evidence_id,),
+        )
+
     @staticmethod
     def _where(status: str | None, prefix: str | None) -> tuple[str, tuple[Any, ...]]:
         """The WHERE clause for a status and an id prefix (a range on the id index)."""

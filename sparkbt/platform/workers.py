@@ -174,6 +174,10 @@ def run_job(impl: str, request: dict[str, Any], cfg: dict[str, Any]) -> dict[str
         from sparkbt.platform.sweep_cells import run_cell
 
         return run_cell(request["sweep_cell"], cfg["evidence_dir"], cfg["data_dir"])
+    if request.get("verify"):  # a stored run re-run and compared: the real engine too
+        from sparkbt.platform.verify_jobs import run_verify
+
+        return run_verify(request["verify"], cfg["evidence_dir"], cfg["data_dir"])
     if impl == "mock":
         time.sleep(cfg["mock_seconds"])
         return {"run_id": None, "evidence": None, "stats": None}

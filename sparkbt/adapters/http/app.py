@@ -10,6 +10,9 @@ needs a user key of role proposer, approver or admin, or the admin token, see
     GET  /api/backtest              jobs newest first (?status=...&limit=1..10000, default 50;
                                     ?prefix=ID_PREFIX adds "matching", the count without limit)
     GET  /api/backtest/{id}/report  the run's report.json (engine jobs once done)
+    POST /api/runs/{id}/verify      queue a job re-running stored evidence and comparing it
+                                    (``sparkbt verify``); 201 {"id", "status"} of the job
+    GET  /api/runs/{id}/verify      the newest verify job's outcome (state, at, first_difference)
     GET  /metrics                   Prometheus text format
     GET  /healthz                   liveness plus queue and worker counts
     /api/guard/...                  param-change proposals, approvals, param sets and the
@@ -44,7 +47,7 @@ from starlette.concurrency import run_in_threadpool
 from sparkbt.adapters.http.guard_routes import install
 from sparkbt.adapters.http.openapi import document_body
 from sparkbt.adapters.http.security import SecurityMiddleware
-from sparkbt.errors import InputError, Refusal
+from sparkbt.errors import InputError, NotFound, Refusal
 from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import READ, START_ROLES, Principal
 from sparkbt.platform.backtest_actions import StartRequest
@@ -158,6 +161,24 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     @app.get("/api/backtest/{job_id}/report", dependencies=[reader])
     async def get_report(job_id: str) -> Any:
         return await run_in_threadpool(svc.backtests.report, job_id)
+
+    @app.post("/api/runs/{run_id}/verify", status_code=201)
+    async def verify_run(request: Request, run_id: str) -> JSONResponse:
+        from sparkbt.platform.verify_jobs import start_verify
+
+        who = svc.auth.require(request, START_ROLES, "verify a run")
+        assert who is not None  # a write always has a caller
+        job = await run_in_threadpool(start_verify, svc.backtests, run_id, who, origin(request))
+        return JSONResponse({"id": job.id, "status": job.status}, status_code=201)
+
+    @app.get("/api/runs/{run_id}/verify", dependencies=[reader])
+    async def run_verification(run_id: str) -> dict[str, Any]:
+        from sparkbt.platform.verify_jobs import latest
+
+        found = latest(svc.jobs, run_id)
+        if found is None:
+            raise NotFound(f"no verify job of {run_id[:64]!r}; POST to this address starts one")
+        return found
 
     document_body(app, "/api/backtest/start", svc.backtests.request_model)
     document_body(app, "/api/guard/proposals", svc.proposals.request_model)

@@ -35,6 +35,7 @@ from sparkbt.platform.audit import origin
 from sparkbt.platform.auth import START_ROLES
 from sparkbt.platform.public_paths import PublicPaths
 from sparkbt.platform.refusals import status_of
+from sparkbt.platform.verify_jobs import latest as latest_verification
 
 __all__ = ["list_rows", "options_text", "router", "strategy_form"]
 
@@ -239,6 +240,7 @@ def router(pages: Pages) -> APIRouter:
             data=data,
             csv_url=f"{base}/trades.csv",
             trades_url=f"{base}/trades.json" if data["trade_count"] > len(data["trades"]) else "",
+            verification=latest_verification(svc.jobs, data["id"]),
         )
 
     @r.get("/runs/{run_id}/trades.json", include_in_schema=False)
