@@ -106,7 +106,7 @@ def _weight_columns(strat: Strategy, panel: Panel, params: dict[str, Any], outpu
 
 def _same(x: Any, y: Any, tol: float) -> bool:
     if isinstance(x, float | np.floating) and isinstance(y, float | np.floating):
-        return bool(abs(x - y) <= tol or (x != x and y != y))
+        return bool(abs(float(x) - float(y)) <= tol or (x != x and y != y))
     if pd.isna(x) is True and pd.isna(y) is True:
         return True
     return bool(x == y)
