@@ -35,7 +35,15 @@ from sparkbt.engine.codes import (
 from sparkbt.engine.kernels import Market, SimOptions
 from sparkbt.errors import InputError
 
-__all__ = ["OrderOptions", "OrderOutput", "Orders", "order_book", "simulate_orders"]
+__all__ = [
+    "KernelRules",
+    "OrderOptions",
+    "OrderOutput",
+    "Orders",
+    "order_book",
+    "order_results",
+    "simulate_orders",
+]
 
 
 class Orders(NamedTuple):
@@ -125,7 +133,8 @@ def order_book(orders: Orders, n: int, rules: OrderOptions = OrderOptions()) -> 
     return ob
 
 
-def _results(ob: np.ndarray) -> np.ndarray:
+def order_results(ob: np.ndarray) -> np.ndarray:
+    """One open result per order of ``ob`` (rejected already when the lot left no units)."""
     res = np.zeros(len(ob), dtype=ORDER_RESULT_DTYPE)
     res["status"] = np.where(ob["qty"] > 0, STATUS_OPEN, STATUS_REJECTED)
     res["reason"] = np.where(ob["qty"] > 0, 0, OR_LOT)  # truncated to no lot at all
@@ -142,11 +151,8 @@ def simulate_orders(
 
     n = len(market.close)
     ob = order_book(orders, n, rules)
-    res = _results(ob)
-    maker = options.fees if np.isnan(rules.maker_fees) else rules.maker_fees
-    kernel_rules = _KernelRules(
-        int(rules.direction), float(maker), float(rules.lot_size), float(rules.min_notional)
-    )
+    res = order_results(ob)
+    kernel_rules = KernelRules.of(options, rules)
     args = (
         *(np.ascontiguousarray(a, dtype=np.float64) for a in market[:4]),
         np.ascontiguousarray(market.day, dtype=np.int64),
@@ -172,10 +178,17 @@ def simulate_orders(
     )
 
 
-class _KernelRules(NamedTuple):
-    """The order options the compiled loop reads (maker fee resolved, tick already applied)."""
+class KernelRules(NamedTuple):
+    """The order options the compiled loops read (maker fee resolved, tick already applied)."""
 
     direction: int
     maker_fees: float
     lot_size: float
     min_notional: float
+
+    @classmethod
+    def of(cls, options: SimOptions, rules: OrderOptions) -> KernelRules:
+        maker = options.fees if np.isnan(rules.maker_fees) else rules.maker_fees
+        return cls(
+            int(rules.direction), float(maker), float(rules.lot_size), float(rules.min_notional)
+        )

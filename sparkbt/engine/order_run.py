@@ -28,7 +28,7 @@ from sparkbt.engine.codes import (
     STATUS_REJECTED,
 )
 from sparkbt.engine.options import Config
-from sparkbt.engine.order_kernels import OrderOutput, Orders, simulate_orders
+from sparkbt.engine.order_kernels import OrderOutput, simulate_orders
 from sparkbt.engine.orders import OrderTable, order_table
 from sparkbt.engine.registry import Strategy
 from sparkbt.engine.result import BacktestResult, fills_frame
@@ -43,7 +43,13 @@ from sparkbt.evidence import (
 )
 from sparkbt.version import ENGINE_VERSION
 
-__all__ = ["ORDER_TABLE_COLUMNS", "OrderRunResult", "order_counts", "simulate_order_table"]
+__all__ = [
+    "ORDER_TABLE_COLUMNS",
+    "OrderRunResult",
+    "order_counts",
+    "orders_frame",
+    "simulate_order_table",
+]
 
 ORDER_TABLE_COLUMNS = (
     "id",
@@ -108,13 +114,7 @@ def checked_orders(name: str, raw: pd.DataFrame, frame: pd.DataFrame, start: int
     Orders decided on warm-up bars are dropped (as targets before the first traded
     bar are); bars are renumbered from the first traded bar.
     """
-    table = order_table(name, raw, time_index(frame))
-    if not start:
-        return table
-    keep = table.orders.bar >= start
-    orders = Orders(*(np.asarray(a)[keep] for a in table.orders))
-    orders = orders._replace(bar=orders.bar - start, expire=orders.expire - start)
-    return OrderTable(orders, table.rows[keep], table.frame[keep].reset_index(drop=True))
+    return order_table(name, raw, time_index(frame)).since(start)
 
 
 @dataclass
@@ -138,37 +138,7 @@ class OrderRunResult(BacktestResult):
     @cached_property
     def orders(self) -> pd.DataFrame:
         """Every order with its final status, fill time, price, fee, fee kind and reason."""
-        res, given = self.order_records, self.order_frame
-        index = time_index(self.candles)
-        filled = res["fill_bar"] >= 0
-        fill_time = pd.Series(pd.NaT, index=range(len(res)), dtype=index.dtype)
-        fill_time[filled] = index[res["fill_bar"][filled]]
-        table = pd.DataFrame(
-            {
-                "id": np.arange(len(res), dtype=np.int64),
-                "timestamp": given["timestamp"].to_numpy(),
-                "side": given["side"].to_numpy(),
-                "qty": given["qty"].to_numpy(dtype=np.float64),
-                "type": given["type"].to_numpy(),
-                "price": _column(given, "price", np.nan),
-                "stop": _column(given, "stop", np.nan),
-                "tif": given["tif"].to_numpy(),
-                "expire": _column(given, "expire", pd.NaT),
-                "oco": _column(given, "oco", None).astype(object),
-                "tag": _column(given, "tag", None).astype(object),
-                "status": np.asarray(ORDER_STATUSES, dtype=object)[res["status"]],
-                "filled": res["filled"],
-                "fill_time": fill_time.to_numpy(),
-                "fill_price": res["fill_price"],
-                "fee": res["fee"],
-                "fee_kind": pd.Series(np.where(res["maker"], "maker", "taker")).where(filled),
-                "reason": np.asarray(ORDER_REASONS, dtype=object)[res["reason"]],
-            },
-            columns=list(ORDER_TABLE_COLUMNS),
-        )
-        table["oco"] = table["oco"].map(lambda v: None if pd.isna(v) else str(v))
-        table["tag"] = table["tag"].map(lambda v: None if pd.isna(v) else str(v))
-        return table
+        return orders_frame(self.order_records, self.order_frame, time_index(self.candles))
 
     @cached_property
     def run_id(self) -> str:
@@ -210,6 +180,43 @@ class OrderRunResult(BacktestResult):
                 "locks.parquet": lambda p: write_parquet(self.locks, p),
             },
         )
+
+
+def orders_frame(res: np.ndarray, given: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The orders table (ORDER_TABLE_COLUMNS): each checked order and what became of it.
+
+    ``res`` (codes.ORDER_RESULT_DTYPE) and ``given`` (the checked orders) are in
+    kernel order; ``index`` holds the traded bars.
+    """
+    filled = res["fill_bar"] >= 0
+    fill_time = pd.Series(pd.NaT, index=range(len(res)), dtype=index.dtype)
+    fill_time[filled] = index[res["fill_bar"][filled]]
+    table = pd.DataFrame(
+        {
+            "id": np.arange(len(res), dtype=np.int64),
+            "timestamp": given["timestamp"].to_numpy(),
+            "side": given["side"].to_numpy(),
+            "qty": given["qty"].to_numpy(dtype=np.float64),
+            "type": given["type"].to_numpy(),
+            "price": _column(given, "price", np.nan),
+            "stop": _column(given, "stop", np.nan),
+            "tif": given["tif"].to_numpy(),
+            "expire": _column(given, "expire", pd.NaT),
+            "oco": _column(given, "oco", None).astype(object),
+            "tag": _column(given, "tag", None).astype(object),
+            "status": np.asarray(ORDER_STATUSES, dtype=object)[res["status"]],
+            "filled": res["filled"],
+            "fill_time": fill_time.to_numpy(),
+            "fill_price": res["fill_price"],
+            "fee": res["fee"],
+            "fee_kind": pd.Series(np.where(res["maker"], "maker", "taker")).where(filled),
+            "reason": np.asarray(ORDER_REASONS, dtype=object)[res["reason"]],
+        },
+        columns=list(ORDER_TABLE_COLUMNS),
+    )
+    table["oco"] = table["oco"].map(lambda v: None if pd.isna(v) else str(v))
+    table["tag"] = table["tag"].map(lambda v: None if pd.isna(v) else str(v))
+    return table
 
 
 def _column(frame: pd.DataFrame, name: str, empty: Any) -> np.ndarray:

@@ -54,6 +54,17 @@ class OrderTable(NamedTuple):
     orders: Orders  # sorted by (decision bar, row)
     rows: np.ndarray  # int64: the strategy's row of each order, in kernel order
     frame: pd.DataFrame  # the checked orders, in kernel order, with readable columns
+    symbol: np.ndarray | None = None  # int64 column of each order's symbol (a portfolio's)
+
+    def since(self, start: int) -> OrderTable:
+        """The orders decided from bar ``start`` on, bars renumbered from it (warm-up dropped)."""
+        if not start:
+            return self
+        keep = self.orders.bar >= start
+        orders = Orders(*(np.asarray(a)[keep] for a in self.orders))
+        orders = orders._replace(bar=orders.bar - start, expire=orders.expire - start)
+        symbol = None if self.symbol is None else self.symbol[keep]
+        return OrderTable(orders, self.rows[keep], self.frame[keep].reset_index(drop=True), symbol)
 
 
 def _fail(name: str, row: int, column: str, message: str) -> StrategyError:
@@ -159,6 +170,7 @@ def order_table(
     tif = _codes(name, tif_given, "tif", TIFS, TIF_GTC)
     expire = _expiry(name, frame, index, stamps, tif)
     oco = _oco(frame)
+    column = None if symbols is None else _symbols(name, frame, symbols)
     order = np.argsort(bar, kind="stable")
     orders = Orders(
         bar[order],
@@ -174,7 +186,35 @@ def order_table(
     checked = frame.assign(timestamp=stamps, side=np.where(side > 0, "buy", "sell"))
     checked["type"] = np.asarray(ORDER_TYPES, dtype=object)[kind]
     checked["tif"] = np.asarray(TIFS, dtype=object)[tif]
-    return OrderTable(orders, order.astype(np.int64), checked.iloc[order].reset_index(drop=True))
+    if column is not None:
+        checked["symbol"] = np.asarray(symbols, dtype=object)[column]
+    return OrderTable(
+        orders,
+        order.astype(np.int64),
+        checked.iloc[order].reset_index(drop=True),
+        None if column is None else column[order],
+    )
+
+
+def _symbols(name: str, frame: pd.DataFrame, symbols: Sequence[str]) -> np.ndarray:
+    """Each order's symbol as its column in ``symbols``; required with several symbols."""
+    if "symbol" not in frame.columns:
+        if len(symbols) > 1:
+            raise StrategyError(
+                f"{name}: orders of a portfolio need a 'symbol' column "
+                f"(symbols: {', '.join(symbols)})"
+            )
+        return np.zeros(len(frame), dtype=np.int64)
+    lookup = {s: i for i, s in enumerate(symbols)}
+    out = np.empty(len(frame), dtype=np.int64)
+    for row, value in enumerate(frame["symbol"].to_numpy(dtype=object)):
+        at = lookup.get(value if isinstance(value, str) else str(value), -1)
+        if pd.isna(value) or at < 0:
+            raise _fail(
+                name, row, "symbol", f"{value!r} is not one of the symbols ({', '.join(symbols)})"
+            )
+        out[row] = at
+    return out
 
 
 def _check_levels(name: str, kind: np.ndarray, price: np.ndarray, stop: np.ndarray) -> None:

@@ -16,6 +16,11 @@ from sparkbt.data.panel import Panel
 from sparkbt.data.timeframes import parse_timeframe
 from sparkbt.engine.options import Config, infer_year_days
 from sparkbt.engine.portfolio_kernels import PortfolioOutput, simulate_portfolio
+from sparkbt.engine.portfolio_orders import (
+    backtest_portfolio_orders,
+    portfolio_order_table,
+    strategy_output,
+)
 from sparkbt.engine.portfolio_result import PortfolioResult
 from sparkbt.engine.registry import Strategy
 from sparkbt.engine.stats import compute_stats, stats_row
@@ -118,7 +123,13 @@ def backtest_portfolio(
     started = time.perf_counter() if started is None else started
     check_portfolio_config(config)
     config = resolved(config, panel)
-    weights = portfolio_weights(strat, panel, checked, config.direction, start)
+    output = strategy_output(strat, panel, checked)
+    table = portfolio_order_table(strat.name, output, panel)
+    if table is not None:
+        return backtest_portfolio_orders(
+            panel, strat, checked, config, table, start, panel_period_ns(panel), started
+        )
+    weights = portfolio_weights(strat, panel, checked, config.direction, start, output)
     traded = panel.since(start)
     out, stats = simulate_weights(
         traded, weights.values, config, bar_period_ns=panel_period_ns(panel)

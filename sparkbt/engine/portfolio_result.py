@@ -29,7 +29,7 @@ from sparkbt.evidence import (
 )
 from sparkbt.version import ENGINE_VERSION, __version__
 
-__all__ = ["ASSET_COLUMNS", "PortfolioResult"]
+__all__ = ["ASSET_COLUMNS", "PortfolioResult", "with_symbol"]
 
 ASSET_COLUMNS: dict[str, str] = {
     "pnl": "profit and loss of the symbol's trades, fees paid, open ones at the last close",
@@ -42,7 +42,7 @@ ASSET_COLUMNS: dict[str, str] = {
 """The per-symbol table (``res.assets``, ``assets.parquet``): column and meaning."""
 
 
-def _with_symbol(table: pd.DataFrame, cols: np.ndarray, symbols: list[str]) -> pd.DataFrame:
+def with_symbol(table: pd.DataFrame, cols: np.ndarray, symbols: list[str]) -> pd.DataFrame:
     table.insert(0, "symbol", np.asarray(symbols, dtype=object)[cols] if len(cols) else [])
     return table
 
@@ -84,13 +84,13 @@ class PortfolioResult:
     def trades(self) -> pd.DataFrame:
         """One row per round trip of a symbol (0 units back to 0), with its ``symbol``."""
         table = trades_frame(self.trade_records, self.panel.index)
-        return _with_symbol(table, self.trade_records["col"], self.symbols)
+        return with_symbol(table, self.trade_records["col"], self.symbols)
 
     @cached_property
     def fills(self) -> pd.DataFrame:
         """One row per fill, in execution order: symbol, timestamp, side, units, price, fee."""
         table = fills_frame(self.fill_records, self.panel.index)
-        return _with_symbol(table, self.fill_records["col"], self.symbols)
+        return with_symbol(table, self.fill_records["col"], self.symbols)
 
     @cached_property
     def locks(self) -> pd.DataFrame:
@@ -225,6 +225,10 @@ class PortfolioResult:
 
     def save(self, evidence_dir: str | Path | None = None) -> Path:
         """Write ``<evidence_dir>/backtest/<id>/`` atomically; return the folder."""
+        return self._save({}, evidence_dir)
+
+    def _save(self, extra: dict[str, Any], evidence_dir: str | Path | None) -> Path:
+        """The evidence folder with the portfolio's files and ``extra`` ones."""
         root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
         report = dump_json(self.report)
         assets = self.assets.reset_index()
@@ -239,6 +243,7 @@ class PortfolioResult:
                 "assets.parquet": lambda p: write_parquet(assets, p),
                 "positions.parquet": lambda p: write_parquet(self._wide_frame(self.positions), p),
                 "weights.parquet": lambda p: write_parquet(self._wide_frame(self.weights), p),
+                **extra,
             },
         )
 

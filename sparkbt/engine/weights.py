@@ -43,15 +43,19 @@ def portfolio_weights(
     params: Mapping[str, Any],
     direction: str,
     start: int = 0,
+    evaluated: Any = None,
 ) -> Weights:
     """The strategy's weights over ``panel`` from union bar ``start`` on, clipped by direction.
 
     The strategy sees every candle (warm-up included); only the traded bars' weights are kept.
+    ``evaluated`` is what the strategy already returned, if it ran: its frame (weights
+    strategy) or each symbol's Signals (targets strategy).
     """
     if strategy.kind == "weights":
-        raw = _checked_frame(strategy, panel, strategy.func(panel, **params))[start:]
+        out = strategy.func(panel, **params) if evaluated is None else evaluated
+        raw = _checked_frame(strategy, panel, out)[start:]
     else:
-        raw = _equal_slots(strategy, panel, params, start)
+        raw = _equal_slots(strategy, panel, params, start, evaluated)
     return _clip(raw, direction)
 
 
@@ -121,14 +125,18 @@ def _check_values(name: str, values: np.ndarray, panel: Panel) -> None:
 
 
 def _equal_slots(
-    strategy: Strategy, panel: Panel, params: Mapping[str, Any], start: int
+    strategy: Strategy,
+    panel: Panel,
+    params: Mapping[str, Any],
+    start: int,
+    evaluated: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """Per-symbol targets -> weights x / N on the bars where a symbol's target changes."""
     index, n_sym = panel.index, len(panel.symbols)
     first = index[start] if start else None
     out = np.full((len(index) - start, n_sym), np.nan)
     for j, (symbol, frame) in enumerate(panel.frames.items()):
-        signals = strategy.evaluate(frame, params)
+        signals = strategy.evaluate(frame, params) if evaluated is None else evaluated[symbol]
         if signals.sl_stop is not None or signals.tp_stop is not None:
             raise StrategyError(
                 f"{strategy.name}: returned stop columns for {symbol}; stops are per-trade "

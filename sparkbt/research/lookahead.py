@@ -5,8 +5,10 @@ after each of a sample of bars t (for a portfolio, every symbol's candles cut
 after the union bar t, and the weights compared per symbol). The truncated
 run's signals must equal the full run's on every bar up to and including t:
 the prepared targets (NaN forward-filled, as the simulator sees them) and any
-per-bar stop columns (NaN equals NaN). Bars are drawn one per equal stretch of the data, so the
-sample spans it; the same seed draws the same bars.
+per-bar stop columns (NaN equals NaN); for a strategy that returns orders, the
+checked orders decided up to t (timestamp <= bar t), row by row in the
+engine's order, the first differing row named. Bars are drawn one per equal
+stretch of the data, so the sample spans it; the same seed draws the same bars.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pandas as pd
 from sparkbt.data.candles import load_candles
 from sparkbt.data.panel import Panel
 from sparkbt.data.panel_load import load_panel
+from sparkbt.engine.orders import OrderTable, order_table
+from sparkbt.engine.portfolio_orders import portfolio_order_table, strategy_output
 from sparkbt.engine.registry import Signals, Strategy, get_strategy
 from sparkbt.engine.simulate import prepare
 from sparkbt.engine.weights import portfolio_weights
@@ -94,10 +98,54 @@ def _first_difference(full: _Columns, cut: _Columns, t: int, tol: float) -> tupl
     return found
 
 
-def _weight_columns(strat: Strategy, panel: Panel, params: dict[str, Any]) -> _Columns:
+def _weight_columns(strat: Strategy, panel: Panel, params: dict[str, Any], output: Any) -> _Columns:
     """A portfolio's weights as the simulator sees them (before the direction), per symbol."""
-    w = portfolio_weights(strat, panel, params, "both").values
+    w = portfolio_weights(strat, panel, params, "both", 0, output).values
     return {f"weight of {sym}": w[:, j] for j, sym in enumerate(panel.symbols)}
+
+
+def _same(x: Any, y: Any, tol: float) -> bool:
+    if isinstance(x, float | np.floating) and isinstance(y, float | np.floating):
+        return bool(abs(float(x) - float(y)) <= tol or (x != x and y != y))
+    if pd.isna(x) is True and pd.isna(y) is True:
+        return True
+    return bool(x == y)
+
+
+def _first_order_difference(
+    full: OrderTable, cut: OrderTable, index: pd.DatetimeIndex, t: int, tol: float
+) -> tuple[int, str] | None:
+    """The first order decided up to bar t (in the engine's order) that the cut run changes."""
+    until = index[t]
+    a = full.frame[full.frame["timestamp"] <= until].reset_index(drop=True)
+    b = cut.frame[cut.frame["timestamp"] <= until].reset_index(drop=True)
+    columns = list(dict.fromkeys([*a.columns, *b.columns]))
+    for i in range(max(len(a), len(b))):
+        row = a.iloc[i] if i < len(a) else b.iloc[i]
+        bar = int(index.searchsorted(row["timestamp"], side="right")) - 1
+        if i >= len(a) or i >= len(b):
+            how = "with" if i < len(a) else "without"
+            return bar, f"order row {i + 1} is decided only {how} later bars"
+        for col in columns:
+            x = a.at[i, col] if col in a.columns else None
+            y = b.at[i, col] if col in b.columns else None
+            if not _same(x, y, tol):
+                return bar, (
+                    f"order row {i + 1}, column '{col}' is {y!r} on bars 0..{t}, {x!r} on all"
+                )
+    return None
+
+
+def _compare(
+    full: Any, cut: Any, index: pd.DatetimeIndex, t: int, tol: float
+) -> tuple[int, str] | None:
+    """Earliest bar <= t where the cut run's signals or orders differ, and how."""
+    if isinstance(full, OrderTable) or isinstance(cut, OrderTable):
+        if not (isinstance(full, OrderTable) and isinstance(cut, OrderTable)):
+            how = "with" if isinstance(full, OrderTable) else "without"
+            return 0, f"orders are returned only {how} later bars"
+        return _first_order_difference(full, cut, index, t, tol)
+    return _first_difference(full, cut, t, tol)
 
 
 def lookahead_check(
@@ -118,21 +166,28 @@ def lookahead_check(
         raise ConfigError(f"samples: must be >= 1 (got {samples!r})")
     strat = get_strategy(strategy)
     checked = strat.validate(params or {})
-    columns: Callable[[int | None], _Columns]
+    columns: Callable[[int | None], _Columns | OrderTable]
     if isinstance(candles, (Mapping, Panel)) or strat.kind == "weights":
         source = candles if isinstance(candles, (Mapping, Panel)) else {"asset": candles}
         panel = load_panel(source)
         index = panel.index
 
-        def columns(t: int | None) -> _Columns:
-            return _weight_columns(strat, panel if t is None else panel.until(t), checked)
+        def columns(t: int | None) -> _Columns | OrderTable:
+            cut = panel if t is None else panel.until(t)
+            output = strategy_output(strat, cut, checked)
+            table = portfolio_order_table(strat.name, output, cut)
+            return table if table is not None else _weight_columns(strat, cut, checked, output)
 
     else:
         frame = load_candles(candles)
         index = pd.DatetimeIndex(frame.index)
 
-        def columns(t: int | None) -> _Columns:
-            return _columns(strat.evaluate(frame if t is None else frame.iloc[: t + 1], checked))
+        def columns(t: int | None) -> _Columns | OrderTable:
+            cut = frame if t is None else frame.iloc[: t + 1]
+            signals = strat.evaluate(cut, checked)
+            if signals.orders is not None:
+                return order_table(strat.name, signals.orders, pd.DatetimeIndex(cut.index))
+            return _columns(signals)
 
     full = columns(None)
     bars = sample_bars(len(index), samples, seed)
@@ -144,7 +199,7 @@ def lookahead_check(
         except Exception as exc:  # a strategy that cannot run on a prefix cannot run live
             msg = f"{strat.name} failed on bars 0..{t}: {type(exc).__name__}: {exc}"
             return LookaheadResult(False, bars, None, msg)
-        diff = _first_difference(full, cut, t, tolerance)
+        diff = _compare(full, cut, index, t, tolerance)
         if diff is not None:
             failed += 1
             if worst is None or diff[0] < worst[0]:

@@ -24,15 +24,20 @@ from sparkbt.data.candles import load_candles
 from sparkbt.data.panel import Panel
 from sparkbt.data.panel_load import load_panel
 from sparkbt.engine.options import Config
+from sparkbt.engine.orders import OrderTable
 from sparkbt.engine.portfolio import (
     check_portfolio_config,
     panel_period_ns,
     simulate_weights,
 )
+from sparkbt.engine.portfolio_orders import (
+    portfolio_order_table,
+    simulate_portfolio_table,
+    strategy_output,
+)
 from sparkbt.engine.registry import Strategy
-from sparkbt.engine.statspec import PORTFOLIO_STAT_KEYS
 from sparkbt.engine.weights import portfolio_weights
-from sparkbt.errors import ConfigError
+from sparkbt.errors import ConfigError, StrategyError
 from sparkbt.research.sweep_jobs import StrategyPickle
 
 __all__ = [
@@ -103,30 +108,51 @@ class PortfolioJob(StrategyPickle):
         params = set(self.strategy.param_names)
         return [c for c in self.combos.columns if c not in params]
 
-    def weights(self, params: dict[str, Any], direction: str) -> np.ndarray:
-        """Checked weights of one combination (those of the previous row when they match)."""
+    def weights(self, params: dict[str, Any], direction: str) -> np.ndarray | OrderTable:
+        """Checked weights of one combination (those of the previous row when they match),
+        or its checked orders (traded bars only) when the strategy returns orders."""
         key = (params, direction)
         if self._last is not None and self._last[0] == key:
             return cast(np.ndarray, self._last[1])
         self._last = None  # free the previous combination's weights first
         checked = self.strategy.validate(params)
-        values = portfolio_weights(self.strategy, self.panel, checked, direction, self.start).values
+        output = strategy_output(self.strategy, self.panel, checked)
+        table = portfolio_order_table(self.strategy.name, output, self.panel)
+        if table is not None:
+            values: np.ndarray | OrderTable = table.since(self.start)
+        else:
+            values = portfolio_weights(
+                self.strategy, self.panel, checked, direction, self.start, output
+            ).values
         self._last = (key, values)
         return values
 
     def run(self, lo: int, hi: int) -> dict[str, np.ndarray]:
-        """Stats of combinations ``lo..hi-1``, one simulation each, as ``backtest`` runs it."""
+        """Stats of combinations ``lo..hi-1``, one simulation each, as ``backtest`` runs it.
+
+        The keys are PORTFOLIO_STAT_KEYS, or PORTFOLIO_ORDER_STAT_KEYS when the
+        strategy returns orders (then every combination must).
+        """
         combos = self.combos.iloc[lo:hi]
         names = self.option_names
         params = cast(list[dict[str, Any]], combos[self.strategy.param_names].to_dict("records"))
         options = cast(list[dict[str, Any]], combos[names].to_dict("records"))
         period = panel_period_ns(self.panel)
-        out = {k: np.empty(len(combos)) for k in PORTFOLIO_STAT_KEYS}
+        out: dict[str, np.ndarray] = {}
         for i, (p, o) in enumerate(zip(params, options, strict=True)):
             cfg = self.config.replace(**{k: _option_value(v) for k, v in o.items()})
-            weights = self.weights(p, cfg.direction)
-            _, stats = simulate_weights(self.traded, weights, cfg, bar_period_ns=period)
-            for k in PORTFOLIO_STAT_KEYS:
+            given = self.weights(p, cfg.direction)
+            if isinstance(given, OrderTable):
+                _, stats = simulate_portfolio_table(self.traded, given, cfg, period)
+            else:
+                _, stats = simulate_weights(self.traded, given, cfg, bar_period_ns=period)
+            if not out:
+                out = {k: np.empty(len(combos)) for k in stats}
+            if set(stats) != set(out):
+                raise StrategyError(
+                    f"{self.strategy.name}: returned orders for some parameters, weights for others"
+                )
+            for k in out:
                 out[k][i] = stats[k][0]
         self._last = None
         return out

@@ -98,7 +98,7 @@ def run_portfolio_sweep(
         scheduler=opts.scheduler,
         progress=progress,
     )
-    out = assemble_rows(combos, parts, PORTFOLIO_STAT_KEYS)
+    out = assemble_rows(combos, parts, tuple(parts[0]) if parts else PORTFOLIO_STAT_KEYS)
     seconds = time.perf_counter() - started
     out.attrs["sweep"] = portfolio_sweep_identity(
         panel,

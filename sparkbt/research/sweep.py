@@ -18,12 +18,13 @@ from sparkbt.data.panel import Panel
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import OPTIONS, SWEEP_OPTION_SPECS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
+from sparkbt.engine.statspec import ORDER_STAT_KEYS, STAT_KEYS
 from sparkbt.evidence import data_fingerprint
 from sparkbt.research.executors import Progress, run_chunks
 from sparkbt.research.grid import build_grid, normalise_grid
 from sparkbt.research.portfolio_jobs import is_portfolio, portfolio_input
 from sparkbt.research.portfolio_sweep import run_portfolio_sweep
-from sparkbt.research.sweep_jobs import SweepJob, assemble_rows, plan_chunks
+from sparkbt.research.sweep_jobs import SweepJob, assemble_rows, plan_chunks, returns_orders
 from sparkbt.research.sweep_options import SweepOptions
 from sparkbt.version import TARGETS_VERSION
 
@@ -127,7 +128,15 @@ def run_sweep(
     config = opts.base_config().resolved(frame)
     budget = opts.memory_budget()
     n_workers = opts.worker_count()
-    job = SweepJob(frame, strat, config, combos, cache_bytes=_cache_bytes(budget, n_workers, frame))
+    first = cast(dict[str, Any], combos[strat.param_names].iloc[0].to_dict())
+    job = SweepJob(
+        frame,
+        strat,
+        config,
+        combos,
+        cache_bytes=_cache_bytes(budget, n_workers, frame),
+        orders=returns_orders(strat, frame, first),
+    )
     chunks = plan_chunks(job, n_workers, budget, opts.chunk_size)
     parts = run_chunks(
         job,
@@ -137,7 +146,7 @@ def run_sweep(
         scheduler=opts.scheduler,
         progress=progress,
     )
-    out = assemble_rows(combos, parts)
+    out = assemble_rows(combos, parts, ORDER_STAT_KEYS if job.orders else STAT_KEYS)
     seconds = time.perf_counter() - started
     out.attrs["sweep"] = sweep_identity(
         frame,

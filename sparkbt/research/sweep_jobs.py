@@ -24,13 +24,23 @@ import pandas as pd
 
 from sparkbt.data.timeframes import period_ns
 from sparkbt.engine.options import Config
+from sparkbt.engine.order_run import checked_orders, simulate_order_table
 from sparkbt.engine.registry import Strategy, builtin_dir, get_strategy
 from sparkbt.engine.simulate import prepare, simulate_targets
 from sparkbt.engine.stats import COUNT_KEYS, STAT_KEYS
+from sparkbt.engine.statspec import ORDER_STAT_KEYS
 from sparkbt.errors import ConfigError, StrategyError
 from sparkbt.research.fast_rows import IndicatorCache, fast_path, generic_rows
 
-__all__ = ["StrategyPickle", "SweepJob", "assemble_rows", "plan_chunks", "run_chunk"]
+__all__ = [
+    "StrategyPickle",
+    "SweepJob",
+    "assemble_rows",
+    "plan_chunks",
+    "returns_orders",
+    "run_chunk",
+    "run_order_chunk",
+]
 
 
 class StrategyPickle:
@@ -67,6 +77,7 @@ class SweepJob(StrategyPickle):
     combos: pd.DataFrame  # parameters, then the swept engine options
     start: int = 0  # first simulated bar (signals see the bars before it: warm-up)
     cache_bytes: int = 256 * 2**20
+    orders: bool = False  # the strategy returns orders: one combination at a time
     _cache: IndicatorCache | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -144,13 +155,53 @@ def _strategy_ref(strategy: Strategy) -> tuple[str, str] | None:
     return f"{origin}:{strategy.name}", strategy.source_sha256
 
 
+def returns_orders(strategy: Strategy, frame: pd.DataFrame, params: dict[str, Any]) -> bool:
+    """Whether the strategy returns orders (judged on one combination; fast paths never do)."""
+    if fast_path(strategy) is not None:
+        return False
+    return strategy.evaluate(frame, strategy.validate(params)).orders is not None
+
+
+def run_order_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Stats (ORDER_STAT_KEYS) of combinations ``lo..hi-1`` of a strategy that returns orders.
+
+    One combination at a time, by the step a backtest of orders takes
+    (:func:`sparkbt.engine.order_run.simulate_order_table`), so a worker holds one
+    combination's orders and kernel output at a time.
+    """
+    combos = job.combos.iloc[lo:hi]
+    strat, frame, s = job.strategy, job.frame, job.start
+    traded = frame.iloc[s:] if s else frame
+    params = cast(list[dict[str, Any]], combos[strat.param_names].to_dict("records"))
+    options = cast(list[dict[str, Any]], combos[job.option_names].to_dict("records"))
+    pn = period_ns(frame)
+    out = {k: np.empty(len(combos)) for k in ORDER_STAT_KEYS}
+    for i, (p, o) in enumerate(zip(params, options, strict=True)):
+        raw = strat.evaluate(frame, strat.validate(p)).orders
+        if raw is None:
+            raise StrategyError(f"{strat.name}: returned targets for {p} but orders for others")
+        table = checked_orders(strat.name, raw, frame, s)
+        cfg = job.config.replace(**{k: _option_value(v) for k, v in o.items()})
+        _, stats = simulate_order_table(traded, table, cfg, bar_period_ns=pn)
+        for k in ORDER_STAT_KEYS:
+            out[k][i] = stats[k][0]
+    return out
+
+
+def _option_value(value: Any) -> Any:
+    """A swept option's value as ``Config`` takes it (the grid holds None as NaN)."""
+    return None if isinstance(value, float) and value != value else value
+
+
 def run_chunk(job: SweepJob, lo: int, hi: int) -> dict[str, np.ndarray]:
     """Stats of combinations ``lo..hi-1`` of the job (one value per combination).
 
     Target rows are built once for the chunk; rows that share engine options
     are simulated together by :func:`sparkbt.engine.simulate.simulate_targets`, the
-    same step a single backtest takes.
+    same step a single backtest takes. Orders go through :func:`run_order_chunk`.
     """
+    if job.orders:
+        return run_order_chunk(job, lo, hi)
     combos = job.combos.iloc[lo:hi]
     params = combos[job.strategy.param_names]
     raw, sl, tp = job.target_rows(params)

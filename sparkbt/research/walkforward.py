@@ -30,7 +30,6 @@ from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import OPTIONS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.stats import STAT_KEYS, json_safe
-from sparkbt.engine.statspec import PORTFOLIO_STAT_KEYS
 from sparkbt.errors import CandleError, ConfigError
 from sparkbt.research.grid import build_grid, normalise_grid
 from sparkbt.research.portfolio_jobs import is_portfolio, portfolio_input
@@ -297,10 +296,12 @@ def _test_fold(
     best, params = _best(ins, metric)
     # one row, even for a strategy without parameters
     combo = pd.DataFrame({p: [v] for p, v in params.items()}, index=[0])
-    job = SweepJob(frame.iloc[s : s + n_train + n_test], strat, config, combo, start=n_train)
+    window = frame.iloc[s : s + n_train + n_test]
+    orders = "orders_filled" in ins.columns  # the training sweep ran orders
+    job = SweepJob(window, strat, config, combo, start=n_train, orders=orders)
     oos = run_chunk(job, 0, 1)
     row = _fold_row(frame.index, fold, params, best, oos, metric)
-    return row, {"fold": fold.k, **params, **{key: oos[key][0] for key in STAT_KEYS}}
+    return row, {"fold": fold.k, **params, **{key: oos[key][0] for key in oos}}
 
 
 def _test_portfolio_fold(
@@ -318,4 +319,4 @@ def _test_portfolio_fold(
     )
     row = _fold_row(panel.index, fold, params, best, oos, metric)
     row["symbols"] = ",".join(symbols)
-    return row, {"fold": fold.k, **params, **{key: oos[key][0] for key in PORTFOLIO_STAT_KEYS}}
+    return row, {"fold": fold.k, **params, **{key: oos[key][0] for key in oos}}
