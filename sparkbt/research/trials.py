@@ -18,7 +18,9 @@ import pandas as pd
 
 from sparkbt.data.panel import Panel
 from sparkbt.engine.options import Config
+from sparkbt.engine.orders import OrderTable
 from sparkbt.engine.portfolio import panel_period_ns, resolved, simulate_weights
+from sparkbt.engine.portfolio_orders import simulate_portfolio_table
 from sparkbt.engine.registry import Strategy
 from sparkbt.engine.simulate import prepare, simulate_targets
 from sparkbt.engine.stats import bar_returns
@@ -91,9 +93,12 @@ def _portfolio_returns(
     overs = combos[options].to_dict("records")
     for i, (p, o) in enumerate(zip(params, overs, strict=True)):
         cfg = config.replace(**{str(k): _option_value(v) for k, v in o.items()})
-        weights = job.weights({str(k): v for k, v in p.items()}, cfg.direction)
-        out, _ = simulate_weights(panel, weights, cfg, bar_period_ns=period)
-        returns[:, i] = bar_returns(out.equity[:, None], cfg.cash)[:, 0]
+        given = job.weights({str(k): v for k, v in p.items()}, cfg.direction)
+        if isinstance(given, OrderTable):
+            equity = simulate_portfolio_table(panel, given, cfg, period)[0].equity
+        else:
+            equity = simulate_weights(panel, given, cfg, bar_period_ns=period)[0].equity
+        returns[:, i] = bar_returns(equity[:, None], cfg.cash)[:, 0]
     return returns
 
 
