@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 # sparkbt's compiled kernel runs with bounds checks in the tests: an out-of-range
 # index raises IndexError instead of corrupting memory. Those builds get their own cache.
 os.environ.setdefault("SPARKBT_BOUNDSCHECK", "1")
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "sparkbt-tests-numba"))
+# numba checks a cached kernel against its own file only: a kernel whose imported helpers
+# or record types changed would load stale, so the cache is keyed on every engine source.
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    str(
+        Path.home()
+        / ".cache"
+        / "sparkbt-tests-numba"
+        / hashlib.sha256(
+            b"".join(
+                p.read_bytes()
+                for p in sorted((Path(__file__).parents[1] / "sparkbt" / "engine").glob("*.py"))
+            )
+        ).hexdigest()[:16]
+    ),
+)
 
 import numpy as np
 import pandas as pd
