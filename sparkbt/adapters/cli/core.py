@@ -173,6 +173,12 @@ def run(
         typer.echo(dump_json(result.report), nl=False)
     else:
         print_stats_table("backtest", result.report, path)
+        if getattr(result, "kind", None) == "orders":
+            from rich.console import Console
+
+            from sparkbt.adapters.cli.orders import print_order_summary
+
+            print_order_summary(Console(), result.run_id, result.orders)
 
 
 def strategies(
