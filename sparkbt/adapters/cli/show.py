@@ -35,7 +35,7 @@ def show(
         False, "--json", help="Print the stored JSON (or trade or order records)."
     ),
 ) -> None:
-    """Print a stored run, sweep or walk-forward (--trades: a run's trades; --orders: its orders)."""
+    """Print a stored run, sweep or walk-forward (--trades, --orders: a run's trades, orders)."""
     from sparkbt.evidence import RunEvidence, dump_json, read_evidence
 
     try:
