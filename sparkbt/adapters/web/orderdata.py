@@ -132,6 +132,11 @@ def order_end_times(orders: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Series:
     return end.fillna(next_bar)
 
 
+def _seconds(times: pd.Series) -> np.ndarray:
+    """Epoch seconds of times stored at any resolution (parquet may keep microseconds)."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8 // 10**9
+
+
 def _levels(orders: pd.DataFrame) -> list[tuple[int, str, bool, float]]:
     """(row, type, filled, level) of every limit and stop level, in the orders' order."""
     out = []
@@ -155,8 +160,8 @@ def level_lines(
     if orders.empty or len(bucket_t) == 0:
         return []
     end = order_end_times(orders, index)
-    start_b = bucket_of(bucket_t, pd.DatetimeIndex(orders["timestamp"]).asi8 // 10**9)
-    end_b = bucket_of(bucket_t, pd.DatetimeIndex(end).asi8 // 10**9)
+    start_b = bucket_of(bucket_t, _seconds(orders["timestamp"]))
+    end_b = bucket_of(bucket_t, _seconds(end))
     last = len(bucket_t) - 1
     lanes: dict[tuple[str, bool], list[list[Any]]] = {}  # key -> lanes: [last bucket, points]
     for i, kind, done, level in _levels(orders):
