@@ -153,6 +153,12 @@ class BacktestActions:
                     body=raw,
                 )
             v = self._approved_version(req.paramset)
+            if v.is_portfolio:
+                raise Refusal(
+                    f"paramset: {v.name} trades a portfolio ({v.pair}); "
+                    "the service backtests one pair at a time",
+                    body=raw,
+                )
             fields = (v.pair, v.timeframe, v.strategy, dict(v.params), dict(v.options))
             extra = {"paramset": v.name, "version_id": v.id}
         try:

@@ -48,6 +48,11 @@ PROPOSE_ROLES = ("proposer", "approver", "admin")
 """Roles that may propose a param change."""
 
 
+_MAX_SYMBOLS = 64
+"""The most symbols a param set may name."""
+_PAIR_TEXT = _MAX_SYMBOLS * 33  # symbols of at most 32 characters, comma-joined
+
+
 class _ProposeBody(BaseModel):
     """A proposal: the param set's new version, and what it was prepared against."""
 
@@ -55,7 +60,10 @@ class _ProposeBody(BaseModel):
 
     paramset: Line = Field(min_length=1, max_length=64)
     strategy: Line = Field(min_length=1, max_length=64)
-    pair: Line = Field("ETHUSDT", min_length=1, max_length=32)
+    # one symbol, or a portfolio's symbols comma-joined (BTCUSDT,ETHUSDT) ...
+    pair: Line = Field("ETHUSDT", min_length=1, max_length=_PAIR_TEXT)
+    # ... or given as a list (not both)
+    pairs: list[Line] | None = Field(None, min_length=1, max_length=_MAX_SYMBOLS)
     timeframe: Line = Field("4h", min_length=1, max_length=16)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     options: OptionsBody = Field(default_factory=OptionsBody)
@@ -220,20 +228,25 @@ class ProposalActions:
         """Check a proposal (registry strategy, parameters, candles, sweep), record it as
         ``who``'s and queue its evaluation; a Refusal before anything is written."""
         person(who, "propose a param change")
+        if body.pairs is not None and "pair" in body.model_fields_set:
+            raise Refusal("pairs: give pair or pairs, not both")
         try:
             engine.check_strategy_name(body.strategy)
             version = version_of(
                 body.paramset,
                 body.strategy,
-                body.pair,
+                body.pair if body.pairs is None else body.pairs,
                 body.timeframe,
                 body.params,
                 body.options.given(),
             )
-            engine.check_request(
-                version.pair, version.timeframe, version.strategy, version.params,
-                self.settings.data_dir,
-            )  # fmt: skip
+            if len(version.pairs) > _MAX_SYMBOLS:
+                raise Refusal(f"pairs: at most {_MAX_SYMBOLS} symbols (got {len(version.pairs)})")
+            for symbol in version.pairs:  # every symbol's candles are there
+                engine.check_request(
+                    symbol, version.timeframe, version.strategy, version.params,
+                    self.settings.data_dir,
+                )  # fmt: skip
         except Refusal:
             raise
         except InputError as exc:

@@ -2,8 +2,10 @@
 
 :func:`assess` takes a proposed :class:`~sparkbt.research.paramsets.ParamSetVersion`
 (and the approved one it would replace, if any), loads the candles of the
-proposed version's pair and timeframe once (:func:`sparkbt.data.store.resolve_candles`)
-and on those same candles:
+proposed version's pair and timeframe once (:func:`sparkbt.data.store.resolve_candles`;
+for a version naming several symbols, or of a weights strategy, their panel by
+:func:`sparkbt.load_panel`, and every run below is a portfolio run sharing one
+cash) and on those same candles:
 
 1. backtests both versions on the whole window;
 2. splits the window: the last ``oos_fraction`` of the bars are held out. The
@@ -59,14 +61,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparkbt.data.store import resolve_candles
-from sparkbt.data.timeframes import period_ns
+from sparkbt.data.panel import Panel
 from sparkbt.engine.options import Config
+from sparkbt.engine.portfolio_result import PortfolioResult
 from sparkbt.engine.registry import Strategy
 from sparkbt.engine.result import BacktestResult
 from sparkbt.engine.stats import bar_returns
 from sparkbt.errors import ConfigError, StrategyError
-from sparkbt.evidence import data_fingerprint
+from sparkbt.research.assess_data import Market, load_market
 from sparkbt.research.assess_runs import (
     HEADLINE,
     headline,
@@ -74,7 +76,6 @@ from sparkbt.research.assess_runs import (
     neighbours,
     safe,
     stored_run,
-    version_config,
     version_strategy,
     walk_forward_evidence,
 )
@@ -88,6 +89,9 @@ from sparkbt.research.trials import sweep_options_note, sweep_pbo, trials_from_s
 __all__ = ["HEADLINE", "Assessment", "assess", "neighbours"]
 
 _DAY_NS = 86_400 * 10**9
+
+Run = BacktestResult | PortfolioResult
+"""A stored evidence run: one pair's backtest, or a portfolio's."""
 
 
 @dataclass
@@ -196,17 +200,26 @@ class _Context:
     """
 
     proposed: _Side
-    frame: pd.DataFrame
+    market: Market
     evidence_dir: str | Path | None
     runs: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def candles(self) -> pd.DataFrame | Panel:
+        """The candles every run is on: the pair's frame or the portfolio's panel."""
+        return self.market.candles
+
     def run(
-        self, label: str, side: _Side, frame: pd.DataFrame | None = None, trade_from: Any = None
-    ) -> BacktestResult:
+        self,
+        label: str,
+        side: _Side,
+        candles: pd.DataFrame | Panel | None = None,
+        trade_from: Any = None,
+    ) -> Run:
         """A stored backtest of ``side`` (on all the candles by default), labelled."""
-        candles = self.frame if frame is None else frame
+        candles = self.candles if candles is None else candles
         run = stored_run(
             candles, side.strat, side.params, side.config, self.evidence_dir, trade_from
         )
@@ -252,7 +265,7 @@ def assess(
         raise ConfigError(f"oos_fraction: must be in (0, 1) (got {oos_fraction!r})")
     clock = _Clock()
     ctx = _context(proposed, data_dir, evidence_dir)
-    data = _data_summary(proposed, ctx.frame)
+    data = ctx.market.summary(proposed)
     clock.lap("candles")
     full, approved, heads = _full_window_runs(ctx, proposed, base)
     clock.lap("backtests")
@@ -260,7 +273,7 @@ def assess(
     clock.lap("split")
     side = ctx.proposed
     wf, wf_id = walk_forward_evidence(
-        ctx.frame, side.strat, side.params, side.config, folds, evidence_dir
+        ctx.candles, side.strat, side.params, side.config, folds, evidence_dir
     )
     clock.lap("walk_forward")
     neighbourhood, near_stats = _neighbourhood(ctx)
@@ -271,7 +284,9 @@ def assess(
         trials = _neighbour_trials(ctx, full, near_stats)
     dsr, deflated = _deflated_sharpe(ctx, full, trials)
     clock.lap("overfit")
-    look = lookahead_check(side.strat, ctx.frame, side.params, samples=lookahead_samples, seed=seed)
+    look = lookahead_check(
+        side.strat, ctx.candles, side.params, samples=lookahead_samples, seed=seed
+    )
     if not look.passed:
         ctx.reasons["lookahead"] = look.detail
     clock.lap("lookahead")
@@ -306,23 +321,9 @@ def _context(
 ) -> _Context:
     """The proposed version's strategy (checked first) and its candles, loaded once."""
     strat = version_strategy(proposed, "proposed")
-    frame = resolve_candles(proposed.pair, proposed.timeframe, data_dir)
-    side = _Side(strat, dict(proposed.params), version_config(proposed, frame))
-    return _Context(proposed=side, frame=frame, evidence_dir=evidence_dir)
-
-
-def _data_summary(proposed: ParamSetVersion, frame: pd.DataFrame) -> dict[str, Any]:
-    """Which candles the assessment ran on."""
-    return {
-        "pair": proposed.pair,
-        "timeframe": proposed.timeframe,
-        "source": frame.attrs.get("source"),
-        "synthetic": bool(frame.attrs.get("synthetic", False)),
-        "candles": len(frame),
-        "start": frame.index[0],
-        "end": frame.index[-1],
-        "data_sha256": data_fingerprint(frame),
-    }
+    market = load_market(proposed, strat, data_dir)
+    side = _Side(strat, dict(proposed.params), market.config(proposed))
+    return _Context(proposed=side, market=market, evidence_dir=evidence_dir)
 
 
 def _approved_side(ctx: _Context, proposed: ParamSetVersion, base: ParamSetVersion) -> _Side | None:
@@ -335,15 +336,22 @@ def _approved_side(ctx: _Context, proposed: ParamSetVersion, base: ParamSetVersi
         )
     try:
         strat = version_strategy(base, "approved")
+        config = ctx.market.config(base)
     except (StrategyError, ConfigError) as exc:
         ctx.notes.append(f"approved version not backtested: {exc}")
         return None
-    return _Side(strat, dict(base.params), version_config(base, ctx.frame))
+    if strat.kind == "weights" and not ctx.market.is_portfolio:
+        ctx.notes.append(
+            f"approved version not backtested: {strat.name} is a weights strategy, "
+            f"the proposed version trades one pair with a targets strategy"
+        )
+        return None
+    return _Side(strat, dict(base.params), config)
 
 
 def _full_window_runs(
     ctx: _Context, proposed: ParamSetVersion, base: ParamSetVersion | None
-) -> tuple[BacktestResult, _Side | None, dict[str, dict[str, Any] | None]]:
+) -> tuple[Run, _Side | None, dict[str, dict[str, Any] | None]]:
     """Both versions backtested on the whole window: the proposed run, the approved side, heads."""
     full = ctx.run("proposed", ctx.proposed)
     heads: dict[str, dict[str, Any] | None] = {"approved": None, "proposed": headline(full.stats)}
@@ -359,10 +367,11 @@ def _split_runs(
     """The in-sample / out-of-sample table, and the proposed version's stats on each side.
 
     Out-of-sample runs trade from the first held-out bar of the whole window
-    (indicators warm, fresh cash); the in-sample run is the bars before it.
+    (indicators warm, fresh cash); the in-sample run is the bars before it (for
+    a portfolio: the union bars before it, each symbol with a candle there).
     """
-    frame = ctx.frame
-    n = len(frame)
+    market = ctx.market
+    n = len(market)
     split = n - round(n * oos_fraction)
     is_stats: dict[str, Any] | None = None
     oos_stats: dict[str, Any] | None = None
@@ -371,8 +380,8 @@ def _split_runs(
         why = f"{n} candles are too few to hold out {oos_fraction:g} of them"
         ctx.reasons["min_oos_sharpe"] = ctx.reasons["max_oos_degradation"] = why
     else:
-        is_stats = ctx.run("proposed_in_sample", ctx.proposed, frame.iloc[:split]).stats
-        at = frame.index[split]
+        is_stats = ctx.run("proposed_in_sample", ctx.proposed, market.head(split)).stats
+        at = market.index[split]
         oos_stats = ctx.run("proposed_out_of_sample", ctx.proposed, trade_from=at).stats
         if approved is not None:
             base_oos = ctx.run("approved_out_of_sample", approved, trade_from=at)
@@ -380,7 +389,7 @@ def _split_runs(
     table = {
         "oos_fraction": oos_fraction,
         "split_bar": split,
-        "split_time": frame.index[split] if 0 < split < n else None,
+        "split_time": market.index[split] if 0 < split < n else None,
         "in_sample": None if is_stats is None else headline(is_stats),
         "out_of_sample": None if oos_stats is None else headline(oos_stats),
         "approved_out_of_sample": approved_oos,
@@ -403,9 +412,7 @@ def _neighbourhood(ctx: _Context) -> tuple[list[dict[str, Any]], list[dict[str, 
     return rows, stats
 
 
-def _neighbour_trials(
-    ctx: _Context, full: BacktestResult, near_stats: list[dict[str, Any]]
-) -> _Trials:
+def _neighbour_trials(ctx: _Context, full: Run, near_stats: list[dict[str, Any]]) -> _Trials:
     """Without a sweep: the proposed version and its neighbours are the trials; no PBO."""
     raw = np.array([full.stats.get("sharpe")] + [s.get("sharpe") for s in near_stats])
     sharpes = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
@@ -419,25 +426,25 @@ def _sweep_trials(
 ) -> _Trials:
     """With a sweep: its combinations are the trials, and (some of them re-run) give PBO."""
     side = ctx.proposed
-    sweep = trials_from_sweep(sweep_id, ctx.evidence_dir, ctx.frame, side.strat)
+    sweep = trials_from_sweep(sweep_id, ctx.evidence_dir, ctx.market, side.strat)
     note = sweep_options_note(sweep, side.strat, side.config)
     if note is not None:
         ctx.notes.append(note)
     sharpes = pd.to_numeric(sweep.results["sharpe"], errors="coerce").to_numpy(dtype=float)
-    pbo = sweep_pbo(sweep, ctx.frame, side.strat, pbo_combos, pbo_splits, seed)
+    pbo = sweep_pbo(sweep, ctx.candles, side.strat, pbo_combos, pbo_splits, seed)
     if pbo["pbo"] is None:
         ctx.reasons["max_pbo"] = pbo["skipped"]
     return _Trials(sharpes, len(sweep.results), f"sweep {sweep.id}", pbo)
 
 
 def _deflated_sharpe(
-    ctx: _Context, full: BacktestResult, trials: _Trials
+    ctx: _Context, full: Run, trials: _Trials
 ) -> tuple[dict[str, Any], DeflatedSharpe]:
     """The full-window Sharpe ratio deflated by ``trials``: its table, and the result."""
     config = ctx.proposed.config
     returns = bar_returns(full.equity.to_numpy()[:, None], config.cash)[:, 0]
     assert config.year_days is not None  # version_config resolves it on the candles
-    ann = float(config.year_days) * _DAY_NS / period_ns(ctx.frame)
+    ann = float(config.year_days) * _DAY_NS / ctx.market.period_ns()
     finite = trials.sharpes[np.isfinite(trials.sharpes)]
     variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
     deflated = deflated_sharpe_ratio(
@@ -456,7 +463,7 @@ def _deflated_sharpe(
 def _evidence(
     ctx: _Context,
     base: ParamSetVersion | None,
-    full: BacktestResult,
+    full: Run,
     is_stats: dict[str, Any] | None,
     oos_stats: dict[str, Any] | None,
     deflated: DeflatedSharpe,

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparkbt.data.panel import Panel
 from sparkbt.engine.options import Config
+from sparkbt.engine.portfolio_result import PortfolioResult
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.result import BacktestResult
 from sparkbt.engine.simulate import backtest
@@ -32,7 +34,6 @@ __all__ = [
     "neighbours",
     "safe",
     "stored_run",
-    "version_config",
     "version_strategy",
     "walk_forward_evidence",
 ]
@@ -70,25 +71,20 @@ def version_strategy(version: ParamSetVersion, what: str) -> Strategy:
     return strat
 
 
-def version_config(version: ParamSetVersion, frame: pd.DataFrame) -> Config:
-    """The engine options of a version, ``year_days`` resolved on ``frame``."""
-    opts = dict(version.options)
-    opts["gates"] = dict(opts.get("gates") or {})
-    return Config(**opts).resolved(frame)
-
-
 def stored_run(
-    frame: pd.DataFrame,
+    candles: pd.DataFrame | Panel,
     strat: Strategy,
     params: Mapping[str, Any],
     config: Config,
     evidence_dir: str | Path | None,
     trade_from: Any = None,
-) -> BacktestResult:
-    """An ordinary backtest, saved as ``backtest/<id>/`` (``trade_from``: warm-up bars before)."""
-    run = backtest(frame, strat, **config.to_dict(), trade_from=trade_from, **params)
-    if not isinstance(run, BacktestResult):
-        raise StrategyError(f"{strat.name}: a weights strategy needs a portfolio of symbols")
+) -> BacktestResult | PortfolioResult:
+    """An ordinary backtest, saved as ``backtest/<id>/`` (``trade_from``: warm-up bars before).
+
+    A panel (or a weights strategy) runs a portfolio sharing one cash, as
+    ``sparkbt run --symbols`` does.
+    """
+    run = backtest(candles, strat, **config.to_dict(), trade_from=trade_from, **params)
     run.save(evidence_dir)
     return run
 
@@ -143,7 +139,7 @@ def _walk_grid(strat: Strategy, params: Mapping[str, Any]) -> dict[str, list[Any
 
 
 def walk_forward_evidence(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Panel,
     strat: Strategy,
     params: Mapping[str, Any],
     config: Config,
@@ -154,7 +150,8 @@ def walk_forward_evidence(
 
     Training takes the bars before the first test window; test windows tile the
     rest. The grid is the proposed parameters and their :func:`neighbours` (a
-    random 64 of its combinations, seed 0, when it is larger). Returns
+    random 64 of its combinations, seed 0, when it is larger). A panel walks the
+    portfolio forward on the union of its bars. Returns
     ``({"skipped": why}, None)`` when the candles are too few.
     """
     n = len(frame)

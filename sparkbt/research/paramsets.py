@@ -1,7 +1,10 @@
 """Param-set versions: what a param change approves, as immutable content with a content id.
 
 A param set is a named configuration that trades (``eth-sma-4h``): a strategy
-on a pair and timeframe with its parameters and engine options. A *version* of
+on a pair (or a portfolio of several symbols) and timeframe with its parameters
+and engine options. Several symbols are stored as one text, their canonical
+comma-joined form (``BTCUSDT,ETHUSDT,SOLUSDT``: normalised, in the order given,
+each once); a version of one symbol is stored exactly as before. A *version* of
 it records the **effective** values — parameters validated with their defaults
 filled in by the strategy's schema, engine options as :class:`sparkbt.engine.options.Config`
 resolves them — and the sha256 of the strategy's source. Its id is the
@@ -16,12 +19,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sparkbt.data.panel import quote_currency
+from sparkbt.data.store import normalise_symbol
 from sparkbt.data.timeframes import format_timeframe, parse_timeframe
 from sparkbt.engine.options import ENGINE_OPTIONS, Config
+from sparkbt.engine.portfolio import check_portfolio_config
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.errors import CandleError, ConfigError, did_you_mean
 from sparkbt.evidence import content_id
@@ -32,6 +38,7 @@ __all__ = [
     "ParamSetVersion",
     "diff",
     "max_param_change",
+    "pair_text",
     "version_of",
 ]
 
@@ -58,6 +65,45 @@ def _pair(pair: Any) -> str:
     if not _PAIR_RE.fullmatch(text):
         raise ConfigError(f"pair: expected a symbol such as ETHUSDT (got {pair!r})")
     return text
+
+
+def pair_text(pair: str | Sequence[str]) -> str:
+    """The stored text of a version's symbols: one pair as given, several comma-joined.
+
+    ``pair`` is a symbol (``ETHUSDT``), a comma-separated text of several
+    (``BTCUSDT, ethusdt``) or a list of them. One symbol keeps the single-pair
+    rule; several are each normalised (:func:`sparkbt.data.store.normalise_symbol`)
+    and joined with ``,`` in the order given. ConfigError (one line) for an
+    empty item, a symbol given twice, a bad symbol or no symbol at all.
+    """
+    if isinstance(pair, str):
+        items = pair.split(",")
+    elif isinstance(pair, Sequence) and all(isinstance(p, str) for p in pair):
+        items = list(pair)
+    else:
+        raise ConfigError(f"pair: expected a symbol or a list of symbols (got {pair!r})")
+    if len(items) == 1:
+        return _pair(items[0])
+    if not items:
+        raise ConfigError("pairs: expected at least one symbol (got none)")
+    out: list[str] = []
+    for i, item in enumerate(items, 1):
+        if not item.strip():
+            raise ConfigError(f"pairs: symbol {i} of {len(items)} is empty (got {pair!r})")
+        try:
+            sym = normalise_symbol(item)
+        except CandleError as exc:
+            raise ConfigError(f"pairs: {exc}") from None
+        if sym in out:
+            raise ConfigError(f"pairs: symbol {sym} given twice; give each symbol once")
+        out.append(sym)
+    quotes = {q for q in map(quote_currency, out) if q is not None}
+    if len(quotes) > 1:
+        raise ConfigError(
+            f"pairs: a portfolio needs one quote currency, got {', '.join(sorted(quotes))} "
+            f"({','.join(out)})"
+        )
+    return ",".join(out)
 
 
 def _timeframe(timeframe: Any) -> str:
@@ -107,6 +153,16 @@ class ParamSetVersion:
     def id(self) -> str:
         return content_id(self.content())
 
+    @property
+    def pairs(self) -> list[str]:
+        """The symbols the version trades: one pair, or the portfolio's symbols in order."""
+        return self.pair.split(",")
+
+    @property
+    def is_portfolio(self) -> bool:
+        """Whether the version names several symbols (a portfolio sharing one cash)."""
+        return "," in self.pair
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, **self.content()}
 
@@ -127,26 +183,32 @@ class ParamSetVersion:
 def version_of(
     name: str,
     strategy: str | Callable[..., Any] | Strategy,
-    pair: str,
+    pair: str | Sequence[str],
     timeframe: str,
     params: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> ParamSetVersion:
     """A version with effective values: parameters validated with defaults, options resolved.
 
-    Raises StrategyError for an unknown strategy or a bad parameter and ConfigError for
-    a bad name, pair, timeframe or engine option.
+    ``pair`` is one symbol, or several (a list or comma-separated text, see
+    :func:`pair_text`). Raises StrategyError for an unknown strategy or a bad
+    parameter and ConfigError for a bad name, pair, timeframe or engine option
+    (a portfolio, or a weights strategy, refuses stops, loss_streak and cooldown).
     """
     strat = get_strategy(strategy)
-    return ParamSetVersion(
+    version = ParamSetVersion(
         name=check_name(name),
         strategy=strat.name,
-        pair=_pair(pair),
+        pair=pair_text(pair),
         timeframe=_timeframe(timeframe),
         params=strat.validate(dict(params or {})),
         options=_options(options),
         strategy_sha256=strat.source_sha256,
     )
+    if version.is_portfolio or strat.kind == "weights":
+        # a portfolio takes the max_drawdown and daily_loss gates, no per-trade rules
+        check_portfolio_config(Config(**version.options))
+    return version
 
 
 @dataclass(frozen=True)

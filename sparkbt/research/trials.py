@@ -3,7 +3,9 @@
 :func:`trials_from_sweep` reads a stored sweep and checks it is of the proposed
 version's strategy, code and candles; :func:`sweep_returns` re-runs (up to a cap
 of) its combinations on those candles for the per-bar returns PBO by CSCV needs,
-and :func:`sweep_pbo` estimates PBO from them.
+and :func:`sweep_pbo` estimates PBO from them. The candles are one pair's frame
+or, for a portfolio, its panel: a portfolio sweep's combinations are re-run as
+its rows were (:class:`~sparkbt.research.portfolio_jobs.PortfolioJob`).
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparkbt.data.panel import Panel
 from sparkbt.engine.options import Config
+from sparkbt.engine.portfolio import panel_period_ns, resolved, simulate_weights
 from sparkbt.engine.registry import Strategy
 from sparkbt.engine.simulate import prepare, simulate_targets
 from sparkbt.engine.stats import bar_returns
 from sparkbt.errors import ConfigError
-from sparkbt.evidence import data_fingerprint, read_evidence
+from sparkbt.evidence import read_evidence
+from sparkbt.research.assess_data import Market
 from sparkbt.research.assess_runs import safe
 from sparkbt.research.overfit import pbo_cscv
+from sparkbt.research.portfolio_jobs import PortfolioJob
 from sparkbt.research.sweep_jobs import SweepJob
 
 __all__ = ["sweep_options_note", "sweep_pbo", "sweep_returns", "trials_from_sweep"]
@@ -30,14 +36,21 @@ _PBO_MAX_CELLS = 20_000_000  # bars x combinations of returns held for CSCV (160
 
 
 def trials_from_sweep(
-    sweep_id: str, evidence_dir: str | Path | None, frame: pd.DataFrame, strat: Strategy
+    sweep_id: str, evidence_dir: str | Path | None, market: Market, strat: Strategy
 ) -> Any:
-    """The stored sweep ``sweep_id``; ConfigError unless it is of ``strat`` on ``frame``."""
+    """The stored sweep ``sweep_id``; ConfigError unless it is of ``strat`` on ``market``.
+
+    A portfolio's sweep must name the same symbols, in the same order, with the
+    same candles (each symbol's fingerprint).
+    """
     sweep = read_evidence(sweep_id, evidence_dir)
     if getattr(sweep, "kind", None) != "sweep":
         raise ConfigError(f"{sweep_id}: not a stored sweep")
     ident = sweep.meta.get("identity", {})
-    if ident.get("strategy") != strat.name or ident.get("data_sha256") != data_fingerprint(frame):
+    same = ident.get("data_sha256") == market.fingerprint()
+    if isinstance(market.candles, Panel):
+        same = same and ident.get("symbols") == market.candles.symbols
+    if ident.get("strategy") != strat.name or not same:
         raise ConfigError(
             f"sweep {sweep.id} is of {ident.get('strategy')} on other candles than the proposed "
             f"version ({strat.name}): its combinations are not this version's trials"
@@ -50,17 +63,50 @@ def trials_from_sweep(
     return sweep
 
 
-def sweep_returns(
-    sweep: Any, frame: pd.DataFrame, strat: Strategy, cap: int, seed: int
-) -> tuple[np.ndarray, int]:
-    """Per-bar returns ``(bars, k)`` of up to ``cap`` of the sweep's combinations, re-run."""
+def _combos(sweep: Any, cap: int, seed: int) -> pd.DataFrame:
+    """The sweep's combinations (parameters and swept options), a random ``cap`` of them."""
     results = sweep.results
     names = [c for c in sweep.meta.get("params", []) if c in results.columns]
     combos = results[names].reset_index(drop=True)
     if len(combos) > cap:
         pick = np.sort(np.random.default_rng(seed).choice(len(combos), cap, replace=False))
         combos = combos.iloc[pick].reset_index(drop=True)
-    config = Config(**(sweep.meta["identity"].get("config") or {})).resolved(frame)
+    return combos
+
+
+def _option_value(value: Any) -> Any:
+    """A swept option's value as ``Config`` takes it (the grid holds None as NaN)."""
+    return None if isinstance(value, float) and value != value else value
+
+
+def _portfolio_returns(
+    panel: Panel, strat: Strategy, config: Config, combos: pd.DataFrame
+) -> np.ndarray:
+    """Per-bar returns of each combination's portfolio run, as the sweep's row was made."""
+    job = PortfolioJob(panel, strat, config, combos)
+    options = job.option_names
+    period = panel_period_ns(panel)
+    returns = np.empty((len(panel), len(combos)))
+    params = combos[strat.param_names].to_dict("records")
+    overs = combos[options].to_dict("records")
+    for i, (p, o) in enumerate(zip(params, overs, strict=True)):
+        cfg = config.replace(**{str(k): _option_value(v) for k, v in o.items()})
+        weights = job.weights({str(k): v for k, v in p.items()}, cfg.direction)
+        out, _ = simulate_weights(panel, weights, cfg, bar_period_ns=period)
+        returns[:, i] = bar_returns(out.equity[:, None], cfg.cash)[:, 0]
+    return returns
+
+
+def sweep_returns(
+    sweep: Any, candles: pd.DataFrame | Panel, strat: Strategy, cap: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """Per-bar returns ``(bars, k)`` of up to ``cap`` of the sweep's combinations, re-run."""
+    combos = _combos(sweep, cap, seed)
+    config = Config(**(sweep.meta["identity"].get("config") or {}))
+    if isinstance(candles, Panel):
+        return _portfolio_returns(candles, strat, resolved(config, candles), combos), len(combos)
+    frame = candles
+    config = config.resolved(frame)
     job = SweepJob(frame, strat, config, combos)
     raw, sl, tp = job.target_rows(combos[strat.param_names])
     options = job.option_names
@@ -106,7 +152,12 @@ def sweep_options_note(sweep: Any, strat: Strategy, config: Config) -> str | Non
 
 
 def sweep_pbo(
-    sweep: Any, frame: pd.DataFrame, strat: Strategy, combos: int, n_splits: int, seed: int
+    sweep: Any,
+    candles: pd.DataFrame | Panel,
+    strat: Strategy,
+    combos: int,
+    n_splits: int,
+    seed: int,
 ) -> dict[str, Any]:
     """PBO by CSCV on the per-bar returns of up to ``combos`` of the sweep's combinations.
 
@@ -114,11 +165,11 @@ def sweep_pbo(
     a memory cap) or CSCV refuses them.
     """
     n_trials = len(sweep.results)
-    cap = min(int(combos), _PBO_MAX_CELLS // max(len(frame), 1), n_trials)
+    cap = min(int(combos), _PBO_MAX_CELLS // max(len(candles), 1), n_trials)
     if cap < 2:
         return {"pbo": None, "skipped": f"PBO needs at least 2 combinations (can re-run {cap})"}
     try:
-        perf, used = sweep_returns(sweep, frame, strat, cap, seed)
+        perf, used = sweep_returns(sweep, candles, strat, cap, seed)
         res = pbo_cscv(perf, n_splits=n_splits)
     except ConfigError as exc:
         return {"pbo": None, "skipped": str(exc)}

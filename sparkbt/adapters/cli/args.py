@@ -15,6 +15,8 @@ __all__ = [
     "parse_data_files",
     "parse_strategy_args",
     "parse_symbols",
+    "portfolio_source",
+    "run_candles",
 ]
 
 EVIDENCE_DIR: Any = typer.Option(
@@ -132,3 +134,63 @@ def parse_data_files(values: list[str], option: str = "--data") -> dict[str, Pat
         seen[sym.upper()] = value
         out[sym] = Path(path).expanduser()
     return out
+
+
+def portfolio_source(
+    data: list[str] | None, symbols: str | None, *, symbol_given: bool = False
+) -> list[str] | dict[str, Path] | None:
+    """What ``run`` reads for a portfolio: store symbols (``--symbols``), files
+    (``--data SYMBOL=FILE``, repeatable), or None for one symbol (``--symbol``,
+    a single ``--data FILE``).
+
+    Refuses ``--symbols`` with ``--symbol`` or ``--data``, and ``--symbol`` or a
+    plain FILE beside ``--data SYMBOL=FILE`` values (ConfigError, one line).
+    """
+    data = list(data or [])
+    if symbols is not None:
+        if symbol_given:
+            raise ConfigError(
+                "--symbols and --symbol: give one (--symbols A,B,C runs a portfolio of store "
+                "symbols, --symbol one symbol)"
+            )
+        if data:
+            raise ConfigError(
+                "--symbols and --data: give the symbols one way, not both (--symbols reads the "
+                "candle store, --data SYMBOL=FILE reads files)"
+            )
+        return parse_symbols(symbols)
+    if not data or (len(data) == 1 and not _is_pair(data[0])):
+        return None
+    if symbol_given:
+        raise ConfigError(
+            "--symbol names the file of a single --data FILE; with --data SYMBOL=FILE "
+            "each file is named by its SYMBOL"
+        )
+    return parse_data_files(data)
+
+
+def _is_pair(value: str) -> bool:
+    """``SYMBOL=FILE`` rather than a file whose name has an ``=`` in it."""
+    sym, sep, _ = value.partition("=")
+    if not sep or "/" in sym or "\\" in sym:
+        return False
+    return not Path(value).expanduser().exists()
+
+
+def run_candles(
+    data: list[str] | None,
+    symbols: str | None,
+    symbol: str,
+    timeframe: str | None,
+    data_dir: Path | None,
+) -> Any:
+    """One symbol's candles, or a panel for ``--symbols A,B`` / ``--data SYMBOL=FILE`` (repeated).
+
+    One ``--data FILE`` without ``SYMBOL=`` is one symbol's file, as before.
+    """
+    request = portfolio_source(data, symbols)
+    if request is not None:
+        from sparkbt.data.panel_load import load_panel
+
+        return load_panel(request, timeframe=timeframe, data_dir=data_dir)
+    return candles_from_options(Path(data[0]) if data else None, symbol, timeframe, data_dir)

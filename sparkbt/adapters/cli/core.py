@@ -9,10 +9,9 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from sparkbt.adapters.cli.args import candles_from_options, parse_strategy_args
+from sparkbt.adapters.cli.args import parse_strategy_args, portfolio_source, run_candles
 from sparkbt.adapters.cli.options import engine_specs, with_options
-
-VOLUME_MISSING = "volume missing: set to 0"
+from sparkbt.adapters.cli.summary import VOLUME_MISSING, print_stats_table
 
 
 class _RunCommand(TyperCommand):
@@ -31,89 +30,34 @@ class _RunCommand(TyperCommand):
         pass  # always computed
 
 
+_KIND_TEXT = {
+    "targets": "Targets strategies: one symbol's position (--symbol, or each of --symbols "
+    "trading its own share of the cash)",
+    "weights": "Weights strategies: one cash allocated across --symbols (one symbol: a "
+    "portfolio of one)",
+}
+
+
 def _strategy_epilog() -> str:
     try:
         from sparkbt.engine.registry import list_strategies
 
-        lines = []
+        groups: dict[str, list[str]] = {kind: [] for kind in _KIND_TEXT}
         for s in list_strategies():
             params = " ".join(f"--{p.name} {_type_name(p)}={p.default!r}" for p in s.params)
-            lines.append(f"{s.name}: {params or '(no parameters)'}")
-        return "Strategy parameters (pass as --NAME VALUE):\n\n" + "\n\n".join(lines)
+            groups.setdefault(s.kind, []).append(f"{s.name}: {params or '(no parameters)'}")
+        parts = [
+            f"{_KIND_TEXT.get(kind, kind)}.\n\n" + "\n\n".join(lines)
+            for kind, lines in groups.items()
+            if lines
+        ]
+        return "Strategy parameters (pass as --NAME VALUE).\n\n" + "\n\n".join(parts)
     except Exception:  # never break --help
         return "Strategy parameters: see `sparkbt strategies`."
 
 
 def _type_name(p: Any) -> str:
     return p.type.__name__.upper()
-
-
-def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from sparkbt.engine.statspec import EXIT_KEYS, format_stat
-
-    console = Console()
-    meta = report.get("metadata", {})
-    params = ", ".join(f"{k}={v}" for k, v in report.get("params", {}).items())
-    cfg = report.get("config", {})
-    table = Table(title=f"{title}: {report['strategy']}({params})")
-    table.add_column("statistic")
-    table.add_column("value", justify="right")
-    stats = report["stats"]
-    for key, value in stats.items():
-        if key not in EXIT_KEYS:
-            table.add_row(key, format_stat(key, value))
-    exits = [f"{EXIT_KEYS[k]} {v:,}" for k, v in stats.items() if k in EXIT_KEYS and v]
-    if exits:
-        table.add_row("exits by reason", ", ".join(exits))
-    console.print(table)
-    head = " ".join(str(x) for x in (meta.get("symbol") or "candles", meta.get("timeframe")) if x)
-    warmup = int(meta.get("warmup_bars") or 0)
-    console.print(
-        f"{head}{_source_text(meta)} · {meta.get('candle_count', 0):,} bars "
-        f"{str(meta.get('start', ''))[:10]} → {str(meta.get('end', ''))[:10]}"
-        f"{f' after {warmup:,} warm-up bars' if warmup else ''} · "
-        f"cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
-        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · fill {cfg.get('fill')}"
-        f"{_stops_text(cfg)} · run {report['id']}",
-        soft_wrap=True,
-    )
-    clipped = int(meta.get("clipped_targets") or 0)
-    if clipped:
-        kept, lost = (cfg.get("direction"), "short" if cfg.get("direction") == "long" else "long")
-        typer.echo(
-            f"{clipped:,} bar{'s' if clipped != 1 else ''} of {lost} targets ignored: "
-            f"direction is {kept}; use --direction both"
-        )
-    if path is not None:
-        typer.echo(f"evidence: {path}")
-
-
-def _source_text(meta: dict[str, Any]) -> str:
-    """What the candles are: ``(synthetic sample)``, ``(store, synthetic)``, ``(file)``..."""
-    source = meta.get("source")
-    parts = []
-    if source == "sample":
-        parts.append("synthetic sample" if meta.get("synthetic") else "sample")
-    elif source is not None:  # reports written before reports named their source have none
-        parts.append(source)
-        if meta.get("synthetic"):
-            parts.append("synthetic")
-    if meta.get("volume_missing"):
-        parts.append(VOLUME_MISSING)
-    return f" ({', '.join(parts)})" if parts else ""
-
-
-def _stops_text(cfg: dict[str, Any]) -> str:
-    parts = []
-    if cfg.get("sl_stop"):
-        parts.append(f"{'trailing ' if cfg.get('sl_trail') else ''}stop {cfg['sl_stop']}")
-    if cfg.get("tp_stop"):
-        parts.append(f"take-profit {cfg['tp_stop']}")
-    parts += [f"{k}={v}" for k, v in (cfg.get("gates") or {}).items()]
-    return "".join(f" · {p}" for p in parts)
 
 
 @with_options(engine_specs)
@@ -125,10 +69,22 @@ def run(
         "-s",
         help="Strategy name (see `sparkbt strategies`) or path/to/file.py:function.",
     ),
-    data: Path | None = typer.Option(
-        None, "--data", help="Candle file (CSV, Parquet, Feather/Arrow). Overrides --symbol."
+    data: list[str] = typer.Option(
+        [],
+        "--data",
+        help="Candle file (CSV, Parquet, Feather/Arrow); overrides --symbol. Repeat as "
+        "--data SYMBOL=FILE (e.g. --data BTC=btc.csv --data ETH=eth.csv) for a portfolio of files.",
+        metavar="FILE|SYMBOL=FILE",
+        show_default=False,
     ),
     symbol: str = typer.Option("ETHUSDT", "--symbol", help="Symbol to read from the candle store."),
+    symbols: str | None = typer.Option(
+        None,
+        "--symbols",
+        metavar="A,B,...",
+        help="Portfolio: comma-separated store symbols sharing one cash, e.g. "
+        "BTCUSDT,ETHUSDT,SOLUSDT (store first, else the packaged samples). Not with --symbol.",
+    ),
     timeframe: str | None = typer.Option(
         None,
         "--timeframe",
@@ -154,9 +110,13 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print exactly the report JSON on stdout."),
     no_save: bool = typer.Option(False, "--no-save", help="Do not write evidence."),
 ) -> None:
-    """Backtest one strategy and store its evidence.
+    """Backtest one strategy (on one symbol, or a portfolio of several) and store its evidence.
 
     Example: sparkbt run --strategy sma_cross --fast 10 --slow 30 --fees 0.001 --sl-stop 0.02
+
+    Portfolio: sparkbt run --symbols BTCUSDT,ETHUSDT,SOLUSDT --strategy momentum_rotation --k 2
+    (the symbols share one cash; stops, loss_streak and cooldown are refused, the
+    max_drawdown and daily_loss gates apply to the whole portfolio).
     """
     from sparkbt.engine.options import Config
     from sparkbt.engine.registry import get_strategy
@@ -166,7 +126,13 @@ def run(
     config = Config(**options)  # bad options fail before any data is read
     strat = get_strategy(strategy)
     params = strat.validate(parse_strategy_args(list(ctx.args), strat))
-    candles = candles_from_options(data, symbol, timeframe, data_dir)
+    source = ctx.get_parameter_source("symbol")
+    request = portfolio_source(data, symbols, symbol_given=getattr(source, "name", "") != "DEFAULT")
+    if request is not None or strat.kind == "weights":
+        from sparkbt.engine.portfolio import check_portfolio_config
+
+        check_portfolio_config(config)  # stops and per-trade gates, before any data is read
+    candles = run_candles(data, symbols, symbol, timeframe, data_dir)
     result = backtest(candles, strat, **config.to_dict(), trade_from=trade_from, **params)
     path = None if no_save else result.save(evidence_dir)
     if as_json:
@@ -184,7 +150,7 @@ def run(
 def strategies(
     as_json: bool = typer.Option(False, "--json", help="Print the schemas as JSON."),
 ) -> None:
-    """List strategies with their parameters (type, default, valid range)."""
+    """List strategies: kind (targets or weights), parameters (type, default, range)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -196,6 +162,7 @@ def strategies(
         return
     table = Table(title="strategies")
     table.add_column("name")
+    table.add_column("kind")
     table.add_column("parameters")
     table.add_column("description")
     for s in found:
@@ -203,8 +170,12 @@ def strategies(
             f"--{p.name} {_type_name(p)} = {p.default!r}{p.range_text()}" for p in s.params
         )
         cons = "\n".join(f"requires {c.text}" for c, _ in s.constraints)
-        table.add_row(s.name, "\n".join(x for x in (params, cons) if x) or "—", s.doc)
+        table.add_row(s.name, s.kind, "\n".join(x for x in (params, cons) if x) or "—", s.doc)
     Console().print(table)
+    Console().print(
+        "kind: targets = one symbol's position over time (--symbol, or each of --symbols on its "
+        "own share of the cash); weights = one cash allocated across --symbols."
+    )
 
 
 def data_validate(

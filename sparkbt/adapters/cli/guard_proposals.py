@@ -26,6 +26,7 @@ from sparkbt.adapters.cli.serve import (
     parse_params,
     run_client,
 )
+from sparkbt.errors import ConfigError
 from sparkbt.platform.text import printable
 
 __all__ = [
@@ -220,7 +221,23 @@ def _print_history(console: Any, history: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-_PROPOSE_OWN = ("paramset", "strategy", "pair", "timeframe", "sweep", "note", "wait")
+def _symbols_body(pair: list[str], symbols: str | None) -> dict[str, Any]:
+    """``{"pair": X}`` for one symbol, ``{"pairs": [...]}`` for several (checked by the
+    service); InputError (exit 2) for neither or both of ``--pair`` and ``--symbols``."""
+    from sparkbt.adapters.cli.args import parse_symbols
+
+    if pair and symbols is not None:
+        raise ConfigError("--pair and --symbols: give the symbols one way, not both")
+    if symbols is not None:
+        return {"pairs": parse_symbols(symbols)}
+    if not pair:
+        raise ConfigError("--pair: give a symbol (--pair ETHUSDT) or --symbols A,B,C")
+    if len(pair) == 1 and "," not in pair[0]:
+        return {"pair": pair[0]}
+    return {"pairs": parse_symbols(",".join(pair), "--pair")}
+
+
+_PROPOSE_OWN = ("paramset", "strategy", "pair", "symbols", "timeframe", "sweep", "note", "wait")
 
 
 @with_options(engine_specs, client=True)
@@ -228,7 +245,12 @@ def propose(
     ctx: typer.Context,
     paramset: str = typer.Option(..., "--paramset", help="Param set name (eth-sma-4h)."),
     strategy: str = typer.Option(..., "--strategy", "-s", help="Strategy name."),
-    pair: str = typer.Option(..., "--pair", help="Symbol."),
+    pair: list[str] = typer.Option(
+        [], "--pair", help="Symbol; repeat it (or comma-join) for a portfolio."
+    ),
+    symbols: str | None = typer.Option(
+        None, "--symbols", help="A portfolio's symbols, comma-separated: BTCUSDT,ETHUSDT."
+    ),
     timeframe: str = typer.Option(..., "--timeframe", help="Bar size."),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="Strategy parameter NAME=VALUE (or pass it as --NAME VALUE)."
@@ -252,11 +274,14 @@ def propose(
     Strategy parameters and engine options as `sparkbt run` takes them:
     sparkbt guard propose --paramset eth-sma-4h --strategy sma_cross --pair ETHUSDT
     --timeframe 4h --fast 10 --slow 30 --fees 0.001 --wait
+
+    A portfolio (its symbols share one cash): --symbols BTCUSDT,ETHUSDT,SOLUSDT
+    --strategy momentum_rotation.
     """
     body: dict[str, Any] = {
         "paramset": paramset,
         "strategy": strategy,
-        "pair": pair,
+        **_symbols_body(pair, symbols),
         "timeframe": timeframe,
         "params": parse_params(param, params, list(ctx.args), strategy),
         "options": options,

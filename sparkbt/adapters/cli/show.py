@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sparkbt.adapters.cli.args import EVIDENCE_DIR
-from sparkbt.adapters.cli.core import print_stats_table
+from sparkbt.adapters.cli.summary import print_stats_table
 from sparkbt.adapters.cli.sweeps import show_sweep, show_walk_forward
 from sparkbt.errors import ConfigError, EvidenceNotFound
 
@@ -61,7 +61,12 @@ def show(
     elif trades:
         from rich.console import Console
 
-        print_trades(Console(), f"trades of run {ev.id}: {ev.report['strategy']}", ev.trades)
+        title = f"trades of run {ev.id}: {ev.report['strategy']}"
+        if ev.is_portfolio:  # one table per symbol, in the order of the portfolio
+            for sym in ev.report.get("metadata", {}).get("symbols") or []:
+                print_trades(Console(), f"{title} · {sym}", ev.trades[ev.trades.symbol == sym])
+        else:
+            print_trades(Console(), title, ev.trades)
     elif as_json:
         typer.echo(dump_json(ev.report), nl=False)
     else:

@@ -16,12 +16,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from sparkbt.adapters.cli.args import (
-    candles_from_options,
-    parse_data_files,
-    parse_strategy_args,
-    parse_symbols,
-)
+from sparkbt.adapters.cli.args import parse_strategy_args, run_candles
 from sparkbt.adapters.cli.options import sweep_specs, with_options
 
 __all__ = [
@@ -164,34 +159,8 @@ def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str,
         strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed, options=opts.engine
     )
     rank(_empty_stats(), o["metric"])
-    candles = _candles(o["data"], o["symbols"], o["symbol"], o["timeframe"], o["data_dir"])
+    candles = run_candles(o["data"], o["symbols"], o["symbol"], o["timeframe"], o["data_dir"])
     return strat, candles, {**opts.keywords(), **grid}
-
-
-def _candles(
-    data: list[str] | None,
-    symbols: str | None,
-    symbol: str,
-    timeframe: str | None,
-    data_dir: Path | None,
-) -> Any:
-    """One symbol's candles, or a panel for ``--symbols A,B`` / ``--data SYMBOL=FILE`` (repeated).
-
-    One ``--data FILE`` without ``SYMBOL=`` is one symbol's file, as before.
-    """
-    from sparkbt.data.panel_load import load_panel
-    from sparkbt.errors import ConfigError
-
-    data = list(data or [])
-    if symbols is not None:
-        if data:
-            raise ConfigError("--symbols and --data: give the symbols one way, not both")
-        return load_panel(parse_symbols(symbols), timeframe=timeframe, data_dir=data_dir)
-    if len(data) == 1 and "=" not in data[0]:
-        return candles_from_options(Path(data[0]), symbol, timeframe, data_dir)
-    if data:
-        return load_panel(parse_data_files(data), timeframe=timeframe)
-    return candles_from_options(None, symbol, timeframe, data_dir)
 
 
 def _subject(ident: dict[str, Any]) -> str:

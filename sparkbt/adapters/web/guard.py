@@ -38,6 +38,7 @@ from sparkbt.platform.proposal_actions import PROPOSE_ROLES, DecideBody
 from sparkbt.platform.records import APPROVER_ROLES, OPEN_STATES, STATES, Proposal
 from sparkbt.platform.refusals import status_of
 from sparkbt.platform.service import Service
+from sparkbt.research.paramsets import ParamSetVersion
 
 __all__ = ["router"]
 
@@ -79,6 +80,11 @@ def form_values(svc: Service, name: str) -> dict[str, str]:
     return values
 
 
+def market(v: ParamSetVersion) -> str:
+    """What a version trades: ``ETHUSDT 4h``, or a portfolio's symbols ``BTCUSDT, ETHUSDT 4h``."""
+    return f"{', '.join(v.pairs)} {v.timeframe}"
+
+
 def _when(iso: str | None) -> str:
     return "" if not iso else iso[:19].replace("T", " ")
 
@@ -107,7 +113,7 @@ def _summary(p: Proposal) -> dict[str, Any]:
         "paramset": p.name,
         "state": p.state,
         "strategy": p.version.strategy,
-        "market": f"{p.version.pair} {p.version.timeframe}",
+        "market": market(p.version),
         "params": ", ".join(f"{k}={show(v)}" for k, v in p.version.params.items()),
         "version_id": p.version.id,
         "base_version_id": p.base_version_id,
@@ -146,7 +152,7 @@ def panel_data(svc: Service) -> dict[str, Any]:
                 else {
                     "id": v.id,
                     "strategy": v.strategy,
-                    "market": f"{v.pair} {v.timeframe}",
+                    "market": market(v),
                     "params": ", ".join(f"{k}={show(x)}" for k, x in v.params.items()),
                 },
                 "approved_by": by,
@@ -241,6 +247,7 @@ def proposal_data(pages: Pages, p: Proposal) -> dict[str, Any]:
         "content_sha256": p.content_sha256,
         "policy_sha256": p.policy_sha256,
         "version": d["version"],
+        "market": market(p.version),
         "base_version_id": p.base_version_id,
         "diff": diff_rows(d["version"], base, d["changes"]),
         "gates": gate_rows(p.gate_results),
@@ -331,6 +338,7 @@ def router(pages: Pages) -> APIRouter:
             return {
                 "name": ps.name,
                 "approved": None if ps.approved is None else ps.approved.to_dict(),
+                "market": None if ps.approved is None else market(ps.approved),
                 "approved_by": by,
                 "approved_at": at,
                 "approved_proposal_id": ps.approved_proposal_id,

@@ -7,11 +7,11 @@ disk with no network and can be mailed or archived beside the evidence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from sparkbt.adapters.web.portfoliodata import portfolio_payload
 from sparkbt.adapters.web.reportdata import CandleSource, report_payload
 from sparkbt.adapters.web.tradetable import trades_csv
 from sparkbt.adapters.web.web import render
@@ -20,11 +20,21 @@ from sparkbt.evidence import RunEvidence
 __all__ = ["report_html", "write_report_html"]
 
 
-def report_html(run: RunEvidence, candles: pd.DataFrame | None, note: str = "") -> str:
-    """The self-contained report page of ``run`` (candles: the run's, for the price chart)."""
-    data = report_payload(run, CandleSource(candles, note), max_trades=None)
+def report_html(run: RunEvidence, candles: Any, note: str = "") -> str:
+    """The self-contained report page of ``run``.
+
+    ``candles`` are the run's, for the price chart: a frame (or None) for one symbol; for
+    a portfolio a mapping of each symbol to its :class:`CandleSource`.
+    """
+    if run.is_portfolio:
+        sources: Mapping[str, CandleSource] = candles or {}
+        data = portfolio_payload(run, sources, max_trades=None)
+        template = "portfolio.html"
+    else:
+        data = report_payload(run, CandleSource(candles, note), max_trades=None)
+        template = "report.html"
     return render(
-        "report.html",
+        template,
         standalone=True,
         data=data,
         csv_url="",
