@@ -139,7 +139,9 @@ def run(
         typer.echo(dump_json(result.report), nl=False)
     else:
         print_stats_table("backtest", result.report, path)
-        if getattr(result, "kind", None) == "orders":
+        from sparkbt.engine.order_run import OrderRunResult
+
+        if isinstance(result, OrderRunResult):
             from rich.console import Console
 
             from sparkbt.adapters.cli.orders import print_order_summary

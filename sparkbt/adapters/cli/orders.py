@@ -38,9 +38,9 @@ _STYLE = {
 
 def status_text(orders: pd.DataFrame) -> str:
     """``orders 12: filled 7 · partial 1 · expired 2 · cancelled 2`` (statuses that occur)."""
-    counts = orders["status"].astype(str).value_counts() if len(orders) else {}
+    counts: dict[str, int] = {str(k): int(v) for k, v in orders["status"].value_counts().items()}
     parts = [f"{s} {int(counts[s]):,}" for s in STATUSES if s in counts]
-    others = sorted(set(counts.keys()) - set(STATUSES)) if len(orders) else []
+    others = sorted(set(counts) - set(STATUSES))
     parts += [f"{s} {int(counts[s]):,}" for s in others]
     return f"orders {len(orders):,}" + (": " + " · ".join(parts) if parts else "")
 
@@ -139,17 +139,19 @@ def print_orders(
     console: Console, title: str, orders: pd.DataFrame, limit: int | None = None, ref: str = ""
 ) -> None:
     """The orders table; with ``limit``, the first and last ``limit // 2`` rows and a note."""
-    records = orders.to_dict("records")
-    gap = None
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in orders.to_dict("records")
+    ]
+    gap, half, rest = None, 0, 0
     if limit is not None and len(records) > limit:
-        half = limit // 2
-        records, gap = records[:half] + records[-(limit - half) :], half - 1
+        half, rest = limit // 2, limit - limit // 2
+        records, gap = records[:half] + records[-rest:], half - 1
     console.print(_table(console, title, records, gap))
     if not len(orders):
         console.print("no orders")
     elif gap is not None:
         console.print(
-            f"showing the first {limit // 2} and last {limit - limit // 2} of {len(orders):,} "
+            f"showing the first {half} and last {rest} of {len(orders):,} "
             f"orders; `sparkbt show {ref or 'RUN_ID'} --orders` lists them all",
             soft_wrap=True,
         )
@@ -174,4 +176,4 @@ def order_records(orders: pd.DataFrame) -> list[dict[str, Any]]:
             return None
         return json_safe(v)
 
-    return [{k: value(v) for k, v in r.items()} for r in orders.to_dict("records")]
+    return [{str(k): value(v) for k, v in r.items()} for r in orders.to_dict("records")]

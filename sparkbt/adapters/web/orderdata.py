@@ -123,7 +123,7 @@ def order_end_times(orders: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Series:
     end[status == "open"] = index[-1]
     expired = status == "expired"
     gtd = expired & orders["expire"].notna()
-    end[gtd] = orders.loc[gtd, "expire"].clip(upper=index[-1])
+    end[gtd] = orders.loc[gtd, "expire"].where(orders.loc[gtd, "expire"] <= index[-1], index[-1])
     cancelled = status == "cancelled"
     if cancelled.any():
         fills = orders[filled & orders["oco"].notna()]
