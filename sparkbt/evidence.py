@@ -183,6 +183,13 @@ class RunEvidence:
     assets: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     positions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     weights: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    # an order run's orders table (empty for a run of targets or weights)
+    orders: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @property
+    def is_orders(self) -> bool:
+        """True for a run of a strategy that returns orders."""
+        return self.report.get("kind") == "orders"
 
     @property
     def is_portfolio(self) -> bool:
@@ -220,6 +227,7 @@ def read_run(path: Path) -> RunEvidence:
         assets=optional("assets.parquet", "symbol"),
         positions=optional("positions.parquet", "timestamp"),
         weights=optional("weights.parquet", "timestamp"),
+        orders=optional("orders.parquet"),
     )
 
 

@@ -139,6 +139,14 @@ def run(
         typer.echo(dump_json(result.report), nl=False)
     else:
         print_stats_table("backtest", result.report, path)
+        from sparkbt.engine.order_run import OrderRunResult
+
+        if isinstance(result, OrderRunResult):
+            from rich.console import Console
+
+            from sparkbt.adapters.cli.orders import print_order_summary
+
+            print_order_summary(Console(), result.run_id, result.orders)
 
 
 def strategies(

@@ -28,9 +28,14 @@ def show(
     ref: str = typer.Argument(..., help="Run id (or unique prefix) or evidence folder."),
     evidence_dir: Path | None = EVIDENCE_DIR,
     trades: bool = typer.Option(False, "--trades", help="List the run's trades."),
-    as_json: bool = typer.Option(False, "--json", help="Print the stored JSON (or trade records)."),
+    orders: bool = typer.Option(
+        False, "--orders", help="List every order of a run of an orders strategy."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the stored JSON (or trade or order records)."
+    ),
 ) -> None:
-    """Print a stored run, sweep or walk-forward (--trades: a run's trades)."""
+    """Print a stored run, sweep or walk-forward (--trades, --orders: a run's trades, orders)."""
     from sparkbt.evidence import RunEvidence, dump_json, read_evidence
 
     try:
@@ -44,6 +49,9 @@ def show(
             f"--trades: {ev.id} is a {ev.kind.replace('walkforward', 'walk-forward')}; "
             "trades are stored with backtest runs only"
         )
+    if orders:
+        _show_orders(ev, trades, as_json)
+        return
     if ev.kind == "walkforward":
         show_walk_forward(ev, as_json)
     elif not isinstance(ev, RunEvidence):
@@ -63,6 +71,36 @@ def show(
         typer.echo(dump_json(ev.report), nl=False)
     else:
         print_stats_table("stored run", ev.report, ev.path)
+        if ev.is_orders:
+            from rich.console import Console
+
+            from sparkbt.adapters.cli.orders import print_order_summary
+
+            print_order_summary(Console(), ev.id, ev.orders)
+
+
+def _show_orders(ev: Any, trades: bool, as_json: bool) -> None:
+    """``show --orders``: every order of an order run, as a table or JSON records."""
+    from sparkbt.adapters.cli.orders import order_records, print_orders, status_text
+    from sparkbt.evidence import dump_json
+
+    if trades:
+        raise ConfigError("--orders and --trades: choose one")
+    if not getattr(ev, "is_orders", False):
+        what = ev.kind.replace("walkforward", "walk-forward")
+        kind = ev.report.get("kind", "targets") if what == "backtest" else what
+        raise ConfigError(
+            f"--orders: {ev.id} is a {'run of ' + kind if what == 'backtest' else kind}; "
+            "orders are stored with runs of strategies that return orders"
+        )
+    if as_json:
+        typer.echo(dump_json(order_records(ev.orders)), nl=False)
+        return
+    from rich.console import Console
+
+    console = Console()
+    print_orders(console, f"orders of run {ev.id}: {ev.report['strategy']}", ev.orders)
+    console.print(status_text(ev.orders), soft_wrap=True)
 
 
 def _root_source(evidence_dir: Path | None) -> str:

@@ -302,7 +302,8 @@ def report_payload(
     cash = float(report["config"]["cash"])
     equity = run.equity["equity"]
     locks = run.locks
-    return {
+    drawn = _candles(run, candles) if candles is not None else None
+    payload = {
         "id": run.id,
         "strategy": report["strategy"],
         "params": report["params"],
@@ -313,7 +314,7 @@ def report_payload(
         "created_at": (report.get("timing") or {}).get("created_at"),
         "stats": stats_rows(run, bench),
         "series": series(run, candles),
-        "candles": _candles(run, candles) if candles is not None else None,
+        "candles": drawn,
         "candles_note": found.note,
         "exit_colours": EXIT_COLOURS,
         "trade_columns": list(TRADE_COLUMNS),
@@ -324,3 +325,8 @@ def report_payload(
         "drawdowns": drawdown_periods(equity),
         "locks": lock_rows(locks),
     }
+    if run.is_orders:
+        from sparkbt.adapters.web.orderdata import order_payload
+
+        payload |= order_payload(run, None if drawn is None else np.asarray(drawn["t"]))
+    return payload

@@ -15,7 +15,21 @@
   C.syncZoom([eq, dd]);
   window.sparkbtReport = { equity: eq, drawdown: dd };
 
-  if (data.candles) C.candleChart(document.getElementById("price-chart"), data.candles);
+  if (data.candles) {
+    var price = C.candleChart(document.getElementById("price-chart"), data.candles);
+    // an order run: each limit and stop level from its decision bar to the bar it left the book
+    (data.levels || []).forEach(function (line) {
+      var level = price.addLineSeries({
+        color: line.color, lineWidth: 2, lineStyle: line.filled ? 0 : 1,
+        priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false
+      });
+      // the stroke leaving a segment's last point is transparent: segments stay apart
+      level.setData(line.points.map(function (p) {
+        return p[2] ? { time: p[0], value: p[1], color: "rgba(0,0,0,0)" } : { time: p[0], value: p[1] };
+      }));
+    });
+    window.sparkbtPrice = price;
+  }
 
   // ---- trades: every row in the page up to page_size; longer lists come a page at a time,
   // from the server when it has them (sorted and filtered over every trade there)
