@@ -267,7 +267,15 @@ def in_bar(ob, trig, k, hi, lo):
     return np.nan, False
 
 
-@phase
+@scalar
+def reaches(side, price, stop, hi, lo):
+    """Whether a bar from ``lo`` to ``hi`` reaches an order's limit or stop (NaN: none)."""
+    if side > 0:
+        return lo <= price or hi >= stop
+    return hi >= price or lo <= stop
+
+
+@njit()
 def resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x):
     """Steps 3 and 4 over the resting orders ``lo_k..hi_k`` (decided before ``t``), oldest first."""
     o_, hi, lo, cl = bar
@@ -378,11 +386,16 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
             market_orders(st, recs, ob, res, lo_k, t - 1, t, n, open_[t], close[t], o, x)
         if st.in_trade and st.tr_bar < t and (st.tr_sl == st.tr_sl or st.tr_tp == st.tr_tp):
             engine_stop(st, recs, t, n, bar, o)  # (2)
-        if lo_k < hi_k:  # (3), (4)
+        touched, ending = False, False  # whether a resting order may act on this bar
+        for k in range(lo_k, hi_k):
+            if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
+                touched |= reaches(ob[k].side, ob[k].price, ob[k].stop, high[t], low[t])
+                ending |= ob[k].expire <= t
+        if touched:  # (3), (4)
             resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x)
         if not o.next_open and hi_k < m and ob[hi_k].bar == t:  # (5)
             market_orders(st, recs, ob, res, lo_k, t, t, n, close[t], close[t], o, x)
-        if lo_k < hi_k:  # (6)
+        if ending:  # (6)
             end_orders(ob, res, lo_k, hi_k, t, OR_NONE)
         eq = st.cash + st.units * close[t]
         for k in range(lock_from, min(st.nl, recs[2].shape[0])):
