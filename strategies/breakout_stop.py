@@ -49,7 +49,7 @@ def breakout_stop(
     index = candles.index
     entry_end = index[np.minimum(edge + bars, n - 1)]
     exit_end = index[np.minimum(edge + bars + lookback, n - 1)]
-    group = np.arange(len(edge))
+    group = [f"bracket {i}" for i in range(len(edge))]
     entries = pd.DataFrame(
         {
             "timestamp": index[edge],
@@ -58,7 +58,7 @@ def breakout_stop(
             "price": np.nan,
             "stop": level,
             "expire": entry_end,
-            "oco": -1,
+            "oco": None,
             "tag": "entry",
         }
     )
@@ -91,5 +91,4 @@ def breakout_stop(
     out = frame.iloc[order].reset_index(drop=True)
     out["qty"] = float(qty)
     out["tif"] = "gtd"
-    out["oco"] = out["oco"].astype("Int64").where(out["oco"] >= 0)  # entries: no group
     return out[["timestamp", "side", "qty", "type", "price", "stop", "tif", "expire", "oco", "tag"]]
