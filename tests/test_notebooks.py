@@ -21,6 +21,7 @@ def test_the_notebooks_exist() -> None:
         "sweep.ipynb",
         "custom_strategy.ipynb",
         "portfolio.ipynb",
+        "orders.ipynb",
     }
 
 

@@ -205,12 +205,15 @@ def fill_order(st, recs, ob, res, k, t, n, base, maker, cl, o, x):
 
 
 @scalar
-def cancel_oco(ob, res, k, t):
-    """Order ``k`` filled: the other open orders of its OCO group decided by ``t`` are cancelled."""
+def cancel_oco(ob, res, lo_k, k, t):
+    """Order ``k`` filled: the other open orders of its OCO group decided by ``t`` are cancelled.
+
+    Orders before ``lo_k`` are final already, so the scan starts there.
+    """
     g = ob[k].oco
     if g < 0:
         return
-    for i in range(ob.shape[0]):
+    for i in range(lo_k, ob.shape[0]):
         if ob[i].bar > t:
             break
         if i != k and ob[i].oco == g and res[i].status == STATUS_OPEN:
@@ -257,6 +260,14 @@ def in_bar(ob, trig, k, hi, lo):
     return np.nan, False
 
 
+@scalar
+def reaches(side, price, stop, hi, lo):
+    """Whether a bar from ``lo`` to ``hi`` reaches an order's limit or stop (NaN: none)."""
+    if side > 0:
+        return lo <= price or hi >= stop
+    return hi >= price or lo <= stop
+
+
 @njit()
 def resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x):
     """Steps 3 and 4 over the resting orders ``lo_k..hi_k`` (decided before ``t``), oldest first."""
@@ -272,7 +283,7 @@ def resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x):
                 price, maker = in_bar(ob, trig, k, hi, lo)
                 go = price == price
             if go and fill_order(st, recs, ob, res, k, t, n, price, maker, cl, o, x):
-                cancel_oco(ob, res, k, t)
+                cancel_oco(ob, res, lo_k, k, t)
 
 
 @njit()
@@ -284,7 +295,7 @@ def market_orders(st, recs, ob, res, lo_k, s, t, n, base, cl, o, x):
         if ob[k].bar != s or ob[k].type != ORDER_MARKET or res[k].status != STATUS_OPEN:
             continue
         if fill_order(st, recs, ob, res, k, t, n, base, False, cl, o, x):
-            cancel_oco(ob, res, k, t)
+            cancel_oco(ob, res, lo_k, k, t)
 
 
 @njit()
@@ -351,6 +362,7 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
     lo_k = 0  # orders before lo_k are final
     hi_k = 0  # orders decided before t
     for t in range(n):
+        was_k = hi_k  # orders decided on bar t-1 start here
         while hi_k < m and ob[hi_k].bar < t:
             hi_k += 1
         while lo_k < hi_k and res[lo_k].status != STATUS_OPEN:
@@ -362,18 +374,27 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
             st.day_ref = equity[t - 1]
         lock_from = st.nl
         bar = (open_[t], high[t], low[t], close[t])
-        if o.next_open and t > 0:  # (1)
+        # each phase is called only when it may act: a call passing arrays costs reference counts
+        if o.next_open and lo_k < hi_k and was_k < hi_k:  # (1) orders of bar t-1 exist
             market_orders(st, recs, ob, res, lo_k, t - 1, t, n, open_[t], close[t], o, x)
-        if st.in_trade and st.tr_bar < t:  # (2)
-            engine_stop(st, recs, t, n, bar, o)
-        resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x)  # (3), (4)
-        if not o.next_open:  # (5)
+        if st.in_trade and st.tr_bar < t and (st.tr_sl == st.tr_sl or st.tr_tp == st.tr_tp):
+            engine_stop(st, recs, t, n, bar, o)  # (2)
+        touched, ending = False, False  # whether a resting order may act on this bar
+        for k in range(lo_k, hi_k):
+            if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
+                touched |= reaches(ob[k].side, ob[k].price, ob[k].stop, high[t], low[t])
+                ending |= ob[k].expire <= t
+        if touched:  # (3), (4)
+            resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x)
+        if not o.next_open and hi_k < m and ob[hi_k].bar == t:  # (5)
             market_orders(st, recs, ob, res, lo_k, t, t, n, close[t], close[t], o, x)
-        end_orders(ob, res, lo_k, hi_k, t, OR_NONE)  # (6)
+        if ending:  # (6)
+            end_orders(ob, res, lo_k, hi_k, t, OR_NONE)
         eq = st.cash + st.units * close[t]
         for k in range(lock_from, min(st.nl, recs[2].shape[0])):
             recs[2][k, 4] = eq
-        peak, rearm = close_gates(st, recs, t, n, eq, close[t], day, gates_on, peak, rearm, o)
+        if gates_on or eq <= 0.0:
+            peak, rearm = close_gates(st, recs, t, n, eq, close[t], day, gates_on, peak, rearm, o)
         if st.ruined:
             end_orders(ob, res, lo_k, m, t, OR_RUIN)
         equity[t] = st.cash + st.units * close[t]

@@ -95,15 +95,20 @@ def _timestamps(name: str, values: pd.Series, column: str) -> pd.DatetimeIndex:
 def _codes(
     name: str, values: pd.Series, column: str, names: Sequence[str], default: int
 ) -> np.ndarray:
-    text = values.astype(object).where(pd.notna(values), None)
+    """Names to codes, one pass per distinct value (``default`` where nothing is given)."""
+    text = values.to_numpy(dtype=object)
+    given = pd.notna(values).to_numpy()
     out = np.full(len(values), default, dtype=np.int8)
-    for row, value in enumerate(text):
-        if value is None:
-            continue
+    bad = len(values)
+    for value in pd.unique(text[given]):
+        rows = given & (text == value)
         key = str(value).strip().lower().replace("-", "_")
-        if key not in names:
-            raise _fail(name, row, column, f"expected {', '.join(names)} (got {value!r})")
-        out[row] = names.index(key)
+        if key in names:
+            out[rows] = names.index(key)
+        else:
+            bad = min(bad, int(np.argmax(rows)))
+    if bad < len(values):
+        raise _fail(name, bad, column, f"expected {', '.join(names)} (got {text[bad]!r})")
     return out
 
 
@@ -218,14 +223,18 @@ def _symbols(name: str, frame: pd.DataFrame, symbols: Sequence[str]) -> np.ndarr
 
 
 def _check_levels(name: str, kind: np.ndarray, price: np.ndarray, stop: np.ndarray) -> None:
-    for row in range(len(kind)):
-        k = kind[row]
-        if k in (ORDER_LIMIT, ORDER_STOP_LIMIT) and not price[row] > 0:
-            what = "a limit" if k == ORDER_LIMIT else "a stop-limit"
-            raise _fail(name, row, "price", f"{what} order needs a limit price > 0")
-        if k in (ORDER_STOP, ORDER_STOP_LIMIT) and not stop[row] > 0:
-            what = "a stop" if k == ORDER_STOP else "a stop-limit"
-            raise _fail(name, row, "stop", f"{what} order needs a stop price > 0")
+    """The first row (price before stop) whose type needs a level it lacks is refused."""
+    no_price = np.isin(kind, (ORDER_LIMIT, ORDER_STOP_LIMIT)) & ~(price > 0)
+    no_stop = np.isin(kind, (ORDER_STOP, ORDER_STOP_LIMIT)) & ~(stop > 0)
+    if not (no_price.any() or no_stop.any()):
+        return
+    row = int(np.argmax(no_price | no_stop))
+    k = kind[row]
+    if no_price[row]:
+        what = "a limit" if k == ORDER_LIMIT else "a stop-limit"
+        raise _fail(name, row, "price", f"{what} order needs a limit price > 0")
+    what = "a stop" if k == ORDER_STOP else "a stop-limit"
+    raise _fail(name, row, "stop", f"{what} order needs a stop price > 0")
 
 
 def _expiry(
@@ -243,16 +252,15 @@ def _expiry(
     if "expire" not in frame.columns:
         raise _fail(name, int(np.flatnonzero(gtd)[0]), "expire", "a gtd order needs an expire time")
     when = _timestamps(name, frame["expire"], "expire")
-    for row in (int(r) for r in np.flatnonzero(gtd)):
-        if pd.isna(when[row]):
-            raise _fail(name, int(row), "expire", "a gtd order needs an expire time")
-        if when[row] < stamps[row]:
-            raise _fail(
-                name,
-                int(row),
-                "expire",
-                f"{when[row]} is before the order's timestamp {stamps[row]}",
-            )
+    missing = gtd & np.asarray(pd.isna(when))
+    if missing.any():
+        raise _fail(name, int(np.argmax(missing)), "expire", "a gtd order needs an expire time")
+    early = gtd & np.asarray(when < stamps)
+    if early.any():
+        row = int(np.argmax(early))
+        raise _fail(
+            name, row, "expire", f"{when[row]} is before the order's timestamp {stamps[row]}"
+        )
     out[gtd] = _bars(index, when[gtd])
     return out
 
