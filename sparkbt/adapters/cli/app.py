@@ -75,6 +75,7 @@ _EXTENSIONS = (
     "sparkbt.adapters.cli.serve",
     "sparkbt.adapters.cli.sweeps",
     "sparkbt.adapters.cli.report",
+    "sparkbt.adapters.cli.paper",
 )
 
 

@@ -73,7 +73,7 @@ def _fill(rec: np.void, symbol: str) -> dict[str, Any]:
 def _fingerprints(
     frames: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex
 ) -> list[dict[str, str]]:
-    """Per bar of ``index``: each symbol's candle fingerprint (symbols without a candle left out)."""
+    """Per bar of ``index``: each symbol's candle fingerprint (none where it has no candle)."""
     out: list[dict[str, str]] = [{} for _ in range(len(index))]
     cols = ["open", "high", "low", "close", "volume"]
     for sym, frame in frames.items():
