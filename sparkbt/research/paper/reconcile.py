@@ -87,7 +87,7 @@ def reconcile(
     if not rows:
         return Reconciliation(spec.id, True, 0)
     candles = session_candles(spec, rows[-1].ts)
-    strat = get_strategy(spec.strategy)
+    strat = get_strategy(spec.strategy_ref)
     fresh = bar_rows(session_backtest(spec, strat, candles), candles)
     diff = first_difference(rows, fresh)
     if diff is None:

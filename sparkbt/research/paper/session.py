@@ -98,7 +98,12 @@ class PaperSession:
         self._lock_fd = lock_fd
         self.journal = Journal(folder / JOURNAL_FILE)
         self.store = CandleStore(spec.data_dir)
-        self.strategy = get_strategy(spec.strategy)
+        self.strategy = get_strategy(spec.strategy_ref)
+        if self.strategy.source_sha256 != spec.strategy_sha256:
+            raise ConfigError(
+                f"paper session {spec.id}: the code of strategy {spec.strategy} changed since "
+                "the session started (its sha256 differs)"
+            )
         self.period_ns = int(parse_timeframe(spec.timeframe).value)
         self.frames: dict[str, pd.DataFrame] = {s: _empty_frame() for s in spec.symbols}
         self._stamps: dict[str, tuple[int, int]] = {}
@@ -457,7 +462,10 @@ def start_session(
         paramset=None if paramset is None else paramset.to_dict(),
         approval=None if approval is None else Drift.summary(approval),
         engine_version=ENGINE_VERSION,
-        extra={"portfolio": strat.kind == "weights"},
+        extra={
+            "portfolio": strat.kind == "weights",
+            "ref": strategy if isinstance(strategy, str) else strat.name,
+        },
     )
     folder = create_folder(paper_root(evidence_dir), spec)
     return open_session(folder, None)

@@ -103,6 +103,11 @@ class SessionSpec:
         return int(pd.Timestamp(self.history_from).value)
 
     @property
+    def strategy_ref(self) -> str:
+        """How the strategy is found again: its name, or the ``file.py:function`` given."""
+        return str(self.extra.get("ref") or self.strategy)
+
+    @property
     def portfolio(self) -> bool:
         return len(self.symbols) > 1 or bool(self.extra.get("portfolio"))
 
