@@ -116,8 +116,11 @@ class LiveFeed:
         """Every period starting before this is final in the store for every pair.
 
         Final: its candle was written, or it passed with no trade, and no repair
-        of it is queued. Taken after each step of :meth:`run` (None before the
-        coverage of every pair is known); a late trade may move it back.
+        of it is queued; and it started before the period of the last message
+        received (a socket gone silent since may have missed trades: the next
+        connection repairs those periods from REST). Taken after each step of
+        :meth:`run` (None before the coverage of every pair is known); a late
+        trade may move it back.
         """
         return self._settled
 
@@ -129,6 +132,9 @@ class LiveFeed:
                 return
             mark = min([pair.covered_ms] + [lo for lo, _ in pair.gaps])
             marks.append(min([mark] + [c.start_ms for c in pair.pending]))
+        last = self.stream.last_message_at
+        if last is not None:
+            marks.append(period_start(int(last * 1000), self.period_ms))
         self._settled = min(marks) if marks else None
 
     def now_ms(self) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparkbt.data.timeframes import time_index
 from sparkbt.engine.codes import REASONS
 
 __all__ = ["BarRow", "bar_rows", "candle_fingerprint", "first_difference"]
@@ -80,7 +81,7 @@ def _fingerprints(
         rows = index.get_indexer(frame.index)
         keep = rows >= 0
         values = frame[cols].to_numpy()[keep]
-        for pos, ts, vals in zip(rows[keep], frame.index.asi8[keep], values, strict=True):
+        for pos, ts, vals in zip(rows[keep], time_index(frame).asi8[keep], values, strict=True):
             out[int(pos)][sym] = candle_fingerprint(int(ts), vals)
     return out
 

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from sparkbt.data.store import CandleStore
+from sparkbt.data.timeframes import time_index
 from sparkbt.engine.registry import get_strategy
 from sparkbt.research.lookahead import lookahead_check
 from sparkbt.research.paper.bars import BarRow, bar_rows, first_difference
@@ -68,7 +69,7 @@ def session_candles(spec: SessionSpec, until_ns: int | None) -> dict[str, pd.Dat
     out = {}
     for sym in spec.symbols:
         frame = _stored(store, sym, spec.timeframe)
-        ns = frame.index.asi8
+        ns = time_index(frame).asi8
         keep = ns >= spec.history_from_ns
         if until_ns is not None:
             keep &= ns <= until_ns

@@ -83,7 +83,8 @@ async def run_session(
     finally:
         if task is not None:
             feed_stop.set()
-            (outcome,) = await asyncio.gather(task, return_exceptions=True)
+            results: Any = await asyncio.gather(task, return_exceptions=True)
+            outcome = results[0]
             if session.halted is None:
                 step()
             if close:

@@ -35,7 +35,7 @@ import pandas as pd
 
 from sparkbt.data.candles import COLUMNS
 from sparkbt.data.store import CandleStore, normalise_symbol
-from sparkbt.data.timeframes import format_timeframe, parse_timeframe
+from sparkbt.data.timeframes import format_timeframe, parse_timeframe, time_index
 from sparkbt.engine.codes import GATES, REASONS
 from sparkbt.engine.options import Config, split_options
 from sparkbt.engine.registry import get_strategy
@@ -134,7 +134,7 @@ class PaperSession:
             stamp = (st.st_mtime_ns, st.st_size)
             if self._stamps.get(sym) != stamp:
                 frame = _stored(self.store, sym, self.spec.timeframe)
-                self.frames[sym] = frame.loc[frame.index.asi8 >= self.spec.history_from_ns]
+                self.frames[sym] = frame.loc[time_index(frame).asi8 >= self.spec.history_from_ns]
                 self._stamps[sym] = stamp
                 changed.append(sym)
         return changed
@@ -143,7 +143,8 @@ class PaperSession:
         """Merge closed candles of ``symbol`` into memory (new values win), e.g. from a feed."""
         sym = normalise_symbol(symbol)
         old = self.frames[sym]
-        new = candles.loc[candles.index.asi8 >= self.spec.history_from_ns, list(COLUMNS)]
+        keep = time_index(candles).asi8 >= self.spec.history_from_ns
+        new = candles.loc[keep][list(COLUMNS)]
         if len(old) and len(new) and new.index[0] > old.index[-1]:
             self.frames[sym] = pd.concat([old, new])
         else:
@@ -153,7 +154,7 @@ class PaperSession:
     def _history(self, until_ns: int | None) -> dict[str, pd.DataFrame]:
         if until_ns is None:
             return self.frames
-        return {s: f.loc[f.index.asi8 < until_ns] for s, f in self.frames.items()}
+        return {s: f.loc[time_index(f).asi8 < until_ns] for s, f in self.frames.items()}
 
     # ------------------------------------------------------------------ advancing
     @property
@@ -171,7 +172,7 @@ class PaperSession:
             out.halted = self.halted
             return out
         history = self._history(until_ns)
-        last = max((int(f.index.asi8[-1]) for f in history.values() if len(f)), default=None)
+        last = max((int(time_index(f).asi8[-1]) for f in history.values() if len(f)), default=None)
         if last is None or last < self.spec.start_bar_ns:
             return out
         if self.last_ts is not None and last <= self.last_ts:
@@ -381,7 +382,7 @@ def _history_from(
     store: CandleStore, symbols: list[str], tf: str, bar: pd.Timestamp, n: int
 ) -> pd.Timestamp:
     """The first candle of the ``n`` warm-up bars (union of the symbols) before ``bar``."""
-    stamps = [_stored(store, s, tf).index for s in symbols]
+    stamps = [time_index(_stored(store, s, tf)) for s in symbols]
     union = pd.DatetimeIndex(np.unique(np.concatenate([i.asi8 for i in stamps])), tz="UTC")
     before = union[union < bar]
     if n <= 0 or not len(before):
