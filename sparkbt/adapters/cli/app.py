@@ -76,6 +76,7 @@ _EXTENSIONS = (
     "sparkbt.adapters.cli.sweeps",
     "sparkbt.adapters.cli.report",
     "sparkbt.adapters.cli.verify",
+    "sparkbt.adapters.cli.paper",
 )
 
 

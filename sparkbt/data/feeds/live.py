@@ -110,6 +110,32 @@ class LiveFeed:
             clock=clock,
         )
         self.gaps_backfilled = 0
+        self._settled: int | None = None
+
+    def settled_until_ms(self) -> int | None:
+        """Every period starting before this is final in the store for every pair.
+
+        Final: its candle was written, or it passed with no trade, and no repair
+        of it is queued; and it started before the period of the last message
+        received (a socket gone silent since may have missed trades: the next
+        connection repairs those periods from REST). Taken after each step of
+        :meth:`run` (None before the coverage of every pair is known); a late
+        trade may move it back.
+        """
+        return self._settled
+
+    def _settle(self) -> None:
+        marks = []
+        for pair in self.pairs.values():
+            if pair.covered_ms is None:
+                self._settled = None
+                return
+            mark = min([pair.covered_ms] + [lo for lo, _ in pair.gaps])
+            marks.append(min([mark] + [c.start_ms for c in pair.pending]))
+        last = self.stream.last_message_at
+        if last is not None:
+            marks.append(period_start(int(last * 1000), self.period_ms))
+        self._settled = min(marks) if marks else None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -261,6 +287,7 @@ class LiveFeed:
             for symbol in self.pairs:  # unknown pairs fail here, before anything runs
                 await self.rest.check_symbol(symbol)
             self._start_coverage()
+            self._settle()
             task = asyncio.create_task(self.stream.run(self._on_connect, self._on_trades))
             try:
                 while not stop.is_set() and not task.done():
@@ -284,12 +311,14 @@ class LiveFeed:
             self._drain(pair)
             self._write_pending(pair)
             await self._fill_gaps(pair)
+        self._settle()
 
     async def _shutdown(self) -> None:
         for pair in self.pairs.values():
             self._drain(pair, flush=True)
             self._write_pending(pair)
             await self._fill_gaps(pair, final=True)
+        self._settle()
 
     def _summary(self) -> FeedSummary:
         def iso(ms: int) -> str:
