@@ -6,7 +6,6 @@ It is the page ``sparkbt serve`` shows for the run, a portfolio's included.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -37,10 +36,10 @@ def report(
     ev = read_evidence(ref, evidence_dir)
     if not isinstance(ev, RunEvidence):
         raise EvidenceNotFound(f"{ref}: is a {ev.kind}, not a backtest run")
-    from sparkbt.adapters.web.standalone import write_report_html
+    from sparkbt.adapters.web.standalone import portfolio_sources, write_report_html
 
     if ev.is_portfolio:
-        path = write_report_html(ev, _portfolio_candles(ev.report, data_dir), html)
+        path = write_report_html(ev, portfolio_sources(ev.report, data_dir), html)
         typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return
     meta = ev.report.get("metadata") or {}
@@ -62,22 +61,6 @@ def report(
         note = f"its candles are not in the store ({str(exc).splitlines()[0]}); pass --data"
     path = write_report_html(ev, candles, html, note)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-
-
-def _portfolio_candles(report: dict[str, Any], data_dir: Path | None) -> dict[str, Any]:
-    """Each symbol's candles from the store (else the samples), or why there are none."""
-    from sparkbt.adapters.web.reportdata import CandleSource
-    from sparkbt.data.store import resolve_candles
-    from sparkbt.errors import SparkbtError
-
-    meta = report.get("metadata") or {}
-    out: dict[str, Any] = {}
-    for symbol in meta.get("symbols") or []:
-        try:
-            out[symbol] = CandleSource(resolve_candles(symbol, meta["timeframe"], data_dir))
-        except SparkbtError as exc:
-            out[symbol] = CandleSource(None, f"not in the store ({str(exc).splitlines()[0]})")
-    return out
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from sparkbt.adapters.web.tradetable import trades_csv
 from sparkbt.adapters.web.web import render
 from sparkbt.evidence import RunEvidence
 
-__all__ = ["report_html", "write_report_html"]
+__all__ = ["portfolio_sources", "report_html", "write_report_html"]
 
 
 def report_html(run: RunEvidence, candles: Any, note: str = "") -> str:
@@ -57,3 +57,18 @@ def write_report_html(run: RunEvidence, candles: Any, path: Path, note: str = ""
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def portfolio_sources(report: dict[str, Any], data_dir: str | Path | None) -> dict[str, Any]:
+    """Each symbol's candles from the store (else the samples), or why there are none."""
+    from sparkbt.data.store import resolve_candles
+    from sparkbt.errors import SparkbtError
+
+    meta = report.get("metadata") or {}
+    out: dict[str, Any] = {}
+    for symbol in meta.get("symbols") or []:
+        try:
+            out[symbol] = CandleSource(resolve_candles(symbol, meta["timeframe"], data_dir))
+        except SparkbtError as exc:
+            out[symbol] = CandleSource(None, f"not in the store ({str(exc).splitlines()[0]})")
+    return out
