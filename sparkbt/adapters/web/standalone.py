@@ -45,6 +45,7 @@ def report_html(run: RunEvidence, candles: Any, note: str = "") -> str:
         csrf_field="",
         csrf_token="",
         private=False,
+        verification=None,  # a file on disk shows no verify mark: verify it with the command
     )
 
 
