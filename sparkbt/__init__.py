@@ -22,8 +22,10 @@ from sparkbt.errors import (
     DependencyError,
     EvidenceNotFound,
     InputError,
+    PortfolioError,
     SparkbtError,
     StrategyError,
+    WeightsError,
 )
 from sparkbt.evidence import read_evidence
 from sparkbt.research.sweep import sweep
@@ -45,9 +47,11 @@ __all__ = [
     "InputError",
     "Panel",
     "Param",
+    "PortfolioError",
     "SparkbtError",
     "StrategyError",
     "VerifyResult",
+    "WeightsError",
     "__version__",
     "backtest",
     "constraint",

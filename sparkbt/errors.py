@@ -39,10 +39,12 @@ __all__ = [
     "Forbidden",
     "InputError",
     "NotFound",
+    "PortfolioError",
     "Refusal",
     "SparkbtError",
     "StrategyError",
     "TooMany",
+    "WeightsError",
     "did_you_mean",
 ]
 
@@ -65,6 +67,16 @@ class StrategyError(InputError):
 
 class ConfigError(InputError):
     """Bad simulation or sweep configuration."""
+
+
+class PortfolioError(CandleError, ConfigError):
+    """A portfolio's candles cannot share one cash as given: no symbol, a symbol unknown
+    or given twice, mixed timeframes or quote currencies (a CandleError and a ConfigError)."""
+
+
+class WeightsError(StrategyError, ConfigError):
+    """A weights frame a portfolio refuses: a row over 100% gross, a symbol not in the
+    candles, a weight outside [-1, 1] (a StrategyError and a ConfigError)."""
 
 
 class EvidenceNotFound(InputError):

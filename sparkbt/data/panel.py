@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sparkbt.data.timeframes import format_timeframe, parse_timeframe, time_index
-from sparkbt.errors import CandleError
+from sparkbt.errors import PortfolioError
 
 __all__ = ["FIELDS", "KNOWN_QUOTES", "Panel", "check_unique", "panel_of", "quote_currency"]
 
@@ -40,7 +40,7 @@ class Panel:
 
     def __post_init__(self) -> None:
         if not self.frames:
-            raise CandleError("candles: a portfolio needs at least one symbol (got none)")
+            raise PortfolioError("candles: a portfolio needs at least one symbol (got none)")
         object.__setattr__(self, "frames", dict(self.frames))
 
     @property
@@ -132,7 +132,7 @@ class Panel:
             frames[sym] = cut
         empty = [s for s, f in frames.items() if not len(f)]
         if empty:
-            raise CandleError(
+            raise PortfolioError(
                 f"candles: {', '.join(empty)} have no candle at or after {first.isoformat()}"
             )
         return Panel(frames, self.timeframe, dict(self.attrs))
@@ -174,7 +174,7 @@ def check_unique(symbols: Iterable[str], key: Any = str.upper) -> None:
     for sym in symbols:
         k = key(sym)
         if k in seen:
-            raise CandleError(
+            raise PortfolioError(
                 f"candles: symbol {k} given twice ({seen[k]!r} and {sym!r}); give each symbol once"
             )
         seen[k] = sym
@@ -199,25 +199,25 @@ def panel_of(frames: Mapping[str, pd.DataFrame], timeframe: str | None = None) -
     panel's ``quote`` (None when no symbol names one).
     """
     if not frames:
-        raise CandleError("candles: a portfolio needs at least one symbol (got none)")
+        raise PortfolioError("candles: a portfolio needs at least one symbol (got none)")
     check_unique(frames)
     tfs = {sym: f.attrs.get("timeframe") for sym, f in frames.items()}
     known_tfs = {tf for tf in tfs.values() if tf is not None}
     if len(known_tfs) > 1:
-        raise CandleError(
+        raise PortfolioError(
             f"candles: a portfolio needs one timeframe, got {_grouped(tfs)}; "
             "resample or pick symbols of one timeframe"
         )
     if timeframe is not None:
         timeframe = format_timeframe(parse_timeframe(timeframe))
         if known_tfs - {timeframe}:
-            raise CandleError(
+            raise PortfolioError(
                 f"candles: timeframe {timeframe} asked, but the candles are {_grouped(tfs)}"
             )
     quotes = {sym: quote_currency(sym) for sym in frames}
     known_quotes = {q for q in quotes.values() if q is not None}
     if len(known_quotes) > 1:
-        raise CandleError(
+        raise PortfolioError(
             f"candles: a portfolio needs one quote currency, got {_grouped(quotes)}; "
             "prices in different currencies cannot share one cash"
         )

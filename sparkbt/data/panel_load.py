@@ -33,7 +33,7 @@ from sparkbt.data.store import (
     sample_candles,
     sample_path,
 )
-from sparkbt.errors import CandleError, did_you_mean
+from sparkbt.errors import CandleError, PortfolioError, did_you_mean
 
 __all__ = ["load_panel"]
 
@@ -62,7 +62,7 @@ def load_panel(
     elif isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
         panel = _from_store(source, timeframe or DEFAULT_TIMEFRAME, data_dir)
     else:
-        raise CandleError(
+        raise PortfolioError(
             "candles: expected a mapping {symbol: frame or file path}, a list of store "
             f"symbols or a Panel (got {type(source).__name__})"
         )
@@ -71,15 +71,17 @@ def load_panel(
 
 def _from_mapping(source: Mapping[str, object], timeframe: str | None) -> Panel:
     if not source:
-        raise CandleError("candles: a portfolio needs at least one symbol (got an empty mapping)")
+        raise PortfolioError(
+            "candles: a portfolio needs at least one symbol (got an empty mapping)"
+        )
     frames: dict[str, pd.DataFrame] = {}
     for key, item in source.items():
         sym = str(key).strip()
         if not sym:
-            raise CandleError(f"candles: empty symbol {key!r}; name every symbol")
+            raise PortfolioError(f"candles: empty symbol {key!r}; name every symbol")
         check_unique([*frames, sym])
         if not isinstance(item, (pd.DataFrame, str, Path)):
-            raise CandleError(
+            raise PortfolioError(
                 f"{sym}: expected a DataFrame or a file path (got {type(item).__name__})"
             )
         try:
@@ -91,7 +93,7 @@ def _from_mapping(source: Mapping[str, object], timeframe: str | None) -> Panel:
 
 def _from_store(source: Sequence[str], timeframe: str, data_dir: str | Path | None) -> Panel:
     if not source:
-        raise CandleError("candles: a portfolio needs at least one symbol (got an empty list)")
+        raise PortfolioError("candles: a portfolio needs at least one symbol (got an empty list)")
     syms = [normalise_symbol(s) for s in source]
     check_unique(syms)
     store = CandleStore(data_dir)
@@ -102,12 +104,12 @@ def _from_store(source: Sequence[str], timeframe: str, data_dir: str | Path | No
         elif sample_path(sym, timeframe) is not None:
             frames[sym] = sample_candles(sym, timeframe)
         else:
-            raise CandleError(missing_message(store, sym, timeframe))
+            raise PortfolioError(missing_message(store, sym, timeframe))
     kinds = {s: f.attrs["source"] for s, f in frames.items()}
     stored = [s for s, k in kinds.items() if k == "store"]
     sampled = [s for s, k in kinds.items() if k == "sample"]
     if stored and sampled:
-        raise CandleError(
+        raise PortfolioError(
             f"{store.root}: {', '.join(stored)} {timeframe} come from the store but "
             f"{', '.join(sampled)} only from the packaged synthetic samples; fetch "
             f"{', '.join(sampled)} too or use only samples (real and synthetic prices do not mix)"
@@ -125,12 +127,12 @@ def _select(panel: Panel, symbols: Sequence[str]) -> Panel:
     for sym in symbols:
         found = by_key.get(str(sym).strip().upper())
         if found is None:
-            raise CandleError(
+            raise PortfolioError(
                 f"symbols: {sym!r} is not among the candles ({', '.join(panel.symbols)})"
                 f"{did_you_mean(str(sym).upper(), by_key)}"
             )
         picked.append(found)
     if not picked:
-        raise CandleError("symbols: a portfolio needs at least one symbol (got none)")
+        raise PortfolioError("symbols: a portfolio needs at least one symbol (got none)")
     frames = {s: panel.frames[s] for s in picked}
     return panel_of(frames, panel.timeframe)

@@ -22,7 +22,7 @@ from sparkbt.engine import kernels
 from sparkbt.engine.codes import BOTH, LONG, SHORT
 from sparkbt.engine.options import DIRECTIONS
 from sparkbt.engine.registry import Strategy
-from sparkbt.errors import StrategyError
+from sparkbt.errors import WeightsError
 
 __all__ = ["GROSS_TOLERANCE", "Weights", "portfolio_weights"]
 
@@ -76,21 +76,21 @@ def _clip(raw: np.ndarray, direction: str) -> Weights:
 def _checked_frame(strategy: Strategy, panel: Panel, raw: Any) -> np.ndarray:
     name = strategy.name
     if not isinstance(raw, pd.DataFrame):
-        raise StrategyError(
+        raise WeightsError(
             f"{name}: a portfolio strategy must return a weights DataFrame "
             f"(timestamps x symbols; got {type(raw).__name__})"
         )
     if len(raw) != len(panel):
-        raise StrategyError(f"{name}: returned {len(raw)} rows of weights for {len(panel)} bars")
+        raise WeightsError(f"{name}: returned {len(raw)} rows of weights for {len(panel)} bars")
     if isinstance(raw.index, pd.DatetimeIndex) and not raw.index.equals(panel.index):
         row = int(np.flatnonzero(raw.index != panel.index)[0])
-        raise StrategyError(
+        raise WeightsError(
             f"{name}: weights row {row + 1} is at {raw.index[row]}, not at the bar "
             f"{panel.index[row].isoformat()} (weights must be indexed like panel.index)"
         )
     unknown = [str(c) for c in raw.columns if c not in panel.symbols]
     if unknown:
-        raise StrategyError(
+        raise WeightsError(
             f"{name}: weights for {', '.join(unknown)}, not in the candles "
             f"(symbols: {', '.join(panel.symbols)})"
         )
@@ -98,7 +98,7 @@ def _checked_frame(strategy: Strategy, panel: Panel, raw: Any) -> np.ndarray:
     try:
         values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
-        raise StrategyError(f"{name}: weights must be numbers (NaN = no order)") from None
+        raise WeightsError(f"{name}: weights must be numbers (NaN = no order)") from None
     values = np.array(values, dtype=np.float64, order="C")
     _check_values(name, values, panel)
     values[~panel.has_candle()] = np.nan  # no candle, no price: no order there
@@ -110,7 +110,7 @@ def _check_values(name: str, values: np.ndarray, panel: Panel) -> None:
         bad = np.argwhere(~np.isnan(values) & ~(np.abs(values) <= 1.0))
     if len(bad):
         row, col = (int(x) for x in bad[0])
-        raise StrategyError(
+        raise WeightsError(
             f"{name}: weight of {panel.symbols[col]} at {panel.index[row].isoformat()} "
             f"is {float(values[row, col])!r}; weights must be in [-1, 1] (NaN = no order)"
         )
@@ -118,7 +118,7 @@ def _check_values(name: str, values: np.ndarray, panel: Panel) -> None:
     over = np.flatnonzero(gross > 1.0 + GROSS_TOLERANCE)
     if len(over):
         row = int(over[0])
-        raise StrategyError(
+        raise WeightsError(
             f"{name}: weights at {panel.index[row].isoformat()} add up to a gross "
             f"{float(gross[row]):.6g} (sum of |weight| must be at most 1: no leverage)"
         )
@@ -138,7 +138,7 @@ def _equal_slots(
     for j, (symbol, frame) in enumerate(panel.frames.items()):
         signals = strategy.evaluate(frame, params) if evaluated is None else evaluated[symbol]
         if signals.sl_stop is not None or signals.tp_stop is not None:
-            raise StrategyError(
+            raise WeightsError(
                 f"{strategy.name}: returned stop columns for {symbol}; stops are per-trade "
                 "rules that a portfolio of several symbols does not take"
             )

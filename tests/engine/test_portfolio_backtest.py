@@ -196,3 +196,19 @@ def test_weights_held_from_the_first_bar_are_the_basket_held():
     basket = sum(units[s] * last[s] for s in frames)
     np.testing.assert_allclose(res.equity.to_numpy(), basket.to_numpy(), rtol=1e-12)
     assert res.stats["total_return"] == pytest.approx(res.stats["benchmark_return"], rel=1e-12)
+
+
+def test_portfolio_refusals_are_config_errors_too():
+    """A portfolio's bad input is a ConfigError as well as a candle or strategy error."""
+    frames = _frames()
+    other = sb.synthetic_candles(50, timeframe="4h", seed=9)
+    with pytest.raises(sb.ConfigError, match="one timeframe"):
+        sb.backtest({"AAA": frames["AAA"], "DDD": other}, rotate)
+    with pytest.raises(sb.ConfigError, match="one quote currency"):
+        sb.backtest({"BTCTRY": frames["AAA"], "ETHUSDT": frames["BBB"]}, rotate)
+    with pytest.raises(sb.ConfigError, match="gross"):
+        sb.backtest(frames, over_gross)
+    with pytest.raises(sb.CandleError):
+        sb.backtest({"BTCTRY": frames["AAA"], "ETHUSDT": frames["BBB"]}, rotate)
+    with pytest.raises(sb.StrategyError):
+        sb.backtest(frames, over_gross)
