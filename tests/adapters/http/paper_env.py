@@ -30,7 +30,9 @@ def approve(
 ) -> str:
     """Propose and approve a version of param set ``name``; its version id."""
     policy = default_policy()
-    version = version_of(name, strategy, pair, timeframe, {"fast": 2, "slow": 5} if params is None else params)
+    version = version_of(
+        name, strategy, pair, timeframe, {"fast": 2, "slow": 5} if params is None else params
+    )
     with GuardStore(db) as store:
         p = store.propose(version, None, "alice", "paper")
         store.record_evaluation(p.id, evaluate(policy, PASSING), policy.sha256, PASSING)
@@ -66,7 +68,10 @@ def more_candles(data: Path, symbol: str, n: int, seed: int = 99) -> None:
     store = CandleStore(data)
     last = store.read(symbol, "1m").index[-1]
     frame = sb.synthetic_candles(
-        n=n, timeframe="1m", start=(last + pd.Timedelta(minutes=1)).isoformat(), seed=seed,
+        n=n,
+        timeframe="1m",
+        start=(last + pd.Timedelta(minutes=1)).isoformat(),
+        seed=seed,
         symbol=symbol,
     )
     store.merge(symbol, "1m", frame)
