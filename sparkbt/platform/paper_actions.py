@@ -120,7 +120,8 @@ class PaperActions:
             paramset=body.paramset,
             version_id=version.id,
             request={"pairs": version.pairs, "timeframe": version.timeframe},
-            **where,
+            client_ip=where["client_ip"],
+            user_agent=where["user_agent"],
         )
         return self.status(session.spec.id)
 
@@ -140,7 +141,13 @@ class PaperActions:
         ran_here = self.supervisor.stop(session_id)
         if not ran_here:
             paper.request_stop(session_id, evidence_dir=self.evidence)
-        self.audit.write("paper_stopped", user=who.name, session_id=session_id, **where)
+        self.audit.write(
+            "paper_stopped",
+            user=who.name,
+            session_id=session_id,
+            client_ip=where["client_ip"],
+            user_agent=where["user_agent"],
+        )
         return self.status(session_id)
 
     def reconcile(
@@ -173,7 +180,8 @@ class PaperActions:
             session_id=session_id,
             identical=found["identical"],
             cause=found["cause"],
-            **where,
+            client_ip=where["client_ip"],
+            user_agent=where["user_agent"],
         )
         return out
 
@@ -211,7 +219,8 @@ class PaperActions:
         out["reconcile"] = self.last_reconcile(session_id)
         return out
 
-    def list(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session's status, by id."""
         return [self._public(s) for s in paper.list_sessions(evidence_dir=self.evidence)]
 
     def journal(

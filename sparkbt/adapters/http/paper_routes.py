@@ -55,7 +55,7 @@ def install(app: FastAPI, svc: Service, read_body: BodyReader) -> None:
 
     @router.get("", dependencies=[reader])
     async def sessions() -> dict[str, Any]:
-        found = await run_in_threadpool(acts.list)
+        found = await run_in_threadpool(acts.sessions)
         return {"sessions": found, "count": len(found)}
 
     @router.get("/{session_id}", dependencies=[reader])

@@ -53,13 +53,13 @@ def router(pages: Pages) -> APIRouter:
     @r.get("", response_class=HTMLResponse, include_in_schema=False)
     async def sessions(request: Request) -> Response:
         pages.read(request)
-        rows = await run_in_threadpool(acts.list)
+        rows = await run_in_threadpool(acts.sessions)
         return pages.page(request, "paper_sessions.html", rows=rows)
 
     @r.get("/rows", response_class=HTMLResponse, include_in_schema=False)
     async def session_rows(request: Request) -> Response:
         pages.read(request)
-        rows = await run_in_threadpool(acts.list)
+        rows = await run_in_threadpool(acts.sessions)
         return pages.page(request, "_paper_rows.html", rows=rows)
 
     @r.get("/{session_id}", response_class=HTMLResponse, include_in_schema=False)
