@@ -1,7 +1,9 @@
 """The audit log: one JSON object per line for every start, done, failed and rejected event,
 and for every guard proposal, evaluation, approval, override and rejection, and every
 approval or rejection the service refused (``guard_refused``: 403 or 409, with the
-user, the proposal id, the action and the reason).
+user, the proposal id, the action and the reason), and for every paper session the
+service starts, resumes, stops, sees halted or warned of drift, or reconciles
+(``paper_*``, with the session id).
 
 Appended with one ``write`` of one line under a lock, from the request loop and
 the dispatcher thread alike, so lines never interleave. Each line names the
@@ -48,6 +50,12 @@ EVENTS = (
     "guard_override",
     "guard_rejected",
     "guard_refused",
+    "paper_started",
+    "paper_resumed",
+    "paper_stopped",
+    "paper_halted",
+    "paper_warning",
+    "paper_reconciled",
 )
 _FIELDS = ("pair", "timeframe", "strategy", "params")
 

@@ -1,8 +1,8 @@
 """One running service: its stores, worker pool, audit log, metrics, auth and actions.
 
 :class:`Service` is what the adapters are given: they authenticate with
-``auth`` and act through ``backtests`` and ``proposals`` (the application's
-actions), reading ``jobs`` and ``guard`` directly for what they only show.
+``auth`` and act through ``backtests``, ``proposals`` and ``paper`` (the
+application's actions), reading ``jobs`` and ``guard`` directly for what they only show.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sparkbt.platform.auth import Auth
 from sparkbt.platform.backtest_actions import BacktestActions
 from sparkbt.platform.jobs import Job, JobStore, QueueLimits
 from sparkbt.platform.metrics import ServiceMetrics
+from sparkbt.platform.paper_actions import PaperActions
 from sparkbt.platform.proposal_actions import ProposalActions
 from sparkbt.platform.proposals import GuardStore
 from sparkbt.platform.settings import IMPLS, Settings
@@ -57,6 +58,7 @@ class Service:
     auth: Auth
     backtests: BacktestActions
     proposals: ProposalActions
+    paper: PaperActions
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self.settings = settings
@@ -89,6 +91,7 @@ class Service:
             self.metrics,
             self.proposals.approved_version,
         )
+        self.paper = PaperActions(settings, self.guard, self.proposals, self.audit, registry)
 
     def recover(self) -> None:
         """At start: requeue interrupted jobs (auditing those that failed for good) and the

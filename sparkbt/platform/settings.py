@@ -16,6 +16,12 @@ app, the workers and the tests see the same values:
 - ``SPARKBT_EXECUTOR``: ``local`` (default) runs jobs in local worker processes;
   ``dask`` runs them on the Dask scheduler ``SPARKBT_SCHEDULER`` (``tcp://host:8786``),
   as ``sparkbt serve --executor dask --scheduler ...`` does.
+- ``SPARKBT_PAPER_FEED``: how paper sessions get their candles: ``live`` (default) checks
+  their symbols against BTCTurk, fetches the warm-up and connects a live feed per session;
+  ``store`` follows the candle store, which another process feeds (``sparkbt feed btcturk``);
+- ``SPARKBT_PAPER_SETTLE``: seconds after a candle's close before a session following the
+  store takes it as final (default 10; a negative value takes every stored candle at once);
+- ``SPARKBT_PAPER_WARMUP``: warm-up bars a paper session sees before its first (default 1000).
 
 The connection limits (``header_timeout``, ``keep_alive_timeout``, ``limit_concurrency``,
 ``max_header_bytes``) and ``forwarded_allow_ips`` are read by ``sparkbt serve`` (flags or
@@ -31,10 +37,19 @@ from pathlib import Path
 from sparkbt.errors import ConfigError
 from sparkbt.evidence import default_evidence_dir
 
-__all__ = ["EXECUTORS", "IMPLS", "MAX_BODY_BYTES", "MIN_ADMIN_TOKEN", "Settings", "parse_hosts"]
+__all__ = [
+    "EXECUTORS",
+    "IMPLS",
+    "MAX_BODY_BYTES",
+    "MIN_ADMIN_TOKEN",
+    "PAPER_FEEDS",
+    "Settings",
+    "parse_hosts",
+]
 
 IMPLS = ("engine", "mock")
 EXECUTORS = ("local", "dask")
+PAPER_FEEDS = ("live", "store")
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MOCK_SECONDS = 3.5
 DEFAULT_JOB_TIMEOUT = 600.0
@@ -78,6 +93,9 @@ class Settings:
     max_header_bytes: int = 16 * 1024  # largest request head (request line and headers)
     executor: str = "local"  # where jobs run: local worker processes or a Dask cluster
     scheduler: str | None = None  # the Dask scheduler address (executor "dask")
+    paper_feed: str = "live"  # where paper sessions get candles: a live feed, or the store
+    paper_settle: float = 10.0  # seconds after a close before a stored candle is final
+    paper_warmup: int = 1000  # warm-up bars of a paper session
 
     def __post_init__(self) -> None:
         if not self.admin_token or not self.admin_token.strip():
@@ -97,6 +115,13 @@ class Settings:
             raise ConfigError(
                 "executor 'dask' needs a scheduler address (--scheduler tcp://host:8786)"
             )
+        if self.paper_feed not in PAPER_FEEDS:
+            raise ConfigError(
+                f"SPARKBT_PAPER_FEED: expected one of {', '.join(PAPER_FEEDS)} "
+                f"(got {self.paper_feed!r})"
+            )
+        if self.paper_warmup < 0:
+            raise ConfigError(f"SPARKBT_PAPER_WARMUP: must be >= 0 (got {self.paper_warmup})")
         if self.workers < 1:
             raise ConfigError(f"workers: must be >= 1 (got {self.workers})")
         if not self.job_timeout > 0:
@@ -172,6 +197,18 @@ class Settings:
         raw_hosts = env.get("SPARKBT_ALLOWED_HOSTS")
         if raw_hosts:
             values["allowed_hosts"] = parse_hosts(raw_hosts)
+        if env.get("SPARKBT_PAPER_FEED"):
+            values["paper_feed"] = env["SPARKBT_PAPER_FEED"].strip().lower()
+        for name, key, kind in (
+            ("SPARKBT_PAPER_SETTLE", "paper_settle", float),
+            ("SPARKBT_PAPER_WARMUP", "paper_warmup", int),
+        ):
+            raw = (env.get(name) or "").strip()
+            if raw:
+                try:
+                    values[key] = kind(raw)
+                except ValueError:
+                    raise ConfigError(f"{name}: expected a number (got {raw!r})") from None
         if env.get("SPARKBT_EXECUTOR"):
             values["executor"] = env["SPARKBT_EXECUTOR"].strip().lower()
         if env.get("SPARKBT_SCHEDULER"):

@@ -56,24 +56,6 @@ def _approved(name: str, db: Path | None, evidence_dir: Path | None) -> tuple[An
     return ps.approved, evidence
 
 
-async def _check_and_fetch(symbols: list[str], timeframe: str, warmup: int, data_dir: Any) -> None:
-    """Symbols the exchange lists (UnknownSymbolError otherwise); warm-up history stored."""
-    import pandas as pd
-
-    from sparkbt.data.feeds.btcturk import BtcturkRest, fetch_history, resolution_for
-    from sparkbt.data.store import CandleStore
-
-    _, period = resolution_for(timeframe)
-    async with BtcturkRest() as rest:
-        for sym in symbols:
-            await rest.check_symbol(sym)
-    if warmup <= 0:
-        return
-    since = pd.Timestamp.now(tz="UTC").floor(period) - warmup * period
-    for sym in symbols:
-        await fetch_history(sym, timeframe, since, None, store=CandleStore(data_dir))
-
-
 async def _follow(session: Any, duration: float | None, quiet: bool) -> str:
     """Run the session on a live feed, with SIGINT/SIGTERM wired to a clean stop."""
     from sparkbt.data.feeds.btcturk import LiveFeed
@@ -135,6 +117,7 @@ def start(
     from sparkbt.engine.options import Config
     from sparkbt.engine.registry import get_strategy
     from sparkbt.research.paper import start_session
+    from sparkbt.research.paper.exchange import prepare_symbols
 
     version = approval = None
     if paramset is not None:
@@ -144,7 +127,7 @@ def start(
                 "strategy, symbol, timeframe and parameter flags"
             )
         version, approval = _approved(paramset, db, evidence_dir)
-        pairs, tf, params, opts = [version.pair], version.timeframe, None, None
+        pairs, tf, params, opts = version.pairs, version.timeframe, None, None
     else:
         if strategy is None or timeframe is None or not (symbol or symbols):
             raise InputError("give --paramset NAME, or --strategy, --symbol(s) and --timeframe")
@@ -154,7 +137,7 @@ def start(
         pairs = [s.strip() for s in (symbols or symbol or "").split(",") if s.strip()]
         tf = timeframe
     pairs = [p.upper().replace("_", "") for p in pairs]
-    asyncio.run(_check_and_fetch(pairs, tf, warmup, data_dir))
+    asyncio.run(prepare_symbols(pairs, tf, warmup, data_dir))
     session = start_session(
         strategy,
         symbols=pairs,

@@ -18,6 +18,8 @@ needs a user key of role proposer, approver or admin, or the admin token, see
     /api/guard/...                  param-change proposals, approvals, param sets and the
                                     policy in force (see :mod:`.guard_routes`; the service's
                                     side of them is :mod:`sparkbt.platform.proposal_actions`)
+    /api/paper/...                  paper sessions of approved param sets: start, stop, status,
+                                    journal, reconcile (see :mod:`.paper_routes`)
     /ui/...                         the web UI (:mod:`sparkbt.adapters.web`), when Jinja2
                                     is installed
 
@@ -44,6 +46,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
+from sparkbt.adapters.http import paper_routes
 from sparkbt.adapters.http.guard_routes import install
 from sparkbt.adapters.http.openapi import document_body
 from sparkbt.adapters.http.security import SecurityMiddleware
@@ -99,9 +102,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         svc.recover()
         svc.pool.start()
+        await run_in_threadpool(svc.paper.start_service)
         try:
             yield
         finally:
+            await run_in_threadpool(svc.paper.stop_service)
             await run_in_threadpool(svc.pool.stop)
             svc.close()
 
@@ -183,6 +188,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     document_body(app, "/api/backtest/start", svc.backtests.request_model)
     document_body(app, "/api/guard/proposals", svc.proposals.request_model)
     install(app, svc, read_body)
+    paper_routes.install(app, svc, read_body)
     ui_page = _install_ui(app, svc)
 
     @app.get("/metrics")

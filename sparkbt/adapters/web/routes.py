@@ -25,7 +25,7 @@ __all__ = ["install"]
 def install(app: FastAPI, svc: Service) -> Callable[[Request, int, str], Response]:
     """Add the UI routes and its static files to ``app``; return how the UI answers a
     refusal (its error page), which the app's refusal handler uses under ``/ui``."""
-    from sparkbt.adapters.web import compare, guard, runs, signin, sweeps
+    from sparkbt.adapters.web import compare, guard, paper, runs, signin, sweeps
 
     pages = Pages(svc)
     # compile the report page now, not on the first request for a report
@@ -34,7 +34,7 @@ def install(app: FastAPI, svc: Service) -> Callable[[Request, int, str], Respons
     environment().get_template("report.html")
 
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-    for module in (runs, signin, compare, sweeps, guard):
+    for module in (runs, signin, compare, sweeps, guard, paper):
         app.include_router(module.router(pages))
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -161,6 +161,19 @@ class PaperSession:
     def last_ts(self) -> int | None:
         return int(self._ts[-1]) if len(self._ts) else None
 
+    @property
+    def rows(self) -> list[BarRow]:
+        """The bars journaled so far, oldest first (read-only)."""
+        return list(self._rows)
+
+    def bars_behind(self) -> int:
+        """Candles in memory (the store, or the feed) newer than the last journaled bar."""
+        last = self.last_ts if self.last_ts is not None else self.spec.start_bar_ns - 1
+        newest = [int(time_index(f).asi8[-1]) for f in self.frames.values() if len(f)]
+        if not newest or max(newest) <= last:
+            return 0
+        return int((max(newest) - last + self.period_ns - 1) // self.period_ns)
+
     def advance(self, until_ns: int | None = None) -> Advance:
         """Process every closed bar with open time before ``until_ns`` not journaled yet.
 
@@ -415,7 +428,7 @@ def start_session(
     approval evidence (the assessment's record) for the drift watch.
     """
     if paramset is not None:
-        strategy, symbols, timeframe = paramset.strategy, [paramset.pair], paramset.timeframe
+        strategy, symbols, timeframe = paramset.strategy, paramset.pairs, paramset.timeframe
         params, options = dict(paramset.params), dict(paramset.options)
     if strategy is None or not symbols or timeframe is None:
         raise ConfigError("paper session: give a param set, or a strategy, symbol(s) and timeframe")
