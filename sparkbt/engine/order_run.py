@@ -140,11 +140,16 @@ class OrderRunResult(BacktestResult):
         """Every order with its final status, fill time, price, fee, fee kind and reason."""
         return orders_frame(self.order_records, self.order_frame, time_index(self.candles))
 
+    @property
+    def engine_version(self) -> str:
+        """Orders are a v3 contract."""
+        return ENGINE_VERSION
+
     @cached_property
     def run_id(self) -> str:
         """Content id: as a run's, under engine v3 (orders are a v3 contract)."""
         payload = {
-            "engine_version": ENGINE_VERSION,
+            "engine_version": self.engine_version,
             "kind": self.kind,
             "data_sha256": self.data_sha256,
             "symbol": self.candles.attrs.get("symbol"),
@@ -160,7 +165,7 @@ class OrderRunResult(BacktestResult):
 
     @property
     def report(self) -> dict[str, Any]:
-        return {**super().report, "engine_version": ENGINE_VERSION, "kind": self.kind}
+        return {**super().report, "kind": self.kind}
 
     def equity_frame(self) -> pd.DataFrame:
         return super().equity_frame().drop(columns=["target"])
@@ -233,6 +238,7 @@ def backtest_orders(
     raw: pd.DataFrame,
     start: int,
     started: float,
+    exchange_info: dict[str, Any] | None = None,
 ) -> OrderRunResult:
     """One run of a strategy's orders on ``frame`` from bar ``start`` (earlier bars: warm-up)."""
     table = checked_orders(strat.name, raw, frame, start)
@@ -257,4 +263,5 @@ def backtest_orders(
         duration_ms=(time.perf_counter() - started) * 1e3,
         order_records=out.orders,
         order_frame=table.frame,
+        exchange_info=exchange_info,
     )
