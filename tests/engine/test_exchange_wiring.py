@@ -181,3 +181,27 @@ def test_service_start_uses_its_store(store: Path, tmp_path: Path) -> None:
     )
     assert report["config"]["lot_size"] == 0.01
     assert report["metadata"]["exchange_rules"]["date"] == DATE
+
+
+def test_the_orders_table_keeps_oco_text_and_says_when_each_order_ended() -> None:
+    frame = sb.sample_candles().iloc[:50]
+    t = frame.index
+    price = float(frame["close"].iloc[0])
+    rows = pd.DataFrame(
+        {
+            "timestamp": [t[0], t[1], t[1], t[2]],
+            "side": ["buy", "sell", "sell", "buy"],
+            "qty": [1.0, 1.0, 1.0, 1e9],
+            "type": ["market", "limit", "stop", "market"],
+            "price": [None, price * 10, None, None],
+            "stop": [None, None, price / 10, None],
+            "oco": [None, 40, 40, None],  # pandas makes this float: 40.0
+        }
+    )
+    res = sb.backtest(frame, lambda candles: rows, cash=1e6)
+    orders = res.orders
+    assert list(orders.columns)[-1] == "end_time"
+    assert list(orders["oco"].iloc[1:3]) == ["40", "40"] and orders["oco"].iloc[[0, 3]].isna().all()
+    assert list(orders["status"]) == ["filled", "open", "open", "partial"]
+    assert orders["end_time"].iloc[0] == t[0] and orders["end_time"].iloc[3] == t[2]
+    assert orders["end_time"].iloc[1:3].isna().all()  # still resting
