@@ -215,7 +215,7 @@ def orders_frame(res: np.ndarray, given: pd.DataFrame, index: pd.DatetimeIndex) 
             "fill_time": _times(index, res["fill_bar"]),
             "fill_price": res["fill_price"],
             "fee": res["fee"],
-            "fee_kind": np.where(filled, np.where(res["maker"], "maker", "taker"), None),
+            "fee_kind": np.where(filled, np.where(res["maker"], "maker", "taker"), None),  # type: ignore[call-overload]
             "reason": np.asarray(ORDER_REASONS, dtype=object)[res["reason"]],
             "end_time": _times(index, res["end_bar"]),
         },

@@ -102,7 +102,7 @@ def merge_tables(tables: list[OrderTable]) -> OrderTable:
         Orders(*(np.asarray(a)[order] for a in orders)),
         rows[order],
         pd.concat([t.source for t in tables], ignore_index=True),
-        tables[0].stamps.append([t.stamps for t in tables[1:]]),
+        pd.DatetimeIndex(tables[0].stamps.append([t.stamps for t in tables[1:]])),
         symbol[order],
         tables[0].names,
     )
