@@ -173,6 +173,7 @@ ORDER_RESULT_DTYPE = np.dtype(
         ("fee", np.float64),
         ("maker", np.bool_),  # filled as a resting limit at its price inside the bar
         ("reason", np.int8),  # code in ORDER_REASONS
+        ("end_bar", np.int64),  # the bar it left the book (filled, cancelled, ...); -1: open
     ]
 )
 """What became of each order."""

@@ -15,15 +15,16 @@ from typing import Any
 from sparkbt.data.exchange_info import exchange_rules
 from sparkbt.data.store import normalise_symbol
 from sparkbt.engine.options import Config
+from sparkbt.errors import ConfigError
 
-__all__ = ["RULE_OPTIONS", "resolve_exchange_rules"]
+__all__ = ["RULE_OPTIONS", "resolve_exchange_rules", "resolve_portfolio_rules", "rules_summary"]
 
 RULE_OPTIONS = ("tick_size", "lot_size", "min_notional")
 """The options an exchange's rules fill in."""
 
 
 def resolve_exchange_rules(
-    config: Config, symbol: str, data_dir: str | Path | None = None
+    config: Config, symbol: str | None, data_dir: str | Path | None = None
 ) -> tuple[Config, dict[str, Any] | None]:
     """``config`` with the unset rule options taken from the stored snapshot of ``symbol``.
 
@@ -36,6 +37,11 @@ def resolve_exchange_rules(
     exchange = config.exchange_rules
     if exchange is None:
         return config, None
+    if not symbol:
+        raise ConfigError(
+            "exchange_rules: the candles name no symbol; give symbol= (e.g. BTCTRY) or "
+            "tick_size, lot_size and min_notional"
+        )
     rules = exchange_rules(symbol, exchange, data_dir)
     snapshot = {name: getattr(rules, name) for name in RULE_OPTIONS}
     taken = {
@@ -52,3 +58,52 @@ def resolve_exchange_rules(
         "taken": sorted(taken),
     }
     return (config.replace(**taken) if taken else config), info
+
+
+def resolve_portfolio_rules(
+    config: Config, symbols: list[str], data_dir: str | Path | None = None
+) -> tuple[Config, dict[str, Any] | None]:
+    """:func:`resolve_exchange_rules` for a portfolio: one tick, lot and minimum for all symbols.
+
+    The portfolio kernels take one of each per run, so symbols whose resolved
+    values differ are refused (ConfigError naming them). The info is the first
+    symbol's, with ``snapshots`` giving each symbol's ``date`` and ``source``
+    and ``date`` the oldest snapshot's.
+    """
+    if config.exchange_rules is None:
+        return config, None
+    resolved = {s: resolve_exchange_rules(config, s, data_dir) for s in symbols}
+    values = {s: tuple(getattr(c, n) for n in RULE_OPTIONS) for s, (c, _) in resolved.items()}
+    first = symbols[0]
+    differ = [s for s in symbols if values[s] != values[first]]
+    if differ:
+        shown = ", ".join(
+            f"{s} ({_values_text(dict(zip(RULE_OPTIONS, values[s], strict=True)))})"
+            for s in (first, *differ)
+        )
+        raise ConfigError(
+            f"exchange_rules: a portfolio takes one tick, lot and minimum value, but its "
+            f"symbols' differ: {shown}; give tick_size, lot_size and min_notional"
+        )
+    out, info = resolved[first]
+    assert info is not None
+    snapshots = {
+        s: {"date": i["date"], "source": i["source"]} for s, (_, i) in resolved.items() if i
+    }
+    info = {k: v for k, v in info.items() if k != "symbol"}
+    info["date"] = min(v["date"] for v in snapshots.values())
+    return out, info | {"snapshots": snapshots}
+
+
+def _values_text(values: dict[str, Any]) -> str:
+    names = {"tick_size": "tick", "lot_size": "lot", "min_notional": "min value"}
+    return ", ".join(f"{names[k]} {'none' if v is None else f'{v:g}'}" for k, v in values.items())
+
+
+def rules_summary(info: dict[str, Any]) -> str:
+    """One line naming a run's exchange rules: the exchange, the snapshot's date and values."""
+    values = {k: info.get(k) for k in RULE_OPTIONS}
+    return (
+        f"exchange rules: {info.get('exchange')} snapshot of {info.get('date')} "
+        f"({_values_text(values)})"
+    )

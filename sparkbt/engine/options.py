@@ -8,7 +8,7 @@ keywords), so nothing is ever routed to the wrong place.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from sparkbt.engine.option_spec import (
 )
 from sparkbt.engine.order_kernels import OrderOptions
 from sparkbt.errors import ConfigError, did_you_mean
+from sparkbt.version import ENGINE_VERSION, TARGETS_VERSION
 
 __all__ = [
     "DIRECTIONS",
@@ -39,6 +40,7 @@ __all__ = [
     "SWEEP_OPTION_SPECS",
     "Config",
     "OptionSpec",
+    "contract_version",
     "engine_options",
     "infer_year_days",
     "options_markdown",
@@ -383,9 +385,24 @@ ENGINE_OPTIONS: tuple[str, ...] = engine_options()
 """Keyword arguments of ``backtest``/``sweep`` that configure the engine, not the strategy."""
 SWEEP_OPTIONS: tuple[str, ...] = tuple(s.name for s in SWEEP_OPTION_SPECS)
 RESERVED_NAMES: frozenset[str] = frozenset(
-    (*ENGINE_OPTIONS, *SWEEP_OPTIONS, "candles", "strategy", "timeframe", "symbol")
+    (*ENGINE_OPTIONS, *SWEEP_OPTIONS, "candles", "strategy", "timeframe", "symbol", "data_dir")
 )
 """Names a strategy parameter may not take."""
+
+
+V3_OPTIONS: tuple[str, ...] = tuple(s.name for s in OPTIONS if s.omit_default)
+"""Options of the v3 contract: a config that sets one is no longer a v2 config."""
+
+
+def contract_version(config: Mapping[str, Any], *, v3: bool = False) -> str:
+    """The engine contract of a single-symbol run of ``config`` (as ``Config.to_dict()``).
+
+    A target run keeps v2 (:data:`sparkbt.version.TARGETS_VERSION`) unless its config
+    sets a v3 option (maker fee, exchange rules); ``v3`` (orders, portfolios) says v3 always.
+    """
+    if v3 or any(name in config for name in V3_OPTIONS):
+        return ENGINE_VERSION
+    return TARGETS_VERSION
 
 
 class Config:

@@ -140,6 +140,7 @@ def order_results(ob: np.ndarray) -> np.ndarray:
     res["reason"] = np.where(ob["qty"] > 0, 0, OR_LOT)  # truncated to no lot at all
     res["fill_bar"] = -1
     res["fill_price"] = np.nan
+    res["end_bar"] = np.where(ob["qty"] > 0, -1, ob["bar"])  # no lot: refused when decided
     return res
 
 

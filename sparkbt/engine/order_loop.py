@@ -163,6 +163,7 @@ def open_leg(st, fills, k, t, side, q, px, rate, entry_close, o):
 @scalar
 def finish(r, t, qty, done, px, fee, maker, why):
     """Write order result ``r`` after a fill attempt of ``done`` of ``qty`` units."""
+    r.end_bar = t
     if done <= 0.0:
         r.status = STATUS_REJECTED
         r.reason = why
@@ -219,6 +220,7 @@ def cancel_oco(ob, res, lo_k, k, t):
         if i != k and ob[i].oco == g and res[i].status == STATUS_OPEN:
             res[i].status = STATUS_CANCELLED
             res[i].reason = OR_OCO
+            res[i].end_bar = t
 
 
 @scalar
@@ -328,9 +330,11 @@ def end_orders(ob, res, lo_k, hi_k, t, reason):
         if reason == OR_RUIN:
             r.status = STATUS_CANCELLED
             r.reason = OR_RUIN
+            r.end_bar = t
         elif ob[k].type != ORDER_MARKET and ob[k].expire <= t:
             r.status = STATUS_EXPIRED
             r.reason = OR_EXPIRED
+            r.end_bar = t
 
 
 @njit()

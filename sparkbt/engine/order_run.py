@@ -70,6 +70,7 @@ ORDER_TABLE_COLUMNS = (
     "fee",
     "fee_kind",
     "reason",
+    "end_time",
 )
 """The columns of ``res.orders`` and ``orders.parquet``."""
 
@@ -124,7 +125,7 @@ class OrderRunResult(BacktestResult):
     order_records: np.ndarray = field(  # codes.ORDER_RESULT_DTYPE, one per order (kernel order)
         default_factory=lambda: np.zeros(0, dtype=ORDER_RESULT_DTYPE), repr=False
     )
-    order_frame: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    order_table: OrderTable | None = field(default=None, repr=False)  # the checked orders
 
     kind = "orders"
 
@@ -138,13 +139,19 @@ class OrderRunResult(BacktestResult):
     @cached_property
     def orders(self) -> pd.DataFrame:
         """Every order with its final status, fill time, price, fee, fee kind and reason."""
-        return orders_frame(self.order_records, self.order_frame, time_index(self.candles))
+        assert self.order_table is not None
+        return orders_frame(self.order_records, self.order_table.frame, time_index(self.candles))
+
+    @property
+    def engine_version(self) -> str:
+        """Orders are a v3 contract."""
+        return ENGINE_VERSION
 
     @cached_property
     def run_id(self) -> str:
         """Content id: as a run's, under engine v3 (orders are a v3 contract)."""
         payload = {
-            "engine_version": ENGINE_VERSION,
+            "engine_version": self.engine_version,
             "kind": self.kind,
             "data_sha256": self.data_sha256,
             "symbol": self.candles.attrs.get("symbol"),
@@ -160,7 +167,7 @@ class OrderRunResult(BacktestResult):
 
     @property
     def report(self) -> dict[str, Any]:
-        return {**super().report, "engine_version": ENGINE_VERSION, "kind": self.kind}
+        return {**super().report, "kind": self.kind}
 
     def equity_frame(self) -> pd.DataFrame:
         return super().equity_frame().drop(columns=["target"])
@@ -186,12 +193,11 @@ def orders_frame(res: np.ndarray, given: pd.DataFrame, index: pd.DatetimeIndex) 
     """The orders table (ORDER_TABLE_COLUMNS): each checked order and what became of it.
 
     ``res`` (codes.ORDER_RESULT_DTYPE) and ``given`` (the checked orders) are in
-    kernel order; ``index`` holds the traded bars.
+    kernel order; ``index`` holds the traded bars. ``end_time`` is the bar the
+    order left the book (filled, cancelled, expired or rejected; NaT while open).
     """
     filled = res["fill_bar"] >= 0
-    fill_time = pd.Series(pd.NaT, index=range(len(res)), dtype=index.dtype)
-    fill_time[filled] = index[res["fill_bar"][filled]]
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "id": np.arange(len(res), dtype=np.int64),
             "timestamp": given["timestamp"].to_numpy(),
@@ -202,21 +208,32 @@ def orders_frame(res: np.ndarray, given: pd.DataFrame, index: pd.DatetimeIndex) 
             "stop": _column(given, "stop", np.nan),
             "tif": given["tif"].to_numpy(),
             "expire": _column(given, "expire", pd.NaT),
-            "oco": _column(given, "oco", None).astype(object),
-            "tag": _column(given, "tag", None).astype(object),
+            "oco": _texts(given, "oco"),
+            "tag": _texts(given, "tag"),
             "status": np.asarray(ORDER_STATUSES, dtype=object)[res["status"]],
             "filled": res["filled"],
-            "fill_time": fill_time.to_numpy(),
+            "fill_time": _times(index, res["fill_bar"]),
             "fill_price": res["fill_price"],
             "fee": res["fee"],
-            "fee_kind": pd.Series(np.where(res["maker"], "maker", "taker")).where(filled),
+            "fee_kind": np.where(filled, np.where(res["maker"], "maker", "taker"), None),  # type: ignore[call-overload]
             "reason": np.asarray(ORDER_REASONS, dtype=object)[res["reason"]],
+            "end_time": _times(index, res["end_bar"]),
         },
         columns=list(ORDER_TABLE_COLUMNS),
     )
-    table["oco"] = table["oco"].map(lambda v: None if pd.isna(v) else str(v))
-    table["tag"] = table["tag"].map(lambda v: None if pd.isna(v) else str(v))
-    return table
+
+
+def _times(index: pd.DatetimeIndex, bars: np.ndarray) -> pd.DatetimeIndex:
+    """The time of each bar number (NaT for -1)."""
+    return index[np.maximum(bars, 0)].where(bars >= 0) if len(index) else index[:0]
+
+
+def _texts(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column's values as text (None where empty), one conversion per distinct value."""
+    if name not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+    return np.array([str(u) for u in uniques] + [None], dtype=object)[codes]
 
 
 def _column(frame: pd.DataFrame, name: str, empty: Any) -> np.ndarray:
@@ -233,6 +250,7 @@ def backtest_orders(
     raw: pd.DataFrame,
     start: int,
     started: float,
+    exchange_info: dict[str, Any] | None = None,
 ) -> OrderRunResult:
     """One run of a strategy's orders on ``frame`` from bar ``start`` (earlier bars: warm-up)."""
     table = checked_orders(strat.name, raw, frame, start)
@@ -256,5 +274,6 @@ def backtest_orders(
         input_candles=frame if start else None,
         duration_ms=(time.perf_counter() - started) * 1e3,
         order_records=out.orders,
-        order_frame=table.frame,
+        order_table=table,
+        exchange_info=exchange_info,
     )

@@ -49,12 +49,17 @@ ORDER_COLUMNS: dict[str, str] = {
 
 
 class OrderTable(NamedTuple):
-    """Checked orders: the kernel's arrays, the frame rows they came from, tags and symbols."""
+    """Checked orders: the kernel's arrays, the strategy's rows they came from, and symbols.
+
+    The readable table (:attr:`frame`) is built from ``source`` only when asked for.
+    """
 
     orders: Orders  # sorted by (decision bar, row)
-    rows: np.ndarray  # int64: the strategy's row of each order, in kernel order
-    frame: pd.DataFrame  # the checked orders, in kernel order, with readable columns
+    rows: np.ndarray  # int64: the row of ``source`` of each order, in kernel order
+    source: pd.DataFrame  # the strategy's orders, in its row order (oco as text)
+    stamps: pd.DatetimeIndex  # the decision time of each row of ``source`` (UTC)
     symbol: np.ndarray | None = None  # int64 column of each order's symbol (a portfolio's)
+    names: tuple[str, ...] | None = None  # the symbols ``symbol`` indexes
 
     def since(self, start: int) -> OrderTable:
         """The orders decided from bar ``start`` on, bars renumbered from it (warm-up dropped)."""
@@ -64,7 +69,22 @@ class OrderTable(NamedTuple):
         orders = Orders(*(np.asarray(a)[keep] for a in self.orders))
         orders = orders._replace(bar=orders.bar - start, expire=orders.expire - start)
         symbol = None if self.symbol is None else self.symbol[keep]
-        return OrderTable(orders, self.rows[keep], self.frame[keep].reset_index(drop=True), symbol)
+        return self._replace(orders=orders, rows=self.rows[keep], symbol=symbol)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The checked orders in kernel order, with readable side, type, tif (and symbol)."""
+        rows = self.rows
+        same = len(rows) == len(self.source) and bool(np.all(rows == np.arange(len(rows))))
+        out = self.source if same else self.source.take(rows)
+        out = out.reset_index(drop=True)
+        out["timestamp"] = self.stamps[rows]
+        out["side"] = np.asarray(("sell", "", "buy"), dtype=object)[self.orders.side + 1]
+        out["type"] = np.asarray(ORDER_TYPES, dtype=object)[self.orders.type]
+        out["tif"] = np.asarray(TIFS, dtype=object)[self.orders.tif]
+        if self.names is not None and self.symbol is not None:
+            out["symbol"] = np.asarray(self.names, dtype=object)[self.symbol]
+        return out
 
 
 def _fail(name: str, row: int, column: str, message: str) -> StrategyError:
@@ -95,20 +115,15 @@ def _timestamps(name: str, values: pd.Series, column: str) -> pd.DatetimeIndex:
 def _codes(
     name: str, values: pd.Series, column: str, names: Sequence[str], default: int
 ) -> np.ndarray:
-    """Names to codes, one pass per distinct value (``default`` where nothing is given)."""
-    text = values.to_numpy(dtype=object)
-    given = pd.notna(values).to_numpy()
-    out = np.full(len(values), default, dtype=np.int8)
-    bad = len(values)
-    for value in pd.unique(text[given]):
-        rows = given & (text == value)
-        key = str(value).strip().lower().replace("-", "_")
-        if key in names:
-            out[rows] = names.index(key)
-        else:
-            bad = min(bad, int(np.argmax(rows)))
-    if bad < len(values):
-        raise _fail(name, bad, column, f"expected {', '.join(names)} (got {text[bad]!r})")
+    """Names to codes, one look-up per distinct value (``default`` where nothing is given)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    keys = [str(u).strip().lower().replace("-", "_") for u in uniques]
+    lut = np.array([names.index(k) if k in names else -1 for k in keys] + [default], np.int8)
+    out = lut[codes]  # code -1 (nothing given) takes the last entry: the default
+    bad = np.flatnonzero(out < 0)
+    if len(bad):
+        row = int(bad[0])
+        raise _fail(name, row, column, f"expected {', '.join(names)} (got {values.iloc[row]!r})")
     return out
 
 
@@ -174,7 +189,7 @@ def order_table(
     tif_given = frame["tif"] if "tif" in frame.columns else pd.Series([None] * len(frame))
     tif = _codes(name, tif_given, "tif", TIFS, TIF_GTC)
     expire = _expiry(name, frame, index, stamps, tif)
-    oco = _oco(frame)
+    oco, oco_text = _oco(frame)
     column = None if symbols is None else _symbols(name, frame, symbols)
     order = np.argsort(bar, kind="stable")
     orders = Orders(
@@ -188,16 +203,15 @@ def order_table(
         expire[order],
         oco[order],
     )
-    checked = frame.assign(timestamp=stamps, side=np.where(side > 0, "buy", "sell"))
-    checked["type"] = np.asarray(ORDER_TYPES, dtype=object)[kind]
-    checked["tif"] = np.asarray(TIFS, dtype=object)[tif]
-    if column is not None:
-        checked["symbol"] = np.asarray(symbols, dtype=object)[column]
+    if oco_text is not None:
+        frame["oco"] = oco_text
     return OrderTable(
         orders,
         order.astype(np.int64),
-        checked.iloc[order].reset_index(drop=True),
+        frame,
+        stamps,
         None if column is None else column[order],
+        None if symbols is None else tuple(symbols),
     )
 
 
@@ -211,14 +225,19 @@ def _symbols(name: str, frame: pd.DataFrame, symbols: Sequence[str]) -> np.ndarr
             )
         return np.zeros(len(frame), dtype=np.int64)
     lookup = {s: i for i, s in enumerate(symbols)}
-    out = np.empty(len(frame), dtype=np.int64)
-    for row, value in enumerate(frame["symbol"].to_numpy(dtype=object)):
-        at = lookup.get(value if isinstance(value, str) else str(value), -1)
-        if pd.isna(value) or at < 0:
-            raise _fail(
-                name, row, "symbol", f"{value!r} is not one of the symbols ({', '.join(symbols)})"
-            )
-        out[row] = at
+    values = frame["symbol"]
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lut = np.array([lookup.get(u if isinstance(u, str) else str(u), -1) for u in uniques] + [-1])
+    out = lut[codes].astype(np.int64)
+    bad = np.flatnonzero(out < 0)
+    if len(bad):
+        row = int(bad[0])
+        raise _fail(
+            name,
+            row,
+            "symbol",
+            f"{values.iloc[row]!r} is not one of the symbols ({', '.join(symbols)})",
+        )
     return out
 
 
@@ -265,12 +284,18 @@ def _expiry(
     return out
 
 
-def _oco(frame: pd.DataFrame) -> np.ndarray:
-    """OCO groups as integers (-1: none): rows sharing a value share a group."""
+def _oco(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """OCO groups as integers (-1: none; rows sharing a value share a group), and each
+    row's value as text (None: none), as the strategy wrote it: 40, not 40.0."""
     if "oco" not in frame.columns:
-        return np.full(len(frame), -1, dtype=np.int64)
-    values = frame["oco"]
-    codes, _ = pd.factorize(
-        values.astype(object).where(pd.notna(values), None), use_na_sentinel=True
-    )
-    return codes.astype(np.int64)
+        return np.full(len(frame), -1, dtype=np.int64), None
+    codes, uniques = pd.factorize(frame["oco"], use_na_sentinel=True)
+    text = np.array([_text(u) for u in uniques] + [None], dtype=object)
+    return codes.astype(np.int64), text[codes]
+
+
+def _text(value: object) -> str:
+    """A value as text; a whole float (a column pandas made float for its gaps) without '.0'."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)

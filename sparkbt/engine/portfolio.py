@@ -7,6 +7,7 @@ and every portfolio sweep: prepared weights in, kernel output and stats out.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 
 from sparkbt.data.panel import Panel
 from sparkbt.data.timeframes import parse_timeframe
+from sparkbt.engine.exchange import resolve_portfolio_rules
 from sparkbt.engine.options import Config, infer_year_days
 from sparkbt.engine.portfolio_kernels import PortfolioOutput, simulate_portfolio
 from sparkbt.engine.portfolio_orders import (
@@ -118,17 +120,23 @@ def backtest_portfolio(
     config: Config,
     start: int,
     started: float | None = None,
+    data_dir: str | Path | None = None,
 ) -> PortfolioResult:
-    """One portfolio run: weights from bar ``start`` on (earlier bars are warm-up)."""
+    """One portfolio run: weights from bar ``start`` on (earlier bars are warm-up).
+
+    Exchange rules come from the snapshots of the store at ``data_dir``.
+    """
     started = time.perf_counter() if started is None else started
     check_portfolio_config(config)
-    config = resolved(config, panel)
+    config, rules = resolve_portfolio_rules(resolved(config, panel), panel.symbols, data_dir)
     output = strategy_output(strat, panel, checked)
     table = portfolio_order_table(strat.name, output, panel)
     if table is not None:
-        return backtest_portfolio_orders(
+        res = backtest_portfolio_orders(
             panel, strat, checked, config, table, start, panel_period_ns(panel), started
         )
+        res.exchange_info = rules
+        return res
     weights = portfolio_weights(strat, panel, checked, config.direction, start, output)
     traded = panel.since(start)
     out, stats = simulate_weights(
@@ -152,4 +160,5 @@ def backtest_portfolio(
         clipped_weights=weights.clipped,
         input_panel=panel if start else None,
         duration_ms=(time.perf_counter() - started) * 1e3,
+        exchange_info=rules,
     )

@@ -96,7 +96,7 @@ def fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x):
     g.cash = st.cash if others == 0.0 else g.cash + (st.cash - cash_in)
     give_back(g, st, recs, c, nf0, nt0)
     if done:
-        cancel_oco(ob, res, k, t)
+        cancel_oco(ob, res, 0, k, t)  # from the first order: final ones are skipped
 
 
 @njit()

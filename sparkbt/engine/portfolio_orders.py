@@ -81,7 +81,9 @@ def portfolio_order_table(name: str, output: Any, panel: Panel) -> OrderTable | 
     for j, (symbol, signals) in enumerate(given.items()):
         assert signals.orders is not None
         t = order_table(f"{name} on {symbol}", signals.orders, panel.index, [symbol])
-        tables.append(t._replace(symbol=np.full(len(t.rows), j, dtype=np.int64)))
+        tables.append(
+            t._replace(symbol=np.full(len(t.rows), j, dtype=np.int64), names=tuple(given))
+        )
     return merge_tables(tables)
 
 
@@ -96,12 +98,13 @@ def merge_tables(tables: list[OrderTable]) -> OrderTable:
     rows = np.concatenate([t.rows + off for t, off in zip(tables, offsets, strict=True)])
     symbol = np.concatenate([t.symbol for t in tables if t.symbol is not None])
     order = np.lexsort((rows, symbol, orders.bar))
-    frame = pd.concat([t.frame for t in tables], ignore_index=True)
     return OrderTable(
         Orders(*(np.asarray(a)[order] for a in orders)),
         rows[order],
-        frame.iloc[order].reset_index(drop=True),
+        pd.concat([t.source for t in tables], ignore_index=True),
+        pd.DatetimeIndex(tables[0].stamps.append([t.stamps for t in tables[1:]])),
         symbol[order],
+        tables[0].names,
     )
 
 
@@ -132,7 +135,7 @@ class PortfolioOrderResult(PortfolioResult):
     order_records: np.ndarray = field(
         default_factory=lambda: np.zeros(0, dtype=ORDER_RESULT_DTYPE), repr=False
     )
-    order_frame: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    order_table: OrderTable | None = field(default=None, repr=False)
 
     @cached_property
     def fills(self) -> pd.DataFrame:
@@ -144,8 +147,10 @@ class PortfolioOrderResult(PortfolioResult):
     @cached_property
     def orders(self) -> pd.DataFrame:
         """Every order with its symbol, final status, fill time, price, fee and reason."""
-        table = orders_frame(self.order_records, self.order_frame, self.panel.index)
-        table.insert(0, "symbol", self.order_frame["symbol"].to_numpy(dtype=object))
+        assert self.order_table is not None
+        given = self.order_table.frame
+        table = orders_frame(self.order_records, given, self.panel.index)
+        table.insert(0, "symbol", given["symbol"].to_numpy(dtype=object))
         return table
 
     @property
@@ -190,5 +195,5 @@ def backtest_portfolio_orders(
         input_panel=panel if start else None,
         duration_ms=(time.perf_counter() - started) * 1e3,
         order_records=out.orders,
-        order_frame=table.frame,
+        order_table=table,
     )

@@ -69,6 +69,8 @@ class PortfolioResult:
     clipped_weights: int = field(default=0, repr=False)
     input_panel: Panel | None = field(default=None, repr=False)  # the whole input, warm-up included
     duration_ms: float = field(default=0.0, repr=False)
+    # the exchange-info snapshots the rules came from (exchange.resolve_portfolio_rules)
+    exchange_info: dict[str, Any] | None = field(default=None, repr=False)
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         repr=False,
@@ -185,6 +187,8 @@ class PortfolioResult:
         if self.input_panel is not None and self.warmup_bars:
             meta["warmup_bars"] = self.warmup_bars
             meta["warmup_start"] = self.input_panel.index[0].isoformat()
+        if self.exchange_info is not None:
+            meta["exchange_rules"] = self.exchange_info
         return meta
 
     @property

@@ -14,6 +14,7 @@ import pandas as pd
 
 from sparkbt.data.timeframes import time_index
 from sparkbt.engine.codes import GATES, LOCK_DTYPE, REASONS
+from sparkbt.engine.options import contract_version
 from sparkbt.engine.statspec import PERCENT_KEYS, format_stat
 from sparkbt.evidence import (
     content_id,
@@ -23,7 +24,7 @@ from sparkbt.evidence import (
     write_atomic,
     write_parquet,
 )
-from sparkbt.version import TARGETS_VERSION, __version__
+from sparkbt.version import __version__
 
 __all__ = [
     "PERCENT_KEYS",
@@ -136,6 +137,8 @@ class BacktestResult:
     # bars at its end); None when every candle given was traded
     input_candles: pd.DataFrame | None = field(default=None, repr=False)
     duration_ms: float = field(default=0.0, repr=False)
+    # the exchange-info snapshot the rules came from (exchange.resolve_exchange_rules); None: none
+    exchange_info: dict[str, Any] | None = field(default=None, repr=False)
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         repr=False,
@@ -168,6 +171,11 @@ class BacktestResult:
         """Fingerprint of the whole input, warm-up bars included (computed on first use)."""
         return data_fingerprint(self.candles if self.input_candles is None else self.input_candles)
 
+    @property
+    def engine_version(self) -> str:
+        """The contract the run was made under: v2, or v3 when its config sets a v3 option."""
+        return contract_version(self.config)
+
     @cached_property
     def run_id(self) -> str:
         """Content id: data, strategy and its source, params, config, engine version.
@@ -176,7 +184,7 @@ class BacktestResult:
         ``data_sha256`` is then the fingerprint of the whole input.
         """
         payload = {
-            "engine_version": TARGETS_VERSION,
+            "engine_version": self.engine_version,
             "data_sha256": self.data_sha256,
             "symbol": self.candles.attrs.get("symbol"),
             "timeframe": self.candles.attrs.get("timeframe"),
@@ -221,6 +229,8 @@ class BacktestResult:
         if self.input_candles is not None and self.warmup_bars:
             meta["warmup_bars"] = self.warmup_bars
             meta["warmup_start"] = self.input_candles.index[0].isoformat()
+        if self.exchange_info is not None:
+            meta["exchange_rules"] = self.exchange_info
         return meta
 
     @property
@@ -233,7 +243,7 @@ class BacktestResult:
         """The content of report.json."""
         return {
             "id": self.run_id,
-            "engine_version": TARGETS_VERSION,
+            "engine_version": self.engine_version,
             "sparkbt_version": __version__,
             "strategy": self.strategy,
             "params": self.params,
@@ -293,6 +303,6 @@ class BacktestResult:
             f"{html.escape(str(meta.get('symbol') or 'candles'))} "
             f"{html.escape(str(meta.get('timeframe') or ''))}, {meta['candle_count']:,} bars "
             f"{html.escape(meta['start'][:10])} → {html.escape(meta['end'][:10])}"
-            f"<br><small>run {self.run_id} · engine v{TARGETS_VERSION}</small>"
+            f"<br><small>run {self.run_id} · engine v{self.engine_version}</small>"
             f"<table>{rows}</table></div>"
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from sparkbt.data.panel import Panel
 from sparkbt.data.panel_load import load_panel
 from sparkbt.data.timeframes import period_ns, time_index
 from sparkbt.engine import kernels
+from sparkbt.engine.exchange import resolve_exchange_rules
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import DIRECTIONS, OPTIONS, Config, split_options
 from sparkbt.engine.order_run import backtest_orders
@@ -58,7 +60,8 @@ def simulate_targets(
 
     ``config.year_days`` must be resolved (see :meth:`Config.resolved`).
     ``bar_period_ns`` overrides the period taken from ``frame`` (a sweep's test
-    window is a slice whose own step may differ from the full data's).
+    window is a slice whose own step may differ from the full data's). With
+    exchange rules (lot, minimum value) the stats end with ``rejected_orders``.
     """
     market = market_of(frame)
     sim = kernels.simulate(market, targets, config.sim_options(), sl, tp, want_fills=want_fills)
@@ -72,6 +75,8 @@ def simulate_targets(
         period_ns=bar_period_ns or period_ns(frame),
         year_days=float(config.year_days or 365),
     )
+    if sim.rejected is not None:
+        stats["rejected_orders"] = sim.rejected
     return sim, stats
 
 
@@ -122,6 +127,7 @@ def backtest(
     timeframe: str | None = None,
     symbol: str | None = None,
     trade_from: Any = None,
+    data_dir: str | Path | None = None,
     **keywords: Any,
 ) -> BacktestResult | PortfolioResult:
     """Backtest one strategy on candles (docs/semantics.md).
@@ -149,6 +155,10 @@ def backtest(
     the first candle leaves no warm-up bars: the run is the one without it,
     same id. After the last candle it is a ConfigError. ``year_days`` left to
     inference is inferred from the whole input.
+
+    ``exchange_rules`` takes the tick, lot and minimum value from the exchange
+    info stored with the candles in the store at ``data_dir`` (default: the
+    default store); the report's ``metadata["exchange_rules"]`` names the snapshot.
     """
     started = time.perf_counter()
     options, params = split_options(keywords)
@@ -161,13 +171,15 @@ def backtest(
             candles = {frame.attrs.get("symbol") or "asset": frame}
         panel = load_panel(candles, timeframe=timeframe)
         start = trade_start(pd.DataFrame(index=panel.index), trade_from)
-        return backtest_portfolio(panel, strat, checked, config, start, started)
+        return backtest_portfolio(panel, strat, checked, config, start, started, data_dir)
     frame = load_candles(candles, timeframe=timeframe, symbol=symbol)
     start = trade_start(frame, trade_from)
-    config = config.resolved(frame)
+    config, rules = resolve_exchange_rules(
+        config.resolved(frame), frame.attrs.get("symbol"), data_dir
+    )
     signals = strat.evaluate(frame, checked)
     if signals.orders is not None:
-        return backtest_orders(frame, strat, checked, config, signals.orders, start, started)
+        return backtest_orders(frame, strat, checked, config, signals.orders, start, started, rules)
     traded = frame.iloc[start:] if start else frame
     # NaN forward-filled from the first traded bar, nothing clipped
     filled = prepare(signals.target.to_numpy()[start:], "both")
@@ -198,4 +210,5 @@ def backtest(
         clipped_targets=clipped,
         input_candles=input_frame,
         duration_ms=(time.perf_counter() - started) * 1e3,
+        exchange_info=rules,
     )

@@ -143,7 +143,7 @@ PORTFOLIO_STATS: tuple[StatSpec, ...] = (
         "rejected_orders",
         "count",
         "",
-        "orders of a weight change that found no cash to fill (no fill was made)",
+        "orders refused: no cash, or under the exchange's lot or minimum value",
     ),
 )
 """The statistics a portfolio adds after every key of :data:`STATS`."""

@@ -206,7 +206,7 @@ def run_engine(
         k: request[k] for k in ("fees", "slippage", "direction") if k in request
     }
     strategy = get_strategy(check_strategy_name(request["strategy"]))
-    result = backtest(candles, strategy, **options, **request["params"])
+    result = backtest(candles, strategy, **options, **request["params"], data_dir=data_dir)
     path = Path(result.save(evidence_dir))  # concurrent saves of one id are safe
     return {"run_id": result.run_id, "evidence": str(path.resolve()), "stats": result.stats}
 

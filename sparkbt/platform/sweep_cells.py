@@ -16,12 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from sparkbt.engine.options import ENGINE_OPTIONS
+from sparkbt.engine.options import ENGINE_OPTIONS, contract_version
 from sparkbt.engine.stats import json_safe
 from sparkbt.errors import Refusal, SparkbtError
 from sparkbt.evidence import content_id, data_fingerprint
+from sparkbt.research.sweep import identity_version
 from sparkbt.research.sweep_evidence import SweepEvidence, read_sweep
-from sparkbt.version import TARGETS_VERSION
 
 __all__ = [
     "cell_request",
@@ -109,15 +109,19 @@ def predicted_run_id(ident: dict[str, Any], row: pd.Series, params: list[str]) -
         checked = strat.validate(strat_params)
     except SparkbtError:
         return None
-    payload = {
-        "engine_version": TARGETS_VERSION,
+    config = dict(ident.get("config") or {}) | opts
+    orders = ident.get("run_kind") == "orders"
+    payload: dict[str, Any] = {"engine_version": contract_version(config, v3=orders)}
+    if orders:
+        payload["kind"] = "orders"
+    payload |= {
         "data_sha256": ident.get("data_sha256"),
         "symbol": ident.get("symbol"),
         "timeframe": ident.get("timeframe"),
         "strategy": strat.name,
         "strategy_sha256": strat.source_sha256,
         "params": checked,
-        "config": dict(ident.get("config") or {}) | opts,
+        "config": config,
     }
     try:
         return content_id(payload)
@@ -129,7 +133,7 @@ def _strategy_of(ident: dict[str, Any]) -> Any:
     """The sweep's strategy, refused (conflict) when the engine or its code changed since."""
     from sparkbt.engine.registry import get_strategy
 
-    if ident.get("engine_version") != TARGETS_VERSION:
+    if ident.get("engine_version") != identity_version(ident):
         raise Refusal(
             f"the sweep ran on engine v{ident.get('engine_version')}, not this one", "conflict"
         )
@@ -166,7 +170,7 @@ def run_of_row(sweep: SweepEvidence, row: pd.Series, data_dir: str | None) -> An
     config = dict(ident.get("config") or {}) | opts
     kwargs = {k: config[k] for k in ENGINE_OPTIONS if k in config}
     try:
-        return backtest(candles, strat, **kwargs, **strat_params)
+        return backtest(candles, strat, **kwargs, **strat_params, data_dir=data_dir)
     except SparkbtError as exc:
         raise Refusal(str(exc).splitlines()[0][:300], "invalid") from None
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from sparkbt.data.panel import Panel
+from sparkbt.engine.exchange import resolve_portfolio_rules
 from sparkbt.engine.options import Config
 from sparkbt.engine.portfolio import resolved
 from sparkbt.engine.registry import Strategy
@@ -65,11 +67,14 @@ def portfolio_sweep_identity(
     }
 
 
-def portfolio_config(opts: SweepOptions, panel: Panel) -> Config:
-    """The sweep's base config on ``panel`` (year length inferred there), stops refused."""
+def portfolio_config(
+    opts: SweepOptions, panel: Panel, data_dir: str | Path | None = None
+) -> Config:
+    """The sweep's base config on ``panel`` (year length inferred there, exchange rules
+    resolved from the store at ``data_dir``), stops refused."""
     config = resolved(opts.base_config(), panel)
     check_portfolio_options(config, opts.engine)
-    return config
+    return resolve_portfolio_rules(config, panel.symbols, data_dir)[0]
 
 
 def run_portfolio_sweep(
@@ -80,10 +85,11 @@ def run_portfolio_sweep(
     combos: pd.DataFrame,
     progress: Progress | None = None,
     started: float | None = None,
+    data_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """One row per combination of ``combos`` with every stat of ``PORTFOLIO_STAT_KEYS``."""
     started = time.perf_counter() if started is None else started
-    config = portfolio_config(opts, panel)
+    config = portfolio_config(opts, panel, data_dir)
     values = normalise_grid(strat, grid)
     budget = opts.memory_budget()
     n_workers = opts.worker_count()

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
 
 from sparkbt.data.candles import load_candles
 from sparkbt.data.panel import Panel
+from sparkbt.engine.exchange import resolve_exchange_rules
 from sparkbt.engine.option_spec import with_option_keywords
-from sparkbt.engine.options import OPTIONS, SWEEP_OPTION_SPECS, Config
+from sparkbt.engine.options import OPTIONS, SWEEP_OPTION_SPECS, Config, contract_version
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.engine.statspec import ORDER_STAT_KEYS, STAT_KEYS
 from sparkbt.evidence import data_fingerprint
@@ -26,9 +28,8 @@ from sparkbt.research.portfolio_jobs import is_portfolio, portfolio_input
 from sparkbt.research.portfolio_sweep import run_portfolio_sweep
 from sparkbt.research.sweep_jobs import SweepJob, assemble_rows, plan_chunks, returns_orders
 from sparkbt.research.sweep_options import SweepOptions
-from sparkbt.version import TARGETS_VERSION
 
-__all__ = ["run_sweep", "sweep", "sweep_identity"]
+__all__ = ["identity_version", "run_sweep", "sweep", "sweep_identity"]
 
 SWEEP_KEYWORDS = tuple(s for s in SWEEP_OPTION_SPECS if s.kind != "callable")
 """The sweep options taken through ``**keywords`` (``progress`` is a parameter of its own)."""
@@ -44,11 +45,18 @@ def sweep_identity(
     samples: int | None,
     seed: int | None,
     options: Mapping[str, list[Any]] | None = None,
+    orders: bool = False,
 ) -> dict[str, Any]:
-    """Everything that determines a sweep's numbers: its evidence id is a hash of this."""
-    return {
-        "kind": "sweep",
-        "engine_version": TARGETS_VERSION,
+    """Everything that determines a sweep's numbers: its evidence id is a hash of this.
+
+    A sweep of a strategy that returns orders says so (``run_kind``); its engine
+    version is the contract its runs are made under (:func:`identity_version`).
+    """
+    ident: dict[str, Any] = {"kind": "sweep"}
+    if orders:
+        ident["run_kind"] = "orders"
+    ident |= {
+        "engine_version": "",
         "data_sha256": data_fingerprint(frame),
         "symbol": frame.attrs.get("symbol"),
         "timeframe": frame.attrs.get("timeframe"),
@@ -61,6 +69,14 @@ def sweep_identity(
         "config": config.to_dict(),
         "options": {k: list(v) for k, v in (options or {}).items() if len(v) > 1},
     }
+    ident["engine_version"] = identity_version(ident)
+    return ident
+
+
+def identity_version(ident: Mapping[str, Any]) -> str:
+    """The engine contract of a single-symbol sweep identity's runs (orders, v3 options: v3)."""
+    config = {**(ident.get("config") or {}), **(ident.get("options") or {})}
+    return contract_version(config, v3=ident.get("run_kind") == "orders")
 
 
 @with_option_keywords(OPTIONS, SWEEP_KEYWORDS)
@@ -71,6 +87,7 @@ def sweep(
     progress: Progress | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
+    data_dir: str | Path | None = None,
     **keywords: Any,
 ) -> pd.DataFrame:
     """Backtest every combination of a parameter grid; one row per combination.
@@ -88,6 +105,7 @@ def sweep(
     ``executor="dask"`` with ``scheduler="tcp://host:8786"`` (or a
     ``distributed.Client``) spreads chunks over a cluster. ``df.attrs["sweep"]``
     carries the identity (what determines the numbers), ``df.attrs["timing"]`` the timing.
+    ``exchange_rules`` are resolved once, from the store at ``data_dir``.
     """
     started = time.perf_counter()
     opts, grid = SweepOptions.split(keywords)
@@ -100,6 +118,7 @@ def sweep(
         timeframe=timeframe,
         symbol=symbol,
         started=started,
+        data_dir=data_dir,
     )
 
 
@@ -113,6 +132,7 @@ def run_sweep(
     timeframe: str | None = None,
     symbol: str | None = None,
     started: float | None = None,
+    data_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """:func:`sweep` with its options checked already (``SweepOptions``)."""
     started = time.perf_counter() if started is None else started
@@ -123,9 +143,10 @@ def run_sweep(
     )
     if is_portfolio(candles, strat):
         panel = portfolio_input(candles, timeframe, symbol)
-        return run_portfolio_sweep(panel, strat, opts, grid, combos, progress, started)
+        return run_portfolio_sweep(panel, strat, opts, grid, combos, progress, started, data_dir)
     frame = load_candles(cast(pd.DataFrame, candles), timeframe=timeframe, symbol=symbol)
     config = opts.base_config().resolved(frame)
+    config, _ = resolve_exchange_rules(config, frame.attrs.get("symbol"), data_dir)
     budget = opts.memory_budget()
     n_workers = opts.worker_count()
     first = cast(dict[str, Any], combos[strat.param_names].iloc[0].to_dict())
@@ -157,6 +178,7 @@ def run_sweep(
         samples=opts.samples,
         seed=opts.seed,
         options=opts.engine,
+        orders=job.orders,
     )
     out.attrs["sweep"]["params"] = list(combos.columns)
     out.attrs["sweep"]["swept"] = [k for k in grid if len(values[k]) > 1] + list(opts.swept)

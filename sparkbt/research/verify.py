@@ -26,9 +26,11 @@ import pandas as pd
 
 from sparkbt.data.candles import load_candles
 from sparkbt.data.store import CandleStore, normalise_symbol, sample_candles, sample_path
+from sparkbt.engine.options import contract_version
 from sparkbt.engine.registry import Strategy, get_strategy
 from sparkbt.errors import InputError, SparkbtError
 from sparkbt.evidence import RunEvidence, data_fingerprint, read_evidence
+from sparkbt.research.sweep import identity_version
 from sparkbt.research.verify_compare import Difference, FileCheck, compare_folders
 from sparkbt.version import ENGINE_VERSION, TARGETS_VERSION
 
@@ -222,6 +224,7 @@ def _candles(
 
 # --------------------------------------------------------------------------- re-runs
 _RUN_ENGINES = {"targets": TARGETS_VERSION, "orders": ENGINE_VERSION, "portfolio": ENGINE_VERSION}
+"""The contract of each kind of run (a target run with a v3 option: v3, see contract_version)."""
 
 
 def _rerun_backtest(
@@ -234,6 +237,8 @@ def _rerun_backtest(
     expected = _RUN_ENGINES.get(kind)
     if expected is None:
         raise _CannotRerun(f"run {ev.id} is of kind {kind!r}, which this sparkbt does not know")
+    if kind == "targets":
+        expected = contract_version(report.get("config") or {})
     _check_engine(report.get("engine_version"), expected, f"run {ev.id}")
     strat = _strategy(report["strategy"], meta.get("strategy_sha256"), override)
     span = (meta.get("warmup_start") or meta["start"], meta["end"])
@@ -263,7 +268,7 @@ def _rerun_backtest(
     trade_from = meta["start"] if meta.get("warmup_bars") else None
     keywords = {**report.get("params", {}), **report.get("config", {})}
     try:
-        res = backtest(candles, strat, trade_from=trade_from, **keywords)
+        res = backtest(candles, strat, trade_from=trade_from, data_dir=data_dir, **keywords)
     except SparkbtError as exc:
         raise _CannotRerun(f"the re-run failed: {exc}") from None
     return Path(res.save(tmp))
@@ -275,7 +280,7 @@ def _sweep_inputs(
     """Candles, strategy and keywords (grid, config, options, where, samples) of an identity."""
     portfolio = ident.get("run_kind") == "portfolio"
     _check_engine(
-        ident.get("engine_version"), ENGINE_VERSION if portfolio else TARGETS_VERSION, what
+        ident.get("engine_version"), ENGINE_VERSION if portfolio else identity_version(ident), what
     )
     strat = _strategy(ident["strategy"], ident.get("strategy_sha256"), override)
     tf = ident.get("timeframe")
@@ -290,6 +295,7 @@ def _sweep_inputs(
         **ident.get("options", {}),
         "where": ident.get("where"),
         "workers": 1,
+        "data_dir": data_dir,
     }
     if ident.get("samples") is not None:
         keywords |= {"samples": ident["samples"], "seed": ident.get("seed")}

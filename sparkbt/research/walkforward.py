@@ -26,6 +26,7 @@ import pandas as pd
 from sparkbt.data.candles import load_candles
 from sparkbt.data.panel import Panel
 from sparkbt.data.timeframes import parse_timeframe, period_ns
+from sparkbt.engine.exchange import RULE_OPTIONS, resolve_exchange_rules
 from sparkbt.engine.option_spec import with_option_keywords
 from sparkbt.engine.options import OPTIONS, Config
 from sparkbt.engine.registry import Strategy, get_strategy
@@ -37,7 +38,7 @@ from sparkbt.research.portfolio_sweep import portfolio_config, portfolio_sweep_i
 from sparkbt.research.portfolio_walkforward import bars_frame, oos_portfolio_fold, panel_window
 from sparkbt.research.sweep import SWEEP_KEYWORDS, run_sweep, sweep_identity
 from sparkbt.research.sweep_evidence import rank, save_walk_forward
-from sparkbt.research.sweep_jobs import SweepJob, run_chunk
+from sparkbt.research.sweep_jobs import SweepJob, returns_orders, run_chunk
 from sparkbt.research.sweep_options import SweepOptions
 
 __all__ = ["WalkForwardResult", "parse_bars", "walk_forward"]
@@ -134,6 +135,7 @@ def walk_forward(
     progress: Callable[[int, int], None] | None = None,
     timeframe: str | None = None,
     symbol: str | None = None,
+    data_dir: str | Path | None = None,
     **keywords: Any,
 ) -> WalkForwardResult:
     """Best parameters per training window (by ``metric``), evaluated on the next test window.
@@ -141,18 +143,19 @@ def walk_forward(
     Keywords are the options and the grid, as :func:`sweep` takes them; engine
     options are fixed for the whole walk-forward (one value each). A mapping or
     ``Panel`` walks a portfolio forward on the union of its bars
-    (:mod:`.portfolio_walkforward`).
+    (:mod:`.portfolio_walkforward`). ``exchange_rules`` are resolved once, from the
+    store at ``data_dir``, and every fold runs with the values resolved.
     """
     started = time.perf_counter()
     opts, grid = SweepOptions.split(keywords)
     config = opts.single_config("walk-forward")
     strat = get_strategy(strategy)
     rank(pd.DataFrame(columns=list(STAT_KEYS)), metric)  # unknown metric fails early
-    build_grid(strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed)
+    combos = build_grid(strat, grid, where=opts.where, samples=opts.samples, seed=opts.seed)
     values = normalise_grid(strat, grid)
     if is_portfolio(candles, strat):
         panel = portfolio_input(candles, timeframe, symbol)
-        config = portfolio_config(opts, panel)
+        config = portfolio_config(opts, panel, data_dir)
         frame = bars_frame(panel)
         base = portfolio_sweep_identity(
             panel, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
@@ -160,13 +163,23 @@ def walk_forward(
     else:
         frame = load_candles(cast(pd.DataFrame, candles), timeframe=timeframe, symbol=symbol)
         config = config.resolved(frame)
+        config, _ = resolve_exchange_rules(config, frame.attrs.get("symbol"), data_dir)
+        params = cast(dict[str, Any], combos[strat.param_names].iloc[0].to_dict())
         base = sweep_identity(
-            frame, strat, values, config, where=opts.where, samples=opts.samples, seed=opts.seed
+            frame,
+            strat,
+            values,
+            config,
+            where=opts.where,
+            samples=opts.samples,
+            seed=opts.seed,
+            orders=returns_orders(strat, frame, params),
         )
         panel = None
     n_train, n_test, n_step, starts = _fold_starts(frame, train, test, step)
     # every fold sweeps with the year length of the whole data, not of its window
-    fold_opts = opts.replace(year_days=config.year_days)
+    rules = {k: getattr(config, k) for k in RULE_OPTIONS if getattr(config, k) is not None}
+    fold_opts = opts.replace(year_days=config.year_days, exchange_rules=None, **rules)
     rows, oos_rows = [], []
     for k, s in enumerate(starts):
         fold = _Fold(k, s, n_train, n_test)

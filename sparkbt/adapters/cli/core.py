@@ -133,7 +133,9 @@ def run(
 
         check_portfolio_config(config)  # stops and per-trade gates, before any data is read
     candles = run_candles(data, symbols, symbol, timeframe, data_dir)
-    result = backtest(candles, strat, **config.to_dict(), trade_from=trade_from, **params)
+    result = backtest(
+        candles, strat, **config.to_dict(), trade_from=trade_from, data_dir=data_dir, **params
+    )
     path = None if no_save else result.save(evidence_dir)
     if as_json:
         typer.echo(dump_json(result.report), nl=False)

@@ -48,6 +48,7 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
         soft_wrap=True,
     )
     _clipped_note(int(meta.get("clipped_targets") or 0), "targets", cfg)
+    _rules_note(meta)
     if path is not None:
         typer.echo(f"evidence: {path}")
 
@@ -74,8 +75,17 @@ def _print_portfolio(title: str, report: dict[str, Any], path: Path | None) -> N
         soft_wrap=True,
     )
     _clipped_note(int(meta.get("clipped_weights") or 0), "weights", cfg)
+    _rules_note(meta)
     if path is not None:
         typer.echo(f"evidence: {path}")
+
+
+def _rules_note(meta: dict[str, Any]) -> None:
+    """The exchange-info snapshot a run's rules came from (one line), if any."""
+    from sparkbt.engine.exchange import rules_summary
+
+    if meta.get("exchange_rules"):
+        typer.echo(rules_summary(meta["exchange_rules"]))
 
 
 def _stats_table(title: str, report: dict[str, Any]) -> Any:

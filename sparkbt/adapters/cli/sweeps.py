@@ -160,7 +160,7 @@ def _prepare(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Any, dict[str,
     )
     rank(_empty_stats(), o["metric"])
     candles = run_candles(o["data"], o["symbols"], o["symbol"], o["timeframe"], o["data_dir"])
-    return strat, candles, {**opts.keywords(), **grid}
+    return strat, candles, {**opts.keywords(), **grid, "data_dir": o["data_dir"]}
 
 
 def _subject(ident: dict[str, Any]) -> str:

@@ -2,8 +2,8 @@
 and each limit and stop level as a segment on the price chart.
 
 A level is drawn from the bar its order was decided on to the bar it left the
-book: its fill, its expiry (``gtd``: the expire time; ``ioc``: the next bar), the
-fill of the OCO sibling that cancelled it, or the last bar while it is still open.
+book (the orders table's ``end_time``: its fill, its expiry, the fill of the OCO
+sibling that cancelled it, its rejection), or the last bar while it is still open.
 A rejected order is drawn for one bar. Segments of one colour and style that do
 not overlap share one chart line (the strokes between them are invisible), so a run
 of thousands of orders is a few lines on the chart, not thousands.
@@ -112,7 +112,13 @@ def fill_rows(fills: pd.DataFrame, orders: pd.DataFrame) -> list[dict[str, Any]]
 
 
 def order_end_times(orders: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Series:
-    """When each order left the book (see the module docstring); NaT never happens."""
+    """When each order left the book (see the module docstring); NaT never happens.
+
+    Orders tables stored before ``end_time`` existed have it inferred from the statuses.
+    """
+    if "end_time" in orders.columns:
+        end = pd.Series(pd.DatetimeIndex(orders["end_time"]), index=orders.index)
+        return end.fillna(index[-1])  # still open
     decided = pd.DatetimeIndex(orders["timestamp"])
     pos = np.clip(index.searchsorted(decided, side="right"), 0, len(index) - 1)
     next_bar = pd.Series(index[pos], index=orders.index)
