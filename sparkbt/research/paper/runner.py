@@ -33,6 +33,10 @@ def _until(
     return now_ns - now_ns % session.period_ns
 
 
+FEED_STOP_SECONDS = 20.0
+"""How long a stopping session waits for its feed to flush and close before cancelling it."""
+
+
 async def run_session(
     session: PaperSession,
     *,
@@ -83,6 +87,11 @@ async def run_session(
     finally:
         if task is not None:
             feed_stop.set()
+            # a feed that does not wind down (its last gap fill hanging on the exchange)
+            # must not keep the session from closing: it is cancelled after a while
+            finished, _ = await asyncio.wait({task}, timeout=FEED_STOP_SECONDS)
+            if not finished:
+                task.cancel()
             results: Any = await asyncio.gather(task, return_exceptions=True)
             outcome = results[0]
             if session.halted is None:
