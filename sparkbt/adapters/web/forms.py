@@ -72,14 +72,16 @@ def option_fields(values: dict[str, str] | None = None) -> list[Field]:
     for spec in options.OPTIONS:
         name = f"opt.{spec.name}"
         default = spec.default if spec.kind == "choice" else ""
+        # a choice that is off by default (exchange rules) offers "none" first, selected
+        choices = ("", *spec.choices) if spec.default is None else spec.choices
         out.append(
             Field(
                 name,
                 spec.title,
                 _KINDS.get(spec.kind, "text"),
-                v.get(name, default),
+                v.get(name, default or ""),
                 spec.help,
-                spec.choices,
+                choices,
             )
         )
     return out

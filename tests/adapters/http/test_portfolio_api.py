@@ -104,7 +104,7 @@ def test_bad_portfolio_starts_are_422_and_queue_nothing(
 def test_bad_weights_fail_the_job_and_its_report_is_422(server: Server) -> None:
     job = server.wait(server.start_job(pairs=PAIRS, strategy="all_in_twice"), timeout=90)
     assert job["status"] == "failed"
-    assert job["error"].startswith("StrategyError: all_in_twice: weights at ")
+    assert job["error"].startswith("WeightsError: all_in_twice: weights at ")
     assert "gross 3" in job["error"]
     resp = server.get(f"/api/backtest/{job['id']}/report")
     assert resp.status_code == 422

@@ -119,6 +119,10 @@ def test_start_form_fields_come_from_the_schema(env: dict[str, Any]) -> None:
     assert 'id="param.fast"' not in frag and "Parameters of rsi_reversion" in frag
     bad = c.get("/ui/runs/new/params", params={"strategy": "/etc/passwd.py:f"})
     assert bad.status_code == 422 and "not a file path" in bad.text
+    # an option off by default (exchange rules) is offered as "none" first, and selected
+    select = html.split('id="opt.exchange_rules"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="" selected>none</option>' in select
+    assert '<option value="btcturk">btcturk</option>' in select
 
 
 def _start(c: TestClient, **fields: str) -> Any:
