@@ -22,7 +22,16 @@ from pydantic import (
     field_validator,
 )
 
-from sparkbt.errors import InputError, NotFound, Refusal
+from sparkbt.errors import (
+    CandleError,
+    ConfigError,
+    InputError,
+    NotFound,
+    PortfolioError,
+    Refusal,
+    StrategyError,
+    WeightsError,
+)
 from sparkbt.platform import backtests as engine
 from sparkbt.platform.audit import AuditLog, Origin
 from sparkbt.platform.auth import Principal
@@ -112,7 +121,11 @@ def start_request_model() -> type[_StartBody]:
 StartRequest = start_request_model()
 
 
-_INPUT_FAULTS = ("CandleError:", "StrategyError:", "ConfigError:")
+_INPUT_FAULTS = tuple(
+    f"{kind.__name__}:"
+    for kind in (CandleError, StrategyError, ConfigError, PortfolioError, WeightsError)
+)
+"""How a job's error starts when its input was at fault (the error's type name)."""
 
 
 def _input_fault(error: str | None) -> bool:
