@@ -9,9 +9,9 @@ fill time, price, fee, whether it paid the maker fee, and why it ended as it did
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,13 +34,6 @@ from sparkbt.engine.registry import Strategy
 from sparkbt.engine.result import BacktestResult, fills_frame
 from sparkbt.engine.stats import compute_stats, stats_row
 from sparkbt.engine.statspec import ORDER_STAT_KEYS
-from sparkbt.evidence import (
-    content_id,
-    default_evidence_dir,
-    dump_json,
-    write_atomic,
-    write_parquet,
-)
 from sparkbt.version import ENGINE_VERSION
 
 __all__ = [
@@ -147,23 +140,9 @@ class OrderRunResult(BacktestResult):
         """Orders are a v3 contract."""
         return ENGINE_VERSION
 
-    @cached_property
-    def run_id(self) -> str:
-        """Content id: as a run's, under engine v3 (orders are a v3 contract)."""
-        payload = {
-            "engine_version": self.engine_version,
-            "kind": self.kind,
-            "data_sha256": self.data_sha256,
-            "symbol": self.candles.attrs.get("symbol"),
-            "timeframe": self.candles.attrs.get("timeframe"),
-            "strategy": self.strategy,
-            "strategy_sha256": self.strategy_sha256,
-            "params": self.params,
-            "config": self.config,
-        }
-        if self.warmup_bars:
-            payload["trade_from"] = self.candles.index[0].isoformat()
-        return content_id(payload)
+    def _id_payload(self) -> dict[str, Any]:
+        """As a run's, naming the kind (orders are a v3 contract)."""
+        return {**super()._id_payload(), "kind": self.kind}
 
     @property
     def report(self) -> dict[str, Any]:
@@ -172,21 +151,9 @@ class OrderRunResult(BacktestResult):
     def equity_frame(self) -> pd.DataFrame:
         return super().equity_frame().drop(columns=["target"])
 
-    def save(self, evidence_dir: str | Path | None = None) -> Path:
-        """Write ``<evidence_dir>/backtest/<id>/`` atomically (with ``orders.parquet``)."""
-        root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
-        report = dump_json(self.report)
-        return write_atomic(
-            root / "backtest" / self.run_id,
-            {
-                "report.json": lambda p: p.write_text(report),
-                "trades.parquet": lambda p: write_parquet(self.trades, p),
-                "fills.parquet": lambda p: write_parquet(self.fills, p),
-                "orders.parquet": lambda p: write_parquet(self.orders, p),
-                "equity.parquet": lambda p: write_parquet(self.equity_frame(), p),
-                "locks.parquet": lambda p: write_parquet(self.locks, p),
-            },
-        )
+    def _tables(self) -> dict[str, Callable[[], pd.DataFrame]]:
+        """A run's tables and ``orders.parquet``."""
+        return {**super()._tables(), "orders.parquet": lambda: self.orders}
 
 
 def orders_frame(res: np.ndarray, given: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -183,6 +184,10 @@ class BacktestResult:
         A run with warm-up bars also names its first traded bar (``trade_from``);
         ``data_sha256`` is then the fingerprint of the whole input.
         """
+        return content_id(self._id_payload())
+
+    def _id_payload(self) -> dict[str, Any]:
+        """What the run id hashes (a kind of run may add its own keys)."""
         payload = {
             "engine_version": self.engine_version,
             "data_sha256": self.data_sha256,
@@ -195,7 +200,7 @@ class BacktestResult:
         }
         if self.warmup_bars:
             payload["trade_from"] = self.candles.index[0].isoformat()
-        return content_id(payload)
+        return payload
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -268,16 +273,21 @@ class BacktestResult:
         """Write ``<evidence_dir>/backtest/<id>/`` atomically; return the folder."""
         root = Path(evidence_dir) if evidence_dir is not None else default_evidence_dir()
         report = dump_json(self.report)
-        return write_atomic(
-            root / "backtest" / self.run_id,
-            {
-                "report.json": lambda p: p.write_text(report),
-                "trades.parquet": lambda p: write_parquet(self.trades, p),
-                "fills.parquet": lambda p: write_parquet(self.fills, p),
-                "equity.parquet": lambda p: write_parquet(self.equity_frame(), p),
-                "locks.parquet": lambda p: write_parquet(self.locks, p),
-            },
-        )
+        writers: dict[str, Callable[[Path], object]] = {
+            "report.json": lambda p: p.write_text(report)
+        }
+        for name, table in self._tables().items():
+            writers[name] = lambda p, table=table: write_parquet(table(), p)  # type: ignore[misc]
+        return write_atomic(root / "backtest" / self.run_id, writers)
+
+    def _tables(self) -> dict[str, Callable[[], pd.DataFrame]]:
+        """The evidence's Parquet files and what each holds (a kind of run may add its own)."""
+        return {
+            "trades.parquet": lambda: self.trades,
+            "fills.parquet": lambda: self.fills,
+            "equity.parquet": self.equity_frame,
+            "locks.parquet": lambda: self.locks,
+        }
 
     def __repr__(self) -> str:
         s = self.stats
