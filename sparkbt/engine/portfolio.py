@@ -142,23 +142,40 @@ def backtest_portfolio(
     out, stats = simulate_weights(
         traded, weights.values, config, bar_period_ns=panel_period_ns(panel)
     )
-    index = traded.index
     return PortfolioResult(
-        strategy=strat.name,
-        params=checked,
-        config=config.to_dict(),
-        stats=stats_row(stats, 0),
-        strategy_sha256=strat.source_sha256,
-        panel=traded,
-        targets=pd.DataFrame(weights.values, index=index, columns=traded.symbols),
-        equity=pd.Series(out.equity, index=index, name="equity"),
-        cash_curve=pd.Series(out.cash, index=index, name="cash"),
-        positions=pd.DataFrame(out.units, index=index, columns=traded.symbols),
-        trade_records=out.trades,
-        fill_records=out.fills,
-        lock_records=out.locks,
+        **result_fields(strat, checked, config, stats, panel, traded, out, started),
+        targets=pd.DataFrame(weights.values, index=traded.index, columns=traded.symbols),
         clipped_weights=weights.clipped,
-        input_panel=panel if start else None,
-        duration_ms=(time.perf_counter() - started) * 1e3,
         exchange_info=rules,
     )
+
+
+def result_fields(
+    strat: Strategy,
+    checked: dict[str, Any],
+    config: Config,
+    stats: dict[str, np.ndarray],
+    panel: Panel,
+    traded: Panel,
+    out: Any,
+    started: float,
+) -> dict[str, Any]:
+    """The fields every portfolio result takes from its run (``out``: a kernel's output with
+    equity, cash, units, trades, fills and locks)."""
+    index = traded.index
+    return {
+        "strategy": strat.name,
+        "params": checked,
+        "config": config.to_dict(),
+        "stats": stats_row(stats, 0),
+        "strategy_sha256": strat.source_sha256,
+        "panel": traded,
+        "equity": pd.Series(out.equity, index=index, name="equity"),
+        "cash_curve": pd.Series(out.cash, index=index, name="cash"),
+        "positions": pd.DataFrame(out.units, index=index, columns=traded.symbols),
+        "trade_records": out.trades,
+        "fill_records": out.fills,
+        "lock_records": out.locks,
+        "input_panel": panel if len(traded) < len(panel) else None,
+        "duration_ms": (time.perf_counter() - started) * 1e3,
+    }

@@ -10,7 +10,6 @@ bars, sorted by decision bar (then symbol, then row), and run through
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +31,6 @@ from sparkbt.engine.portfolio_order_kernels import (
 from sparkbt.engine.portfolio_result import PortfolioResult, with_symbol
 from sparkbt.engine.registry import Signals, Strategy
 from sparkbt.engine.result import fills_frame
-from sparkbt.engine.stats import stats_row
 from sparkbt.engine.statspec import ORDER_STATS, PORTFOLIO_STAT_KEYS
 from sparkbt.errors import StrategyError
 from sparkbt.evidence import write_parquet
@@ -177,23 +175,11 @@ def backtest_portfolio_orders(
     table = table.since(start)
     traded = panel.since(start)
     out, stats = simulate_portfolio_table(traded, table, config, period)
-    index = traded.index
+    from sparkbt.engine.portfolio import result_fields
+
     return PortfolioOrderResult(
-        strategy=strat.name,
-        params=checked,
-        config=config.to_dict(),
-        stats=stats_row(stats, 0),
-        strategy_sha256=strat.source_sha256,
-        panel=traded,
-        targets=pd.DataFrame(np.nan, index=index, columns=traded.symbols),
-        equity=pd.Series(out.equity, index=index, name="equity"),
-        cash_curve=pd.Series(out.cash, index=index, name="cash"),
-        positions=pd.DataFrame(out.units, index=index, columns=traded.symbols),
-        trade_records=out.trades,
-        fill_records=out.fills,
-        lock_records=out.locks,
-        input_panel=panel if start else None,
-        duration_ms=(time.perf_counter() - started) * 1e3,
+        **result_fields(strat, checked, config, stats, panel, traded, out, started),
+        targets=pd.DataFrame(np.nan, index=traded.index, columns=traded.symbols),
         order_records=out.orders,
         order_table=table,
     )
