@@ -16,9 +16,15 @@ import pandas as pd
 
 from sparkbt.data.panel import Panel
 from sparkbt.engine.codes import LOCK_DTYPE
-from sparkbt.engine.result import fills_frame, locks_frame, trades_frame
+from sparkbt.engine.result import (
+    fills_frame,
+    headline,
+    locks_frame,
+    params_text,
+    stats_rows_html,
+    trades_frame,
+)
 from sparkbt.engine.stats import json_safe
-from sparkbt.engine.statspec import format_stat
 from sparkbt.evidence import (
     content_id,
     data_fingerprint,
@@ -252,23 +258,13 @@ class PortfolioResult:
         )
 
     def __repr__(self) -> str:
-        s = self.stats
-        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return (
-            f"<PortfolioResult {self.run_id} {self.strategy}({params}) "
-            f"{','.join(self.symbols)} {self.panel.timeframe or ''} "
-            f"return={format_stat('total_return', s['total_return'])} "
-            f"sharpe={format_stat('sharpe', s['sharpe'])} "
-            f"max_dd={format_stat('max_drawdown', s['max_drawdown'])} trades={s['total_trades']}>"
-        )
+        market = f"{','.join(self.symbols)} {self.panel.timeframe or ''}"
+        line = headline(self.strategy, self.params, self.stats, market)
+        return f"<PortfolioResult {self.run_id} {line}>"
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:right'>{html.escape(format_stat(k, v))}</td></tr>"
-            for k, v in self.stats.items()
-        )
-        params = html.escape(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        rows = stats_rows_html(self.stats)
+        params = html.escape(params_text(self.params))
         meta = self.metadata
         return (
             f"<div><b>{html.escape(self.strategy)}</b>({params}) on "

@@ -290,23 +290,13 @@ class BacktestResult:
         }
 
     def __repr__(self) -> str:
-        s = self.stats
-        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return (
-            f"<BacktestResult {self.run_id} {self.strategy}({params}) "
-            f"{self.metadata.get('symbol') or ''} {self.metadata.get('timeframe') or ''} "
-            f"return={format_stat('total_return', s['total_return'])} "
-            f"sharpe={format_stat('sharpe', s['sharpe'])} "
-            f"max_dd={format_stat('max_drawdown', s['max_drawdown'])} trades={s['total_trades']}>"
-        )
+        market = f"{self.metadata.get('symbol') or ''} {self.metadata.get('timeframe') or ''}"
+        line = headline(self.strategy, self.params, self.stats, market)
+        return f"<BacktestResult {self.run_id} {line}>"
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:right'>{html.escape(format_stat(k, v))}</td></tr>"
-            for k, v in self.stats.items()
-        )
-        params = html.escape(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        rows = stats_rows_html(self.stats)
+        params = html.escape(params_text(self.params))
         meta = self.metadata
         return (
             f"<div><b>{html.escape(self.strategy)}</b>({params}) on "
@@ -316,3 +306,28 @@ class BacktestResult:
             f"<br><small>run {self.run_id} · engine v{self.engine_version}</small>"
             f"<table>{rows}</table></div>"
         )
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """``fast=10, slow=30``: a run's parameters as its reprs show them."""
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+def headline(strategy: str, params: dict[str, Any], stats: dict[str, Any], market: str) -> str:
+    """A run in one line: strategy(params), what it traded, return, Sharpe, drawdown, trades."""
+    return (
+        f"{strategy}({params_text(params)}) {market} "
+        f"return={format_stat('total_return', stats['total_return'])} "
+        f"sharpe={format_stat('sharpe', stats['sharpe'])} "
+        f"max_dd={format_stat('max_drawdown', stats['max_drawdown'])} "
+        f"trades={stats['total_trades']}"
+    )
+
+
+def stats_rows_html(stats: dict[str, Any]) -> str:
+    """One HTML table row per statistic, formatted by its unit (a notebook's repr)."""
+    return "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+        f"<td style='text-align:right'>{html.escape(format_stat(k, v))}</td></tr>"
+        for k, v in stats.items()
+    )

@@ -214,6 +214,9 @@ _UNIT_TEXT = {
 }
 
 
+_TABLE_HEAD = ("| key | unit | better | benchmark | definition |", "|---|---|---|---|---|")
+
+
 def statistics_markdown() -> str:
     """The text of docs/statistics.md: one row per statistic, from :data:`STATS`."""
     lines = [
@@ -228,33 +231,28 @@ def statistics_markdown() -> str:
         "excludes the open trade. *Better* says which value marks the better run when runs",
         "are compared; *benchmark* marks the statistics the report also shows for buy and hold.",
         "",
-        "| key | unit | better | benchmark | definition |",
-        "|---|---|---|---|---|",
+        *_TABLE_HEAD,
     ]
     lines += [_markdown_row(s) for s in STATS]
-    lines += [
-        "",
-        "## Portfolios",
-        "",
+    lines += _section(
+        "Portfolios",
         "A portfolio's `stats` have every key above, on the portfolio's equity and the trades",
         "of all its symbols (`benchmark_return` is an equal-weight basket bought at each",
         "symbol's first close and held), then:",
-        "",
-        "| key | unit | better | benchmark | definition |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [_markdown_row(s) for s in PORTFOLIO_STATS]
-    lines += [
-        "",
-        "## Orders",
-        "",
+        specs=PORTFOLIO_STATS,
+    )
+    lines += _section(
+        "Orders",
         "A run whose strategy returns orders has every key of its kind of run, then:",
-        "",
-        "| key | unit | better | benchmark | definition |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [_markdown_row(s) for s in ORDER_STATS]
+        specs=ORDER_STATS,
+    )
     return "\n".join(lines) + "\n"
+
+
+def _section(title: str, *intro: str, specs: tuple[StatSpec, ...]) -> list[str]:
+    """A titled table of more statistics, after its introduction."""
+    head = ["", f"## {title}", "", *intro, "", *_TABLE_HEAD]
+    return head + [_markdown_row(s) for s in specs]
 
 
 def _markdown_row(s: StatSpec) -> str:

@@ -37,16 +37,7 @@ def print_stats_table(title: str, report: dict[str, Any], path: Path | None) -> 
     cfg = report.get("config", {})
     console.print(_stats_table(title, report))
     head = " ".join(str(x) for x in (meta.get("symbol") or "candles", meta.get("timeframe")) if x)
-    warmup = int(meta.get("warmup_bars") or 0)
-    console.print(
-        f"{head}{_source_text(meta)} · {meta.get('candle_count', 0):,} bars "
-        f"{str(meta.get('start', ''))[:10]} → {str(meta.get('end', ''))[:10]}"
-        f"{f' after {warmup:,} warm-up bars' if warmup else ''} · "
-        f"cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
-        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · fill {cfg.get('fill')}"
-        f"{_stops_text(cfg)} · run {report['id']}",
-        soft_wrap=True,
-    )
+    console.print(_run_line(f"{head}{_source_text(meta)}", report), soft_wrap=True)
     _clipped_note(int(meta.get("clipped_targets") or 0), "targets", cfg)
     _rules_note(meta)
     if path is not None:
@@ -64,20 +55,26 @@ def _print_portfolio(title: str, report: dict[str, Any], path: Path | None) -> N
     console.print(asset_table(report.get("assets") or {}))
     symbols = ", ".join(meta.get("symbols") or report.get("assets") or [])
     head = " ".join(str(x) for x in (symbols or "candles", meta.get("timeframe")) if x)
-    warmup = int(meta.get("warmup_bars") or 0)
-    console.print(
-        f"portfolio of {head}{_sources_text(meta)} · {meta.get('candle_count', 0):,} bars "
-        f"{str(meta.get('start', ''))[:10]} → {str(meta.get('end', ''))[:10]}"
-        f"{f' after {warmup:,} warm-up bars' if warmup else ''} · "
-        f"cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
-        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · fill {cfg.get('fill')}"
-        f"{_stops_text(cfg)} · run {report['id']}",
-        soft_wrap=True,
-    )
+    console.print(_run_line(f"portfolio of {head}{_sources_text(meta)}", report), soft_wrap=True)
     _clipped_note(int(meta.get("clipped_weights") or 0), "weights", cfg)
     _rules_note(meta)
     if path is not None:
         typer.echo(f"evidence: {path}")
+
+
+def _run_line(head: str, report: dict[str, Any]) -> str:
+    """``head`` (what was traded), then the bars, the options and the run id, on one line."""
+    meta = report.get("metadata", {})
+    cfg = report.get("config", {})
+    warmup = int(meta.get("warmup_bars") or 0)
+    return (
+        f"{head} · {meta.get('candle_count', 0):,} bars "
+        f"{str(meta.get('start', ''))[:10]} → {str(meta.get('end', ''))[:10]}"
+        f"{f' after {warmup:,} warm-up bars' if warmup else ''} · "
+        f"cash {cfg.get('cash'):,} · fees {cfg.get('fees')} · "
+        f"slippage {cfg.get('slippage')} · {cfg.get('direction')} · fill {cfg.get('fill')}"
+        f"{_stops_text(cfg)} · run {report['id']}"
+    )
 
 
 def _rules_note(meta: dict[str, Any]) -> None:
