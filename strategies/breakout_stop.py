@@ -27,10 +27,11 @@ def breakout_stop(
     * a buy stop of `qty` at the channel high including that bar (the breakout bar's
       high at least), good for `bars` bars (gtd): it fills once the price trades at or
       through it again, at that level or at a gapping open;
-    * the exits, one OCO group, stop listed first (a bar that reaches both takes the
-      loss): a sell stop at entry * (1 - stop_loss) and a sell limit at
-      entry * (1 + take_profit), entry being the buy stop's level. They rest from the
-      next bar and stay good for `lookback` bars after the entry's last bar.
+    * the exits, one OCO group (its ``oco`` value: the number of the bar that decided
+      it), stop listed first (a bar that reaches both takes the loss): a sell stop at
+      entry * (1 - stop_loss) and a sell limit at entry * (1 + take_profit), entry
+      being the buy stop's level. They rest from the next bar and stay good for
+      `lookback` bars after the entry's last bar.
 
     The strategy cannot see fills, so the exits are placed with the entry. If the entry
     never fills, an exit whose level is reached is a sell while flat: rejected under
@@ -46,49 +47,26 @@ def breakout_stop(
     above = close > prior  # NaN during warm-up compares False
     edge = np.flatnonzero(above & ~np.concatenate([[False], above[:-1]]))
     level = channel[edge]
-    index = candles.index
-    entry_end = index[np.minimum(edge + bars, n - 1)]
-    exit_end = index[np.minimum(edge + bars + lookback, n - 1)]
-    group = [f"bracket {i}" for i in range(len(edge))]
-    entries = pd.DataFrame(
+    k = len(edge)
+    legs = np.tile(np.arange(3), k)  # entry, stop_loss, take_profit of each edge, in that order
+    last = np.minimum(edge + bars, n - 1)
+    exit_last = np.minimum(edge + bars + lookback, n - 1)
+    none = np.full(k, np.nan)
+
+    def rows(entry: np.ndarray, loss: np.ndarray, profit: np.ndarray) -> np.ndarray:
+        return np.column_stack((entry, loss, profit)).ravel()
+
+    return pd.DataFrame(
         {
-            "timestamp": index[edge],
-            "side": "buy",
-            "type": "stop",
-            "price": np.nan,
-            "stop": level,
-            "expire": entry_end,
-            "oco": None,
-            "tag": "entry",
+            "timestamp": candles.index[np.repeat(edge, 3)],
+            "side": pd.Categorical.from_codes(np.minimum(legs, 1), ["buy", "sell"]),
+            "qty": np.full(3 * k, float(qty)),
+            "type": pd.Categorical.from_codes(legs // 2, ["stop", "limit"]),
+            "price": rows(none, none, level * (1.0 + take_profit)),
+            "stop": rows(level, level * (1.0 - stop_loss), none),
+            "tif": pd.Categorical.from_codes(np.zeros(3 * k, np.int8), ["gtd"]),
+            "expire": candles.index[rows(last, exit_last, exit_last)],
+            "oco": pd.array(rows(none, edge, edge), dtype="Int64"),  # exits: their edge's bar
+            "tag": pd.Categorical.from_codes(legs, ["entry", "stop_loss", "take_profit"]),
         }
     )
-    stops = pd.DataFrame(
-        {
-            "timestamp": index[edge],
-            "side": "sell",
-            "type": "stop",
-            "price": np.nan,
-            "stop": level * (1.0 - stop_loss),
-            "expire": exit_end,
-            "oco": group,
-            "tag": "stop_loss",
-        }
-    )
-    profits = pd.DataFrame(
-        {
-            "timestamp": index[edge],
-            "side": "sell",
-            "type": "limit",
-            "price": level * (1.0 + take_profit),
-            "stop": np.nan,
-            "expire": exit_end,
-            "oco": group,
-            "tag": "take_profit",
-        }
-    )
-    frame = pd.concat([entries, stops, profits], keys=(0, 1, 2), names=["leg", "row"])
-    order = np.lexsort((frame.index.get_level_values("leg"), frame.index.get_level_values("row")))
-    out = frame.iloc[order].reset_index(drop=True)
-    out["qty"] = float(qty)
-    out["tif"] = "gtd"
-    return out[["timestamp", "side", "qty", "type", "price", "stop", "tif", "expire", "oco", "tag"]]

@@ -56,7 +56,7 @@ class OrderTable(NamedTuple):
 
     orders: Orders  # sorted by (decision bar, row)
     rows: np.ndarray  # int64: the row of ``source`` of each order, in kernel order
-    source: pd.DataFrame  # the strategy's orders, in its row order (oco as text)
+    source: pd.DataFrame  # the strategy's orders, in its row order, as given
     stamps: pd.DatetimeIndex  # the decision time of each row of ``source`` (UTC)
     symbol: np.ndarray | None = None  # int64 column of each order's symbol (a portfolio's)
     names: tuple[str, ...] | None = None  # the symbols ``symbol`` indexes
@@ -82,6 +82,8 @@ class OrderTable(NamedTuple):
         out["side"] = np.asarray(("sell", "", "buy"), dtype=object)[self.orders.side + 1]
         out["type"] = np.asarray(ORDER_TYPES, dtype=object)[self.orders.type]
         out["tif"] = np.asarray(TIFS, dtype=object)[self.orders.tif]
+        if "oco" in out.columns:
+            out["oco"] = _oco_text(out["oco"])
         if self.names is not None and self.symbol is not None:
             out["symbol"] = np.asarray(self.names, dtype=object)[self.symbol]
         return out
@@ -189,7 +191,7 @@ def order_table(
     tif_given = frame["tif"] if "tif" in frame.columns else pd.Series([None] * len(frame))
     tif = _codes(name, tif_given, "tif", TIFS, TIF_GTC)
     expire = _expiry(name, frame, index, stamps, tif)
-    oco, oco_text = _oco(frame)
+    oco = _oco(frame)
     column = None if symbols is None else _symbols(name, frame, symbols)
     order = np.argsort(bar, kind="stable")
     orders = Orders(
@@ -203,8 +205,6 @@ def order_table(
         expire[order],
         oco[order],
     )
-    if oco_text is not None:
-        frame["oco"] = oco_text
     return OrderTable(
         orders,
         order.astype(np.int64),
@@ -284,14 +284,17 @@ def _expiry(
     return out
 
 
-def _oco(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """OCO groups as integers (-1: none; rows sharing a value share a group), and each
-    row's value as text (None: none), as the strategy wrote it: 40, not 40.0."""
+def _oco(frame: pd.DataFrame) -> np.ndarray:
+    """OCO groups as integers (-1: none; rows sharing a value share a group)."""
     if "oco" not in frame.columns:
-        return np.full(len(frame), -1, dtype=np.int64), None
-    codes, uniques = pd.factorize(frame["oco"], use_na_sentinel=True)
-    text = np.array([_text(u) for u in uniques] + [None], dtype=object)
-    return codes.astype(np.int64), text[codes]
+        return np.full(len(frame), -1, dtype=np.int64)
+    return pd.factorize(frame["oco"], use_na_sentinel=True)[0].astype(np.int64)
+
+
+def _oco_text(values: pd.Series) -> np.ndarray:
+    """Each row's OCO value as text (None: none), as the strategy wrote it: 40, not 40.0."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.array([_text(u) for u in uniques] + [None], dtype=object)[codes]
 
 
 def _text(value: object) -> str:
