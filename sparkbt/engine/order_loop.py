@@ -263,11 +263,30 @@ def in_bar(ob, trig, k, hi, lo):
 
 
 @scalar
-def reaches(side, price, stop, hi, lo):
-    """Whether a bar from ``lo`` to ``hi`` reaches an order's limit or stop (NaN: none)."""
+def widen(lv, side, price, stop, last):
+    """Add a resting order to the book's extremes ``lv`` (NaN levels are skipped).
+
+    ``lv`` holds the highest buy limit, lowest buy stop, lowest sell limit,
+    highest sell stop and earliest last bar of the open resting orders: a bar
+    whose range reaches none of these levels, before that last bar, cannot fill,
+    trigger or expire any of them.
+    """
     if side > 0:
-        return lo <= price or hi >= stop
-    return hi >= price or lo <= stop
+        lv[0] = max(lv[0], price) if price == price else lv[0]
+        lv[1] = min(lv[1], stop) if stop == stop else lv[1]
+    else:
+        lv[2] = min(lv[2], price) if price == price else lv[2]
+        lv[3] = max(lv[3], stop) if stop == stop else lv[3]
+    lv[4] = min(lv[4], last)
+
+
+@scalar
+def book_levels(lv, ob, res, lo_k, hi_k):
+    """The extremes ``lv`` (see :func:`widen`) of the open resting orders ``lo_k..hi_k``."""
+    lv[0], lv[1], lv[2], lv[3], lv[4] = -np.inf, np.inf, np.inf, -np.inf, np.inf
+    for k in range(lo_k, hi_k):
+        if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
+            widen(lv, ob[k].side, ob[k].price, ob[k].stop, ob[k].expire)
 
 
 @njit()
@@ -365,12 +384,21 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
     rearm = False
     lo_k = 0  # orders before lo_k are final
     hi_k = 0  # orders decided before t
+    lv = np.empty(5)  # the resting orders' extremes (book_levels), kept without a scan
+    stale = True  # an order left the book: lv is rebuilt (it stays a bound meanwhile)
     for t in range(n):
         was_k = hi_k  # orders decided on bar t-1 start here
         while hi_k < m and ob[hi_k].bar < t:
             hi_k += 1
         while lo_k < hi_k and res[lo_k].status != STATUS_OPEN:
             lo_k += 1
+        if stale:
+            book_levels(lv, ob, res, lo_k, hi_k)
+            stale = False
+        else:
+            for k in range(was_k, hi_k):
+                if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
+                    widen(lv, ob[k].side, ob[k].price, ob[k].stop, ob[k].expire)
         if st.ruined:
             equity[t], units[t], cash[t] = st.cash, 0.0, st.cash
             continue
@@ -381,19 +409,19 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
         # each phase is called only when it may act: a call passing arrays costs reference counts
         if o.next_open and lo_k < hi_k and was_k < hi_k:  # (1) orders of bar t-1 exist
             market_orders(st, recs, ob, res, lo_k, t - 1, t, n, open_[t], close[t], o, x)
+            stale = True  # a fill may cancel its OCO group
         if st.in_trade and st.tr_bar < t and (st.tr_sl == st.tr_sl or st.tr_tp == st.tr_tp):
             engine_stop(st, recs, t, n, bar, o)  # (2)
-        touched, ending = False, False  # whether a resting order may act on this bar
-        for k in range(lo_k, hi_k):
-            if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
-                touched |= reaches(ob[k].side, ob[k].price, ob[k].stop, high[t], low[t])
-                ending |= ob[k].expire <= t
-        if touched:  # (3), (4)
+        hi, lo = high[t], low[t]
+        if lo <= lv[0] or hi >= lv[1] or hi >= lv[2] or lo <= lv[3]:  # (3), (4)
             resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x)
+            stale = True
         if not o.next_open and hi_k < m and ob[hi_k].bar == t:  # (5)
             market_orders(st, recs, ob, res, lo_k, t, t, n, close[t], close[t], o, x)
-        if ending:  # (6)
+            stale = True
+        if lv[4] <= t:  # (6)
             end_orders(ob, res, lo_k, hi_k, t, OR_NONE)
+            stale = True
         eq = st.cash + st.units * close[t]
         for k in range(lock_from, min(st.nl, recs[2].shape[0])):
             recs[2][k, 4] = eq
