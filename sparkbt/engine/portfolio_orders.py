@@ -92,6 +92,14 @@ def merge_tables(tables: list[OrderTable]) -> OrderTable:
     orders = Orders(
         *(np.concatenate(parts) for parts in zip(*(t.orders for t in tables), strict=True))
     )
+    groups = np.cumsum([0] + [int(t.orders.oco.max(initial=-1)) + 1 for t in tables[:-1]])
+    oco = np.concatenate(
+        [
+            np.where(t.orders.oco >= 0, t.orders.oco + g, -1)
+            for t, g in zip(tables, groups, strict=True)
+        ]
+    )
+    orders = orders._replace(oco=oco)  # each symbol's OCO groups are its own
     offsets = np.cumsum([0] + [len(t.rows) for t in tables[:-1]])
     rows = np.concatenate([t.rows + off for t, off in zip(tables, offsets, strict=True)])
     symbol = np.concatenate([t.symbol for t in tables if t.symbol is not None])

@@ -213,3 +213,22 @@ def test_one_symbol_as_a_portfolio_is_the_single_symbol_run(options):
     assert (one.orders["status"] != "rejected").sum() > 5
     for key in ("orders_filled", "orders_expired", "orders_rejected", "total_trades"):
         assert one.stats[key] == many.stats[key]
+
+
+def test_each_symbols_oco_groups_are_its_own():
+    """A single-symbol bracket strategy on two symbols: a fill on one symbol cancels only
+    its own bracket's partner, so with cash to spare each symbol's orders end as in its
+    own run. B is A at twice the price: both place their brackets on the same bars."""
+    a = sb.synthetic_candles(n=600, seed=1, timeframe="1h")
+    b = a.assign(**{c: a[c] * 2.0 for c in ("open", "high", "low", "close")})
+    options = {"cash": 1e9, "fees": 0.001}
+    both = sb.backtest({"A": a, "B": b}, "breakout_stop", **options)
+    cancelled = 0
+    for symbol, candles in (("A", a), ("B", b)):
+        alone = sb.backtest(candles, "breakout_stop", **options).orders
+        mine = both.orders[both.orders["symbol"] == symbol].drop(columns=["symbol", "id"])
+        pd.testing.assert_frame_equal(
+            mine.reset_index(drop=True), alone.drop(columns="id"), check_dtype=False
+        )
+        cancelled += int((alone["reason"] == "oco").sum())
+    assert cancelled > 4  # the groups did act
