@@ -119,7 +119,10 @@ def reset_state(st, cash):
 
 @phase
 def put_fill(fills, k, j, t, side, qty, px, fee, reason):
-    """Row ``k`` of the fill matrix (not written past its capacity: the caller counts)."""
+    """Row ``k`` of the fill matrix (not written past its capacity: the caller counts).
+
+    Columns past the fill's own (an order run's order row) are set to -1 (none).
+    """
     if k >= fills.shape[0]:
         return
     fills[k, 0] = j
@@ -129,6 +132,8 @@ def put_fill(fills, k, j, t, side, qty, px, fee, reason):
     fills[k, 4] = px
     fills[k, 5] = fee
     fills[k, 6] = reason
+    for c in range(N_FILL, fills.shape[1]):
+        fills[k, c] = -1.0
 
 
 @phase

@@ -528,5 +528,9 @@ def options_markdown() -> str:
 
 def infer_year_days(index: pd.DatetimeIndex) -> int:
     """365 when any bar falls on a Saturday or Sunday (markets that never close), else 252."""
-    days = index.asi8 // 86_400_000_000_000  # UTC day numbers; 1970-01-01 was a Thursday
-    return 365 if bool(np.any((days + 3) % 7 >= 5)) else 252
+    stamps = index.as_unit("ns").asi8
+    for lo in range(0, len(stamps), 1 << 16):  # a weekend bar is usually within the first week
+        days = stamps[lo : lo + (1 << 16)] // 86_400_000_000_000  # 1970-01-01 was a Thursday
+        if np.any((days + 3) % 7 >= 5):
+            return 365
+    return 252

@@ -224,69 +224,77 @@ def cancel_oco(ob, res, lo_k, k, t):
 
 
 @scalar
-def at_open(ob, trig, k, o_):
-    """Step 3: whether resting order ``k`` fills at the open ``o_`` (a stop-limit may trigger)."""
-    side = ob[k].side
-    typ = ob[k].type
-    p = ob[k].price
-    s = ob[k].stop
+def at_open(order, triggered, o_):
+    """Step 3: whether resting ``order`` fills at the open ``o_``, and whether it is
+    triggered after it (a stop-limit whose stop the open reaches is a limit from then on).
+
+    The helpers of a bar take an order's record and scalars, never arrays: passing an
+    array costs atomic reference counting on every call.
+    """
+    side = order.side
+    typ = order.type
+    p = order.price
+    s = order.stop
     if typ == ORDER_STOP:
-        return o_ >= s if side > 0 else o_ <= s
-    if typ != ORDER_LIMIT and not trig[k]:  # an untriggered stop-limit
+        return (o_ >= s if side > 0 else o_ <= s), triggered
+    if typ != ORDER_LIMIT and not triggered:  # an untriggered stop-limit
         if (side > 0 and o_ < s) or (side < 0 and o_ > s):
-            return False
-        trig[k] = True  # the open is at or through the stop: a limit from here on
-    return o_ <= p if side > 0 else o_ >= p
+            return False, False
+        triggered = True  # the open is at or through the stop: a limit from here on
+    return (o_ <= p if side > 0 else o_ >= p), triggered
 
 
 @scalar
-def in_bar(ob, trig, k, hi, lo):
-    """Step 4: the price at which resting order ``k`` fills inside the bar, and whether as maker.
+def in_bar(order, triggered, hi, lo):
+    """Step 4: the price at which resting ``order`` fills inside the bar, whether as maker,
+    and whether it is triggered after it.
 
     NaN when it does not fill. A stop-limit whose stop the bar reaches fills at
     the stop when its limit is beyond it, else rests as a limit from the next bar.
     """
-    side = ob[k].side
-    typ = ob[k].type
-    p = ob[k].price
-    s = ob[k].stop
-    if typ == ORDER_LIMIT or (typ != ORDER_STOP and trig[k]):
+    side = order.side
+    typ = order.type
+    p = order.price
+    s = order.stop
+    if typ == ORDER_LIMIT or (typ != ORDER_STOP and triggered):
         if (side > 0 and lo <= p) or (side < 0 and hi >= p):
-            return p, True
-        return np.nan, False
+            return p, True, triggered
+        return np.nan, False, triggered
     if (side > 0 and hi < s) or (side < 0 and lo > s):
-        return np.nan, False
+        return np.nan, False, triggered
     if typ == ORDER_STOP or (side > 0 and p > s) or (side < 0 and p < s):
-        return s, False
-    trig[k] = True
-    return np.nan, False
+        return s, False, triggered
+    return np.nan, False, True
 
 
 @scalar
-def widen(lv, side, price, stop, last):
-    """Add a resting order to the book's extremes ``lv`` (NaN levels are skipped).
+def widen(lv, order):
+    """The book's extremes ``lv`` with resting ``order`` added (NaN levels are skipped).
 
     ``lv`` holds the highest buy limit, lowest buy stop, lowest sell limit,
     highest sell stop and earliest last bar of the open resting orders: a bar
     whose range reaches none of these levels, before that last bar, cannot fill,
     trigger or expire any of them.
     """
-    if side > 0:
-        lv[0] = max(lv[0], price) if price == price else lv[0]
-        lv[1] = min(lv[1], stop) if stop == stop else lv[1]
+    bp, bs, sp, ss, last = lv
+    price, stop = order.price, order.stop
+    if order.side > 0:
+        bp = max(bp, price) if price == price else bp
+        bs = min(bs, stop) if stop == stop else bs
     else:
-        lv[2] = min(lv[2], price) if price == price else lv[2]
-        lv[3] = max(lv[3], stop) if stop == stop else lv[3]
-    lv[4] = min(lv[4], last)
+        sp = min(sp, price) if price == price else sp
+        ss = max(ss, stop) if stop == stop else ss
+    return bp, bs, sp, ss, min(last, order.expire)
 
 
 @scalar
-def book_levels(lv, ob, res, lo_k, hi_k):
-    """The extremes ``lv`` (see :func:`widen`) of the open resting orders ``lo_k..hi_k``."""
-    lv[0], lv[1], lv[2], lv[3], lv[4] = -np.inf, np.inf, np.inf, -np.inf, np.inf
+def book_levels(ob, res, lo_k, hi_k):
+    """The extremes (see :func:`widen`) of the open resting orders ``lo_k..hi_k``."""
+    lv = (-np.inf, np.inf, np.inf, -np.inf, np.iinfo(np.int64).max)
     for k in range(lo_k, hi_k):
         if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
-            widen(lv, ob[k].side, ob[k].price, ob[k].stop, ob[k].expire)
+            lv = widen(lv, ob[k])
+    return lv
 
 
 @njit()
@@ -298,11 +306,12 @@ def resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x):
             if res[k].status != STATUS_OPEN or ob[k].type == ORDER_MARKET or ob[k].expire < t:
                 continue
             if step == 0:
-                go = at_open(ob, trig, k, o_)
+                go, hit = at_open(ob[k], trig[k], o_)
                 price, maker = o_, False
             else:
-                price, maker = in_bar(ob, trig, k, hi, lo)
+                price, maker, hit = in_bar(ob[k], trig[k], hi, lo)
                 go = price == price
+            trig[k] = hit
             if go and fill_order(st, recs, ob, res, k, t, n, price, maker, cl, o, x):
                 cancel_oco(ob, res, lo_k, k, t)
 
@@ -384,8 +393,8 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
     rearm = False
     lo_k = 0  # orders before lo_k are final
     hi_k = 0  # orders decided before t
-    lv = np.empty(5)  # the resting orders' extremes (book_levels), kept without a scan
-    stale = True  # an order left the book: lv is rebuilt (it stays a bound meanwhile)
+    lv = book_levels(ob, res, 0, 0)  # the resting orders' extremes, kept without a scan
+    stale = False  # an order left the book: lv is rebuilt (it stays a bound meanwhile)
     for t in range(n):
         was_k = hi_k  # orders decided on bar t-1 start here
         while hi_k < m and ob[hi_k].bar < t:
@@ -393,12 +402,12 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
         while lo_k < hi_k and res[lo_k].status != STATUS_OPEN:
             lo_k += 1
         if stale:
-            book_levels(lv, ob, res, lo_k, hi_k)
+            lv = book_levels(ob, res, lo_k, hi_k)
             stale = False
         else:
             for k in range(was_k, hi_k):
                 if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
-                    widen(lv, ob[k].side, ob[k].price, ob[k].stop, ob[k].expire)
+                    lv = widen(lv, ob[k])
         if st.ruined:
             equity[t], units[t], cash[t] = st.cash, 0.0, st.cash
             continue
@@ -450,7 +459,7 @@ def run_orders(open_, high, low, close, day, ob, res, o, x, capacity):
     m = ob.shape[0]
     out = (np.empty(n), np.empty(n), np.empty(n))
     recs = (
-        np.full((capacity[0], N_ORDER_FILL), -1.0),
+        np.empty((capacity[0], N_ORDER_FILL)),  # put_fill sets the order row
         np.empty((capacity[1], N_TRADE)),
         np.empty((capacity[2], N_LOCK)),
     )

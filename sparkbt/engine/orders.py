@@ -118,7 +118,10 @@ def _codes(
     name: str, values: pd.Series, column: str, names: Sequence[str], default: int
 ) -> np.ndarray:
     """Names to codes, one look-up per distinct value (``default`` where nothing is given)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # its categories are its distinct values
+        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
     keys = [str(u).strip().lower().replace("-", "_") for u in uniques]
     lut = np.array([names.index(k) if k in names else -1 for k in keys] + [default], np.int8)
     out = lut[codes]  # code -1 (nothing given) takes the last entry: the default
@@ -142,8 +145,25 @@ def _numbers(name: str, frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _bars(index: pd.DatetimeIndex, stamps: pd.DatetimeIndex) -> np.ndarray:
-    """The bar of each timestamp: the last bar at or before it (-1: before the first)."""
-    return index.searchsorted(stamps, side="right").astype(np.int64) - 1
+    """The bar of each timestamp: the last bar at or before it (-1: before the first).
+
+    Bars are first guessed from the first bar's spacing and checked against their
+    neighbours; only the timestamps the guess misses (after a gap in the bars) are
+    searched for.
+    """
+    bars, stamp = index.as_unit("ns").asi8, stamps.as_unit("ns").asi8
+    n = len(bars)
+    if n < 2 or not len(stamp):
+        return np.searchsorted(bars, stamp, side="right").astype(np.int64) - 1
+    guess = np.clip((stamp - bars[0]) // (bars[1] - bars[0]), -1, n - 1)
+    at = np.maximum(guess, 0)
+    nxt = np.minimum(at + 1, n - 1)
+    right = np.where(guess < 0, stamp < bars[0], bars[at] <= stamp)
+    right &= (guess == n - 1) | (bars[nxt] > stamp)
+    if not right.all():
+        miss = np.flatnonzero(~right)
+        guess[miss] = np.searchsorted(bars, stamp[miss], side="right") - 1
+    return guess.astype(np.int64)
 
 
 def order_table(

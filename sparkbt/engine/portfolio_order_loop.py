@@ -132,11 +132,12 @@ def resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last
             if o_ != o_:  # no candle: not eligible on this bar
                 continue
             if step == 0:
-                go = at_open(ob, trig, k, o_)
+                go, hit = at_open(ob[k], trig[k], o_)
                 price, maker = o_, False
             else:
-                price, maker = in_bar(ob, trig, k, high[t, c], low[t, c])
+                price, maker, hit = in_bar(ob[k], trig[k], high[t, c], low[t, c])
                 go = price == price
+            trig[k] = hit
             if go:
                 fill_symbol(
                     g, states, recs, ob, res, sym, k, t, n, (price, maker, close[t, c]), last, o, x
@@ -268,7 +269,7 @@ def run_portfolio_orders(open_, high, low, close, day, ob, sym, res, o, x, capac
     n, k = close.shape
     out = (np.empty(n), np.empty(n), np.empty((n, k)))
     recs = (
-        np.full((capacity[0], N_ORDER_FILL), -1.0),
+        np.empty((capacity[0], N_ORDER_FILL)),  # put_fill sets the order row
         np.empty((capacity[1], N_TRADE)),
         np.empty((capacity[2], N_LOCK)),
     )

@@ -125,3 +125,41 @@ def test_orders_decided_on_warmup_bars_are_dropped():
     assert len(res.orders) == 1 and res.orders.loc[0, "qty"] == 2.0
     assert res.position.iloc[-1] == 2.0
     np.testing.assert_allclose(res.equity.iloc[0], res.config["cash"])
+
+
+def test_categorical_columns_read_as_their_text():
+    """side/type/tif as pandas categoricals: the same orders as plain text, and a bad
+    category is named by its row."""
+    rows = [
+        {"timestamp": day(1), "side": "buy", "qty": 2, "type": "market", "tif": "gtc"},
+        {"timestamp": day(1), "side": "sell", "qty": 1, "type": "limit", "price": 104},
+    ]
+    text = sb.backtest(_candles(), orders_of(rows))
+
+    def categorical(candles: pd.DataFrame) -> pd.DataFrame:
+        frame = pd.DataFrame(rows)
+        return frame.astype({"side": "category", "type": "category", "tif": "category"})
+
+    cats = sb.backtest(_candles(), categorical)
+    pd.testing.assert_frame_equal(text.orders, cats.orders)
+    bad = [rows[0], {**rows[1], "side": "hold"}]
+    with pytest.raises(sb.StrategyError, match="row 2, column 'side': expected sell, buy"):
+        sb.backtest(_candles(), lambda candles: pd.DataFrame(bad).astype({"side": "category"}))
+
+
+def test_each_timestamp_belongs_to_the_last_bar_at_or_before_it():
+    """On bars with gaps (hourly, two missing, then minutes), every order time maps to
+    the bar a sorted search finds: a guess from the first spacing is only a shortcut."""
+    from sparkbt.engine.orders import _bars
+
+    hours = pd.date_range("2024-01-01", periods=6, freq="1h", tz="UTC")
+    index = hours.delete([2, 3]).append(pd.date_range(hours[-1], periods=5, freq="1min")[1:])
+    ns = index.as_unit("ns").asi8
+    rng = np.random.default_rng(5)
+    lo, hi = ns[0] - 3_600 * 10**9, ns[-1] + 3_600 * 10**9
+    picks = np.sort(np.concatenate([rng.integers(lo, hi, 200), ns, ns - 1]))
+    stamps = pd.DatetimeIndex(picks, tz="UTC")
+    expected = np.searchsorted(ns, picks, side="right") - 1
+    assert np.array_equal(_bars(index, stamps), expected)
+    assert _bars(index, index[[2]]).tolist() == [2]  # 04:00, right after the gap
+    assert _bars(index, pd.DatetimeIndex([index[1] + pd.Timedelta("90min")])).tolist() == [1]
