@@ -163,7 +163,8 @@ def _bars(index: pd.DatetimeIndex, stamps: pd.DatetimeIndex) -> np.ndarray:
     if not right.all():
         miss = np.flatnonzero(~right)
         guess[miss] = np.searchsorted(bars, stamp[miss], side="right") - 1
-    return guess.astype(np.int64)
+    out: np.ndarray = guess.astype(np.int64)
+    return out
 
 
 def order_table(
