@@ -21,10 +21,10 @@ from sparkbt.engine.codes import (
     ORDER_DTYPE,
     ORDER_FILL_DTYPE,
     ORDER_LIMIT,
-    ORDER_MARKET,
     ORDER_RESULT_DTYPE,
     ORDER_STOP,
     ORDER_STOP_LIMIT,
+    ORDER_TYPES,
     STATUS_OPEN,
     STATUS_REJECTED,
     TIF_GTD,
@@ -94,12 +94,13 @@ def _check(orders: Orders, n: int) -> None:
         raise InputError("an order's bar is outside the candles")
     if np.any(np.diff(bar) < 0):
         raise InputError("orders must be sorted by their bar")
-    if not np.all(np.isin(orders.side, (-1, 1))):
+    side = np.asarray(orders.side)
+    if not ((side == 1) | (side == -1)).all():
         raise InputError("an order's side must be +1 (buy) or -1 (sell)")
     if not np.all(np.asarray(orders.qty, dtype=np.float64) > 0):
         raise InputError("an order's qty must be > 0")
     typ = np.asarray(orders.type)
-    if not np.all(np.isin(typ, (ORDER_MARKET, ORDER_LIMIT, ORDER_STOP, ORDER_STOP_LIMIT))):
+    if not ((typ >= 0) & (typ < len(ORDER_TYPES))).all():
         raise InputError("unknown order type code")
     needs_price = (typ == ORDER_LIMIT) | (typ == ORDER_STOP_LIMIT)
     needs_stop = (typ == ORDER_STOP) | (typ == ORDER_STOP_LIMIT)

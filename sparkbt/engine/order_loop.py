@@ -12,7 +12,7 @@ Per bar ``t`` with open O, high H, low L, close C:
 1. ``next_open``: market orders decided on bar ``t-1`` fill at O (:func:`market_orders`);
 2. the engine's stops of a position opened before ``t`` (:func:`engine_stop`);
 3. resting orders whose level O already reaches fill at O, oldest first;
-4. the other resting orders, oldest first, against L and H (:func:`resting_orders`);
+4. the other resting orders, oldest first, against L and H (:func:`at_open`, :func:`in_bar`);
 5. ``fill="close"``: market orders of bar ``t`` fill at C;
 6. orders whose last bar is ``t`` expire; equity is marked; ruin and gates as for targets.
 
@@ -297,23 +297,14 @@ def book_levels(ob, res, lo_k, hi_k):
     return lv
 
 
-@njit()
-def resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x):
-    """Steps 3 and 4 over the resting orders ``lo_k..hi_k`` (decided before ``t``), oldest first."""
-    o_, hi, lo, cl = bar
-    for step in range(2):
-        for k in range(lo_k, hi_k):
-            if res[k].status != STATUS_OPEN or ob[k].type == ORDER_MARKET or ob[k].expire < t:
-                continue
-            if step == 0:
-                go, hit = at_open(ob[k], trig[k], o_)
-                price, maker = o_, False
-            else:
-                price, maker, hit = in_bar(ob[k], trig[k], hi, lo)
-                go = price == price
-            trig[k] = hit
-            if go and fill_order(st, recs, ob, res, k, t, n, price, maker, cl, o, x):
-                cancel_oco(ob, res, lo_k, k, t)
+@scalar
+def has_market(ob, k, t):
+    """Whether a market order is decided on bar ``t`` (orders from ``k`` on)."""
+    while k < ob.shape[0] and ob[k].bar == t:
+        if ob[k].type == ORDER_MARKET:
+            return True
+        k += 1
+    return False
 
 
 @njit()
@@ -414,31 +405,46 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
         if t > 0 and day[t] != day[t - 1]:
             st.day_ref = equity[t - 1]
         lock_from = st.nl
-        bar = (open_[t], high[t], low[t], close[t])
-        # each phase is called only when it may act: a call passing arrays costs reference counts
-        if o.next_open and lo_k < hi_k and was_k < hi_k:  # (1) orders of bar t-1 exist
-            market_orders(st, recs, ob, res, lo_k, t - 1, t, n, open_[t], close[t], o, x)
+        o_, hi, lo, cl = open_[t], high[t], low[t], close[t]
+        # each phase runs only when it may act, and the steps over the book are written
+        # out here: a call passing arrays costs atomic reference counts
+        if o.next_open and has_market(ob, was_k, t - 1):  # (1)
+            market_orders(st, recs, ob, res, lo_k, t - 1, t, n, o_, cl, o, x)
             stale = True  # a fill may cancel its OCO group
         if st.in_trade and st.tr_bar < t and (st.tr_sl == st.tr_sl or st.tr_tp == st.tr_tp):
-            engine_stop(st, recs, t, n, bar, o)  # (2)
-        hi, lo = high[t], low[t]
-        if lo <= lv[0] or hi >= lv[1] or hi >= lv[2] or lo <= lv[3]:  # (3), (4)
-            resting_orders(st, recs, ob, res, trig, lo_k, hi_k, t, n, bar, o, x)
+            engine_stop(st, recs, t, n, (o_, hi, lo, cl), o)  # (2)
+        if lo <= lv[0] or hi >= lv[1] or hi >= lv[2] or lo <= lv[3]:  # (3) at the open, (4) inside
+            for step in range(2):
+                for k in range(lo_k, hi_k):
+                    if res[k].status != STATUS_OPEN or ob[k].type == ORDER_MARKET:
+                        continue
+                    if ob[k].expire < t:
+                        continue
+                    if step == 0:
+                        go, trig[k] = at_open(ob[k], trig[k], o_)
+                        price, maker = o_, False
+                    else:
+                        price, maker, trig[k] = in_bar(ob[k], trig[k], hi, lo)
+                        go = price == price
+                    if go and fill_order(st, recs, ob, res, k, t, n, price, maker, cl, o, x):
+                        cancel_oco(ob, res, lo_k, k, t)
             stale = True
-        if not o.next_open and hi_k < m and ob[hi_k].bar == t:  # (5)
-            market_orders(st, recs, ob, res, lo_k, t, t, n, close[t], close[t], o, x)
+        if not o.next_open and has_market(ob, hi_k, t):  # (5)
+            market_orders(st, recs, ob, res, lo_k, t, t, n, cl, cl, o, x)
             stale = True
         if lv[4] <= t:  # (6)
             end_orders(ob, res, lo_k, hi_k, t, OR_NONE)
             stale = True
-        eq = st.cash + st.units * close[t]
-        for k in range(lock_from, min(st.nl, recs[2].shape[0])):
-            recs[2][k, 4] = eq
+        eq = st.cash + st.units * cl
+        if st.nl > lock_from:
+            locks = recs[2]
+            for k in range(lock_from, min(st.nl, locks.shape[0])):
+                locks[k, 4] = eq
         if gates_on or eq <= 0.0:
-            peak, rearm = close_gates(st, recs, t, n, eq, close[t], day, gates_on, peak, rearm, o)
+            peak, rearm = close_gates(st, recs, t, n, eq, cl, day, gates_on, peak, rearm, o)
         if st.ruined:
             end_orders(ob, res, lo_k, m, t, OR_RUIN)
-        equity[t] = st.cash + st.units * close[t]
+        equity[t] = st.cash + st.units * cl
         units[t] = st.units
         cash[t] = st.cash
     close_open_trade(st, recs[1], 0, n, close[n - 1])

@@ -264,8 +264,8 @@ def _symbols(name: str, frame: pd.DataFrame, symbols: Sequence[str]) -> np.ndarr
 
 def _check_levels(name: str, kind: np.ndarray, price: np.ndarray, stop: np.ndarray) -> None:
     """The first row (price before stop) whose type needs a level it lacks is refused."""
-    no_price = np.isin(kind, (ORDER_LIMIT, ORDER_STOP_LIMIT)) & ~(price > 0)
-    no_stop = np.isin(kind, (ORDER_STOP, ORDER_STOP_LIMIT)) & ~(stop > 0)
+    no_price = ((kind == ORDER_LIMIT) | (kind == ORDER_STOP_LIMIT)) & ~(price > 0)
+    no_stop = ((kind == ORDER_STOP) | (kind == ORDER_STOP_LIMIT)) & ~(stop > 0)
     if not (no_price.any() or no_stop.any()):
         return
     row = int(np.argmax(no_price | no_stop))
