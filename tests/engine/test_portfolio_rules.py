@@ -138,7 +138,7 @@ def _info(lot_scale: int, minimum: str) -> dict[str, object]:
     }
 
 
-@pytest.fixture()
+@pytest.fixture
 def store(tmp_path: Path) -> Path:
     """BTCTRY (lot 0.01, minimum 100) and XRPTRY (lot 1, minimum 20) on different dates."""
     base = sb.sample_candles().iloc[:900]
