@@ -43,6 +43,7 @@ __all__ = [
     "contract_version",
     "engine_options",
     "infer_year_days",
+    "one_rule",
     "options_markdown",
     "parse_gates",
     "spec",
@@ -148,10 +149,15 @@ def _unset(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _step(name: str) -> Callable[[Any], float | None]:
-    """An exchange step or minimum: a number > 0, or None (off)."""
+RuleValue = float | dict[str, float | None] | None
+"""An exchange rule option: one value, one per symbol (a portfolio's), or None (off)."""
 
-    def check(value: Any) -> float | None:
+
+def _step(name: str) -> Callable[[Any], RuleValue]:
+    """An exchange step or minimum: a number > 0, a mapping of symbol to one (None: off for
+    that symbol), or None (off)."""
+
+    def one(value: Any) -> float | None:
         if _unset(value):
             return None
         out = number(name, value)
@@ -159,7 +165,20 @@ def _step(name: str) -> Callable[[Any], float | None]:
             raise ConfigError(f"{name}: must be > 0 (got {value!r}); leave it unset for none")
         return out
 
+    def check(value: Any) -> RuleValue:
+        if isinstance(value, Mapping):
+            if not value:
+                raise ConfigError(f"{name}: expected a number or one per symbol (got {{}})")
+            return {str(k): one(v) for k, v in value.items()}
+        return one(value)
+
     return check
+
+
+def one_rule(value: RuleValue) -> float:
+    """A rule option as the kernels take one value: NaN for off, or when it is one per
+    symbol (a portfolio's kernels take those as arrays, :func:`exchange.symbol_rules`)."""
+    return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
 def _exchange_rules(value: Any) -> str | None:
@@ -472,9 +491,9 @@ class Config:
         return OrderOptions(
             direction=DIRECTIONS[self.direction],
             maker_fees=nan if self.maker_fees is None else self.maker_fees,
-            tick_size=nan if self.tick_size is None else self.tick_size,
-            lot_size=nan if self.lot_size is None else self.lot_size,
-            min_notional=nan if self.min_notional is None else self.min_notional,
+            tick_size=one_rule(self.tick_size),
+            lot_size=one_rule(self.lot_size),
+            min_notional=one_rule(self.min_notional),
         )
 
     def sim_options(self) -> kernels.SimOptions:
@@ -493,8 +512,8 @@ class Config:
             daily_loss=float(g.get("daily_loss", nan)),
             loss_streak=int(g.get("loss_streak", 0)),
             cooldown=int(g.get("cooldown", -1)),
-            lot_size=nan if self.lot_size is None else float(self.lot_size),
-            min_notional=nan if self.min_notional is None else float(self.min_notional),
+            lot_size=one_rule(self.lot_size),
+            min_notional=one_rule(self.min_notional),
         )
 
 

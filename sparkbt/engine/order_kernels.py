@@ -40,6 +40,7 @@ __all__ = [
     "OrderOptions",
     "OrderOutput",
     "Orders",
+    "on_steps",
     "order_book",
     "order_results",
     "simulate_orders",
@@ -131,6 +132,19 @@ def order_book(orders: Orders, n: int, rules: OrderOptions = OrderOptions()) -> 
         ob["stop"] = _tick(ob["stop"], rules.tick_size, buy)
     if rules.lot_size == rules.lot_size:
         ob["qty"] = np.floor(ob["qty"] / rules.lot_size + 1e-9) * rules.lot_size
+    return ob
+
+
+def on_steps(ob: np.ndarray, tick: np.ndarray, lot: np.ndarray) -> np.ndarray:
+    """``ob`` with each order's prices on its own ``tick`` and quantity on its own ``lot``
+    (one of each per order, NaN: none), rounded as :func:`order_book` rounds them."""
+    ob = ob.copy()
+    buy = ob["side"] > 0
+    has = ~np.isnan(tick)
+    ob["price"][has] = _tick(ob["price"][has], tick[has], ~buy[has])
+    ob["stop"][has] = _tick(ob["stop"][has], tick[has], buy[has])
+    has = ~np.isnan(lot)
+    ob["qty"][has] = np.floor(ob["qty"][has] / lot[has] + 1e-9) * lot[has]
     return ob
 
 

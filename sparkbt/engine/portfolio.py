@@ -15,7 +15,7 @@ import pandas as pd
 
 from sparkbt.data.panel import Panel
 from sparkbt.data.timeframes import parse_timeframe
-from sparkbt.engine.exchange import resolve_portfolio_rules
+from sparkbt.engine.exchange import resolve_portfolio_rules, symbol_rules
 from sparkbt.engine.options import Config, infer_year_days
 from sparkbt.engine.portfolio_kernels import PortfolioOutput, simulate_portfolio
 from sparkbt.engine.portfolio_orders import (
@@ -76,7 +76,8 @@ def simulate_weights(
     """Checked weights ``(bars, symbols)`` on ``panel`` -> kernel output and the stats row."""
     open_, high, low, close = panel.arrays()
     day = panel.index.asi8 // _DAY_NS
-    out = simulate_portfolio(open_, high, low, close, day, weights, config.sim_options())
+    rules = symbol_rules(config, panel.symbols)
+    out = simulate_portfolio(open_, high, low, close, day, weights, config.sim_options(), rules)
     return out, portfolio_stats(panel, out, config, bar_period_ns or panel_period_ns(panel))
 
 

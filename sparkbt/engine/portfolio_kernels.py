@@ -18,7 +18,7 @@ import numpy as np
 from sparkbt.engine.codes import FILL_DTYPE, LOCK_DTYPE, TRADE_DTYPE, records
 from sparkbt.engine.kernels import SimOptions
 
-__all__ = ["PortfolioOutput", "simulate_portfolio"]
+__all__ = ["PortfolioOutput", "per_symbol", "simulate_portfolio"]
 
 
 class PortfolioOutput(NamedTuple):
@@ -34,6 +34,18 @@ class PortfolioOutput(NamedTuple):
     traded_value: float  # sum over fills of units * fill price (for turnover)
 
 
+def per_symbol(rules: np.ndarray | None, options: SimOptions, k: int) -> np.ndarray:
+    """The kernels' per-symbol rules ``(3, k)`` (tick, lot, minimum value; NaN: off): ``rules``
+    as given, or the options' one lot and minimum for every symbol."""
+    if rules is None:
+        one = [np.nan, options.lot_size, options.min_notional]
+        return np.repeat(np.array(one, dtype=np.float64)[:, None], k, axis=1)
+    out = np.ascontiguousarray(rules, dtype=np.float64)
+    if out.shape != (3, k):
+        raise ValueError(f"per-symbol rules must be (3, {k}): tick, lot and minimum value")
+    return out
+
+
 def simulate_portfolio(
     open: np.ndarray,
     high: np.ndarray,
@@ -42,6 +54,7 @@ def simulate_portfolio(
     day: np.ndarray,
     weights: np.ndarray,
     options: SimOptions,
+    rules: np.ndarray | None = None,
 ) -> PortfolioOutput:
     """Simulate target ``weights`` ``(n, k)`` on prices ``(n, k)`` sharing ``options.cash``.
 
@@ -49,8 +62,11 @@ def simulate_portfolio(
     taken as given: already clipped by direction, each row's gross at most 1.
     ``high``/``low`` are part of the market but no portfolio rule reads them yet, nor
     ``open`` without ``next_open``. C-contiguous float64 arrays are used without a copy.
-    Uses the options' cash, fees, slippage, next_open, max_drawdown, daily_loss,
-    cooldown (as the length of a drawdown lock), lot_size and min_notional.
+    Uses the options' cash, fees, slippage, next_open, max_drawdown, daily_loss and
+    cooldown (as the length of a drawdown lock). ``rules`` holds each symbol's tick,
+    lot and minimum value (rows, one column per symbol, NaN: off; see
+    :func:`sparkbt.engine.exchange.symbol_rules`); None: the options' lot_size and
+    min_notional for every symbol.
     """
     from sparkbt.engine.portfolio_loop import run_portfolio
 
@@ -64,6 +80,7 @@ def simulate_portfolio(
         np.ascontiguousarray(day, dtype=np.int64),
         np.ascontiguousarray(weights, dtype=np.float64),
         options.plain(),
+        per_symbol(rules, options, c.shape[1]),
     )
     k = c.shape[1]
     # A weight is at most one order; gates add at most one exit per symbol each. Trades

@@ -4,8 +4,9 @@ The rules are docs/semantics.md "Portfolios": on each bar the portfolio is
 valued once, the bar's target weights become units to trade, the orders run
 sells first (ascending by order value), a buy is cut to the cash left, and
 vectorbt's float tolerances decide what is zero. With exchange rules, the units
-of an order (and of its cut) truncate down to the lot, except a part that closes
-a position in full, and an order worth less than the minimum value is rejected.
+of an order (and of its cut) truncate down to its symbol's lot, except a part that
+closes a position in full, and an order worth less than its symbol's minimum value
+is rejected (``rules``: rows tick, lot, minimum; one column per symbol; NaN: off).
 Gates and ruin watch the portfolio's equity at each close as for one symbol, with
 the same lock rules (:func:`sparkbt.engine.loop.gate_check`, :func:`sparkbt.engine.loop.lock_gate`).
 
@@ -32,7 +33,7 @@ from sparkbt.engine.codes import (
     REASON_RUIN,
     REASON_SIGNAL,
 )
-from sparkbt.engine.loop import gate_check, lock_gate, rules_on
+from sparkbt.engine.loop import gate_check, lock_gate
 from sparkbt.engine.loop_state import (
     N_FILL,
     N_LOCK,
@@ -139,20 +140,20 @@ def book_fill(st, fills, trades, tr, c, t, fill, old, new, reason):
 
 
 @scalar
-def rules_buy(cash, size, old, price, o):
+def rules_buy(cash, size, old, price, o, lot, min_value):
     """A buy under the exchange rules: ``(units, fill price, fee, cash spent, refused)``.
 
-    The size, and again a cut to the cash, are truncated to the lot (the part
-    that covers a short in full excepted) and refused below the minimum value.
+    The size, and again a cut to the cash, are truncated to the ``lot`` (the part
+    that covers a short in full excepted) and refused below ``min_value``.
     """
     held = -old if old < 0.0 else 0.0
     px = price * (1.0 + o.slippage)
-    size, refused = exchange_qty(size, held, px, o.lot_size, o.min_notional)
+    size, refused = exchange_qty(size, held, px, lot, min_value)
     if size <= 0.0:
         return 0.0, px, 0.0, 0.0, refused
     qty, px, fee, spend = buy_size(cash, size, price, o)
     if qty < size:  # cut to the cash: that size obeys the rules too
-        cut, refused = exchange_qty(qty, held, px, o.lot_size, o.min_notional)
+        cut, refused = exchange_qty(qty, held, px, lot, min_value)
         if cut < qty:
             qty = cut
             fee = qty * px * o.fees
@@ -161,8 +162,8 @@ def rules_buy(cash, size, old, price, o):
 
 
 @njit()
-def order(st, fills, trades, tr, units, c, t, size, price, o):
-    """Trade ``size`` (signed) units of symbol ``c`` at ``price``.
+def order(st, fills, trades, tr, units, c, t, size, price, o, rules):
+    """Trade ``size`` (signed) units of symbol ``c`` at ``price`` under its column of ``rules``.
 
     Returns 1 if it was rejected for want of cash or (in part) by the exchange rules.
     """
@@ -173,13 +174,14 @@ def order(st, fills, trades, tr, units, c, t, size, price, o):
     if abs(size) <= ABS_TOL:  # no order
         return 0
     old = units[c]
-    rules = rules_on(o)
+    lot, min_value = rules[1, c], rules[2, c]
+    on = lot == lot or min_value == min_value
     refused = False
     if size > 0.0:
         if cash == 0.0:
             return 1
-        if rules:
-            qty, px, fee, spend, refused = rules_buy(cash, size, old, price, o)
+        if on:
+            qty, px, fee, spend, refused = rules_buy(cash, size, old, price, o, lot, min_value)
             if qty <= 0.0:
                 return 1
         else:
@@ -190,9 +192,9 @@ def order(st, fills, trades, tr, units, c, t, size, price, o):
     else:
         qty = -size
         px = price * (1.0 - o.slippage)
-        if rules:
+        if on:
             held = old if old > 0.0 else 0.0
-            qty, refused = exchange_qty(qty, held, px, o.lot_size, o.min_notional)
+            qty, refused = exchange_qty(qty, held, px, lot, min_value)
             if qty <= 0.0:
                 return 1
         value = qty * px
@@ -229,7 +231,7 @@ def portfolio_value(cash, units, last, price):
 
 
 @njit()
-def run_orders(st, book, sym, t, w_row, price, scratch, o):
+def run_orders(st, book, sym, t, w_row, price, scratch, o, rules):
     """(a) The orders of one weight row at ``price``: the number rejected (cash, exchange rules).
 
     The portfolio is valued once; each symbol with a weight and a price trades
@@ -257,7 +259,7 @@ def run_orders(st, book, sym, t, w_row, price, scratch, o):
         size = w_row[c] * v
         size = size / price[c]
         size = size - units[c]
-        rejected += order(st, fills, trades, tr, units, c, t, size, price[c], o)
+        rejected += order(st, fills, trades, tr, units, c, t, size, price[c], o, rules)
     return rejected
 
 
@@ -378,10 +380,11 @@ def check_close(st, locks, t, n, eq, day, guard, o):
 
 
 @njit()
-def run_portfolio(open_, close, day, weights, o, capacity):
+def run_portfolio(open_, close, day, weights, o, rules, capacity):
     """Simulate target ``weights`` ``(n, k)`` on prices ``(n, k)`` (NaN: no candle).
 
-    ``o`` is a :class:`sparkbt.engine.kernels.SimOptions` of plain values; ``day``
+    ``o`` is a :class:`sparkbt.engine.kernels.SimOptions` of plain values (its lot
+    and minimum are not read: ``rules`` holds each symbol's, ``(3, k)``); ``day``
     holds each bar's UTC day number; ``capacity`` the rows to allocate for fills,
     trades and locks. Returns equity and cash ``(n,)``, units ``(n, k)``, the fill,
     trade and lock matrices, the rows each needed (when a count exceeds its
@@ -408,7 +411,7 @@ def run_portfolio(open_, close, day, weights, o, capacity):
         blocked = t <= st.locked_until or s <= gate_bar
         if s >= 0 and not st.ruined and not blocked and any_weight(weights[s]):
             price = open_[t] if o.next_open else close[t]
-            rejected += run_orders(st, book, sym, t, weights[s], price, scratch, o)
+            rejected += run_orders(st, book, sym, t, weights[s], price, scratch, o, rules)
         if pending > 0:  # (b)
             pending -= forced_exits(st, book, sym, t, close[t], o)
         eq = mark(st.cash, units, last, close[t])  # (c)

@@ -27,9 +27,11 @@ from sparkbt.engine.order_kernels import (
     KernelRules,
     OrderOptions,
     Orders,
+    on_steps,
     order_book,
     order_results,
 )
+from sparkbt.engine.portfolio_kernels import per_symbol
 from sparkbt.errors import InputError
 
 __all__ = ["PortfolioOrderOutput", "simulate_portfolio_orders"]
@@ -64,6 +66,14 @@ def _first_candles(
     return expire
 
 
+def _symbol_steps(given: np.ndarray | None, rules: OrderOptions, k: int) -> np.ndarray:
+    """Each symbol's tick, lot and minimum value ``(3, k)``: as given, else the options'."""
+    if given is not None:
+        return per_symbol(given, SimOptions(), k)
+    one = [rules.tick_size, rules.lot_size, rules.min_notional]
+    return np.repeat(np.array(one, dtype=np.float64)[:, None], k, axis=1)
+
+
 def simulate_portfolio_orders(
     prices: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     day: np.ndarray,
@@ -71,12 +81,15 @@ def simulate_portfolio_orders(
     symbol: np.ndarray,
     options: SimOptions,
     rules: OrderOptions = OrderOptions(),
+    symbol_rules: np.ndarray | None = None,
 ) -> PortfolioOrderOutput:
     """Fill ``orders`` (``symbol``: each one's column) on ``prices`` = (open, high, low, close).
 
     ``day`` is each bar's UTC day number (daily-loss gate). Stops are not read
     (a portfolio refuses them upstream); gates, ruin, direction, maker fees and
-    exchange rules apply as for one symbol.
+    exchange rules apply as for one symbol, each symbol under its own tick, lot and
+    minimum value: ``symbol_rules`` ``(3, k)``, NaN: off (None: the tick, lot and
+    minimum of ``rules`` for every symbol).
     """
     from sparkbt.engine.portfolio_order_loop import run_portfolio_orders
 
@@ -88,7 +101,9 @@ def simulate_portfolio_orders(
     sym = np.ascontiguousarray(symbol, dtype=np.int64)
     if len(sym) != len(orders.bar) or (len(sym) and (sym.min() < 0 or sym.max() >= k)):
         raise InputError("every order needs the column of one of the symbols")
-    ob = order_book(orders, n, rules)
+    steps = _symbol_steps(symbol_rules, rules, k)
+    ob = order_book(orders, n, rules._replace(tick_size=np.nan, lot_size=np.nan))
+    ob = on_steps(ob, steps[0][sym], steps[1][sym])
     ob["expire"] = _first_candles(ob, orders.tif, sym, ~np.isnan(close))
     res = order_results(ob)
     args = (*arrays, np.ascontiguousarray(day, dtype=np.int64), ob, sym)
@@ -97,7 +112,7 @@ def simulate_portfolio_orders(
     for _ in range(2):  # rows past a capacity are counted: a second run has the exact counts
         done = res.copy()
         eq, cash, units, f, t, lk, used = run_portfolio_orders(
-            *args, done, options.plain(), KernelRules.of(options, rules), capacity
+            *args, done, options.plain(), KernelRules.of(options, rules), steps, capacity
         )
         if not (used > capacity).any():
             break

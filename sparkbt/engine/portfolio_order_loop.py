@@ -34,6 +34,7 @@ from sparkbt.engine.codes import (
 )
 from sparkbt.engine.loop import close_open_trade, gate_out
 from sparkbt.engine.loop_state import N_LOCK, N_TRADE, STATE_DTYPE, njit, reset_state
+from sparkbt.engine.order_kernels import KernelRules
 from sparkbt.engine.order_loop import (
     N_ORDER_FILL,
     at_open,
@@ -78,16 +79,18 @@ def give_back(g, st, recs, c, nf0, nt0):
 
 
 @njit()
-def fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x):
+def fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x, rules):
     """Fill order ``k`` of symbol ``sym[k]`` at ``fill = (base, maker, close)`` on bar ``t``.
 
-    The symbol's own position reduces first (:func:`order_loop.fill_order`); an
-    opening leg is cut to the cash the other symbols' shorts leave free. An
-    order that filled cancels its OCO group.
+    The symbol's own position reduces first (:func:`order_loop.fill_order`) under
+    its own lot and minimum value (its column of ``rules``); an opening leg is cut
+    to the cash the other symbols' shorts leave free. An order that filled cancels
+    its OCO group.
     """
     base, maker, cl = fill
     c = sym[k]
     st = states[c]
+    x = KernelRules(x.direction, x.maker_fees, rules[1, c], rules[2, c])
     others = collateral(states, c, last)
     cash_in = g.cash + others
     lend(g, st, cash_in)
@@ -100,7 +103,7 @@ def fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x):
 
 
 @njit()
-def market_step(g, states, recs, ob, res, sym, lo_k, s, t, n, base, close, last, o, x):
+def market_step(g, states, recs, ob, res, sym, lo_k, s, t, n, base, close, last, o, x, rules):
     """Steps 1 and 5: open market orders decided up to bar ``s`` fill at ``base[t]``.
 
     An order whose symbol has no candle at ``t`` waits for its next one.
@@ -113,13 +116,12 @@ def market_step(g, states, recs, ob, res, sym, lo_k, s, t, n, base, close, last,
         c = sym[k]
         if base[t, c] != base[t, c]:
             continue
-        fill_symbol(
-            g, states, recs, ob, res, sym, k, t, n, (base[t, c], False, close[t, c]), last, o, x
-        )
+        fill = (base[t, c], False, close[t, c])
+        fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x, rules)
 
 
 @njit()
-def resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last, o, x):
+def resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last, o, x, rules):
     """Steps 3 and 4 over the resting orders ``window`` (decided before ``t``), oldest first."""
     open_, high, low, close = prices
     lo_k, hi_k = window
@@ -139,9 +141,8 @@ def resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last
                 go = price == price
             trig[k] = hit
             if go:
-                fill_symbol(
-                    g, states, recs, ob, res, sym, k, t, n, (price, maker, close[t, c]), last, o, x
-                )
+                fill = (price, maker, close[t, c])
+                fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x, rules)
 
 
 @njit()
@@ -202,20 +203,30 @@ def mark(g, states, last, close):
 
 @njit()
 def trade_bar(g, states, recs, book, t, n, prices, last, o, x):
-    """Steps 1 to 5 of bar ``t`` across the symbols (no order runs after ruin)."""
+    """Steps 1 to 5 of bar ``t`` across the symbols (no order runs after ruin).
+
+    ``x`` is the order options and the per-symbol rules.
+    """
     ob, res, sym, trig, window = book
+    x, rules = x
     open_, close = prices[0], prices[3]
+    lo_k = window[0]
     if o.next_open and t > 0:  # (1)
-        market_step(g, states, recs, ob, res, sym, window[0], t - 1, t, n, open_, close, last, o, x)
-    resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last, o, x)
+        market_step(
+            g, states, recs, ob, res, sym, lo_k, t - 1, t, n, open_, close, last, o, x, rules
+        )
+    resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last, o, x, rules)
     if not o.next_open:  # (5)
-        market_step(g, states, recs, ob, res, sym, window[0], t, t, n, close, close, last, o, x)
+        market_step(g, states, recs, ob, res, sym, lo_k, t, t, n, close, close, last, o, x, rules)
     end_orders(ob, res, window[0], window[1], t, OR_NONE)  # (6)
 
 
 @njit()
 def run_bars(g, states, prices, day, book, out, recs, o, x):
-    """Every bar: equity, cash ``(n,)`` and units ``(n, k)`` in ``out``; records in ``recs``."""
+    """Every bar: equity, cash ``(n,)`` and units ``(n, k)`` in ``out``; records in ``recs``.
+
+    ``x`` is the order options and the per-symbol rules.
+    """
     ob, res = book[0], book[1]
     close = prices[3]
     equity, cash, units = out
@@ -257,12 +268,15 @@ def run_bars(g, states, prices, day, book, out, recs, o, x):
 
 
 @njit()
-def run_portfolio_orders(open_, high, low, close, day, ob, sym, res, o, x, capacity):
+def run_portfolio_orders(open_, high, low, close, day, ob, sym, res, o, x, rules, capacity):
     """Fill orders ``ob`` of symbols ``sym`` on prices ``(n, k)`` (NaN: no candle).
 
-    ``ob`` (:data:`codes.ORDER_DTYPE`) is sorted by decision bar; ``res``
+    ``ob`` (:data:`codes.ORDER_DTYPE`) is sorted by decision bar, its prices and
+    quantities already on each symbol's tick and lot; ``res``
     (:data:`codes.ORDER_RESULT_DTYPE`) receives what became of each order. ``o``
-    is a :class:`sparkbt.engine.kernels.SimOptions`, ``x`` the order options.
+    is a :class:`sparkbt.engine.kernels.SimOptions`, ``x`` the order options (its lot
+    and minimum are not read) and ``rules`` each symbol's tick, lot and minimum value
+    ``(3, k)``, NaN: off.
     Returns equity and cash ``(n,)``, units ``(n, k)``, the fill, trade and lock
     matrices and the rows each needed (above ``capacity``: run again with more).
     """
@@ -280,6 +294,7 @@ def run_portfolio_orders(open_, high, low, close, day, ob, sym, res, o, x, capac
     states = np.zeros(k, dtype=STATE_DTYPE)  # one per symbol: its position and open trade
     for c in range(k):
         reset_state(states[c], 0.0)
-    run_bars(g, states, (open_, high, low, close), day, (ob, res, sym, trig), out, recs, o, x)
+    book = (ob, res, sym, trig)
+    run_bars(g, states, (open_, high, low, close), day, book, out, recs, o, (x, rules))
     end = state[0]
     return *out, *recs, np.array([end.nf, end.nt, end.nl])

@@ -20,6 +20,7 @@ import pandas as pd
 
 from sparkbt.data.panel import Panel
 from sparkbt.engine.codes import ORDER_RESULT_DTYPE
+from sparkbt.engine.exchange import symbol_rules
 from sparkbt.engine.options import Config
 from sparkbt.engine.order_kernels import Orders
 from sparkbt.engine.order_run import order_counts, orders_frame
@@ -128,6 +129,7 @@ def simulate_portfolio_table(
         symbol,
         config.sim_options(),
         config.order_options(),
+        symbol_rules(config, panel.symbols),
     )
     stats = portfolio_stats(panel, out, config, bar_period_ns)  # type: ignore[arg-type]
     stats |= order_counts(out.orders)

@@ -266,12 +266,19 @@ def _rerun_backtest(
             attrs={"source": meta.get("source"), "path": meta.get("path")},
         )
     trade_from = meta["start"] if meta.get("warmup_bars") else None
-    keywords = {**report.get("params", {}), **report.get("config", {})}
+    keywords = {**report.get("params", {}), **_config_given(report.get("config", {}), meta)}
     try:
         res = backtest(candles, strat, trade_from=trade_from, data_dir=data_dir, **keywords)
     except SparkbtError as exc:
         raise _CannotRerun(f"the re-run failed: {exc}") from None
     return Path(res.save(tmp))
+
+
+def _config_given(config: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as it was given: without the rule options its exchange rules' snapshots
+    filled in (the re-run takes them from the snapshots again, and records that it did)."""
+    taken = set((meta.get("exchange_rules") or {}).get("taken") or ())
+    return {k: v for k, v in config.items() if k not in taken}
 
 
 def _sweep_inputs(

@@ -15,7 +15,6 @@ from sparkbt.adapters.cli.app import app
 from sparkbt.data.exchange_info import write_exchange_info
 from sparkbt.data.store import CandleStore
 from sparkbt.engine.statspec import STAT_KEYS
-from sparkbt.errors import ConfigError
 from sparkbt.research.sweep import sweep
 from sparkbt.research.walkforward import walk_forward
 
@@ -86,15 +85,21 @@ def test_an_order_run_takes_the_snapshot(store: Path) -> None:
     assert filled.any() and ((filled * 100).round(6) % 1 == 0).all()
 
 
-def test_a_portfolio_takes_one_set_of_rules_or_refuses(store: Path) -> None:
+def test_a_portfolio_takes_each_symbols_rules(store: Path) -> None:
     both = {s: _candles(store, s) for s in ("BTCTRY", "ETHTRY")}
     res = sb.backtest(both, "sma_cross", exchange_rules="btcturk", data_dir=store)
     info = res.report["metadata"]["exchange_rules"]
     assert res.config["lot_size"] == 0.01 and info["date"] == DATE
     assert set(info["snapshots"]) == {"BTCTRY", "ETHTRY"}
     mixed = {s: _candles(store, s) for s in ("BTCTRY", "XRPTRY")}
-    with pytest.raises(ConfigError, match=r"differ: BTCTRY \(.*lot 0.01.*\), XRPTRY \(.*lot 1"):
-        sb.backtest(mixed, "sma_cross", exchange_rules="btcturk", data_dir=store)
+    res = sb.backtest(mixed, "sma_cross", exchange_rules="btcturk", data_dir=store)
+    assert res.config["lot_size"] == {"BTCTRY": 0.01, "XRPTRY": 1.0}
+    assert res.config["tick_size"] == 0.5 and res.config["min_notional"] == 100.0
+    snapshots = res.report["metadata"]["exchange_rules"]["snapshots"]
+    assert snapshots["XRPTRY"]["lot_size"] == 1.0 and snapshots["BTCTRY"]["lot_size"] == 0.01
+    fills = res.fills
+    xrp = fills.loc[fills["symbol"] == "XRPTRY", "units"].to_numpy()
+    assert len(xrp) and (xrp == xrp.round()).all()
 
 
 def test_a_sweep_resolves_once_and_its_rows_equal_the_runs(store: Path) -> None:

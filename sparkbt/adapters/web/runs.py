@@ -57,8 +57,10 @@ def options_text(options: dict[str, Any] | None) -> str:
     for key, value in (options or {}).items():
         if key == "year_days" or value == defaults.get(key) or value in (None, {}):
             continue
-        if isinstance(value, dict):  # gates
+        if key == "gates" and isinstance(value, dict):
             out += [f"gate {k}={v}" for k, v in value.items()]
+        elif isinstance(value, dict):  # an exchange rule per symbol
+            out.append(f"{key}={','.join(f'{k}:{v}' for k, v in value.items())}")
         else:
             out.append(f"{key}={value}")
     return " ".join(out)
