@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sparkbt.engine.codes import EXIT_REASONS
+from sparkbt.engine.stats_loop import running_max
 from sparkbt.engine.statspec import COUNT_KEYS, STAT_KEYS
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "json_safe",
     "max_drawdown",
     "max_drawdown_duration",
+    "running_peak",
     "sharpe",
     "sortino",
     "trade_stats",
@@ -32,18 +34,33 @@ _DAY_NS = 86_400 * 10**9
 
 
 def bar_returns(equity: np.ndarray, cash: float) -> np.ndarray:
-    """``r[t] = equity[t] / equity[t-1] - 1`` with ``equity[-1] = cash``."""
-    prev = np.empty_like(equity)
-    prev[0] = cash
-    prev[1:] = equity[:-1]
-    returns: np.ndarray = equity / prev - 1.0
+    """``r[t] = equity[t] / equity[t-1] - 1`` with ``equity[-1] = cash``.
+
+    Laid out as ``equity`` is: a sum down each column then adds in the same order.
+    """
+    returns = np.empty_like(equity, dtype=np.float64)
+    returns[0] = equity[0] / cash
+    np.divide(equity[1:], equity[:-1], out=returns[1:])
+    returns -= 1.0
     return returns
+
+
+def running_peak(equity: np.ndarray) -> np.ndarray:
+    """``np.maximum.accumulate(equity, axis=0)``; one curve without NaN as one compiled pass
+    (numpy's accumulate is a slow scalar loop down a single column)."""
+    if equity.ndim == 2 and equity.shape[1] == 1 and equity.dtype == np.float64:
+        peak: np.ndarray
+        peak, whole = running_max(np.ascontiguousarray(equity[:, 0]))
+        if whole:
+            return peak[:, None]
+    out: np.ndarray = np.maximum.accumulate(equity, axis=0)
+    return out
 
 
 def max_drawdown(equity: np.ndarray, peak: np.ndarray | None = None) -> np.ndarray:
     """Largest fall from a running peak of the equity curve, as a positive fraction."""
     if peak is None:
-        peak = np.maximum.accumulate(equity, axis=0)
+        peak = running_peak(equity)
     fall: np.ndarray = 1.0 - np.min(equity / peak, axis=0)
     return fall
 
@@ -59,7 +76,7 @@ def max_drawdown_duration(
     """
     n, m = equity.shape
     if peak is None:
-        peak = np.maximum.accumulate(equity, axis=0)
+        peak = running_peak(equity)
     at_peak = equity >= peak
     if m == 1:
         bars = np.flatnonzero(at_peak)
@@ -160,7 +177,7 @@ def compute_stats(
     ann = year_days * _DAY_NS / period_ns
     r = bar_returns(equity, cash)
     final = equity[-1]
-    peak = np.maximum.accumulate(equity, axis=0)
+    peak = running_peak(equity)
     mdd = max_drawdown(equity, peak)
     span_ns = int(ts_ns[-1] - ts_ns[0])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sparkbt as sb
 from sparkbt.engine import stats
@@ -94,3 +96,35 @@ def test_readme_lists_every_stat_key():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [k for k in sb.STAT_KEYS if f"`{k}`" not in readme]
     assert not missing
+
+
+_curves = st.lists(
+    st.one_of(
+        st.floats(-1e9, 1e9, allow_nan=False),
+        st.sampled_from([0.0, -0.0, float("nan"), 1.0]),
+    ),
+    min_size=1,
+    max_size=200,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_curves, st.floats(1.0, 1e9))
+def test_running_peak_and_returns_equal_numpys_bit_for_bit(values, cash):
+    """The compiled running peak and the in-place returns give numpy's exact bits, NaN,
+    signed zeros and ties included."""
+    equity = np.array(values)[:, None]
+    expected = np.maximum.accumulate(equity, axis=0)
+    assert stats.running_peak(equity).tobytes() == expected.tobytes()
+    prev = np.concatenate([[[cash]], equity[:-1]])
+    with np.errstate(all="ignore"):
+        assert stats.bar_returns(equity, cash).tobytes() == (equity / prev - 1.0).tobytes()
+
+
+def test_returns_keep_the_equity_layout_so_column_sums_match():
+    """A sweep's equity is column-major: returns laid out the same give the same sums."""
+    equity = np.asfortranarray(np.random.default_rng(3).uniform(90, 110, size=(1000, 3)))
+    prev = np.vstack([np.full((1, 3), 100.0), equity[:-1]])
+    r = stats.bar_returns(equity, 100.0)
+    assert r.flags.f_contiguous
+    assert stats.sharpe(r, 365.0).tobytes() == stats.sharpe(equity / prev - 1.0, 365.0).tobytes()
