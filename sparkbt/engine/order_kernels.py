@@ -76,7 +76,7 @@ class OrderOutput(NamedTuple):
 
     equity: np.ndarray
     units: np.ndarray
-    cash: np.ndarray
+    cash: np.ndarray  # empty when not asked for (simulate_orders cash_curve=False)
     fills: np.ndarray  # ORDER_FILL_DTYPE, in the order they happened
     trades: np.ndarray  # TRADE_DTYPE
     locks: np.ndarray  # LOCK_DTYPE
@@ -160,9 +160,17 @@ def order_results(ob: np.ndarray) -> np.ndarray:
 
 
 def simulate_orders(
-    market: Market, orders: Orders, options: SimOptions, rules: OrderOptions = OrderOptions()
+    market: Market,
+    orders: Orders,
+    options: SimOptions,
+    rules: OrderOptions = OrderOptions(),
+    *,
+    cash_curve: bool = True,
 ) -> OrderOutput:
-    """Fill one symbol's ``orders`` on ``market`` (docs/semantics.md "Orders")."""
+    """Fill one symbol's ``orders`` on ``market`` (docs/semantics.md "Orders").
+
+    ``cash_curve=False`` leaves ``cash`` empty (a run's result does not keep it).
+    """
     from sparkbt.engine.order_loop import run_orders
 
     n = len(market.close)
@@ -180,7 +188,7 @@ def simulate_orders(
     for _ in range(2):
         done = res.copy()
         eq, units, cash, f, t, lk, used = run_orders(
-            *args, done, options.plain(), kernel_rules, capacity
+            *args, done, options.plain(), kernel_rules, capacity, cash_curve
         )
         if not (used > capacity).any():
             break

@@ -400,7 +400,9 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
                 if res[k].status == STATUS_OPEN and ob[k].type != ORDER_MARKET:
                     lv = widen(lv, ob[k])
         if st.ruined:
-            equity[t], units[t], cash[t] = st.cash, 0.0, st.cash
+            equity[t], units[t] = st.cash, 0.0
+            if cash.shape[0]:
+                cash[t] = st.cash
             continue
         if t > 0 and day[t] != day[t - 1]:
             st.day_ref = equity[t - 1]
@@ -446,24 +448,26 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
             end_orders(ob, res, lo_k, m, t, OR_RUIN)
         equity[t] = st.cash + st.units * cl
         units[t] = st.units
-        cash[t] = st.cash
+        if cash.shape[0]:  # (an empty cash curve: not asked for)
+            cash[t] = st.cash
     close_open_trade(st, recs[1], 0, n, close[n - 1])
 
 
 @njit()
-def run_orders(open_, high, low, close, day, ob, res, o, x, capacity):
+def run_orders(open_, high, low, close, day, ob, res, o, x, capacity, want_cash):
     """Fill orders ``ob`` (:data:`codes.ORDER_DTYPE`, sorted by decision bar) on one symbol.
 
     ``o`` is a :class:`sparkbt.engine.kernels.SimOptions`, ``x`` the order options
     (direction, maker fee rate, lot step, minimum value; NaN = off). ``res``
     (:data:`codes.ORDER_RESULT_DTYPE`, one per order, open or already rejected)
-    receives what became of each order. Returns equity, units and cash ``(n,)``,
+    receives what became of each order. Returns equity, units and cash ``(n,)`` (cash
+    empty unless ``want_cash``),
     the fill, trade and lock matrices and the rows each needed (a count above
     its ``capacity`` means: run again with more).
     """
     n = close.shape[0]
     m = ob.shape[0]
-    out = (np.empty(n), np.empty(n), np.empty(n))
+    out = (np.empty(n), np.empty(n), np.empty(n if want_cash else 0))
     recs = (
         np.empty((capacity[0], N_ORDER_FILL)),  # put_fill sets the order row
         np.empty((capacity[1], N_TRADE)),

@@ -70,13 +70,11 @@ ORDER_TABLE_COLUMNS = (
 
 def order_counts(results: np.ndarray) -> dict[str, np.ndarray]:
     """orders_filled / orders_expired / orders_rejected of an order run (one column)."""
-    status = results["status"]
+    count = np.bincount(results["status"], minlength=len(ORDER_STATUSES))
     return {
-        "orders_filled": np.array(
-            [np.count_nonzero(np.isin(status, (STATUS_FILLED, STATUS_PARTIAL)))]
-        ),
-        "orders_expired": np.array([np.count_nonzero(status == STATUS_EXPIRED)]),
-        "orders_rejected": np.array([np.count_nonzero(status == STATUS_REJECTED)]),
+        "orders_filled": np.array([count[STATUS_FILLED] + count[STATUS_PARTIAL]]),
+        "orders_expired": np.array([count[STATUS_EXPIRED]]),
+        "orders_rejected": np.array([count[STATUS_REJECTED]]),
     }
 
 
@@ -87,7 +85,9 @@ def simulate_order_table(
     from sparkbt.engine.simulate import market_of
 
     market = market_of(frame)
-    out = simulate_orders(market, table.orders, config.sim_options(), config.order_options())
+    out = simulate_orders(
+        market, table.orders, config.sim_options(), config.order_options(), cash_curve=False
+    )
     stats = compute_stats(
         out.equity[:, None],
         out.units[:, None],
@@ -232,9 +232,14 @@ def backtest_orders(
         stats=stats_row(stats, 0),
         strategy_sha256=strat.source_sha256,
         candles=traded,
-        targets=pd.Series(np.nan, index=traded.index, name="target"),
-        equity=pd.Series(out.equity, index=traded.index, name="equity"),
-        position=pd.Series(out.units, index=traded.index, name="units"),
+        targets=pd.Series(  # orders have no targets: one NaN seen at every bar, no memory
+            np.broadcast_to(np.float64(np.nan), len(traded)),
+            index=traded.index,
+            name="target",
+            copy=False,
+        ),
+        equity=pd.Series(out.equity, index=traded.index, name="equity", copy=False),
+        position=pd.Series(out.units, index=traded.index, name="units", copy=False),
         trade_records=out.trades,
         fill_records=out.fills,
         lock_records=out.locks,

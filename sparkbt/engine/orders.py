@@ -309,7 +309,12 @@ def _oco(frame: pd.DataFrame) -> np.ndarray:
     """OCO groups as integers (-1: none; rows sharing a value share a group)."""
     if "oco" not in frame.columns:
         return np.full(len(frame), -1, dtype=np.int64)
-    return pd.factorize(frame["oco"], use_na_sentinel=True)[0].astype(np.int64)
+    values = frame["oco"]
+    if pd.api.types.is_integer_dtype(values.dtype):  # whole numbers >= 0: groups as they are
+        groups = values.to_numpy(dtype=np.int64, na_value=-1)
+        if (groups[values.notna().to_numpy()] >= 0).all():
+            return groups
+    return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
 
 
 def _oco_text(values: pd.Series) -> np.ndarray:
