@@ -87,47 +87,21 @@ def rolling_std(x: np.ndarray, window: int) -> np.ndarray:
 
 def rolling_max(x: np.ndarray, window: int) -> np.ndarray:
     """Highest value over the last ``window`` bars (including this one); NaN in it: NaN."""
-    return _rolling_extreme(x, _check_window(window), np.maximum, -np.inf)
+    return _sliding(x, window, lowest=False)
 
 
 def rolling_min(x: np.ndarray, window: int) -> np.ndarray:
     """Lowest value over the last ``window`` bars (including this one); NaN in it: NaN."""
-    return _rolling_extreme(x, _check_window(window), np.minimum, np.inf)
+    return _sliding(x, window, lowest=True)
 
 
-def _rolling_extreme(x: np.ndarray, w: int, op: np.ufunc, identity: float) -> np.ndarray:
-    """A sliding maximum or minimum in a few array passes (van Herk / Gil-Werman).
+def _sliding(x: np.ndarray, window: int, *, lowest: bool) -> np.ndarray:
+    """One compiled pass (engine.window_loop), equal to pandas' ``rolling(w).max()/min()``."""
+    from sparkbt.engine.window_loop import sliding_extreme
 
-    The series is cut into blocks of ``w`` bars: a window ending at bar i starts in
-    i's block or the one before, so its extreme is ``op`` of the running extreme
-    from its start to that block's end (``behind``) and the running extreme from
-    i's block start to i (``ahead``). Every value is one of the inputs, so the
-    result equals a direct scan bit for bit; a NaN in a window makes it NaN, as
-    pandas' ``rolling(w).max()`` does.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = len(x)
-    if w > n:
-        return np.full(n, np.nan)
-    flat = np.full(-(-n // w) * w, identity)
-    flat[:n] = x
-    blocks = flat.reshape(-1, w)
-    if len(blocks) < w:  # few long blocks: numpy's accumulate runs along each
-        ahead = op.accumulate(blocks, axis=1).ravel()
-        behind = op.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
-        out = np.full(n, np.nan)
-        op(behind[: n - w + 1], ahead[w - 1 : n], out=out[w - 1 :])
-        return out
-    # many short blocks: one per column, so each running step is one pass over all
-    ahead = np.ascontiguousarray(blocks.T)
-    behind = ahead.copy()
-    for r in range(1, w):
-        op(ahead[r - 1], ahead[r], out=ahead[r])
-        op(behind[w - r], behind[w - r - 1], out=behind[w - r - 1])
-    cols = np.full_like(ahead, np.nan)  # cols[r, b]: the window ending at bar b * w + r
-    op(behind[0], ahead[w - 1], out=cols[w - 1])  # exactly one block
-    op(behind[1:, :-1], ahead[:-1, 1:], out=cols[:-1, 1:])  # starts in the block before
-    return cols.T.ravel()[:n]
+    w = _check_window(window)
+    out: np.ndarray = sliding_extreme(np.ascontiguousarray(x, dtype=np.float64), w, lowest)
+    return out
 
 
 _EVERY_RE = re.compile(r"^\s*(\d*)\s*([dwmqy])\s*$", re.IGNORECASE)

@@ -43,9 +43,9 @@ def breakout_stop(
     close = candles["close"].to_numpy()
     n = len(close)
     channel = rolling_max(high, lookback)
-    prior = np.concatenate([[np.nan], channel[:-1]])
-    above = close > prior  # NaN during warm-up compares False
-    edge = np.flatnonzero(above & ~np.concatenate([[False], above[:-1]]))
+    above = np.zeros(n, dtype=bool)  # close above the prior bar's channel (NaN: False)
+    np.greater(close[1:], channel[:-1], out=above[1:])
+    edge = np.flatnonzero(above[1:] & ~above[:-1]) + 1
     level = channel[edge]
     k = len(edge)
     legs = np.tile(np.arange(3), k)  # entry, stop_loss, take_profit of each edge, in that order

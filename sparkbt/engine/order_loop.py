@@ -379,7 +379,8 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
     equity, units, cash = out
     n = close.shape[0]
     m = ob.shape[0]
-    gates_on = o.max_drawdown == o.max_drawdown or o.daily_loss == o.daily_loss
+    daily = o.daily_loss == o.daily_loss  # the only reader of ``day`` (empty without it)
+    gates_on = o.max_drawdown == o.max_drawdown or daily
     peak = -np.inf
     rearm = False
     lo_k = 0  # orders before lo_k are final
@@ -404,7 +405,7 @@ def run_bars(st, prices, day, ob, res, trig, out, recs, o, x):
             if cash.shape[0]:
                 cash[t] = st.cash
             continue
-        if t > 0 and day[t] != day[t - 1]:
+        if daily and t > 0 and day[t] != day[t - 1]:
             st.day_ref = equity[t - 1]
         lock_from = st.nl
         o_, hi, lo, cl = open_[t], high[t], low[t], close[t]

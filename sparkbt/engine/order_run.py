@@ -84,10 +84,9 @@ def simulate_order_table(
     """Checked orders on ``frame`` -> kernel output and stats (``config.year_days`` resolved)."""
     from sparkbt.engine.simulate import market_of
 
-    market = market_of(frame)
-    out = simulate_orders(
-        market, table.orders, config.sim_options(), config.order_options(), cash_curve=False
-    )
+    options = config.sim_options()
+    market = market_of(frame, days=not np.isnan(options.daily_loss))
+    out = simulate_orders(market, table.orders, options, config.order_options(), cash_curve=False)
     stats = compute_stats(
         out.equity[:, None],
         out.units[:, None],

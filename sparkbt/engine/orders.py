@@ -292,10 +292,10 @@ def _expiry(
     if "expire" not in frame.columns:
         raise _fail(name, int(np.flatnonzero(gtd)[0]), "expire", "a gtd order needs an expire time")
     when = _timestamps(name, frame["expire"], "expire")
-    missing = gtd & np.asarray(pd.isna(when))
+    missing = gtd & np.asarray(when.isna())
     if missing.any():
         raise _fail(name, int(np.argmax(missing)), "expire", "a gtd order needs an expire time")
-    early = gtd & np.asarray(when < stamps)
+    early = gtd & (when.as_unit("ns").asi8 < stamps.as_unit("ns").asi8)
     if early.any():
         row = int(np.argmax(early))
         raise _fail(

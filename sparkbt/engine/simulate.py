@@ -35,14 +35,15 @@ __all__ = ["backtest", "market_of", "simulate_targets", "trade_start"]
 _DAY_NS = 86_400 * 10**9
 
 
-def market_of(frame: pd.DataFrame) -> kernels.Market:
-    """The price arrays of canonical candles, and each bar's UTC day number."""
+def market_of(frame: pd.DataFrame, *, days: bool = True) -> kernels.Market:
+    """The price arrays of canonical candles, and each bar's UTC day number (``days=False``:
+    none, for a run without a daily-loss gate, the only reader of days)."""
     return kernels.Market(
         frame["open"].to_numpy(),
         frame["high"].to_numpy(),
         frame["low"].to_numpy(),
         frame["close"].to_numpy(),
-        time_index(frame).asi8 // _DAY_NS,
+        time_index(frame).asi8 // _DAY_NS if days else np.zeros(0, dtype=np.int64),
     )
 
 

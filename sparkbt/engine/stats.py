@@ -57,11 +57,17 @@ def running_peak(equity: np.ndarray) -> np.ndarray:
     return out
 
 
-def max_drawdown(equity: np.ndarray, peak: np.ndarray | None = None) -> np.ndarray:
-    """Largest fall from a running peak of the equity curve, as a positive fraction."""
+def max_drawdown(
+    equity: np.ndarray, peak: np.ndarray | None = None, *, reuse_peak: bool = False
+) -> np.ndarray:
+    """Largest fall from a running peak of the equity curve, as a positive fraction.
+
+    ``reuse_peak``: the given ``peak`` is not needed after, so the ratio is written over it.
+    """
     if peak is None:
-        peak = running_peak(equity)
-    fall: np.ndarray = 1.0 - np.min(equity / peak, axis=0)
+        peak, reuse_peak = running_peak(equity), True
+    ratio = np.divide(equity, peak, out=peak if reuse_peak else None)
+    fall: np.ndarray = 1.0 - np.min(ratio, axis=0)
     return fall
 
 
@@ -108,7 +114,8 @@ def sharpe(r: np.ndarray, ann: float) -> np.ndarray:
 
 def sortino(r: np.ndarray, ann: float) -> np.ndarray:
     """mean(r) * ann / (sqrt(mean(min(r, 0)^2)) * sqrt(ann)); NaN when undefined."""
-    down = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2, axis=0)) * math.sqrt(ann)
+    low = np.minimum(r, 0.0)
+    down = np.sqrt(np.mean(np.square(low, out=low), axis=0)) * math.sqrt(ann)
     with np.errstate(divide="ignore", invalid="ignore"):
         out: np.ndarray = np.mean(r, axis=0) * ann / down
     out[~np.isfinite(out)] = np.nan
@@ -178,7 +185,8 @@ def compute_stats(
     r = bar_returns(equity, cash)
     final = equity[-1]
     peak = running_peak(equity)
-    mdd = max_drawdown(equity, peak)
+    duration = max_drawdown_duration(equity, ts_ns, peak)
+    mdd = max_drawdown(equity, peak, reuse_peak=True)
     span_ns = int(ts_ns[-1] - ts_ns[0])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if span_ns > 0:
@@ -193,7 +201,7 @@ def compute_stats(
         "benchmark_return": np.full(m, close[-1] / close[0] - 1.0),
         "cagr": np.where(np.isfinite(cagr), cagr, np.nan),
         "max_drawdown": mdd,
-        "max_drawdown_duration": max_drawdown_duration(equity, ts_ns, peak),
+        "max_drawdown_duration": duration,
         "sharpe": sharpe(r, ann),
         "sortino": sortino(r, ann),
         "calmar": np.where(np.isfinite(calmar), calmar, np.nan),
