@@ -232,3 +232,17 @@ def test_each_symbols_oco_groups_are_its_own():
         )
         cancelled += int((alone["reason"] == "oco").sum())
     assert cancelled > 4  # the groups did act
+
+
+def test_a_portfolio_frames_oco_group_may_span_symbols():
+    """Buy limits on A (9.5) and B (19.5) in one group, decided on day 0: on day 1 A's low
+    9 reaches its limit first (A's rows come first), so B's is cancelled though its low
+    19 reached it too."""
+    rows = [
+        {"timestamp": day(0), "symbol": "A", "side": "buy", "qty": 1, "price": 9.5, "oco": 7},
+        {"timestamp": day(0), "symbol": "B", "side": "buy", "qty": 1, "price": 19.5, "oco": 7},
+    ]
+    res = sb.backtest(two_symbols(), portfolio_orders(rows), cash=1000.0)
+    assert res.orders["status"].tolist() == ["filled", "cancelled"]
+    assert res.orders["reason"].tolist()[1] == "oco"
+    assert res.orders["fill_price"].tolist()[0] == 9.5
