@@ -175,7 +175,6 @@ def simulate_orders(
 
     n = len(market.close)
     ob = order_book(orders, n, rules)
-    res = order_results(ob)
     kernel_rules = KernelRules.of(options, rules)
     args = (
         *(np.ascontiguousarray(a, dtype=np.float64) for a in market[:4]),
@@ -186,7 +185,7 @@ def simulate_orders(
     capacity = np.array([3 * k + 4, k + 2, 3 * k + 6])
     # rows past a capacity are counted, not written: a second run has the exact counts
     for _ in range(2):
-        done = res.copy()
+        done = order_results(ob)  # fresh: the kernel writes what became of each order
         eq, units, cash, f, t, lk, used = run_orders(
             *args, done, options.plain(), kernel_rules, capacity, cash_curve
         )
