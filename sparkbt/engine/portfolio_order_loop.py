@@ -80,14 +80,15 @@ def give_back(g, st, recs, c, nf0, nt0):
 
 @njit()
 def fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x, rules):
-    """Fill order ``k`` of symbol ``sym[k]`` at ``fill = (base, maker, close)`` on bar ``t``.
+    """Fill order ``k`` of symbol ``sym[k]`` at ``fill = (base, maker, close, lo_k)`` on bar
+    ``t`` (orders before ``lo_k`` are final).
 
     The symbol's own position reduces first (:func:`order_loop.fill_order`) under
     its own lot and minimum value (its column of ``rules``); an opening leg is cut
     to the cash the other symbols' shorts leave free. An order that filled cancels
     its OCO group.
     """
-    base, maker, cl = fill
+    base, maker, cl, lo_k = fill
     c = sym[k]
     st = states[c]
     x = KernelRules(x.direction, x.maker_fees, rules[1, c], rules[2, c])
@@ -99,7 +100,7 @@ def fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x, rules)
     g.cash = st.cash if others == 0.0 else g.cash + (st.cash - cash_in)
     give_back(g, st, recs, c, nf0, nt0)
     if done:
-        cancel_oco(ob, res, 0, k, t)  # from the first order: final ones are skipped
+        cancel_oco(ob, res, lo_k, k, t)
 
 
 @njit()
@@ -116,7 +117,7 @@ def market_step(g, states, recs, ob, res, sym, lo_k, s, t, n, base, close, last,
         c = sym[k]
         if base[t, c] != base[t, c]:
             continue
-        fill = (base[t, c], False, close[t, c])
+        fill = (base[t, c], False, close[t, c], lo_k)
         fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x, rules)
 
 
@@ -141,7 +142,7 @@ def resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last
                 go = price == price
             trig[k] = hit
             if go:
-                fill = (price, maker, close[t, c])
+                fill = (price, maker, close[t, c], lo_k)
                 fill_symbol(g, states, recs, ob, res, sym, k, t, n, fill, last, o, x, rules)
 
 
