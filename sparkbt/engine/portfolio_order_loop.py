@@ -33,7 +33,7 @@ from sparkbt.engine.codes import (
     STATUS_OPEN,
 )
 from sparkbt.engine.loop import close_open_trade, gate_out
-from sparkbt.engine.loop_state import N_LOCK, N_TRADE, STATE_DTYPE, njit, reset_state
+from sparkbt.engine.loop_state import N_LOCK, N_TRADE, STATE_DTYPE, njit, reset_state, scalar
 from sparkbt.engine.order_kernels import KernelRules
 from sparkbt.engine.order_loop import (
     N_ORDER_FILL,
@@ -188,12 +188,12 @@ def forced_exits(g, states, recs, force, t, n, close, o):
             force[c] = -1
 
 
-@njit()
-def mark(g, states, last, close):
-    """The equity at this close (each symbol at its last known close); last closes move on."""
+@scalar
+def mark(g, states, last, close, t):
+    """The equity at close ``t`` (each symbol at its last known close); last closes move on."""
     v = g.cash
     for c in range(states.shape[0]):
-        p = close[c]
+        p = close[t, c]
         if p == p:
             last[c] = p
         u = states[c].units
@@ -202,24 +202,32 @@ def mark(g, states, last, close):
     return v
 
 
-@njit()
-def trade_bar(g, states, recs, book, t, n, prices, last, o, x):
-    """Steps 1 to 5 of bar ``t`` across the symbols (no order runs after ruin).
+@scalar
+def due(ob, res, sym, lo_k, hi_k, t, prices):
+    """Which steps may act on bar ``t``: ``(market, resting, ending)``.
 
-    ``x`` is the order options and the per-symbol rules.
+    ``market``: an open market order decided by ``t``; ``resting``: an open resting
+    order decided before ``t`` whose symbol's bar reaches its limit or stop;
+    ``ending``: one whose last bar is ``t``. A step not due is not called (a call
+    passing arrays costs atomic reference counts on every bar).
     """
-    ob, res, sym, trig, window = book
-    x, rules = x
-    open_, close = prices[0], prices[3]
-    lo_k = window[0]
-    if o.next_open and t > 0:  # (1)
-        market_step(
-            g, states, recs, ob, res, sym, lo_k, t - 1, t, n, open_, close, last, o, x, rules
-        )
-    resting_step(g, states, recs, ob, res, sym, trig, window, t, n, prices, last, o, x, rules)
-    if not o.next_open:  # (5)
-        market_step(g, states, recs, ob, res, sym, lo_k, t, t, n, close, close, last, o, x, rules)
-    end_orders(ob, res, window[0], window[1], t, OR_NONE)  # (6)
+    high, low = prices[1], prices[2]
+    market, resting, ending = False, False, False
+    k = lo_k
+    while k < ob.shape[0] and ob[k].bar <= t:
+        if res[k].status == STATUS_OPEN:
+            if ob[k].type == ORDER_MARKET:
+                market = True
+            elif k < hi_k:
+                ending |= ob[k].expire <= t
+                c = sym[k]
+                hi, lo = high[t, c], low[t, c]
+                if ob[k].side > 0:
+                    resting |= lo <= ob[k].price or hi >= ob[k].stop
+                else:
+                    resting |= hi >= ob[k].price or lo <= ob[k].stop
+        k += 1
+    return market, resting, ending
 
 
 @njit()
@@ -228,8 +236,9 @@ def run_bars(g, states, prices, day, book, out, recs, o, x):
 
     ``x`` is the order options and the per-symbol rules.
     """
-    ob, res = book[0], book[1]
-    close = prices[3]
+    ob, res, sym, trig = book
+    open_, close = prices[0], prices[3]
+    x, rules = x
     equity, cash, units = out
     n, k = close.shape
     m = ob.shape[0]
@@ -246,17 +255,64 @@ def run_bars(g, states, prices, day, book, out, recs, o, x):
             lo_k += 1
         if t > 0 and day[t] != day[t - 1]:
             g.day_ref = equity[t - 1]
-        if not g.ruined:
-            trade_bar(g, states, recs, (*book, (lo_k, hi_k)), t, n, prices, last, o, x)
-        forced_exits(g, states, recs, force, t, n, close[t], o)
-        eq = mark(g, states, last, close[t])
-        reason, guard = check_close(g, recs[2], t, n, eq, day, guard, o)
-        if reason >= 0:
-            g.ruined = reason == REASON_RUIN
-            close_all(g, states, recs, force, t, n, reason, eq, close[t], scratch, o)
-            if g.ruined:
-                end_orders(ob, res, lo_k, m, t, OR_RUIN)
-            eq = mark(g, states, last, close[t])
+        if not g.ruined:  # steps 1 to 6, each when it may act (no order runs after ruin)
+            market, resting, ending = due(ob, res, sym, lo_k, hi_k, t, prices)
+            if market and o.next_open and t > 0:  # (1)
+                market_step(
+                    g,
+                    states,
+                    recs,
+                    ob,
+                    res,
+                    sym,
+                    lo_k,
+                    t - 1,
+                    t,
+                    n,
+                    open_,
+                    close,
+                    last,
+                    o,
+                    x,
+                    rules,
+                )
+            if resting:  # (3), (4)
+                resting_step(
+                    g,
+                    states,
+                    recs,
+                    ob,
+                    res,
+                    sym,
+                    trig,
+                    (lo_k, hi_k),
+                    t,
+                    n,
+                    prices,
+                    last,
+                    o,
+                    x,
+                    rules,
+                )
+            if market and not o.next_open:  # (5)
+                market_step(
+                    g, states, recs, ob, res, sym, lo_k, t, t, n, close, close, last, o, x, rules
+                )
+            if ending:  # (6)
+                end_orders(ob, res, lo_k, hi_k, t, OR_NONE)
+        for c in range(k):
+            if force[c] >= 0:  # a gate or ruin left exits for symbols without a candle
+                forced_exits(g, states, recs, force, t, n, close[t], o)
+                break
+        eq = mark(g, states, last, close, t)
+        if guard[0] or eq <= 0.0:
+            reason, guard = check_close(g, recs[2], t, n, eq, day, guard, o)
+            if reason >= 0:
+                g.ruined = reason == REASON_RUIN
+                close_all(g, states, recs, force, t, n, reason, eq, close[t], scratch, o)
+                if g.ruined:
+                    end_orders(ob, res, lo_k, m, t, OR_RUIN)
+                eq = mark(g, states, last, close, t)
         equity[t] = eq
         cash[t] = g.cash
         for c in range(k):
