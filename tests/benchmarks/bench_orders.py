@@ -7,7 +7,8 @@ and an OCO pair of exits, a sell stop 2% under the entry and a sell limit 5% ove
 Timed after a warm-up call, so no JIT compilation is counted:
 
 * sparkbt ``sb.backtest(candles, "breakout_stop")``: the strategy's orders frame,
-  its checks, the order kernel, statistics and the orders table;
+  its checks, the order kernel and statistics (the readable orders table is built
+  when first read);
 * sparkbt kernel alone: ``simulate_orders`` on the checked orders;
 * vectorbt 1.2 ``Portfolio.from_signals`` of the nearest equivalent it has: the
   breakout edges as entries at the close (it has no stop entry), ``sl_stop=0.02``
@@ -17,10 +18,13 @@ Timed after a warm-up call, so no JIT compilation is counted:
   whose ``next`` places ``buy(stop=level, sl=..., tp=...)`` on the same edges and
   cancels an entry not triggered within 5 bars; sparkbt on the same 20,000 candles.
 
+Then a portfolio: ``--portfolio-symbols`` synthetic symbols of 1/k of the candles
+each, sharing one cash, each trading its own ``breakout_stop`` orders (sparkbt only).
+
 vectorbt runs on a tz-naive index (it is much slower on a UTC one under pandas 3).
 
     python tests/benchmarks/bench_orders.py [--candles 1000000] [--repeat 5]
-        [--bt-candles 20000] [--skip-vectorbt] [--skip-backtesting]
+        [--bt-candles 20000] [--skip-vectorbt] [--skip-backtesting] [--portfolio-symbols 4]
 """
 
 from __future__ import annotations
@@ -120,6 +124,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--skip-vectorbt", action="store_true")
     ap.add_argument("--skip-backtesting", action="store_true")
+    ap.add_argument(
+        "--portfolio-symbols", type=int, default=4, help="also a portfolio of this many (1: none)"
+    )
     args = ap.parse_args()
     candles = sb.synthetic_candles(args.candles, timeframe="1h", seed=11)
     edge, _ = edges(candles, PARAMS["lookback"])
@@ -162,6 +169,17 @@ def main() -> None:
             f"\n{len(small):,} candles: sparkbt backtest {ours[0] * 1e3:.1f} ms, "
             f"backtesting.py {theirs[0] * 1e3:.1f} ms ({theirs[3]['# Trades']} trades): "
             f"{theirs[0] / ours[0]:.0f}x faster"
+        )
+    if args.portfolio_symbols > 1:
+        k = args.portfolio_symbols
+        each = args.candles // k
+        panel = {f"S{j}": sb.synthetic_candles(each, timeframe="1h", seed=11 + j) for j in range(k)}
+        sparkbt_run({s: f.iloc[:2000] for s, f in panel.items()})
+        best, med, _, res = best_of(lambda: sparkbt_run(panel), args.repeat)
+        print(
+            f"\nportfolio of {k} symbols x {each:,} candles (one cash, the orders of each "
+            f"symbol's own breakout_stop, {len(res.orders):,} orders): "
+            f"best {best * 1e3:.1f} ms, median {med * 1e3:.1f} ms"
         )
 
 
