@@ -25,6 +25,7 @@ from typing import Any
 
 from sparkbt.platform.settings import Settings
 from sparkbt.research.paper import Advance, PaperSession, run_session, session_status
+from sparkbt.research.paper.session import error_text
 from sparkbt.research.paper.spec import SessionNotFound
 
 __all__ = ["PaperSupervisor", "Watcher"]
@@ -166,7 +167,7 @@ class PaperSupervisor:
                 close=False,
             )
         except Exception as exc:  # a feed that failed for good: the next start tries again
-            error = " ".join(str(exc).split())[:300] or type(exc).__name__
+            error = error_text(exc)
         finally:
             interrupted = self._closing or error is not None
             session.close(

@@ -174,3 +174,75 @@ def test_cli_status_reconcile_and_bad_input(tmp_path, monkeypatch):
     assert out.exit_code == 2 and out.stderr.count("\n") == 1
     out = runner.invoke(app, ["paper", "start", "--paramset", "eth", "--evidence-dir", ev])
     assert out.exit_code == 2 and "no guard store" in out.stderr
+
+
+FAIL_LATE = """
+import pandas as pd
+
+
+def fail_late(candles: pd.DataFrame) -> pd.Series:
+    if len(candles) > 305:
+        raise RuntimeError("the indicator service is down")
+    return pd.Series(0.0, index=candles.index)
+"""
+
+
+def _failing_session(tmp_path):
+    path = tmp_path / "late.py"
+    path.write_text(FAIL_LATE)
+    store = CandleStore(tmp_path / "data")
+    store.merge(SYM, "1m", FRAME.iloc[:SPLIT])
+    session = start_session(
+        f"{path}:fail_late",
+        symbols=SYM,
+        timeframe="1m",
+        params={},
+        start=FRAME.index[SPLIT] + pd.Timedelta(seconds=5),
+        session_id="s1",
+        data_dir=store.root,
+        evidence_dir=tmp_path / "ev",
+    )
+    return store, session
+
+
+def test_a_session_ended_by_its_strategys_error_says_why(tmp_path):
+    """The error is journaled when the session closes: its status and CLI line show it."""
+    _, session = _failing_session(tmp_path)
+
+    def feed() -> None:
+        with session:
+            for k in range(SPLIT, SPLIT + 20):
+                session.add_candles(SYM, FRAME.iloc[k : k + 1])
+                session.advance()
+
+    with pytest.raises(Exception, match="the indicator service is down"):
+        feed()
+    status = session_status("s1", evidence_dir=tmp_path / "ev")
+    assert status["state"] == "interrupted"
+    assert "the indicator service is down" in status["ended"]
+    assert status["bars"] == 5  # the bars before the failure stay journaled
+    out = CliRunner().invoke(app, ["paper", "status", "s1", "--evidence-dir", str(tmp_path / "ev")])
+    assert out.exit_code == 0 and "| ended: " in out.stdout
+    assert "the indicator service is down" in out.stdout
+
+
+def test_run_session_records_the_error_that_ended_it(tmp_path):
+    import asyncio
+
+    from sparkbt.research.paper import run_session
+
+    store, session = _failing_session(tmp_path)
+    store.merge(SYM, "1m", FRAME.iloc[SPLIT : SPLIT + 20])  # another process fed the store
+    now = FRAME.index[SPLIT + 20].timestamp() + 60.0
+    with pytest.raises(Exception, match="the indicator service is down"):
+        asyncio.run(run_session(session, clock=lambda: now, poll=0.01, duration=10.0))
+    status = session_status("s1", evidence_dir=tmp_path / "ev")
+    assert status["state"] == "interrupted" and "indicator service" in status["ended"]
+    again = resume_session("s1", evidence_dir=tmp_path / "ev")  # resumable, as any interruption
+    again.close()
+    assert session_status("s1", evidence_dir=tmp_path / "ev")["ended"] is None
+
+
+def test_a_stopped_or_running_session_names_no_end(tmp_path):
+    run(tmp_path)
+    assert session_status("s1", evidence_dir=tmp_path / "ev")["ended"] is None

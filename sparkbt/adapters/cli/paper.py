@@ -194,6 +194,8 @@ def _line(s: dict[str, Any]) -> str:
     extra = "".join(f" | warning: {w['message']}" for w in s["warnings"])
     if s["halted"]:
         extra += f" | halted: {s['halted']}"
+    if s.get("ended"):
+        extra += f" | ended: {s['ended']}"
     return (
         f"{s['id']} {s['state']} {s['strategy']} {','.join(s['symbols'])} {s['timeframe']} "
         f"from {s['start_bar']}: {figures}{extra}"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sparkbt.research.paper.session import Advance, PaperSession
+from sparkbt.research.paper.session import Advance, PaperSession, error_text
 
 __all__ = ["run_session"]
 
@@ -31,6 +31,11 @@ def _until(
         return None if ms is None else int(ms) * 1_000_000
     now_ns = int((clock() - settle) * 1e9)
     return now_ns - now_ns % session.period_ns
+
+
+def _ending(why: str, failed: str | None) -> tuple[str, dict[str, Any]]:
+    """The journal event closing a session: stopped (and why), or interrupted by an error."""
+    return ("interrupted", {"why": failed}) if failed is not None else ("stopped", {"why": why})
 
 
 FEED_STOP_SECONDS = 20.0
@@ -68,6 +73,7 @@ async def run_session(
             on_advance(done)
         return done
 
+    failed: str | None = None  # the error that ended the session (its strategy's, say)
     try:
         while True:
             if session.halted is not None:
@@ -84,6 +90,9 @@ async def run_session(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll)
             step()
+    except Exception as exc:
+        failed = error_text(exc)
+        raise
     finally:
         if task is not None:
             feed_stop.set()
@@ -94,14 +103,16 @@ async def run_session(
                 task.cancel()
             results: Any = await asyncio.gather(task, return_exceptions=True)
             outcome = results[0]
-            if session.halted is None:
+            if session.halted is None and failed is None:
                 step()
             if close:
-                session.close("stopped", {"why": why})
-            if isinstance(outcome, BaseException) and not isinstance(
-                outcome, asyncio.CancelledError
+                session.close(*_ending(why, failed))
+            if (
+                failed is None
+                and isinstance(outcome, BaseException)
+                and not isinstance(outcome, asyncio.CancelledError)
             ):
                 raise outcome
         elif close:
-            session.close("stopped", {"why": why})
+            session.close(*_ending(why, failed))
     return "halted" if session.halted is not None else why

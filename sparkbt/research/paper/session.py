@@ -60,6 +60,7 @@ from sparkbt.version import ENGINE_VERSION
 __all__ = [
     "Advance",
     "PaperSession",
+    "error_text",
     "is_running",
     "open_session",
     "resume_session",
@@ -288,7 +289,16 @@ class PaperSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close("stopped" if exc[0] is None else "interrupted")
+        error = exc[1]
+        if isinstance(error, BaseException):
+            self.close("interrupted", {"why": error_text(error)})
+        else:
+            self.close("stopped")
+
+
+def error_text(exc: BaseException) -> str:
+    """An error as the one line a session's journal and status keep of it."""
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def session_backtest(spec: SessionSpec, strategy: Any, history: Mapping[str, pd.DataFrame]) -> Any:

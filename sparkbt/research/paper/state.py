@@ -40,7 +40,7 @@ def session_status(session_id: str, *, evidence_dir: str | Path | None = None) -
 
     ``state``: ``running`` (a process holds it), ``halted`` (a gate locked),
     ``stopped`` (stopped on request), ``interrupted`` (its process ended
-    without a stop: killed; resume it).
+    without a stop: killed, or as ``ended`` says: an error, the service stopping; resume it).
     """
     folder = _folder(session_id, evidence_dir)
     spec = read_spec(folder)
@@ -48,7 +48,8 @@ def session_status(session_id: str, *, evidence_dir: str | Path | None = None) -
         rows = journal.bars()
         events = journal.events()
     halted = next((e for e in events if e["kind"] == "halted"), None)
-    life = [e["kind"] for e in events if e["kind"] in _LIFECYCLE]
+    ends = [e for e in events if e["kind"] in _LIFECYCLE]
+    life = [e["kind"] for e in ends]
     if halted is not None:
         state = "halted"
     elif is_running(folder):
@@ -89,6 +90,10 @@ def session_status(session_id: str, *, evidence_dir: str | Path | None = None) -
         **figures,
         "warnings": [e["detail"] for e in events if e["kind"] == "warning"],
         "halted": None if halted is None else halted["detail"].get("reason"),
+        # why an interrupted session ended (an error, the service stopping), when it could say
+        "ended": ends[-1]["detail"].get("why")
+        if state == "interrupted" and life[-1:] == ["interrupted"]
+        else None,
         "divergence": None if divergence is None else divergence["detail"],
         "folder": str(folder),
     }
