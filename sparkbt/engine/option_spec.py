@@ -30,9 +30,10 @@ __all__ = [
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-KINDS = ("number", "choice", "flag", "gates", "text", "whole", "size", "callable")
+KINDS = ("number", "choice", "flag", "gates", "text", "whole", "size", "callable", "rule")
 """number: a float; choice: one of ``choices``; flag: true/false; gates: NAME=LIMIT items;
-text: free text; whole: a whole number; size: bytes or ``2GB``; callable: API only."""
+text: free text; whole: a whole number; size: bytes or ``2GB``; callable: API only;
+rule: a float, or SYMBOL=FLOAT items giving each symbol of a portfolio its own."""
 
 MAX_WHOLE = 10**9
 """The largest whole-number option (bars, counts): far above any real use, far below the
@@ -40,8 +41,9 @@ int64 the kernels compute with, so no option can overflow an evaluation."""
 MAX_CASH = 1e15
 """The largest starting cash: equity in float64 stays exact to the cent below it."""
 
-_JSON_TYPES = {
+_JSON_TYPES: dict[str, str | list[str]] = {
     "number": "number",
+    "rule": ["number", "object", "string"],
     "choice": "string",
     "flag": "boolean",
     "gates": "object",
@@ -51,6 +53,7 @@ _JSON_TYPES = {
 }
 _PY_TYPES: dict[str, type] = {
     "number": float,
+    "rule": str,  # a command-line value: a number, or SYMBOL=NUMBER items
     "choice": str,
     "flag": bool,
     "text": str,
@@ -101,7 +104,7 @@ class OptionSpec:
         return self.py_type | None if self.default is None else self.py_type
 
     @property
-    def json_type(self) -> str:
+    def json_type(self) -> str | list[str]:
         return _JSON_TYPES.get(self.kind, "string")
 
     @property

@@ -157,22 +157,40 @@ def _step(name: str) -> Callable[[Any], RuleValue]:
     """An exchange step or minimum: a number > 0, a mapping of symbol to one (None: off for
     that symbol), or None (off)."""
 
-    def one(value: Any) -> float | None:
-        if _unset(value):
+    def one(value: Any, label: str = name) -> float | None:
+        if _unset(value) or (isinstance(value, str) and value.strip().lower() in ("", "none")):
             return None
-        out = number(name, value)
+        out = number(label, value)
         if not 0.0 < out <= MAX_CASH:
-            raise ConfigError(f"{name}: must be > 0 (got {value!r}); leave it unset for none")
+            raise ConfigError(f"{label}: must be > 0 (got {value!r}); leave it unset for none")
         return out
 
     def check(value: Any) -> RuleValue:
+        if isinstance(value, str) and "=" in value:  # SYMBOL=VALUE,SYMBOL=VALUE
+            value = _symbol_items(name, value)
         if isinstance(value, Mapping):
             if not value:
                 raise ConfigError(f"{name}: expected a number or one per symbol (got {{}})")
-            return {str(k): one(v) for k, v in value.items()}
+            return {str(k): one(v, f"{name} of {k}") for k, v in value.items()}
         return one(value)
 
     return check
+
+
+def _symbol_items(name: str, text: str) -> dict[str, str]:
+    """``BTCTRY=0.0001,ETHTRY=0.001`` as a mapping of symbol to value (``none``: off)."""
+    out: dict[str, str] = {}
+    for item in (i.strip() for i in text.split(",")):
+        symbol, eq, value = (part.strip() for part in item.partition("="))
+        if not eq or not symbol or not value:
+            raise ConfigError(
+                f"{name}: expected a number or SYMBOL=NUMBER items such as "
+                f"BTCTRY=0.0001,ETHTRY=0.001 (got {item!r})"
+            )
+        if symbol in out:
+            raise ConfigError(f"{name}: {symbol} is given twice")
+        out[symbol] = value
+    return out
 
 
 def one_rule(value: RuleValue) -> float:
@@ -301,31 +319,31 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "tick_size",
-        "number",
+        "rule",
         None,
         "Exchange price step: limit and stop prices are rounded to it.",
         label="tick size",
-        bounds="> 0; unset: no tick",
+        bounds="> 0, or SYMBOL=VALUE items per symbol; unset: no tick",
         check=_step("tick_size"),
         omit_default=True,
     ),
     OptionSpec(
         "lot_size",
-        "number",
+        "rule",
         None,
         "Exchange quantity step: every order's units are truncated down to it.",
         label="lot size",
-        bounds="> 0; unset: any quantity",
+        bounds="> 0, or SYMBOL=VALUE items per symbol; unset: any quantity",
         check=_step("lot_size"),
         omit_default=True,
     ),
     OptionSpec(
         "min_notional",
-        "number",
+        "rule",
         None,
         "Smallest order value, quote currency: a fill worth less is rejected.",
         label="minimum order value",
-        bounds="> 0; unset: no minimum",
+        bounds="> 0, or SYMBOL=VALUE items per symbol; unset: no minimum",
         check=_step("min_notional"),
         omit_default=True,
     ),

@@ -170,6 +170,7 @@ def check_portfolio_request(
 
     Returns the canonical (pairs, timeframe, strategy name, params, engine options).
     """
+    from sparkbt.engine.exchange import symbol_rules
     from sparkbt.engine.options import Config
     from sparkbt.engine.portfolio import check_portfolio_config
     from sparkbt.engine.registry import get_strategy
@@ -179,7 +180,9 @@ def check_portfolio_request(
     tf = format_timeframe(parse_timeframe(timeframe))
     syms = check_pairs(pairs, tf, data_dir)
     checked = check_options(options)
-    check_portfolio_config(Config(**checked))
+    config = Config(**checked)
+    check_portfolio_config(config)
+    symbol_rules(config, syms)  # a rule given per symbol names every pair
     return syms, tf, strat.name, clean, checked
 
 

@@ -95,7 +95,9 @@ def test_the_docs_table_is_generated_from_the_specs() -> None:
 
 def test_config_checks_every_option_with_its_spec() -> None:
     assert list(Config().to_dict()) == [s.name for s in options.OPTIONS if not s.omit_default]
-    every = {s.name: 0.01 for s in options.OPTIONS if s.omit_default and s.kind == "number"}
+    every = {
+        s.name: 0.01 for s in options.OPTIONS if s.omit_default and s.kind in ("number", "rule")
+    }
     assert list(Config(**every).to_dict()) == [
         s.name for s in options.OPTIONS if s.kind != "choice" or not s.omit_default
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def test_rules_given_per_symbol_must_name_each_symbol() -> None:
     assert np.isnan(symbol_rules(config, ["AAA", "BBB"])[1, 1])
     with pytest.raises(ConfigError, match="lot_size: given per symbol, but not for CCC"):
         symbol_rules(config, ["AAA", "CCC"])
-    with pytest.raises(ConfigError, match="lot_size: must be > 0"):
+    with pytest.raises(ConfigError, match="lot_size of AAA: must be > 0"):
         Config(lot_size={"AAA": -1.0})
     # one symbol's run takes its own value
     frame = sb.sample_candles().iloc[:400]
@@ -197,3 +198,43 @@ def test_the_run_id_names_every_symbols_rules(store: Path) -> None:
     # an explicit option still wins for every symbol: one lot, one value in the config
     one = sb.backtest(pair, "sma_cross", exchange_rules="btcturk", lot_size=0.5, data_dir=store)
     assert one.config["lot_size"] == 0.5
+
+
+def test_rules_per_symbol_as_text_the_command_line_form() -> None:
+    """``SYMBOL=VALUE`` items (``none``: off) as the command line and the web form give them."""
+    assert Config(lot_size="AAA=0.5, BBB=none").lot_size == {"AAA": 0.5, "BBB": None}
+    assert Config(lot_size="0.25").lot_size == 0.25
+    assert Config(min_notional="AAA=10,BBB=20") == Config(min_notional={"AAA": 10, "BBB": 20.0})
+    bad = {
+        "AAA=": "expected a number or SYMBOL=NUMBER items",
+        "=1": "expected a number or SYMBOL=NUMBER items",
+        "AAA=1,AAA=2": "AAA is given twice",
+        "AAA=x": "lot_size of AAA: expected a number",
+        "AAA=-1": "lot_size of AAA: must be > 0",
+    }
+    for text, message in bad.items():
+        with pytest.raises(ConfigError, match=message):
+            Config(lot_size=text)
+
+
+def test_the_command_line_takes_rules_per_symbol(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sparkbt.adapters.cli.app import app
+
+    ev = str(tmp_path / "ev")
+    args = ["run", "--strategy", "equal_weight", "--symbols", "ETHUSDT,BTCUSDT", "--json"]
+    out = CliRunner().invoke(
+        app, [*args, "--lot-size", "ETHUSDT=0.01,BTCUSDT=0.001", "--evidence-dir", ev]
+    )
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["config"]["lot_size"] == {"ETHUSDT": 0.01, "BTCUSDT": 0.001}
+    fills = read_evidence(report["id"], evidence_dir=ev).fills
+    for symbol, lot in (("ETHUSDT", 0.01), ("BTCUSDT", 0.001)):
+        steps = fills.loc[fills["symbol"] == symbol, "units"] / lot
+        assert len(steps) and np.allclose(steps, steps.round(), atol=1e-6)
+    out = CliRunner().invoke(app, [*args, "--lot-size", "ETHUSDT=0.01,BTC=1", "--evidence-dir", ev])
+    assert out.exit_code == 2
+    assert "lot_size: given per symbol, but not for BTCUSDT" in out.stderr
+    assert out.stderr.count("\n") == 1

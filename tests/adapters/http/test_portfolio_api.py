@@ -64,6 +64,23 @@ def test_pairs_start_runs_a_portfolio_and_reports_it(server: Server, tmp_path: P
     assert start["pairs"] == PAIRS
 
 
+@pytest.mark.parametrize(
+    "lots",
+    [{"BTCUSDT": 0.001, "ETHUSDT": 0.01, "SOLUSDT": 1.0}, "BTCUSDT=0.001,ETHUSDT=0.01,SOLUSDT=1"],
+)
+def test_a_start_gives_each_pair_its_own_lot(server: Server, lots: object) -> None:
+    """Per-symbol rules as a JSON object or as the text items the form sends."""
+    job = server.wait(
+        server.start_job(pairs=PAIRS, strategy="equal_weight", options={"lot_size": lots}),
+        timeout=90,
+    )
+    assert job["status"] == "done", job["error"]
+    report = server.get(f"/api/backtest/{job['id']}/report").json()
+    assert report["config"]["lot_size"] == {"BTCUSDT": 0.001, "ETHUSDT": 0.01, "SOLUSDT": 1.0}
+    bad = server.post({"pairs": PAIRS, "options": {"lot_size": "BTCUSDT=0.001"}})
+    assert bad.status_code == 422 and "not for ETHUSDT" in bad.json()["detail"]
+
+
 def test_a_single_pair_start_is_unchanged(server: Server) -> None:
     job = server.wait(server.start_job(pair="ETHUSDT"), timeout=90)
     assert job["status"] == "done", job["error"]

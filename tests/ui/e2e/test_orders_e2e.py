@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ def test_an_order_run_from_the_form_to_its_report(page: Any, server: UIServer) -
     for name in ("maker_fees", "tick_size", "lot_size", "min_notional", "exchange_rules"):
         assert page.locator(f'[name="opt.{name}"]').count() == 1, name
     page.fill('[name="param.every"]', "400")
+    pair = page.input_value('[name="pair"]')
+    page.fill('[name="opt.lot_size"]', f"{pair}=0.001")  # a lot given for the form's pair
     with page.expect_navigation():
         page.click("#start-form button[type=submit]")
     link = page.locator("#open-report")
@@ -47,6 +50,8 @@ def test_an_order_run_from_the_form_to_its_report(page: Any, server: UIServer) -
         link.click()
 
     wait_charts_drawn(page, ["#equity-chart", "#drawdown-chart", "#price-chart"])
+    report = json.loads((server.evidence / "backtest" / run_id / "report.json").read_text())
+    assert report["config"]["lot_size"] == 0.001
     orders = pd.read_parquet(server.evidence / "backtest" / run_id / "orders.parquet")
     rows = page.locator("#order-table tbody tr")
     assert rows.count() == len(orders)
