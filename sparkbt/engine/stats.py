@@ -112,9 +112,14 @@ def sharpe(r: np.ndarray, ann: float) -> np.ndarray:
     return out
 
 
-def sortino(r: np.ndarray, ann: float) -> np.ndarray:
-    """mean(r) * ann / (sqrt(mean(min(r, 0)^2)) * sqrt(ann)); NaN when undefined."""
-    low = np.minimum(r, 0.0)
+def sortino(r: np.ndarray, ann: float, *, scratch: np.ndarray | None = None) -> np.ndarray:
+    """mean(r) * ann / (sqrt(mean(min(r, 0)^2)) * sqrt(ann)); NaN when undefined.
+
+    ``scratch``: a spare array to compute in when it is laid out as ``r`` (no new memory;
+    the layout fixes the order of the sums, so the bits are the same either way).
+    """
+    same = scratch is not None and scratch.shape == r.shape and scratch.strides == r.strides
+    low = np.minimum(r, 0.0, out=scratch if same else None)
     down = np.sqrt(np.mean(np.square(low, out=low), axis=0)) * math.sqrt(ann)
     with np.errstate(divide="ignore", invalid="ignore"):
         out: np.ndarray = np.mean(r, axis=0) * ann / down
@@ -203,7 +208,7 @@ def compute_stats(
         "max_drawdown": mdd,
         "max_drawdown_duration": duration,
         "sharpe": sharpe(r, ann),
-        "sortino": sortino(r, ann),
+        "sortino": sortino(r, ann, scratch=peak),  # the peak's buffer is spare by now
         "calmar": np.where(np.isfinite(calmar), calmar, np.nan),
         "exposure": np.mean(units != 0.0, axis=0),
         # equity <= 0 at a close is ruin, and it stays there (docs/semantics.md "Ruin")

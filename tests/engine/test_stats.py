@@ -128,3 +128,8 @@ def test_returns_keep_the_equity_layout_so_column_sums_match():
     r = stats.bar_returns(equity, 100.0)
     assert r.flags.f_contiguous
     assert stats.sharpe(r, 365.0).tobytes() == stats.sharpe(equity / prev - 1.0, 365.0).tobytes()
+    for scratch in (np.empty_like(r), np.empty(r.shape)):  # laid out as r, or not
+        assert (
+            stats.sortino(r, 365.0, scratch=scratch).tobytes()
+            == stats.sortino(equity / prev - 1.0, 365.0).tobytes()
+        )
