@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from sparkbt.engine.codes import EXIT_REASONS
-from sparkbt.engine.stats_loop import running_max
 from sparkbt.engine.statspec import COUNT_KEYS, STAT_KEYS
 
 __all__ = [
@@ -49,6 +48,8 @@ def running_peak(equity: np.ndarray) -> np.ndarray:
     """``np.maximum.accumulate(equity, axis=0)``; one curve without NaN as one compiled pass
     (numpy's accumulate is a slow scalar loop down a single column)."""
     if equity.ndim == 2 and equity.shape[1] == 1 and equity.dtype == np.float64:
+        from sparkbt.engine.stats_loop import running_max  # numba: imported on first use
+
         peak: np.ndarray
         peak, whole = running_max(np.ascontiguousarray(equity[:, 0]))
         if whole:
