@@ -40,10 +40,10 @@ __all__ = [
     "OrderOptions",
     "OrderOutput",
     "Orders",
-    "on_steps",
     "order_book",
     "order_results",
     "simulate_orders",
+    "to_steps",
 ]
 
 
@@ -83,7 +83,7 @@ class OrderOutput(NamedTuple):
     orders: np.ndarray  # ORDER_RESULT_DTYPE, one per order row
 
 
-def _tick(p: np.ndarray, tick: float, up: np.ndarray) -> np.ndarray:
+def _tick(p: np.ndarray, tick: float | np.ndarray, up: np.ndarray) -> np.ndarray:
     """Prices rounded to the tick: up where ``up``, else down (a 1e-9 step slack for floats)."""
     steps = np.where(up, np.ceil(p / tick - 1e-9), np.floor(p / tick + 1e-9))
     return steps * tick
@@ -115,8 +115,8 @@ def order_book(orders: Orders, n: int, rules: OrderOptions = OrderOptions()) -> 
     """The kernel's order records (:data:`codes.ORDER_DTYPE`) for ``n`` bars.
 
     Time in force becomes a last bar (GTC: ``n``, never; IOC: the first eligible
-    bar; GTD: ``expire``); with a tick, buy limits and sell stops round down,
-    sell limits and buy stops up; with a lot, quantities truncate down.
+    bar; GTD: ``expire``); prices and quantities are put on the rules' tick and lot
+    (:func:`to_steps`).
     """
     _check(orders, n)
     ob = np.zeros(len(orders.bar), dtype=ORDER_DTYPE)
@@ -126,26 +126,25 @@ def order_book(orders: Orders, n: int, rules: OrderOptions = OrderOptions()) -> 
     ob["expire"] = np.where(
         tif == TIF_GTD, orders.expire, np.where(tif == TIF_IOC, ob["bar"] + 1, n)
     )
-    if rules.tick_size == rules.tick_size:
-        buy = ob["side"] > 0
-        ob["price"] = _tick(ob["price"], rules.tick_size, ~buy)
-        ob["stop"] = _tick(ob["stop"], rules.tick_size, buy)
-    if rules.lot_size == rules.lot_size:
-        ob["qty"] = np.floor(ob["qty"] / rules.lot_size + 1e-9) * rules.lot_size
+    to_steps(ob, rules.tick_size, rules.lot_size)
     return ob
 
 
-def on_steps(ob: np.ndarray, tick: np.ndarray, lot: np.ndarray) -> np.ndarray:
-    """``ob`` with each order's prices on its own ``tick`` and quantity on its own ``lot``
-    (one of each per order, NaN: none), rounded as :func:`order_book` rounds them."""
-    ob = ob.copy()
-    buy = ob["side"] > 0
-    has = ~np.isnan(tick)
-    ob["price"][has] = _tick(ob["price"][has], tick[has], ~buy[has])
-    ob["stop"][has] = _tick(ob["stop"][has], tick[has], buy[has])
-    has = ~np.isnan(lot)
-    ob["qty"][has] = np.floor(ob["qty"][has] / lot[has] + 1e-9) * lot[has]
-    return ob
+def to_steps(ob: np.ndarray, tick: float | np.ndarray, lot: float | np.ndarray) -> None:
+    """Put orders ``ob`` on the exchange's steps, in place: buy limits and sell stops round
+    down to the ``tick``, sell limits and buy stops up; quantities truncate down to the
+    ``lot``. Each is one number or one per order (a portfolio's symbols); NaN: none."""
+    n = len(ob)
+    ticks = np.broadcast_to(np.asarray(tick, dtype=np.float64), n)
+    lots = np.broadcast_to(np.asarray(lot, dtype=np.float64), n)
+    has = ~np.isnan(ticks)
+    if has.any():
+        buy = ob["side"][has] > 0
+        ob["price"][has] = _tick(ob["price"][has], ticks[has], ~buy)
+        ob["stop"][has] = _tick(ob["stop"][has], ticks[has], buy)
+    has = ~np.isnan(lots)
+    if has.any():
+        ob["qty"][has] = np.floor(ob["qty"][has] / lots[has] + 1e-9) * lots[has]
 
 
 def order_results(ob: np.ndarray) -> np.ndarray:

@@ -34,11 +34,10 @@ class PortfolioOutput(NamedTuple):
     traded_value: float  # sum over fills of units * fill price (for turnover)
 
 
-def per_symbol(rules: np.ndarray | None, options: SimOptions, k: int) -> np.ndarray:
+def per_symbol(rules: np.ndarray | None, one: tuple[float, float, float], k: int) -> np.ndarray:
     """The kernels' per-symbol rules ``(3, k)`` (tick, lot, minimum value; NaN: off): ``rules``
-    as given, or the options' one lot and minimum for every symbol."""
+    as given, or ``one`` tick, lot and minimum for every symbol."""
     if rules is None:
-        one = [np.nan, options.lot_size, options.min_notional]
         return np.repeat(np.array(one, dtype=np.float64)[:, None], k, axis=1)
     out = np.ascontiguousarray(rules, dtype=np.float64)
     if out.shape != (3, k):
@@ -80,7 +79,7 @@ def simulate_portfolio(
         np.ascontiguousarray(day, dtype=np.int64),
         np.ascontiguousarray(weights, dtype=np.float64),
         options.plain(),
-        per_symbol(rules, options, c.shape[1]),
+        per_symbol(rules, (np.nan, options.lot_size, options.min_notional), c.shape[1]),
     )
     k = c.shape[1]
     # A weight is at most one order; gates add at most one exit per symbol each. Trades

@@ -27,9 +27,9 @@ from sparkbt.engine.order_kernels import (
     KernelRules,
     OrderOptions,
     Orders,
-    on_steps,
     order_book,
     order_results,
+    to_steps,
 )
 from sparkbt.engine.portfolio_kernels import per_symbol
 from sparkbt.errors import InputError
@@ -66,14 +66,6 @@ def _first_candles(
     return expire
 
 
-def _symbol_steps(given: np.ndarray | None, rules: OrderOptions, k: int) -> np.ndarray:
-    """Each symbol's tick, lot and minimum value ``(3, k)``: as given, else the options'."""
-    if given is not None:
-        return per_symbol(given, SimOptions(), k)
-    one = [rules.tick_size, rules.lot_size, rules.min_notional]
-    return np.repeat(np.array(one, dtype=np.float64)[:, None], k, axis=1)
-
-
 def simulate_portfolio_orders(
     prices: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     day: np.ndarray,
@@ -101,9 +93,9 @@ def simulate_portfolio_orders(
     sym = np.ascontiguousarray(symbol, dtype=np.int64)
     if len(sym) != len(orders.bar) or (len(sym) and (sym.min() < 0 or sym.max() >= k)):
         raise InputError("every order needs the column of one of the symbols")
-    steps = _symbol_steps(symbol_rules, rules, k)
+    steps = per_symbol(symbol_rules, (rules.tick_size, rules.lot_size, rules.min_notional), k)
     ob = order_book(orders, n, rules._replace(tick_size=np.nan, lot_size=np.nan))
-    ob = on_steps(ob, steps[0][sym], steps[1][sym])
+    to_steps(ob, steps[0][sym], steps[1][sym])
     ob["expire"] = _first_candles(ob, orders.tif, sym, ~np.isnan(close))
     res = order_results(ob)
     args = (*arrays, np.ascontiguousarray(day, dtype=np.int64), ob, sym)
