@@ -58,6 +58,12 @@ EXCHANGE_RULES = ("btcturk",)
 """Exchanges whose stored rules (tick, lot, minimum value) a run can take."""
 
 
+def _key_value(text: Any) -> tuple[str, str] | None:
+    """``NAME=VALUE`` as its stripped name and value; None without ``=`` or a name."""
+    key, sep, value = str(text).partition("=")
+    return (key.strip(), value.strip()) if sep and key.strip() else None
+
+
 def parse_gates(gates: Any) -> dict[str, float | int]:
     """Validate risk gates: a mapping, or ``["max_drawdown=0.2", ...]`` as the CLI gives them."""
     if gates is None:
@@ -65,12 +71,12 @@ def parse_gates(gates: Any) -> dict[str, float | int]:
     if isinstance(gates, (list, tuple)):
         items: dict[str, Any] = {}
         for text in gates:
-            key, sep, val = str(text).partition("=")
-            if not sep or not key.strip():
+            pair = _key_value(text)
+            if pair is None:
                 raise ConfigError(
                     f"gate: expected NAME=LIMIT, e.g. max_drawdown=0.2 (got {text!r})"
                 )
-            items[key.strip()] = val.strip()
+            items[pair[0]] = pair[1]
         gates = items
     if not isinstance(gates, dict):
         raise ConfigError(f"gates: expected a mapping of gate to limit (got {gates!r})")
@@ -181,12 +187,13 @@ def _symbol_items(name: str, text: str) -> dict[str, str]:
     """``BTCTRY=0.0001,ETHTRY=0.001`` as a mapping of symbol to value (``none``: off)."""
     out: dict[str, str] = {}
     for item in (i.strip() for i in text.split(",")):
-        symbol, eq, value = (part.strip() for part in item.partition("="))
-        if not eq or not symbol or not value:
+        pair = _key_value(item)
+        if pair is None or not pair[1]:
             raise ConfigError(
                 f"{name}: expected a number or SYMBOL=NUMBER items such as "
                 f"BTCTRY=0.0001,ETHTRY=0.001 (got {item!r})"
             )
+        symbol, value = pair
         if symbol in out:
             raise ConfigError(f"{name}: {symbol} is given twice")
         out[symbol] = value
